@@ -1,0 +1,225 @@
+//! The command line: `serve`, `migrate` and `tenant create|attach|list`.
+//! Amounts on the command line are dollars (`--max-budget 500`); inside, micros.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::domain::RawSettings;
+use crate::domain::money::{MICROS_PER_USD, usd_to_micros};
+use crate::litellm::LiteLlmClient;
+use crate::service::{Actor, Budgets, SystemClock};
+use crate::startup::{Application, shutdown_signal};
+use crate::store::Store;
+
+#[derive(Parser, Debug)]
+#[command(name = "budget-service", version, about = "LLM budget enforcement for multi-tenant platforms (gRPC)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the gRPC API (applies migrations first unless --no-migrate).
+    Serve {
+        #[command(flatten)]
+        settings: Settings,
+        /// Do not apply migrations at startup.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply the database migrations and exit.
+    Migrate {
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+    },
+    /// Manage tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct BudgetArgs {
+    /// Budget per period in dollars, e.g. 500 or 123.45.
+    #[arg(long, default_value_t = 500.0)]
+    max_budget: f64,
+    /// Alert threshold in percent (50-100).
+    #[arg(long, default_value_t = 80)]
+    alert_threshold: i32,
+    /// Grace threshold in percent (100-150).
+    #[arg(long, default_value_t = 110)]
+    grace_threshold: i32,
+    /// Budget period: 30d (monthly, resets on the 1st), 60d or 90d.
+    #[arg(long, default_value = "30d")]
+    budget_duration: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum TenantCommand {
+    /// Create a tenant and its LiteLLM key; prints the raw key once.
+    Create {
+        #[command(flatten)]
+        settings: Settings,
+        /// Tenant id: lowercase letters, digits and dashes.
+        #[arg(long)]
+        id: String,
+        /// Display name (defaults to the id).
+        #[arg(long, default_value = "")]
+        name: String,
+        #[command(flatten)]
+        budget: BudgetArgs,
+    },
+    /// Make an existing LiteLLM key (by its sha256 hash) a new tenant's key.
+    Attach {
+        #[command(flatten)]
+        settings: Settings,
+        #[arg(long)]
+        id: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// sha256 hash of the key (LiteLLM's `token`).
+        #[arg(long)]
+        key_hash: String,
+        #[command(flatten)]
+        budget: BudgetArgs,
+    },
+    /// List tenants with their budget use.
+    List {
+        #[command(flatten)]
+        settings: Settings,
+        /// Case-insensitive prefix of id or display name.
+        #[arg(long, default_value = "")]
+        filter: String,
+    },
+}
+
+/// Runs the command line; errors are printed as one line each, never a panic.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr; `BUDGET_LOG_FORMAT=json` gives one JSON object per line.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,h2=warn,tower=warn"));
+    let json = std::env::var("BUDGET_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { mut settings, no_migrate } => {
+            settings.migrate = !no_migrate;
+            let app = Application::build(settings).await?;
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Migrate { database_url } => {
+            let store = Store::connect(&database_url, 2, std::time::Duration::from_secs(10)).await?;
+            store.migrate().await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Tenant { command } => tenant(command).await,
+    }
+}
+
+async fn budgets(settings: &Settings) -> anyhow::Result<Arc<Budgets>> {
+    settings.validate().map_err(anyhow::Error::msg)?;
+    let store = Store::connect(&settings.database_url, 4, settings.db_acquire_timeout())
+        .await
+        .context("connecting to PostgreSQL")?;
+    store.migrate().await.context("applying migrations")?;
+    let litellm =
+        LiteLlmClient::new(&settings.litellm_base_url, &settings.litellm_master_key, settings.litellm_timeout())?;
+    Ok(Arc::new(Budgets::new(store, litellm, Arc::new(SystemClock), settings.cache_ttl())))
+}
+
+fn raw_settings(budget: &BudgetArgs) -> anyhow::Result<RawSettings> {
+    let micros = usd_to_micros(budget.max_budget).context("--max-budget must be a number of dollars")?;
+    Ok(RawSettings {
+        max_budget_micros: micros,
+        alert_threshold_percent: budget.alert_threshold,
+        grace_threshold_percent: budget.grace_threshold,
+        budget_duration: budget.budget_duration.clone(),
+    })
+}
+
+fn cli_actor() -> Actor {
+    Actor("cli".to_owned())
+}
+
+async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
+    match command {
+        TenantCommand::Create { settings, id, name, budget } => {
+            let budgets = budgets(&settings).await?;
+            let created = budgets
+                .create_tenant(&id, &name, &raw_settings(&budget)?, &cli_actor())
+                .await
+                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+            eprintln!("tenant {} created; its LiteLLM key (shown once):", created.tenant.tenant_id);
+            println!("{}", created.virtual_key);
+            Ok(())
+        }
+        TenantCommand::Attach { settings, id, name, key_hash, budget } => {
+            let budgets = budgets(&settings).await?;
+            let (tenant, _) = budgets
+                .attach_tenant(&id, &name, &key_hash, &raw_settings(&budget)?, &cli_actor())
+                .await
+                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+            println!("tenant {} attached to key {}", tenant.tenant_id, tenant.key_hash);
+            Ok(())
+        }
+        TenantCommand::List { settings, filter } => {
+            let budgets = budgets(&settings).await?;
+            let mut token = String::new();
+            println!("{:<24} {:>14} {:>14} {:>8}  STATE", "TENANT", "SPEND $", "BUDGET $", "USED %");
+            loop {
+                let page = budgets
+                    .list_tenants(&filter, 500, &token)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                for t in &page.items {
+                    let dollars = |m: i64| m as f64 / MICROS_PER_USD as f64;
+                    let (spend, percent, state) = match &t.status {
+                        Some(s) => (format!("{:.2}", dollars(s.spend_micros)), format!("{:.1}", s.percent_used), format!("{:?}", s.state)),
+                        None => ("-".into(), "-".into(), "unavailable".into()),
+                    };
+                    println!(
+                        "{:<24} {:>14} {:>14.2} {:>8}  {}",
+                        t.tenant.tenant_id,
+                        spend,
+                        dollars(t.config.settings.max_budget_micros),
+                        percent,
+                        state
+                    );
+                }
+                if page.next_page_token.is_empty() {
+                    return Ok(());
+                }
+                token = page.next_page_token;
+            }
+        }
+    }
+}

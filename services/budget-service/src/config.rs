@@ -1,0 +1,89 @@
+//! Configuration, read once at startup from flags and the environment into typed structs.
+//! Nothing else in the service reads environment variables.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Everything `serve` needs. Tests build it directly.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Settings {
+    /// PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/budget.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+    /// Base URL of the LiteLLM proxy, e.g. http://127.0.0.1:4000.
+    #[arg(long, env = "LITELLM_BASE_URL")]
+    pub litellm_base_url: String,
+    /// LiteLLM master key (admin API).
+    #[arg(long, env = "LITELLM_MASTER_KEY", hide_env_values = true)]
+    pub litellm_master_key: String,
+    /// Address the gRPC server listens on.
+    #[arg(long, env = "BUDGET_GRPC_ADDR", default_value = "127.0.0.1:50051")]
+    pub grpc_addr: SocketAddr,
+    /// How long a tenant's status is cached, in seconds.
+    #[arg(long, env = "BUDGET_CACHE_TTL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub cache_ttl_secs: u64,
+    /// Timeout of each LiteLLM call, in seconds.
+    #[arg(long, env = "LITELLM_TIMEOUT_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub litellm_timeout_secs: u64,
+    /// How long in-flight calls may finish after a shutdown signal, in seconds.
+    #[arg(long, env = "BUDGET_SHUTDOWN_GRACE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub shutdown_grace_secs: u64,
+    /// Largest number of PostgreSQL connections.
+    #[arg(long, env = "BUDGET_DB_MAX_CONNECTIONS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
+    /// How long a request waits for a PostgreSQL connection, in seconds.
+    #[arg(long, env = "BUDGET_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub db_acquire_timeout_secs: u64,
+    /// Apply migrations at startup.
+    #[arg(skip = true)]
+    pub migrate: bool,
+}
+
+impl Settings {
+    /// Settings with defaults for everything but the three required values.
+    pub fn new(database_url: &str, litellm_base_url: &str, litellm_master_key: &str) -> Settings {
+        Settings {
+            database_url: database_url.to_owned(),
+            litellm_base_url: litellm_base_url.to_owned(),
+            litellm_master_key: litellm_master_key.to_owned(),
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            cache_ttl_secs: 60,
+            litellm_timeout_secs: 5,
+            shutdown_grace_secs: 10,
+            db_max_connections: 20,
+            db_acquire_timeout_secs: 5,
+            migrate: true,
+        }
+    }
+
+    /// Rejects values that parse but cannot work, with a message naming the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        let url = self.litellm_base_url.as_str();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err("LITELLM_BASE_URL must start with http:// or https://".into());
+        }
+        if self.litellm_master_key.trim().is_empty() {
+            return Err("LITELLM_MASTER_KEY must not be empty".into());
+        }
+        if !(self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")) {
+            return Err("DATABASE_URL must be a postgres:// URL".into());
+        }
+        Ok(())
+    }
+
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.cache_ttl_secs)
+    }
+
+    pub fn litellm_timeout(&self) -> Duration {
+        Duration::from_secs(self.litellm_timeout_secs)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    pub fn db_acquire_timeout(&self) -> Duration {
+        Duration::from_secs(self.db_acquire_timeout_secs)
+    }
+}

@@ -1,0 +1,19 @@
+//! Pure budget logic: money, settings and their validation, states, forecasts and periods.
+//! Nothing here does I/O or reads the clock; "now" is always passed in.
+
+pub mod alert;
+pub mod budget;
+pub mod forecast;
+pub mod history;
+pub mod money;
+pub mod status;
+pub mod tenant;
+
+pub use alert::AlertKind;
+pub use budget::{
+    BudgetDuration, BudgetSettings, BudgetState, FieldViolation, RawSettings, days_until_reset,
+};
+pub use forecast::Forecast;
+pub use history::DailyHistory;
+pub use status::BudgetStatus;
+pub use tenant::TenantId;

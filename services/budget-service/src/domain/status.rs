@@ -1,0 +1,51 @@
+//! A tenant's budget status: LiteLLM's spend and reset time read against our settings.
+
+use chrono::{DateTime, Utc};
+
+use super::budget::{BudgetSettings, BudgetState, days_until_reset};
+use super::forecast::{Forecast, forecast};
+use super::history::DailyHistory;
+use super::tenant::TenantId;
+
+/// Everything GetBudgetStatus reports, computed at `fetch_time`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BudgetStatus {
+    pub tenant_id: TenantId,
+    pub settings: BudgetSettings,
+    pub spend_micros: i64,
+    pub percent_used: f64,
+    pub state: BudgetState,
+    pub block_at_micros: i64,
+    pub alert_at_micros: i64,
+    /// LiteLLM's reset time, never recomputed here.
+    pub reset_time: Option<DateTime<Utc>>,
+    pub days_until_reset: i32,
+    pub fetch_time: DateTime<Utc>,
+    pub forecast: Forecast,
+}
+
+impl BudgetStatus {
+    /// Derives the status from the figures LiteLLM reported at `now`.
+    pub fn compute(
+        tenant_id: TenantId,
+        settings: BudgetSettings,
+        spend_micros: i64,
+        reset_time: Option<DateTime<Utc>>,
+        history: &DailyHistory,
+        now: DateTime<Utc>,
+    ) -> BudgetStatus {
+        BudgetStatus {
+            tenant_id,
+            settings,
+            spend_micros,
+            percent_used: settings.percent_used(spend_micros),
+            state: settings.state(spend_micros),
+            block_at_micros: settings.block_at_micros(),
+            alert_at_micros: settings.alert_at_micros(),
+            reset_time,
+            days_until_reset: reset_time.map_or(0, |reset| days_until_reset(now, reset)),
+            fetch_time: now,
+            forecast: forecast(spend_micros, settings.max_budget_micros, history, now, reset_time),
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Hand-written conversions between domain records and `budget.v1` messages.
+
+use budget_proto::v1 as pb;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{AlertKind, BudgetSettings, BudgetState, BudgetStatus, RawSettings};
+use crate::service::TenantOverview;
+use crate::store::{AlertRecord, AuditRecord, ConfigRecord, TenantRecord};
+
+pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: at.timestamp(), nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0) }
+}
+
+pub fn raw_settings(config: Option<&pb::BudgetConfig>) -> RawSettings {
+    config
+        .map(|c| RawSettings {
+            max_budget_micros: c.max_budget_micros,
+            alert_threshold_percent: c.alert_threshold_percent,
+            grace_threshold_percent: c.grace_threshold_percent,
+            budget_duration: c.budget_duration.clone(),
+        })
+        .unwrap_or_default()
+}
+
+fn state(state: BudgetState) -> pb::BudgetState {
+    match state {
+        BudgetState::Ok => pb::BudgetState::Ok,
+        BudgetState::Warning => pb::BudgetState::Warning,
+        BudgetState::Grace => pb::BudgetState::Grace,
+        BudgetState::Blocked => pb::BudgetState::Blocked,
+    }
+}
+
+pub fn status(s: &BudgetStatus) -> pb::BudgetStatus {
+    pb::BudgetStatus {
+        tenant_id: s.tenant_id.to_string(),
+        spend_micros: s.spend_micros,
+        max_budget_micros: s.settings.max_budget_micros,
+        percent_used: s.percent_used,
+        alert_threshold_percent: s.settings.alert_threshold_percent,
+        grace_threshold_percent: s.settings.grace_threshold_percent,
+        block_at_micros: s.block_at_micros,
+        state: state(s.state).into(),
+        reset_time: s.reset_time.map(timestamp),
+        days_until_reset: s.days_until_reset,
+        budget_duration: s.settings.budget_duration.as_str().to_owned(),
+        fetch_time: Some(timestamp(s.fetch_time)),
+        projected_spend_micros: s.forecast.projected_spend_micros,
+        projected_exhaustion_time: s.forecast.exhaustion_time.map(timestamp),
+        alert_at_micros: s.alert_at_micros,
+        daily_rate_micros: s.forecast.daily_rate_micros,
+    }
+}
+
+fn settings(tenant_id: &str, s: &BudgetSettings) -> pb::BudgetConfig {
+    pb::BudgetConfig {
+        tenant_id: tenant_id.to_owned(),
+        max_budget_micros: s.max_budget_micros,
+        alert_threshold_percent: s.alert_threshold_percent,
+        grace_threshold_percent: s.grace_threshold_percent,
+        budget_duration: s.budget_duration.as_str().to_owned(),
+        ..Default::default()
+    }
+}
+
+pub fn config(c: &ConfigRecord) -> pb::BudgetConfig {
+    pb::BudgetConfig {
+        etag: c.etag(),
+        update_time: Some(timestamp(c.updated_at)),
+        reset_time: c.budget_reset_at.map(timestamp),
+        ..settings(c.tenant_id.as_str(), &c.settings)
+    }
+}
+
+pub fn tenant(t: &TenantRecord) -> pb::Tenant {
+    pb::Tenant {
+        tenant_id: t.tenant_id.to_string(),
+        display_name: t.display_name.clone(),
+        key_alias: t.key_alias.clone(),
+        create_time: Some(timestamp(t.created_at)),
+    }
+}
+
+pub fn tenant_summary(o: &TenantOverview) -> pb::TenantSummary {
+    let mut summary = pb::TenantSummary {
+        tenant_id: o.tenant.tenant_id.to_string(),
+        display_name: o.tenant.display_name.clone(),
+        max_budget_micros: o.config.settings.max_budget_micros,
+        ..Default::default()
+    };
+    if let Some(s) = &o.status {
+        summary.spend_micros = s.spend_micros;
+        summary.percent_used = s.percent_used;
+        summary.state = state(s.state).into();
+        summary.status_available = true;
+    }
+    summary
+}
+
+pub fn alert(a: &AlertRecord) -> pb::Alert {
+    let kind = match a.kind {
+        AlertKind::Threshold => pb::AlertType::Threshold,
+        AlertKind::BudgetExceeded => pb::AlertType::BudgetExceeded,
+        AlertKind::Blocked => pb::AlertType::Blocked,
+        AlertKind::ProjectedLimit => pb::AlertType::ProjectedLimit,
+    };
+    pb::Alert {
+        alert_id: a.alert_id.to_string(),
+        tenant_id: a.tenant_id.to_string(),
+        r#type: kind.into(),
+        create_time: Some(timestamp(a.created_at)),
+        spend_micros: a.spend_micros,
+        max_budget_micros: a.max_budget_micros,
+        percent: a.percent,
+        threshold_percent: a.threshold_percent,
+        message: a.message.clone(),
+    }
+}
+
+pub fn audit(e: &AuditRecord) -> pb::AuditEvent {
+    pb::AuditEvent {
+        event_id: e.event_id.to_string(),
+        tenant_id: e.tenant_id.to_string(),
+        actor: e.actor.clone(),
+        action: e.action.clone(),
+        old_config: e.old.as_ref().map(|s| settings(e.tenant_id.as_str(), s)),
+        new_config: e.new.as_ref().map(|s| settings(e.tenant_id.as_str(), s)),
+        create_time: Some(timestamp(e.created_at)),
+    }
+}

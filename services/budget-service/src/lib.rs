@@ -1,0 +1,18 @@
+//! budget-service: owns each tenant's LLM budget over PostgreSQL and the LiteLLM admin API.
+//!
+//! Layers, each using only those to its right:
+//! `main -> cli -> startup -> grpc -> service -> { store, litellm } -> domain`.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod litellm;
+pub mod paging;
+pub mod service;
+pub mod startup;
+pub mod store;
+
+pub use config::Settings;
+pub use startup::Application;

@@ -1,0 +1,225 @@
+//! The LiteLLM admin API client: the only place that knows LiteLLM's URLs and JSON.
+//!
+//! Every answer is validated here (finite, non-negative amounts, parseable dates) and
+//! converted to micros and UTC, so the rest of the service never sees LiteLLM's floats.
+
+mod wire;
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::domain::money::{micros_to_usd, usd_to_micros};
+use wire::{ActivityResponse, ErrorEnvelope, GenerateResponse, KeyInfoResponse, KeyRow};
+
+/// Why a LiteLLM call failed. Messages never contain the master key or a raw virtual key.
+#[derive(Debug, thiserror::Error)]
+pub enum LiteLlmError {
+    #[error("LiteLLM did not answer within the timeout")]
+    Timeout,
+    #[error("LiteLLM is unreachable: {0}")]
+    Transport(String),
+    #[error("LiteLLM answered HTTP {status} ({kind}): {message}")]
+    Upstream { status: u16, kind: String, message: String },
+    #[error("LiteLLM does not know the key")]
+    KeyNotFound,
+    #[error("LiteLLM already has a key with alias {0}")]
+    DuplicateAlias(String),
+    #[error("LiteLLM sent an answer we cannot use: {0}")]
+    InvalidResponse(String),
+}
+
+/// Whether LiteLLM still lets the key make calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyStatus {
+    Active,
+    /// Blocked (LiteLLM calls this "revoked").
+    Revoked,
+    Expired,
+    Deleted,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Revoked => "revoked",
+            KeyStatus::Expired => "expired",
+            KeyStatus::Deleted => "deleted",
+        }
+    }
+}
+
+/// What LiteLLM reports about a key's budget.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyBudget {
+    /// Spend in the current budget window.
+    pub spend_micros: i64,
+    pub max_budget_micros: Option<i64>,
+    pub soft_budget_micros: Option<i64>,
+    pub budget_duration: Option<String>,
+    /// When LiteLLM next resets the window's spend.
+    pub budget_reset_at: Option<DateTime<Utc>>,
+    pub status: KeyStatus,
+}
+
+/// A key LiteLLM just created.
+#[derive(Clone, Debug)]
+pub struct NewKey {
+    /// The raw `sk-...` key: shown once to the caller, never stored.
+    pub raw_key: String,
+    /// sha256 of the raw key, as LiteLLM stores and addresses it.
+    pub key_hash: String,
+}
+
+/// The budget fields we set on a tenant's key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyLimits {
+    /// The key's hard limit: the tenant's block amount.
+    pub max_budget_micros: i64,
+    /// The key's soft budget: the tenant's alert amount.
+    pub soft_budget_micros: i64,
+    /// Sent only when it changes: LiteLLM restarts the period whenever it receives it.
+    pub budget_duration: Option<&'static str>,
+}
+
+/// A client for one LiteLLM proxy, authenticated with its master key.
+#[derive(Clone)]
+pub struct LiteLlmClient {
+    http: reqwest::Client,
+    base_url: String,
+    master_key: String,
+}
+
+impl LiteLlmClient {
+    /// Builds a client whose every call gives up after `timeout`.
+    pub fn new(base_url: &str, master_key: &str, timeout: Duration) -> Result<LiteLlmClient, LiteLlmError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(2)))
+            .no_proxy()
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| LiteLlmError::Transport(e.to_string()))?;
+        Ok(LiteLlmClient {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            master_key: master_key.to_owned(),
+        })
+    }
+
+    /// POST /key/generate: a new key for a tenant with the given limits.
+    pub async fn generate_key(&self, alias: &str, tenant_id: &str, limits: &KeyLimits) -> Result<NewKey, LiteLlmError> {
+        let body = serde_json::json!({
+            "key_alias": alias,
+            "max_budget": micros_to_usd(limits.max_budget_micros),
+            "soft_budget": micros_to_usd(limits.soft_budget_micros),
+            "budget_duration": limits.budget_duration,
+            "metadata": {"tenant_id": tenant_id},
+        });
+        let request = self.http.post(self.url("/key/generate")).json(&body);
+        let answer: GenerateResponse = match self.send(request).await {
+            Err(LiteLlmError::Upstream { status: 400, message, .. }) if message.contains("already exists") => {
+                return Err(LiteLlmError::DuplicateAlias(alias.to_owned()));
+            }
+            other => other?,
+        };
+        let key_hash = answer.token.or(answer.token_id).unwrap_or_else(|| wire::sha256_hex(&answer.key));
+        if !answer.key.starts_with("sk-") || key_hash.len() != 64 {
+            return Err(LiteLlmError::InvalidResponse("generated key has an unexpected form".into()));
+        }
+        Ok(NewKey { raw_key: answer.key, key_hash })
+    }
+
+    /// POST /key/update: sets the key's limits; returns the key as LiteLLM now has it.
+    pub async fn update_key(&self, key_hash: &str, limits: &KeyLimits) -> Result<KeyBudget, LiteLlmError> {
+        let mut body = serde_json::json!({
+            "key": key_hash,
+            "max_budget": micros_to_usd(limits.max_budget_micros),
+            "soft_budget": micros_to_usd(limits.soft_budget_micros),
+        });
+        if let (Some(duration), Some(map)) = (limits.budget_duration, body.as_object_mut()) {
+            map.insert("budget_duration".into(), duration.into());
+        }
+        let request = self.http.post(self.url("/key/update")).json(&body);
+        let row: KeyRow = self.send(request).await?;
+        row.into_budget()
+    }
+
+    /// GET /key/info: the key's current spend, limits, reset time and status.
+    pub async fn key_info(&self, key_hash: &str) -> Result<KeyBudget, LiteLlmError> {
+        let request = self.http.get(self.url("/key/info")).query(&[("key", key_hash)]);
+        let answer: KeyInfoResponse = self.send(request).await?;
+        answer.info.into_budget()
+    }
+
+    /// POST /key/delete: removes the key (LiteLLM archives it).
+    pub async fn delete_key(&self, key_hash: &str) -> Result<(), LiteLlmError> {
+        let body = serde_json::json!({ "keys": [key_hash] });
+        let request = self.http.post(self.url("/key/delete")).json(&body);
+        let _: serde_json::Value = self.send(request).await?;
+        Ok(())
+    }
+
+    /// GET /user/daily/activity/aggregated for one key: spend per UTC day from `start`
+    /// to `end` inclusive, today's spend so far included. Days without spend are absent.
+    pub async fn daily_spend(
+        &self,
+        key_hash: &str,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, i64)>, LiteLlmError> {
+        let (start, end) = (start.format("%Y-%m-%d").to_string(), end.format("%Y-%m-%d").to_string());
+        let request = self.http.get(self.url("/user/daily/activity/aggregated")).query(&[
+            ("start_date", start.as_str()),
+            ("end_date", end.as_str()),
+            ("api_key", key_hash),
+            ("include_current_utc_day", "true"),
+        ]);
+        let answer: ActivityResponse = self.send(request).await?;
+        answer.into_days()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// Sends with the master key and decodes a 200 answer; maps every failure.
+    async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, LiteLlmError> {
+        let response = request.bearer_auth(&self.master_key).send().await.map_err(transport_error)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(transport_error)?;
+        if status == StatusCode::OK {
+            return serde_json::from_slice(&body)
+                .map_err(|e| LiteLlmError::InvalidResponse(format!("undecodable JSON: {e}")));
+        }
+        let (kind, message) = match serde_json::from_slice::<ErrorEnvelope>(&body) {
+            Ok(envelope) => (envelope.error.kind.unwrap_or_default(), envelope.error.message.unwrap_or_default()),
+            Err(_) => (String::new(), String::from_utf8_lossy(&body).chars().take(200).collect()),
+        };
+        if status == StatusCode::NOT_FOUND {
+            return Err(LiteLlmError::KeyNotFound);
+        }
+        Err(LiteLlmError::Upstream { status: status.as_u16(), kind, message })
+    }
+}
+
+fn transport_error(error: reqwest::Error) -> LiteLlmError {
+    if error.is_timeout() {
+        LiteLlmError::Timeout
+    } else if error.is_decode() || error.is_body() {
+        LiteLlmError::InvalidResponse("the answer was cut off".into())
+    } else {
+        // Without the URL: it would carry the key hash, and the cause chain is enough.
+        LiteLlmError::Transport(error.without_url().to_string())
+    }
+}
+
+/// Checks a LiteLLM dollar amount and converts it to micros.
+fn amount(field: &str, usd: f64) -> Result<i64, LiteLlmError> {
+    usd_to_micros(usd)
+        .filter(|micros| *micros >= 0)
+        .ok_or_else(|| LiteLlmError::InvalidResponse(format!("{field} is not a non-negative amount")))
+}

@@ -1,0 +1,497 @@
+//! The budget use cases: status, settings, alerts, history, tenants and audit.
+//!
+//! Holds the one store, the one LiteLLM client and the caches. Knows neither protobuf
+//! nor SQL; errors are [`BudgetError`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Days, Utc};
+use futures::StreamExt;
+use moka::future::Cache;
+
+use crate::domain::history::MAX_HISTORY_DAYS;
+use crate::domain::{BudgetSettings, BudgetStatus, DailyHistory, FieldViolation, RawSettings, TenantId};
+use crate::error::BudgetError;
+use crate::litellm::{KeyBudget, KeyLimits, KeyStatus, LiteLlmClient, LiteLlmError};
+use crate::paging;
+use crate::store::{AlertRecord, AuditRecord, ConfigRecord, NewAudit, Store, StoreError, TenantRecord};
+
+/// Where "now" comes from, so period and forecast logic can be tested.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Who is making a change, recorded in the audit trail.
+#[derive(Clone, Debug)]
+pub struct Actor(pub String);
+
+/// One page of a list.
+#[derive(Clone, Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: String,
+}
+
+/// A tenant in the fleet list, with its status when LiteLLM could be read.
+#[derive(Clone, Debug)]
+pub struct TenantOverview {
+    pub tenant: TenantRecord,
+    pub config: ConfigRecord,
+    pub status: Option<Arc<BudgetStatus>>,
+}
+
+/// A new tenant, with its raw key shown this once.
+#[derive(Clone, Debug)]
+pub struct CreatedTenant {
+    pub tenant: TenantRecord,
+    pub config: ConfigRecord,
+    pub virtual_key: String,
+}
+
+/// Spend per day for the chart.
+#[derive(Clone, Debug)]
+pub struct SpendHistory {
+    pub days: Vec<(chrono::NaiveDate, i64)>,
+    pub days_with_data: u32,
+}
+
+/// The budget service's use cases.
+pub struct Budgets {
+    store: Store,
+    litellm: LiteLlmClient,
+    clock: Arc<dyn Clock>,
+    statuses: Cache<TenantId, Arc<BudgetStatus>>,
+    histories: Cache<TenantId, Arc<DailyHistory>>,
+}
+
+pub const ALERTS_PAGE: (i64, i64) = (10, 100);
+pub const TENANTS_PAGE: (i64, i64) = (50, 500);
+pub const AUDIT_PAGE: (i64, i64) = (50, 500);
+/// Tenants whose status ListTenants reads at once.
+const STATUS_CONCURRENCY: usize = 16;
+
+impl Budgets {
+    pub fn new(store: Store, litellm: LiteLlmClient, clock: Arc<dyn Clock>, cache_ttl: Duration) -> Budgets {
+        Budgets {
+            store,
+            litellm,
+            clock,
+            statuses: Cache::builder().max_capacity(1_000_000).time_to_live(cache_ttl).build(),
+            histories: Cache::builder().max_capacity(100_000).time_to_live(cache_ttl).build(),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The tenant's status, from the cache or, on a miss, from LiteLLM. Concurrent misses
+    /// for one tenant share one fill; errors are not cached.
+    pub async fn status(&self, tenant_id: &str) -> Result<Arc<BudgetStatus>, BudgetError> {
+        let id = parse_tenant(tenant_id)?;
+        self.statuses
+            .try_get_with_by_ref(&id, self.fetch_status(&id))
+            .await
+            .map_err(BudgetError::Shared)
+    }
+
+    async fn fetch_status(&self, id: &TenantId) -> Result<Arc<BudgetStatus>, BudgetError> {
+        let (tenant, config) = self.tenant_config(id).await?;
+        let (key, history) = tokio::join!(self.litellm.key_info(&tenant.key_hash), self.history(&tenant));
+        let key = usable_key(id, key.map_err(|e| read_error(id, e))?)?;
+        let history = history?;
+        if let Some(reset_at) = key.budget_reset_at.filter(|at| Some(*at) != config.budget_reset_at) {
+            // Remembered so GetBudgetConfig answers without LiteLLM; a failure here only costs freshness.
+            if let Err(error) = self.store.record_reset_time(id, reset_at).await {
+                tracing::warn!(tenant_id = %id, error = %error, "could not remember the reset time");
+            }
+        }
+        let now = self.clock.now();
+        let status =
+            BudgetStatus::compute(id.clone(), config.settings, key.spend_micros, key.budget_reset_at, &history, now);
+        Ok(Arc::new(status))
+    }
+
+    /// The last 90 days of the tenant's daily spend, cached like the status.
+    async fn history(&self, tenant: &TenantRecord) -> Result<Arc<DailyHistory>, BudgetError> {
+        let fetch = async {
+            let today = self.clock.now().date_naive();
+            let start = today.checked_sub_days(Days::new(u64::from(MAX_HISTORY_DAYS - 1))).unwrap_or(today);
+            let days = self
+                .litellm
+                .daily_spend(&tenant.key_hash, start, today)
+                .await
+                .map_err(|e| read_error(&tenant.tenant_id, e))?;
+            Ok::<_, BudgetError>(Arc::new(DailyHistory::from_days(days)))
+        };
+        self.histories.try_get_with_by_ref(&tenant.tenant_id, fetch).await.map_err(BudgetError::Shared)
+    }
+
+    /// The tenant's stored settings; needs no LiteLLM.
+    pub async fn config(&self, tenant_id: &str) -> Result<ConfigRecord, BudgetError> {
+        let id = parse_tenant(tenant_id)?;
+        Ok(self.tenant_config(&id).await?.1)
+    }
+
+    /// Replaces the tenant's settings in LiteLLM and in our database, or in neither.
+    ///
+    /// The settings row stays locked from the etag check to the commit, so updates of one
+    /// tenant are serialised and LiteLLM ends with the values of the last committed one.
+    pub async fn update_config(
+        &self,
+        tenant_id: &str,
+        raw: &RawSettings,
+        etag: &str,
+        actor: &Actor,
+    ) -> Result<ConfigRecord, BudgetError> {
+        let id = parse_tenant(tenant_id);
+        let settings = raw.validate("config");
+        let (id, settings) = match (id, settings) {
+            (Ok(id), Ok(settings)) => (id, settings),
+            (id, settings) => {
+                let mut violations: Vec<_> = id.err().into_iter().collect();
+                violations.extend(settings.err().unwrap_or_default());
+                return Err(BudgetError::InvalidArgument(violations));
+            }
+        };
+        let mut tx = self.store.begin().await?;
+        let (tenant, current) =
+            self.store.lock_tenant_config(&mut tx, &id).await?.ok_or_else(|| BudgetError::TenantNotFound(id.clone()))?;
+        if !etag.is_empty() && etag != current.etag() {
+            return Err(BudgetError::StaleEtag);
+        }
+        let key = self
+            .litellm
+            .update_key(&tenant.key_hash, &key_limits(&settings, Some(&current.settings)))
+            .await
+            .map_err(|e| write_error(&id, e))?;
+        let saved = self.save_config(tx, &id, &current.settings, &settings, key.budget_reset_at, actor).await;
+        let saved = match saved {
+            Ok(saved) => saved,
+            Err(error) => return Err(self.restore_key(&tenant, &current.settings, &settings, error).await),
+        };
+        self.statuses.invalidate(&id).await;
+        tracing::info!(tenant_id = %id, actor = %actor.0, "budget configuration updated");
+        Ok(saved)
+    }
+
+    async fn save_config(
+        &self,
+        mut tx: crate::store::Tx,
+        id: &TenantId,
+        old: &BudgetSettings,
+        new: &BudgetSettings,
+        reset_at: Option<DateTime<Utc>>,
+        actor: &Actor,
+    ) -> Result<ConfigRecord, StoreError> {
+        let saved = self.store.update_config(&mut tx, id, new, reset_at).await?;
+        let audit =
+            NewAudit { tenant_id: id, actor: &actor.0, action: "budget_config_updated", old: Some(old), new: Some(new) };
+        self.store.insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(saved)
+    }
+
+    /// Puts the old limits back in LiteLLM after our own write failed.
+    async fn restore_key(
+        &self,
+        tenant: &TenantRecord,
+        old: &BudgetSettings,
+        attempted: &BudgetSettings,
+        cause: StoreError,
+    ) -> BudgetError {
+        let limits = key_limits(old, Some(attempted));
+        match self.litellm.update_key(&tenant.key_hash, &limits).await {
+            Ok(_) => {
+                tracing::error!(tenant_id = %tenant.tenant_id, error = %cause, "saving failed; LiteLLM restored");
+                BudgetError::from(cause)
+            }
+            Err(restore) => {
+                tracing::error!(
+                    tenant_id = %tenant.tenant_id, error = %cause, restore_error = %restore,
+                    "saving failed and LiteLLM could not be restored: its key differs from our settings"
+                );
+                BudgetError::Drift(cause)
+            }
+        }
+    }
+
+    /// Creates a tenant with a new LiteLLM key; if our insert fails, the key is deleted again.
+    pub async fn create_tenant(
+        &self,
+        tenant_id: &str,
+        display_name: &str,
+        raw: &RawSettings,
+        actor: &Actor,
+    ) -> Result<CreatedTenant, BudgetError> {
+        let (id, settings) = validate_new_tenant(tenant_id, display_name, raw)?;
+        let mut tx = self.store.begin().await?;
+        self.store.lock_tenant_id(&mut tx, &id).await?;
+        if self.store.tenant_exists(&mut tx, &id).await? {
+            return Err(BudgetError::TenantExists(id));
+        }
+        let alias = id.key_alias();
+        let key = self
+            .litellm
+            .generate_key(&alias, id.as_str(), &key_limits(&settings, None))
+            .await
+            .map_err(|e| match e {
+                LiteLlmError::DuplicateAlias(alias) => BudgetError::KeyAliasTaken(alias),
+                e => BudgetError::LiteLlmWriteFailed(e),
+            })?;
+        // generate does not return budget_reset_at (contract 2.1); read it back, best effort.
+        let reset_at = self.litellm.key_info(&key.key_hash).await.ok().and_then(|info| info.budget_reset_at);
+        let record = TenantRecord {
+            tenant_id: id.clone(),
+            display_name: display_name_or_id(display_name, &id),
+            key_alias: alias,
+            key_hash: key.key_hash.clone(),
+            created_at: self.clock.now(),
+        };
+        match self.insert_tenant(tx, &record, &settings, reset_at, actor).await {
+            Ok((tenant, config)) => {
+                tracing::info!(tenant_id = %id, actor = %actor.0, "tenant created");
+                Ok(CreatedTenant { tenant, config, virtual_key: key.raw_key })
+            }
+            Err(error) => {
+                if let Err(delete) = self.litellm.delete_key(&key.key_hash).await {
+                    tracing::error!(tenant_id = %id, error = %delete, "could not delete the key of a tenant that was not saved");
+                }
+                Err(match error {
+                    StoreError::UniqueViolation { .. } => BudgetError::TenantExists(id),
+                    other => other.into(),
+                })
+            }
+        }
+    }
+
+    /// Makes an existing LiteLLM key (by hash) a new tenant's key, after checking LiteLLM
+    /// knows it, and pushes the tenant's limits to it.
+    pub async fn attach_tenant(
+        &self,
+        tenant_id: &str,
+        display_name: &str,
+        key_hash: &str,
+        raw: &RawSettings,
+        actor: &Actor,
+    ) -> Result<(TenantRecord, ConfigRecord), BudgetError> {
+        let (id, settings) = validate_new_tenant(tenant_id, display_name, raw)?;
+        let key_hash = key_hash.to_ascii_lowercase();
+        if key_hash.len() != 64 || !key_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(FieldViolation::new("key_hash", "Key hash must be 64 hex digits (sha256 of the key)").into());
+        }
+        let mut tx = self.store.begin().await?;
+        self.store.lock_tenant_id(&mut tx, &id).await?;
+        if self.store.tenant_exists(&mut tx, &id).await? {
+            return Err(BudgetError::TenantExists(id));
+        }
+        usable_key(&id, self.litellm.key_info(&key_hash).await.map_err(|e| read_error(&id, e))?)?;
+        let key = self
+            .litellm
+            .update_key(&key_hash, &key_limits(&settings, None))
+            .await
+            .map_err(|e| write_error(&id, e))?;
+        let record = TenantRecord {
+            tenant_id: id.clone(),
+            display_name: display_name_or_id(display_name, &id),
+            key_alias: id.key_alias(),
+            key_hash,
+            created_at: self.clock.now(),
+        };
+        self.insert_tenant(tx, &record, &settings, key.budget_reset_at, actor).await.map_err(|e| match e {
+            StoreError::UniqueViolation { .. } => BudgetError::TenantExists(id),
+            other => other.into(),
+        })
+    }
+
+    async fn insert_tenant(
+        &self,
+        mut tx: crate::store::Tx,
+        record: &TenantRecord,
+        settings: &BudgetSettings,
+        reset_at: Option<DateTime<Utc>>,
+        actor: &Actor,
+    ) -> Result<(TenantRecord, ConfigRecord), StoreError> {
+        let saved = self.store.insert_tenant(&mut tx, record, settings, reset_at).await?;
+        let audit =
+            NewAudit { tenant_id: &record.tenant_id, actor: &actor.0, action: "tenant_created", old: None, new: Some(settings) };
+        self.store.insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(saved)
+    }
+
+    /// A page of tenants by id, each with its status when LiteLLM answers.
+    pub async fn list_tenants(
+        &self,
+        filter: &str,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<TenantOverview>, BudgetError> {
+        let limit = paging::page_size(page_size, TENANTS_PAGE.0, TENANTS_PAGE.1)?;
+        let after = paging::decode_key("tenants", page_token)?;
+        let filter = filter.trim();
+        if filter.chars().count() > 200 {
+            return Err(FieldViolation::new("filter", "Filter must be at most 200 characters").into());
+        }
+        let mut rows = self.store.list_tenants(filter, after.as_deref(), limit + 1).await?;
+        let next_page_token = next_token(&mut rows, limit, |(t, _)| paging::encode_key("tenants", t.tenant_id.as_str()));
+        let items = futures::stream::iter(rows)
+            .map(|(tenant, config)| async move {
+                let status = match self.status(tenant.tenant_id.as_str()).await {
+                    Ok(status) => Some(status),
+                    Err(error) => {
+                        tracing::warn!(tenant_id = %tenant.tenant_id, error = %error, "status unavailable for the tenant list");
+                        None
+                    }
+                };
+                TenantOverview { tenant, config, status }
+            })
+            .buffered(STATUS_CONCURRENCY)
+            .collect()
+            .await;
+        Ok(Page { items, next_page_token })
+    }
+
+    /// A page of the tenant's alerts, newest first, and how many there are in all.
+    pub async fn list_alerts(
+        &self,
+        tenant_id: &str,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<(Page<AlertRecord>, i64), BudgetError> {
+        let id = parse_tenant(tenant_id)?;
+        let limit = paging::page_size(page_size, ALERTS_PAGE.0, ALERTS_PAGE.1)?;
+        let cursor = paging::decode_cursor("alerts", page_token)?;
+        self.tenant_config(&id).await?;
+        let (rows, total) =
+            tokio::try_join!(self.store.list_alerts(&id, cursor, limit + 1), self.store.count_alerts(&id))?;
+        let mut items = rows;
+        let next_page_token = next_token(&mut items, limit, |a| paging::encode_cursor("alerts", (a.created_at, a.alert_id)));
+        Ok((Page { items, next_page_token }, total))
+    }
+
+    /// A page of the tenant's audit events, newest first.
+    pub async fn list_audit(
+        &self,
+        tenant_id: &str,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<Page<AuditRecord>, BudgetError> {
+        let id = parse_tenant(tenant_id)?;
+        let limit = paging::page_size(page_size, AUDIT_PAGE.0, AUDIT_PAGE.1)?;
+        let cursor = paging::decode_cursor("audit", page_token)?;
+        self.tenant_config(&id).await?;
+        let mut items = self.store.list_audit(&id, cursor, limit + 1).await?;
+        let next_page_token = next_token(&mut items, limit, |e| paging::encode_cursor("audit", (e.created_at, e.event_id)));
+        Ok(Page { items, next_page_token })
+    }
+
+    /// Spend per UTC day for `days` days ending today (default 30, 7 to 90).
+    pub async fn spend_history(&self, tenant_id: &str, days: i32) -> Result<SpendHistory, BudgetError> {
+        let id = parse_tenant(tenant_id)?;
+        let days = match days {
+            0 => 30,
+            7..=90 => days.unsigned_abs(),
+            _ => return Err(FieldViolation::new("days", "Days must be between 7 and 90").into()),
+        };
+        let (tenant, _) = self.tenant_config(&id).await?;
+        let history = self.history(&tenant).await?;
+        let today = self.clock.now().date_naive();
+        Ok(SpendHistory { days: history.series(today, days), days_with_data: history.days_with_data(today, days) })
+    }
+
+    async fn tenant_config(&self, id: &TenantId) -> Result<(TenantRecord, ConfigRecord), BudgetError> {
+        self.store.tenant_config(id).await?.ok_or_else(|| BudgetError::TenantNotFound(id.clone()))
+    }
+}
+
+fn parse_tenant(raw: &str) -> Result<TenantId, FieldViolation> {
+    TenantId::parse(raw).ok_or_else(|| FieldViolation::new("tenant_id", crate::domain::tenant::TENANT_ID_RULE))
+}
+
+fn validate_new_tenant(
+    tenant_id: &str,
+    display_name: &str,
+    raw: &RawSettings,
+) -> Result<(TenantId, BudgetSettings), BudgetError> {
+    let id = parse_tenant(tenant_id);
+    let settings = raw.validate("config");
+    let mut violations: Vec<FieldViolation> = Vec::new();
+    if display_name.chars().count() > 200 || display_name.chars().any(char::is_control) {
+        violations.push(FieldViolation::new(
+            "display_name",
+            "Display name must be at most 200 characters, without control characters",
+        ));
+    }
+    match (id, settings) {
+        (Ok(id), Ok(settings)) if violations.is_empty() => Ok((id, settings)),
+        (id, settings) => {
+            violations.extend(id.err());
+            violations.extend(settings.err().unwrap_or_default());
+            Err(BudgetError::InvalidArgument(violations))
+        }
+    }
+}
+
+fn display_name_or_id(display_name: &str, id: &TenantId) -> String {
+    match display_name.trim() {
+        "" => id.to_string(),
+        name => name.to_owned(),
+    }
+}
+
+/// The key limits for `new`; the period is sent only when it differs from `old`'s,
+/// because LiteLLM restarts the period whenever it receives `budget_duration`.
+fn key_limits(new: &BudgetSettings, old: Option<&BudgetSettings>) -> KeyLimits {
+    let duration_changed = old.is_none_or(|old| old.budget_duration != new.budget_duration);
+    KeyLimits {
+        max_budget_micros: new.block_at_micros(),
+        soft_budget_micros: new.alert_at_micros(),
+        budget_duration: duration_changed.then(|| new.budget_duration.as_str()),
+    }
+}
+
+fn usable_key(id: &TenantId, key: KeyBudget) -> Result<KeyBudget, BudgetError> {
+    let problem = match key.status {
+        KeyStatus::Active => return Ok(key),
+        KeyStatus::Deleted => "was deleted in LiteLLM",
+        KeyStatus::Revoked => "is blocked (revoked) in LiteLLM",
+        KeyStatus::Expired => "has expired in LiteLLM",
+    };
+    Err(BudgetError::KeyUnusable { tenant: id.clone(), problem })
+}
+
+fn read_error(id: &TenantId, error: LiteLlmError) -> BudgetError {
+    match error {
+        LiteLlmError::KeyNotFound => BudgetError::KeyUnusable { tenant: id.clone(), problem: "is unknown to LiteLLM" },
+        other => BudgetError::BudgetDataUnavailable(other),
+    }
+}
+
+fn write_error(id: &TenantId, error: LiteLlmError) -> BudgetError {
+    match error {
+        LiteLlmError::KeyNotFound => BudgetError::KeyUnusable { tenant: id.clone(), problem: "is unknown to LiteLLM" },
+        other => BudgetError::LiteLlmWriteFailed(other),
+    }
+}
+
+/// Trims a page fetched with one extra row and returns the token for the next page.
+fn next_token<T>(items: &mut Vec<T>, limit: i64, token: impl Fn(&T) -> String) -> String {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(token).unwrap_or_default()
+    } else {
+        String::new()
+    }
+}

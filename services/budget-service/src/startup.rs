@@ -1,0 +1,134 @@
+//! Builds the application (pool, LiteLLM client, caches, gRPC server) and runs it until a
+//! shutdown signal, then drains for a bounded time.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use budget_proto::v1::FILE_DESCRIPTOR_SET;
+use budget_proto::v1::budget_service_server::BudgetServiceServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::config::Settings;
+use crate::grpc::BudgetApi;
+use crate::litellm::LiteLlmClient;
+use crate::service::{Budgets, SystemClock};
+use crate::store::Store;
+
+/// Largest request message accepted, in bytes.
+const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// A built, bound, not yet serving budget-service.
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    budgets: Arc<Budgets>,
+    settings: Settings,
+}
+
+impl Application {
+    /// Connects to PostgreSQL (migrating when asked), builds the LiteLLM client and binds
+    /// the gRPC port (use port 0 in tests).
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        settings.validate().map_err(anyhow::Error::msg)?;
+        let store = Store::connect(&settings.database_url, settings.db_max_connections, settings.db_acquire_timeout())
+            .await
+            .context("connecting to PostgreSQL (DATABASE_URL)")?;
+        if settings.migrate {
+            store.migrate().await.context("applying migrations")?;
+        }
+        let litellm =
+            LiteLlmClient::new(&settings.litellm_base_url, &settings.litellm_master_key, settings.litellm_timeout())
+                .context("building the LiteLLM client")?;
+        let budgets = Arc::new(Budgets::new(store, litellm, Arc::new(SystemClock), settings.cache_ttl()));
+        let listener = TcpListener::bind(settings.grpc_addr)
+            .await
+            .with_context(|| format!("binding the gRPC address {}", settings.grpc_addr))?;
+        let local_addr = listener.local_addr()?;
+        Ok(Application { listener, local_addr, budgets, settings })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The use cases, for tools and tests that need them in-process.
+    pub fn budgets(&self) -> Arc<Budgets> {
+        self.budgets.clone()
+    }
+
+    /// Serves until `shutdown` completes; then reports NOT_SERVING, stops accepting and
+    /// lets in-flight calls finish for at most the configured grace period.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<BudgetServiceServer<BudgetApi>>().await;
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+        let api = BudgetServiceServer::new(BudgetApi::new(self.budgets.clone()))
+            .max_decoding_message_size(MAX_REQUEST_BYTES);
+
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(api)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async {
+                let _ = stop_rx.await;
+            });
+        let mut server = tokio::spawn(server);
+        tracing::info!(addr = %self.local_addr, "budget-service serving gRPC");
+
+        tokio::select! {
+            result = &mut server => return result.context("gRPC server task")?.context("gRPC server"),
+            () = shutdown => {}
+        }
+        tracing::info!("shutting down: health NOT_SERVING, draining in-flight calls");
+        health.set_not_serving::<BudgetServiceServer<BudgetApi>>().await;
+        health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+        let _ = stop_tx.send(());
+        match tokio::time::timeout(self.settings.shutdown_grace(), &mut server).await {
+            Ok(result) => result.context("gRPC server task")?.context("gRPC server")?,
+            Err(_) => {
+                tracing::warn!("drain period over; abandoning calls still in flight");
+                server.abort();
+            }
+        }
+        tracing::info!("budget-service stopped");
+        Ok(())
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,364 @@
+//! PostgreSQL persistence: the only module with SQL. Tenants, budget settings, alerts and
+//! audit events. Errors are classified by SQLSTATE, never by message text.
+
+mod rows;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::domain::{AlertKind, BudgetSettings, TenantId};
+pub use rows::{AlertRecord, AuditRecord, ConfigRecord, TenantRecord};
+use rows::{AlertRow, AuditRow, SettingsJson, TenantConfigRow};
+
+/// An open transaction; callers pass it back into the store's functions.
+pub type Tx = Transaction<'static, Postgres>;
+
+/// A position in a newest-first list: the last row's time and id.
+pub type Cursor = (DateTime<Utc>, i64);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("row already exists ({constraint})")]
+    UniqueViolation { constraint: String },
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("database error")]
+    Other(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> StoreError {
+        match &error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+                StoreError::Unavailable(error)
+            }
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => StoreError::UniqueViolation {
+                constraint: db.constraint().unwrap_or_default().to_owned(),
+            },
+            // 57P01 admin_shutdown (e.g. pg_terminate_backend), 08xxx connection exceptions.
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|code| code.starts_with("08") || code == "57P01") =>
+            {
+                StoreError::Unavailable(error)
+            }
+            _ => StoreError::Other(error),
+        }
+    }
+}
+
+/// A new alert to record.
+#[derive(Clone, Debug)]
+pub struct NewAlert {
+    pub tenant_id: TenantId,
+    pub kind: AlertKind,
+    pub spend_micros: i64,
+    pub max_budget_micros: i64,
+    pub percent: f64,
+    pub threshold_percent: i32,
+    pub message: String,
+    /// (tenant, type, budget period, threshold amount) in text: one alert per key.
+    pub dedupe_key: String,
+    /// When it fired; now when `None`.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+/// A new audit event.
+#[derive(Clone, Debug)]
+pub struct NewAudit<'a> {
+    pub tenant_id: &'a TenantId,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub old: Option<&'a BudgetSettings>,
+    pub new: Option<&'a BudgetSettings>,
+}
+
+/// The database handle: one pool for the process.
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+/// A SELECT of a tenant joined with its settings, followed by `$tail`.
+macro_rules! tenant_config_sql {
+    ($tail:literal) => {
+        concat!(
+            "SELECT t.tenant_id, t.display_name, t.key_alias, t.key_hash, t.created_at, ",
+            "c.max_budget_micros, c.alert_threshold_percent, c.grace_threshold_percent, c.budget_duration, ",
+            "c.version, c.updated_at, c.budget_reset_at ",
+            "FROM tenants t JOIN tenant_configs c USING (tenant_id) ",
+            $tail
+        )
+    };
+}
+
+impl Store {
+    /// Connects a pool whose connection requests give up after `acquire_timeout`.
+    pub async fn connect(url: &str, max_connections: u32, acquire_timeout: Duration) -> Result<Store, StoreError> {
+        let options: PgConnectOptions = url.parse().map_err(StoreError::Other)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(acquire_timeout)
+            .connect_with(options)
+            .await?;
+        Ok(Store { pool })
+    }
+
+    /// Wraps an existing pool (tests, tools).
+    pub fn from_pool(pool: PgPool) -> Store {
+        Store { pool }
+    }
+
+    /// The pool, for health checks and tools.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the embedded migrations.
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        sqlx::migrate!("../../migrations").run(&self.pool).await
+    }
+
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// A tenant with its settings.
+    pub async fn tenant_config(&self, id: &TenantId) -> Result<Option<(TenantRecord, ConfigRecord)>, StoreError> {
+        let row: Option<TenantConfigRow> = sqlx::query_as(tenant_config_sql!("WHERE t.tenant_id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(TenantConfigRow::split).transpose()
+    }
+
+    /// Like [`Store::tenant_config`], and locks the settings row until the transaction ends,
+    /// so updates of one tenant run one at a time.
+    pub async fn lock_tenant_config(
+        &self,
+        tx: &mut Tx,
+        id: &TenantId,
+    ) -> Result<Option<(TenantRecord, ConfigRecord)>, StoreError> {
+        let row: Option<TenantConfigRow> =
+            sqlx::query_as(tenant_config_sql!("WHERE t.tenant_id = $1 FOR UPDATE OF c"))
+                .bind(id.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
+        row.map(TenantConfigRow::split).transpose()
+    }
+
+    /// Serialises creation of one tenant id across connections and replicas.
+    pub async fn lock_tenant_id(&self, tx: &mut Tx, id: &TenantId) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("tenant:{id}"))
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a tenant id exists.
+    pub async fn tenant_exists(&self, executor: &mut Tx, id: &TenantId) -> Result<bool, StoreError> {
+        let found: Option<(String,)> = sqlx::query_as("SELECT tenant_id FROM tenants WHERE tenant_id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&mut **executor)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// Inserts a tenant and its first settings.
+    pub async fn insert_tenant(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantRecord,
+        settings: &BudgetSettings,
+        budget_reset_at: Option<DateTime<Utc>>,
+    ) -> Result<(TenantRecord, ConfigRecord), StoreError> {
+        sqlx::query("INSERT INTO tenants (tenant_id, display_name, key_alias, key_hash) VALUES ($1, $2, $3, $4)")
+            .bind(tenant.tenant_id.as_str())
+            .bind(&tenant.display_name)
+            .bind(&tenant.key_alias)
+            .bind(&tenant.key_hash)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO tenant_configs (tenant_id, max_budget_micros, alert_threshold_percent, \
+             grace_threshold_percent, budget_duration, budget_reset_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant.tenant_id.as_str())
+        .bind(settings.max_budget_micros)
+        .bind(settings.alert_threshold_percent)
+        .bind(settings.grace_threshold_percent)
+        .bind(settings.budget_duration.as_str())
+        .bind(budget_reset_at)
+        .execute(&mut **tx)
+        .await?;
+        let row: TenantConfigRow = sqlx::query_as(tenant_config_sql!("WHERE t.tenant_id = $1"))
+            .bind(tenant.tenant_id.as_str())
+            .fetch_one(&mut **tx)
+            .await?;
+        row.split()
+    }
+
+    /// Replaces a tenant's settings and bumps its version.
+    pub async fn update_config(
+        &self,
+        tx: &mut Tx,
+        id: &TenantId,
+        settings: &BudgetSettings,
+        budget_reset_at: Option<DateTime<Utc>>,
+    ) -> Result<ConfigRecord, StoreError> {
+        let row: rows::ConfigRow = sqlx::query_as(
+            "UPDATE tenant_configs SET max_budget_micros = $2, alert_threshold_percent = $3, \
+             grace_threshold_percent = $4, budget_duration = $5, \
+             budget_reset_at = COALESCE($6, budget_reset_at), version = version + 1, updated_at = now() \
+             WHERE tenant_id = $1 \
+             RETURNING tenant_id, max_budget_micros, alert_threshold_percent, grace_threshold_percent, \
+             budget_duration, version, updated_at, budget_reset_at",
+        )
+        .bind(id.as_str())
+        .bind(settings.max_budget_micros)
+        .bind(settings.alert_threshold_percent)
+        .bind(settings.grace_threshold_percent)
+        .bind(settings.budget_duration.as_str())
+        .bind(budget_reset_at)
+        .fetch_one(&mut **tx)
+        .await?;
+        row.into_record()
+    }
+
+    /// Remembers the latest reset time LiteLLM reported, when it changed.
+    pub async fn record_reset_time(&self, id: &TenantId, reset_at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE tenant_configs SET budget_reset_at = $2 \
+             WHERE tenant_id = $1 AND budget_reset_at IS DISTINCT FROM $2",
+        )
+        .bind(id.as_str())
+        .bind(reset_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records an audit event in the caller's transaction.
+    pub async fn insert_audit(&self, tx: &mut Tx, event: NewAudit<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_events (tenant_id, actor, action, old_config, new_config) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(event.tenant_id.as_str())
+        .bind(event.actor)
+        .bind(event.action)
+        .bind(event.old.map(|s| sqlx::types::Json(SettingsJson::from(s))))
+        .bind(event.new.map(|s| sqlx::types::Json(SettingsJson::from(s))))
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Tenants ordered by id after `after`, whose id or display name starts with `filter`
+    /// (case-insensitive).
+    pub async fn list_tenants(
+        &self,
+        filter: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(TenantRecord, ConfigRecord)>, StoreError> {
+        let pattern = format!("{}%", escape_like(&filter.to_lowercase()));
+        let rows: Vec<TenantConfigRow> = sqlx::query_as(tenant_config_sql!(
+            "WHERE (t.tenant_id LIKE $1 OR lower(t.display_name) LIKE $1) \
+             AND ($2::text IS NULL OR t.tenant_id > $2) ORDER BY t.tenant_id LIMIT $3"
+        ))
+            .bind(pattern)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(TenantConfigRow::split).collect()
+    }
+
+    /// Records an alert unless one with the same dedupe key exists; returns it when new.
+    pub async fn insert_alert(&self, alert: &NewAlert) -> Result<Option<AlertRecord>, StoreError> {
+        let row: Option<AlertRow> = sqlx::query_as(
+            "INSERT INTO budget_alert_history (tenant_id, alert_type, spend_micros, max_budget_micros, percent, \
+             threshold_percent, message, dedupe_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9, now())) \
+             ON CONFLICT (dedupe_key) DO NOTHING \
+             RETURNING alert_id, tenant_id, alert_type, spend_micros, max_budget_micros, percent, \
+             threshold_percent, message, created_at",
+        )
+        .bind(alert.tenant_id.as_str())
+        .bind(alert.kind.as_str())
+        .bind(alert.spend_micros)
+        .bind(alert.max_budget_micros)
+        .bind(alert.percent)
+        .bind(alert.threshold_percent)
+        .bind(&alert.message)
+        .bind(&alert.dedupe_key)
+        .bind(alert.created_at)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(AlertRow::into_record).transpose()
+    }
+
+    /// A page of a tenant's alerts, newest first, after `cursor`.
+    pub async fn list_alerts(
+        &self,
+        id: &TenantId,
+        cursor: Option<Cursor>,
+        limit: i64,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let (time, last_id) = cursor.map_or((None, None), |(t, i)| (Some(t), Some(i)));
+        let rows: Vec<AlertRow> = sqlx::query_as(
+            "SELECT alert_id, tenant_id, alert_type, spend_micros, max_budget_micros, percent, \
+             threshold_percent, message, created_at FROM budget_alert_history \
+             WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR (created_at, alert_id) < ($2, $3)) \
+             ORDER BY created_at DESC, alert_id DESC LIMIT $4",
+        )
+        .bind(id.as_str())
+        .bind(time)
+        .bind(last_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(AlertRow::into_record).collect()
+    }
+
+    /// How many alerts a tenant has.
+    pub async fn count_alerts(&self, id: &TenantId) -> Result<i64, StoreError> {
+        let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM budget_alert_history WHERE tenant_id = $1")
+            .bind(id.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count)
+    }
+
+    /// A page of a tenant's audit events, newest first, after `cursor`.
+    pub async fn list_audit(
+        &self,
+        id: &TenantId,
+        cursor: Option<Cursor>,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let (time, last_id) = cursor.map_or((None, None), |(t, i)| (Some(t), Some(i)));
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT event_id, tenant_id, actor, action, old_config, new_config, created_at FROM audit_events \
+             WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR (created_at, event_id) < ($2, $3)) \
+             ORDER BY created_at DESC, event_id DESC LIMIT $4",
+        )
+        .bind(id.as_str())
+        .bind(time)
+        .bind(last_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(AuditRow::into_record).collect()
+    }
+}
+
+/// Escapes LIKE's wildcards so a filter is matched literally.
+fn escape_like(raw: &str) -> String {
+    raw.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}

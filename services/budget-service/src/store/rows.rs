@@ -1,0 +1,208 @@
+//! Rows as PostgreSQL returns them, and their checked conversion to records.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+use crate::domain::{AlertKind, BudgetDuration, BudgetSettings, TenantId};
+
+/// A tenant as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TenantRecord {
+    pub tenant_id: TenantId,
+    pub display_name: String,
+    pub key_alias: String,
+    /// sha256 of the LiteLLM virtual key.
+    pub key_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A tenant's stored settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigRecord {
+    pub tenant_id: TenantId,
+    pub settings: BudgetSettings,
+    pub version: i64,
+    pub updated_at: DateTime<Utc>,
+    pub budget_reset_at: Option<DateTime<Utc>>,
+}
+
+impl ConfigRecord {
+    /// The opaque etag callers send back to detect concurrent edits.
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.version)
+    }
+}
+
+/// An alert as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertRecord {
+    pub alert_id: i64,
+    pub tenant_id: TenantId,
+    pub kind: AlertKind,
+    pub spend_micros: i64,
+    pub max_budget_micros: i64,
+    pub percent: f64,
+    pub threshold_percent: i32,
+    pub message: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An audit event as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditRecord {
+    pub event_id: i64,
+    pub tenant_id: TenantId,
+    pub actor: String,
+    pub action: String,
+    pub old: Option<BudgetSettings>,
+    pub new: Option<BudgetSettings>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Settings as kept in the audit table's JSONB columns.
+#[derive(Serialize, Deserialize)]
+pub struct SettingsJson {
+    max_budget_micros: i64,
+    alert_threshold_percent: i32,
+    grace_threshold_percent: i32,
+    budget_duration: String,
+}
+
+impl From<&BudgetSettings> for SettingsJson {
+    fn from(s: &BudgetSettings) -> SettingsJson {
+        SettingsJson {
+            max_budget_micros: s.max_budget_micros,
+            alert_threshold_percent: s.alert_threshold_percent,
+            grace_threshold_percent: s.grace_threshold_percent,
+            budget_duration: s.budget_duration.as_str().to_owned(),
+        }
+    }
+}
+
+impl SettingsJson {
+    fn into_settings(self) -> Result<BudgetSettings, StoreError> {
+        Ok(BudgetSettings {
+            max_budget_micros: self.max_budget_micros,
+            alert_threshold_percent: self.alert_threshold_percent,
+            grace_threshold_percent: self.grace_threshold_percent,
+            budget_duration: duration(&self.budget_duration)?,
+        })
+    }
+}
+
+fn tenant_id(raw: &str) -> Result<TenantId, StoreError> {
+    TenantId::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("tenant id {raw:?}")))
+}
+
+fn duration(raw: &str) -> Result<BudgetDuration, StoreError> {
+    BudgetDuration::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("budget duration {raw:?}")))
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ConfigRow {
+    tenant_id: String,
+    max_budget_micros: i64,
+    alert_threshold_percent: i32,
+    grace_threshold_percent: i32,
+    budget_duration: String,
+    version: i64,
+    updated_at: DateTime<Utc>,
+    budget_reset_at: Option<DateTime<Utc>>,
+}
+
+impl ConfigRow {
+    pub fn into_record(self) -> Result<ConfigRecord, StoreError> {
+        Ok(ConfigRecord {
+            tenant_id: tenant_id(&self.tenant_id)?,
+            settings: BudgetSettings {
+                max_budget_micros: self.max_budget_micros,
+                alert_threshold_percent: self.alert_threshold_percent,
+                grace_threshold_percent: self.grace_threshold_percent,
+                budget_duration: duration(&self.budget_duration)?,
+            },
+            version: self.version,
+            updated_at: self.updated_at,
+            budget_reset_at: self.budget_reset_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct TenantConfigRow {
+    display_name: String,
+    key_alias: String,
+    key_hash: String,
+    created_at: DateTime<Utc>,
+    #[sqlx(flatten)]
+    config: ConfigRow,
+}
+
+impl TenantConfigRow {
+    pub fn split(self) -> Result<(TenantRecord, ConfigRecord), StoreError> {
+        let config = self.config.into_record()?;
+        let tenant = TenantRecord {
+            tenant_id: config.tenant_id.clone(),
+            display_name: self.display_name,
+            key_alias: self.key_alias,
+            key_hash: self.key_hash,
+            created_at: self.created_at,
+        };
+        Ok((tenant, config))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct AlertRow {
+    alert_id: i64,
+    tenant_id: String,
+    alert_type: String,
+    spend_micros: i64,
+    max_budget_micros: i64,
+    percent: f64,
+    threshold_percent: i32,
+    message: String,
+    created_at: DateTime<Utc>,
+}
+
+impl AlertRow {
+    pub fn into_record(self) -> Result<AlertRecord, StoreError> {
+        Ok(AlertRecord {
+            alert_id: self.alert_id,
+            tenant_id: tenant_id(&self.tenant_id)?,
+            kind: AlertKind::parse(&self.alert_type)
+                .ok_or_else(|| StoreError::Corrupt(format!("alert type {:?}", self.alert_type)))?,
+            spend_micros: self.spend_micros,
+            max_budget_micros: self.max_budget_micros,
+            percent: self.percent,
+            threshold_percent: self.threshold_percent,
+            message: self.message,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct AuditRow {
+    event_id: i64,
+    tenant_id: String,
+    actor: String,
+    action: String,
+    old_config: Option<sqlx::types::Json<SettingsJson>>,
+    new_config: Option<sqlx::types::Json<SettingsJson>>,
+    created_at: DateTime<Utc>,
+}
+
+impl AuditRow {
+    pub fn into_record(self) -> Result<AuditRecord, StoreError> {
+        Ok(AuditRecord {
+            event_id: self.event_id,
+            tenant_id: tenant_id(&self.tenant_id)?,
+            actor: self.actor,
+            action: self.action,
+            old: self.old_config.map(|j| j.0.into_settings()).transpose()?,
+            new: self.new_config.map(|j| j.0.into_settings()).transpose()?,
+            created_at: self.created_at,
+        })
+    }
+}
