@@ -1,1 +1,180 @@
-//! placeholder
+//! Test harness shared by the cross-crate tests: a fresh PostgreSQL database per test, an
+//! in-process litellm-sim, and budget-service on a random port reached through a real
+//! tonic channel. Logs stay quiet unless `TEST_LOG=1`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use budget_proto::v1 as pb;
+use budget_proto::v1::budget_service_client::BudgetServiceClient;
+use budget_service::Settings;
+use budget_service::service::Budgets;
+use litellm_sim::{SimControl, SimServer};
+use sqlx::Connection;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// The master key the in-process litellm-sim accepts.
+pub const SIM_MASTER_KEY: &str = "sk-test-master";
+
+/// The maintenance database used to create and drop per-test databases.
+pub fn admin_database_url() -> String {
+    std::env::var("TEST_DATABASE_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Turns on logs when `TEST_LOG=1`.
+pub fn init_test_logs() {
+    if std::env::var("TEST_LOG").is_ok_and(|v| v == "1") {
+        let _ = tracing_subscriber::fmt().with_env_filter("info,sqlx=warn").with_test_writer().try_init();
+    }
+}
+
+/// A database that exists for one test.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// Creates `budget_test_<random>` on the local server.
+    pub async fn create() -> TestDatabase {
+        let admin = admin_database_url();
+        let name = format!("budget_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL on 127.0.0.1:5432 (see README)");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        let base = admin.rsplit_once('/').map(|(base, _)| base.to_owned()).unwrap();
+        TestDatabase { url: format!("{base}/{name}"), name }
+    }
+
+    /// Drops the database (tests call this at the end; a failed test leaves it for inspection).
+    pub async fn drop_database(&self) {
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_database_url()).await {
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+        }
+    }
+}
+
+/// Knobs for a stack.
+#[derive(Clone, Debug)]
+pub struct StackOptions {
+    pub cache_ttl_secs: u64,
+    pub litellm_timeout_secs: u64,
+}
+
+impl Default for StackOptions {
+    fn default() -> StackOptions {
+        StackOptions { cache_ttl_secs: 60, litellm_timeout_secs: 5 }
+    }
+}
+
+/// budget-service with its own database and litellm-sim.
+pub struct Stack {
+    pub db: TestDatabase,
+    pub sim: SimServer,
+    pub addr: SocketAddr,
+    pub budgets: Arc<Budgets>,
+    client: BudgetServiceClient<Channel>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        Stack::start_with(StackOptions::default()).await
+    }
+
+    pub async fn start_with(options: StackOptions) -> Stack {
+        init_test_logs();
+        let db = TestDatabase::create().await;
+        let sim = SimServer::start("127.0.0.1:0", SIM_MASTER_KEY).await.expect("litellm-sim starts");
+        let mut settings = Settings::new(&db.url, &sim.base_url(), SIM_MASTER_KEY);
+        settings.grpc_addr = "127.0.0.1:0".parse().unwrap();
+        settings.cache_ttl_secs = options.cache_ttl_secs;
+        settings.litellm_timeout_secs = options.litellm_timeout_secs;
+        settings.shutdown_grace_secs = 2;
+        let app = budget_service::Application::build(settings).await.expect("budget-service builds");
+        let addr = app.local_addr();
+        let budgets = app.budgets();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = stop_rx.await;
+        }));
+        let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+        Stack {
+            db,
+            sim,
+            addr,
+            budgets,
+            client: BudgetServiceClient::new(channel),
+            stop: Some(stop_tx),
+            task: Some(task),
+        }
+    }
+
+    /// A client over the shared channel.
+    pub fn client(&self) -> BudgetServiceClient<Channel> {
+        self.client.clone()
+    }
+
+    pub fn sim(&self) -> SimControl {
+        self.sim.control()
+    }
+
+    /// Creates a tenant with the given budget in dollars and default thresholds.
+    pub async fn create_tenant(&self, id: &str, budget_usd: i64) -> pb::CreateTenantResponse {
+        self.create_tenant_with(id, config(budget_usd, 80, 110, "30d")).await
+    }
+
+    pub async fn create_tenant_with(&self, id: &str, config: pb::BudgetConfig) -> pb::CreateTenantResponse {
+        self.client()
+            .create_tenant(pb::CreateTenantRequest {
+                tenant_id: id.into(),
+                display_name: format!("{id} Inc."),
+                config: Some(config),
+            })
+            .await
+            .expect("tenant created")
+            .into_inner()
+    }
+
+    /// Stops the service and drops the database.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        self.db.drop_database().await;
+    }
+}
+
+/// A settable configuration in dollars and percents.
+pub fn config(budget_usd: i64, alert: i32, grace: i32, duration: &str) -> pb::BudgetConfig {
+    pb::BudgetConfig {
+        max_budget_micros: budget_usd * 1_000_000,
+        alert_threshold_percent: alert,
+        grace_threshold_percent: grace,
+        budget_duration: duration.into(),
+        ..Default::default()
+    }
+}
+
+/// Field violations (field, description) in a Status's BadRequest details.
+pub fn field_violations(status: &tonic::Status) -> Vec<(String, String)> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .map(|bad| bad.field_violations.into_iter().map(|v| (v.field, v.description)).collect())
+        .unwrap_or_default()
+}
+
+/// sha256 hex of a raw key, as LiteLLM addresses keys.
+pub fn key_hash(raw_key: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(raw_key.as_bytes()))
+}

@@ -32,6 +32,9 @@ pub enum BudgetError {
     /// Our write failed after LiteLLM accepted, and putting LiteLLM back failed too.
     #[error("saved in LiteLLM but not in our database, and LiteLLM could not be restored")]
     Drift(#[source] StoreError),
+    /// Our write failed after LiteLLM accepted; LiteLLM was put back, so nothing changed.
+    #[error("the change could not be saved; LiteLLM was restored")]
+    NotSaved(#[source] StoreError),
     #[error("internal error")]
     Internal(#[source] StoreError),
     /// An error shared by callers that waited on the same cache fill.

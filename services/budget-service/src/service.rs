@@ -212,10 +212,10 @@ impl Budgets {
     ) -> BudgetError {
         let limits = key_limits(old, Some(attempted));
         match self.litellm.update_key(&tenant.key_hash, &limits).await {
-            Ok(_) => {
-                tracing::error!(tenant_id = %tenant.tenant_id, error = %cause, "saving failed; LiteLLM restored");
-                BudgetError::from(cause)
-            }
+            Ok(_) => match cause {
+                StoreError::Unavailable(_) => BudgetError::DatabaseUnavailable(cause),
+                other => BudgetError::NotSaved(other),
+            },
             Err(restore) => {
                 tracing::error!(
                     tenant_id = %tenant.tenant_id, error = %cause, restore_error = %restore,

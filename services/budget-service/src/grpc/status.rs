@@ -54,6 +54,10 @@ fn status_of(error: &BudgetError) -> Status {
             tracing::error!(error = %cause, source = ?std::error::Error::source(cause), "LiteLLM and database disagree");
             Status::internal("The change reached LiteLLM but could not be saved; it will be repaired automatically")
         }
+        BudgetError::NotSaved(cause) => {
+            tracing::error!(error = %cause, source = ?std::error::Error::source(cause), "save failed; LiteLLM restored");
+            Status::internal("The budget could not be saved; nothing was changed")
+        }
         BudgetError::Internal(cause) => {
             tracing::error!(error = %cause, source = ?std::error::Error::source(cause), "internal error");
             Status::internal("Internal error")

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The project's whole test suite (the README's test command; .ci/run calls it):
+# formatting and lints, every Rust unit and integration test (real PostgreSQL, real gRPC
+# sockets, litellm-sim, the LiteLLM conformance checker), the dashboard's unit tests and
+# bundle freshness, and the browser tests in headless Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ "${BUDGET_TEST_SETUP_DONE:-}" = 1 ] || bash tests/setup.sh
+
+echo "== cargo fmt"
+cargo fmt --all --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo nextest (unit, integration, conformance)"
+cargo nextest run --workspace --locked --no-fail-fast
+echo "== dashboard: unit tests and committed bundle is fresh"
+(cd gateway/web && npm test --silent && npm run --silent check-bundle)
+if [ -d tests/browser ]; then
+    echo "== browser tests (headless Chromium)"
+    cargo build --locked -p budget-e2e --bin e2e-stack
+    (cd tests/browser && node --test --test-concurrency=1 ./*.test.mjs)
+fi
