@@ -1,1 +1,221 @@
-fn main() {}
+//! `cargo run --release -p budget-demo`: the whole product on this machine, seeded with five
+//! tenants, until Ctrl-C.
+//!
+//! PostgreSQL comes from DATABASE_URL, else the local server on 127.0.0.1:5432, else a
+//! private throwaway cluster (initdb/pg_ctl) in a temporary folder removed on exit. The
+//! demo (re)creates its own database `budget_demo` on that server.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use budget_demo::{RunningStack, StackConfig, demo_tenants};
+use sqlx::Connection;
+
+const DEMO_DATABASE: &str = "budget_demo";
+const SIM_MASTER_KEY: &str = "sk-demo-master";
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    budget_service::cli::init_tracing();
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("budget-demo: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let (server_url, cluster) = postgres_server().await?;
+    let database_url = recreate_demo_database(&server_url).await?;
+    let config = StackConfig {
+        database_url,
+        sim_addr: env_or("LITELLM_SIM_ADDR", "127.0.0.1:4000"),
+        sim_master_key: env_or("LITELLM_SIM_MASTER_KEY", SIM_MASTER_KEY),
+        grpc_addr: env_or("BUDGET_GRPC_ADDR", "127.0.0.1:50051").parse().context("BUDGET_GRPC_ADDR")?,
+        gateway_addr: env_or("GATEWAY_ADDR", "127.0.0.1:8080").parse().context("GATEWAY_ADDR")?,
+        cache_ttl_secs: 60,
+    };
+    let result = serve(&config).await;
+    if let Some(cluster) = cluster {
+        cluster.stop();
+    }
+    result
+}
+
+async fn serve(config: &StackConfig) -> anyhow::Result<()> {
+    let stack = RunningStack::start(config).await?;
+    let mut keys = Vec::new();
+    for seed in demo_tenants() {
+        keys.push((seed.id.clone(), stack.seed_tenant(&seed).await?));
+    }
+    let traffic = tokio::spawn(chat_traffic(
+        stack.sim.base_url(),
+        keys.into_iter().filter(|(id, _)| id == "acme" || id == "globex").map(|(_, key)| key).collect(),
+    ));
+    let url = format!("http://{}", stack.gateway_addr);
+    println!();
+    println!("  Budget dashboard:  {url}/");
+    println!("  Tenants:           acme (OK) · globex (warning) · initech (grace) · umbrella (blocked) · hooli (new)");
+    println!("  gRPC:              {}  (grpcurl -plaintext {} list)", stack.grpc_addr, stack.grpc_addr);
+    println!("  LiteLLM stand-in:  {}  (litellm-sim, master key {})", stack.sim.base_url(), config.sim_master_key);
+    println!("  Ctrl-C stops everything.");
+    println!();
+    budget_service::startup::shutdown_signal().await;
+    println!("stopping…");
+    traffic.abort();
+    stack.stop().await;
+    Ok(())
+}
+
+/// acme and globex keep making small chat calls so their numbers move while the demo runs.
+async fn chat_traffic(sim_url: String, keys: Vec<String>) {
+    let http = reqwest::Client::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(3));
+    loop {
+        tick.tick().await;
+        for key in &keys {
+            let body = serde_json::json!({
+                "model": "gpt-4o-mini",
+                "messages": [{"role": "user", "content": "Summarise today's tickets."}],
+                "max_tokens": 400,
+            });
+            let sent = http.post(format!("{sim_url}/chat/completions")).bearer_auth(key).json(&body).send().await;
+            if let Err(error) = sent {
+                tracing::warn!(error = %error, "demo chat call failed");
+            }
+        }
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// Finds a PostgreSQL server: DATABASE_URL, the local one, or a private cluster.
+async fn postgres_server() -> anyhow::Result<(String, Option<PrivateCluster>)> {
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        sqlx::PgConnection::connect(&url).await.context("connecting to DATABASE_URL")?;
+        return Ok((url, None));
+    }
+    let local = "postgres://postgres@127.0.0.1:5432/postgres";
+    if sqlx::PgConnection::connect(local).await.is_ok() {
+        return Ok((local.to_owned(), None));
+    }
+    let cluster = PrivateCluster::start().context(
+        "no PostgreSQL answers on 127.0.0.1:5432 and no initdb/pg_ctl to start one: \
+         set DATABASE_URL=postgres://user@host:port/db to a server the demo may create a database on",
+    )?;
+    let url = cluster.url();
+    for _ in 0..50 {
+        if sqlx::PgConnection::connect(&url).await.is_ok() {
+            return Ok((url, Some(cluster)));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    cluster.stop();
+    bail!("the private PostgreSQL cluster did not start")
+}
+
+/// Drops and creates `budget_demo` on the server, returning its URL.
+async fn recreate_demo_database(server_url: &str) -> anyhow::Result<String> {
+    let mut conn = sqlx::PgConnection::connect(server_url).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {DEMO_DATABASE} WITH (FORCE)")))
+        .execute(&mut conn)
+        .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {DEMO_DATABASE}"))).execute(&mut conn).await?;
+    let base = server_url.split('?').next().unwrap_or(server_url);
+    let base = base.rsplit_once('/').map_or(base, |(base, _)| base);
+    Ok(format!("{base}/{DEMO_DATABASE}"))
+}
+
+/// A throwaway PostgreSQL cluster in a temporary folder, removed on stop.
+struct PrivateCluster {
+    dir: PathBuf,
+    port: u16,
+    as_postgres: bool,
+}
+
+impl PrivateCluster {
+    fn start() -> anyhow::Result<PrivateCluster> {
+        let initdb = find_program("initdb").context("initdb not found")?;
+        let pg_ctl = find_program("pg_ctl").context("pg_ctl not found")?;
+        let port = free_port()?;
+        let dir = std::env::temp_dir().join(format!("budget-demo-pg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        // PostgreSQL refuses to run as root; run it as the postgres user when we are root.
+        let as_postgres = is_root();
+        if as_postgres {
+            run_command(Command::new("chown").arg("-R").arg("postgres").arg(&dir))?;
+        }
+        let data = dir.join("data");
+        let cluster = PrivateCluster { dir: dir.clone(), port, as_postgres };
+        cluster.run_pg(&initdb, &["-D", path(&data)?, "-U", "postgres", "--auth=trust", "-E", "UTF8"])?;
+        let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1", path(&dir)?);
+        let log = dir.join("postgres.log");
+        cluster.run_pg(&pg_ctl, &["-D", path(&data)?, "-o", &options, "-l", path(&log)?, "-w", "start"])?;
+        eprintln!("budget-demo: started a private PostgreSQL on 127.0.0.1:{port} in {}", dir.display());
+        Ok(cluster)
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn run_pg(&self, program: &Path, args: &[&str]) -> anyhow::Result<()> {
+        let mut command = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        };
+        run_command(command.args(args))
+    }
+
+    fn stop(self) {
+        if let (Some(pg_ctl), Ok(data)) = (find_program("pg_ctl"), path(&self.dir.join("data")).map(str::to_owned)) {
+            let _ = self.run_pg(&pg_ctl, &["-D", &data, "-m", "fast", "-w", "stop"]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn run_command(command: &mut Command) -> anyhow::Result<()> {
+    let output = command.output().with_context(|| format!("running {command:?}"))?;
+    if !output.status.success() {
+        bail!("{command:?} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(())
+}
+
+fn path(p: &Path) -> anyhow::Result<&str> {
+    p.to_str().context("temporary folder path is not UTF-8")
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Looks for a PostgreSQL program on PATH, then in Debian's versioned folders.
+fn find_program(name: &str) -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(name));
+    let debian = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|version| version.path().join("bin").join(name));
+    on_path.chain(debian).find(|candidate| candidate.is_file())
+}

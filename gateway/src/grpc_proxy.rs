@@ -1,0 +1,169 @@
+//! Forwards gRPC calls to budget-service unchanged, over one pooled, lazily connected channel.
+//!
+//! tonic-web's `GrpcWebLayer` sits in front of this service and converts the browser's gRPC-web
+//! to gRPC and the answer back. This service decodes no messages and knows no RPC, so status
+//! codes, messages and `grpc-status-details-bin` reach the browser exactly as budget-service sent
+//! them. Only failures to reach budget-service become statuses made here.
+
+use std::convert::Infallible;
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{HeaderValue, Request, Response};
+use http_body_util::{BodyStream, StreamBody};
+use tonic::Status;
+use tonic::body::Body;
+use tonic::transport::{Channel, Endpoint};
+use tower::{Service, ServiceExt};
+
+const GRPC_TIMEOUT: &str = "grpc-timeout";
+/// The gRPC spec allows at most eight digits in a `grpc-timeout` value.
+const MAX_GRPC_TIMEOUT_VALUE: u64 = 99_999_999;
+
+/// A tower service that sends every request it gets to budget-service and returns the answer.
+#[derive(Debug, Clone)]
+pub(crate) struct GrpcProxy {
+    channel: Channel,
+    default_timeout: HeaderValue,
+}
+
+impl GrpcProxy {
+    /// Nothing connects until the first call, so the gateway starts while budget-service is down.
+    ///
+    /// `timeout` is the deadline sent upstream when the browser sets none; the channel also waits
+    /// at most that long even when the browser's own `grpc-timeout` is longer.
+    pub(crate) fn new(budget_service_url: http::Uri, timeout: Duration) -> Self {
+        let channel = Endpoint::from(budget_service_url)
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .connect_lazy();
+        let seconds = timeout.as_secs().clamp(1, MAX_GRPC_TIMEOUT_VALUE);
+        let default_timeout = HeaderValue::try_from(format!("{seconds}S"))
+            .expect("digits and a unit letter are a valid header value");
+        Self {
+            channel,
+            default_timeout,
+        }
+    }
+}
+
+impl Service<Request<Body>> for GrpcProxy {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    /// Always ready: each call waits for the channel's readiness on its own clone (`oneshot`),
+    /// the usual way to share a tonic `Channel`.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let mut request = request.map(without_length);
+        let headers = request.headers_mut();
+        // The channel takes the authority from its endpoint; the browser's Host names the gateway.
+        headers.remove(http::header::HOST);
+        if !headers.contains_key(GRPC_TIMEOUT) {
+            headers.insert(GRPC_TIMEOUT, self.default_timeout.clone());
+        }
+        let channel = self.channel.clone();
+        Box::pin(async move {
+            let path = request.uri().path().to_owned();
+            match channel.oneshot(request).await {
+                Ok(response) => Ok(response.map(without_length)),
+                Err(err) => {
+                    let status = status_for_failed_call(&err);
+                    tracing::warn!(
+                        rpc = %path,
+                        code = ?status.code(),
+                        error = %ErrorChain(&err),
+                        "calling budget-service failed"
+                    );
+                    Ok(status.into_http())
+                }
+            }
+        })
+    }
+}
+
+/// Hides a body's length. tonic-web passes on the length hint of a grpc-web-text body, which is
+/// the length of the base64 text rather than of the decoded bytes; hyper would send it upstream as
+/// `content-length` and budget-service's HTTP/2 stack would reset the stream for the mismatch.
+/// Responses get the same treatment, as tonic-web adds a trailer frame to them.
+fn without_length(body: Body) -> Body {
+    Body::new(StreamBody::new(BodyStream::new(body)))
+}
+
+/// A call that got no answer: past its deadline, or budget-service could not be reached.
+fn status_for_failed_call(err: &(dyn Error + 'static)) -> Status {
+    let timed_out = std::iter::successors(Some(err), |&err| err.source())
+        .any(|cause| cause.is::<tonic::TimeoutExpired>());
+    if timed_out {
+        Status::deadline_exceeded("budget-service did not answer in time")
+    } else {
+        Status::unavailable("budget-service is unavailable")
+    }
+}
+
+/// Displays an error with its causes, `outer: inner: root`.
+struct ErrorChain<'a>(&'a (dyn Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn default_deadline_is_whole_seconds() {
+        let proxy = GrpcProxy::new(
+            "http://127.0.0.1:1".parse().unwrap(),
+            Duration::from_secs(10),
+        );
+        assert_eq!(proxy.default_timeout, "10S");
+    }
+
+    #[test]
+    fn timeouts_map_to_deadline_exceeded_and_the_rest_to_unavailable() {
+        #[derive(Debug)]
+        struct Wrapper(Box<dyn Error + Send + Sync>);
+        impl fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("wrapped")
+            }
+        }
+        impl Error for Wrapper {
+            fn source(&self) -> Option<&(dyn Error + 'static)> {
+                Some(&*self.0)
+            }
+        }
+
+        let timeout = Wrapper(Box::new(tonic::TimeoutExpired(())));
+        assert_eq!(
+            status_for_failed_call(&timeout).code(),
+            tonic::Code::DeadlineExceeded
+        );
+        let refused = Wrapper(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert_eq!(
+            status_for_failed_call(&refused).code(),
+            tonic::Code::Unavailable
+        );
+    }
+}

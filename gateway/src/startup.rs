@@ -1,0 +1,118 @@
+//! Builds the gateway from its config, binds the port, and serves until told to stop.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::app;
+use crate::assets::Assets;
+use crate::config::Config;
+use crate::grpc_proxy::GrpcProxy;
+
+/// Extra time, beyond the upstream deadline, for the last responses to be written while draining.
+const DRAIN_MARGIN: Duration = Duration::from_secs(2);
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The listen address is taken or not ours.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address from the config.
+        addr: SocketAddr,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// budget-service is reached over plain-HTTP h2c, as `http://host:port`.
+    #[error("BUDGET_SERVICE_URL must look like http://host:port, got {0}")]
+    UpstreamUrl(http::Uri),
+}
+
+/// A bound, ready-to-serve gateway.
+#[derive(Debug)]
+pub struct Gateway {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: Router,
+    drain_timeout: Duration,
+}
+
+impl Gateway {
+    /// Binds `config.addr` (port 0 picks a free port) and prepares the channel to budget-service;
+    /// the channel connects on first use, so budget-service need not be up yet.
+    pub async fn build(config: Config) -> Result<Self, BuildError> {
+        let url = config.budget_service_url;
+        if url.scheme_str() != Some("http") || url.authority().is_none() {
+            return Err(BuildError::UpstreamUrl(url));
+        }
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| BuildError::Bind {
+                addr: config.addr,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| BuildError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+        tracing::info!(%local_addr, budget_service = %url, "gateway listening");
+        let proxy = GrpcProxy::new(url, config.upstream_timeout);
+        Ok(Self {
+            listener,
+            local_addr,
+            router: app::router(Assets::embedded(), proxy),
+            // In-flight calls end by the upstream deadline, so a drain never needs much longer.
+            drain_timeout: config.upstream_timeout + DRAIN_MARGIN,
+        })
+    }
+
+    /// The port actually bound, useful when the config asked for port 0.
+    pub fn port(&self) -> u16 {
+        self.local_addr.port()
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting connections and lets in-flight
+    /// requests finish, giving up on them after the upstream timeout plus a small margin.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (draining_tx, draining_rx) = oneshot::channel::<()>();
+        let server = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down: finishing in-flight requests");
+                let _ = draining_tx.send(());
+            })
+            .into_future();
+        let drain_deadline = async move {
+            match draining_rx.await {
+                Ok(()) => tokio::time::sleep(self.drain_timeout).await,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = server => {
+                tracing::info!("gateway stopped");
+                result
+            }
+            () = drain_deadline => {
+                tracing::warn!(
+                    timeout = ?self.drain_timeout,
+                    "gateway stopped with requests still in flight"
+                );
+                Ok(())
+            }
+        }
+    }
+}

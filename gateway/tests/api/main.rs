@@ -1,0 +1,8 @@
+//! The gateway over real sockets: a browser's view (reqwest speaking gRPC-web and fetching pages)
+//! against a fake budget-service.
+#![allow(clippy::unwrap_used)]
+
+mod grpc_web;
+mod helpers;
+mod shutdown;
+mod static_files;

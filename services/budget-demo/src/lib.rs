@@ -1,0 +1,299 @@
+//! The whole product in one process for the demo and the browser tests: litellm-sim,
+//! budget-service and the gateway on loopback, plus seeding of tenants, spend and alerts.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use budget_proto::v1 as pb;
+use budget_proto::v1::budget_service_client::BudgetServiceClient;
+use budget_service::domain::{AlertKind, TenantId};
+use budget_service::service::Budgets;
+use budget_service::store::NewAlert;
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use litellm_sim::{SimControl, SimServer};
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// Where each part listens; port 0 picks a free port.
+#[derive(Clone, Debug)]
+pub struct StackConfig {
+    pub database_url: String,
+    pub sim_addr: String,
+    pub sim_master_key: String,
+    pub grpc_addr: SocketAddr,
+    pub gateway_addr: SocketAddr,
+    pub cache_ttl_secs: u64,
+}
+
+/// litellm-sim, budget-service and the gateway, running.
+pub struct RunningStack {
+    pub sim: SimServer,
+    pub grpc_addr: SocketAddr,
+    pub gateway_addr: SocketAddr,
+    pub budgets: Arc<Budgets>,
+    pub client: BudgetServiceClient<Channel>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningStack {
+    /// Starts the three parts and connects a gRPC client to budget-service.
+    pub async fn start(config: &StackConfig) -> anyhow::Result<RunningStack> {
+        let sim = SimServer::start(&config.sim_addr, &config.sim_master_key)
+            .await
+            .with_context(|| format!("starting litellm-sim on {}", config.sim_addr))?;
+        let mut settings = budget_service::Settings::new(&config.database_url, &sim.base_url(), &config.sim_master_key);
+        settings.grpc_addr = config.grpc_addr;
+        settings.cache_ttl_secs = config.cache_ttl_secs;
+        settings.shutdown_grace_secs = 3;
+        let app = budget_service::Application::build(settings).await.context("starting budget-service")?;
+        let grpc_addr = app.local_addr();
+        let budgets = app.budgets();
+
+        let gateway = budget_gateway::Gateway::build(budget_gateway::Config {
+            addr: config.gateway_addr,
+            budget_service_url: format!("http://{grpc_addr}").parse().context("budget-service URL")?,
+            upstream_timeout: Duration::from_secs(10),
+        })
+        .await
+        .context("starting the gateway")?;
+        let gateway_addr = gateway.local_addr();
+
+        let (stop, _) = watch::channel(false);
+        let stopped = |stop: &watch::Sender<bool>| {
+            let mut rx = stop.subscribe();
+            async move {
+                let _ = rx.wait_for(|stopped| *stopped).await;
+            }
+        };
+        let service_stopped = stopped(&stop);
+        let gateway_stopped = stopped(&stop);
+        let tasks = vec![
+            tokio::spawn(async move {
+                if let Err(error) = app.run_until_stopped(service_stopped).await {
+                    tracing::error!(error = %error, "budget-service stopped with an error");
+                }
+            }),
+            tokio::spawn(async move {
+                if let Err(error) = gateway.run_until_stopped(gateway_stopped).await {
+                    tracing::error!(error = %error, "gateway stopped with an error");
+                }
+            }),
+        ];
+        let channel = Channel::from_shared(format!("http://{grpc_addr}"))?.connect().await?;
+        Ok(RunningStack {
+            sim,
+            grpc_addr,
+            gateway_addr,
+            budgets,
+            client: BudgetServiceClient::new(channel),
+            stop,
+            tasks,
+        })
+    }
+
+    pub fn sim(&self) -> SimControl {
+        self.sim.control()
+    }
+
+    /// Stops the gateway and budget-service (each drains), then litellm-sim.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+        }
+        self.sim.shutdown().await;
+    }
+
+    /// Creates the tenant through the API, then gives its key the seed's spend and history
+    /// and records the seed's alerts. Returns the raw virtual key.
+    pub async fn seed_tenant(&self, seed: &TenantSeed) -> anyhow::Result<String> {
+        let created = self
+            .client
+            .clone()
+            .create_tenant(pb::CreateTenantRequest {
+                tenant_id: seed.id.clone(),
+                display_name: seed.display_name.clone(),
+                config: Some(pb::BudgetConfig {
+                    max_budget_micros: dollars_to_micros(seed.max_budget_usd),
+                    alert_threshold_percent: seed.alert_threshold_percent,
+                    grace_threshold_percent: seed.grace_threshold_percent,
+                    budget_duration: seed.budget_duration.clone(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .with_context(|| format!("creating tenant {}", seed.id))?
+            .into_inner();
+        let key = created.virtual_key;
+        let sim = self.sim();
+        let today = sim.now().date_naive();
+        let period_start = sim
+            .key(&key)
+            .and_then(|k| k.budget_reset_at)
+            .map_or(today, |reset| period_start(&seed.budget_duration, reset, today));
+        for (date, usd) in daily_series(seed.spend_usd, seed.history_days, period_start, today) {
+            sim.set_daily_spend(&key, date, usd)?;
+        }
+        sim.set_spend(&key, seed.spend_usd)?;
+        let id = TenantId::parse(&seed.id).context("tenant id")?;
+        let now = Utc::now();
+        for (n, alert) in seed.alerts.iter().enumerate() {
+            let kind = AlertKind::parse(&alert.kind).with_context(|| format!("alert type {}", alert.kind))?;
+            let created_at = now - chrono::Duration::minutes(alert.minutes_ago);
+            let record = NewAlert {
+                tenant_id: id.clone(),
+                kind,
+                spend_micros: dollars_to_micros(alert.spend_usd),
+                max_budget_micros: dollars_to_micros(seed.max_budget_usd),
+                percent: alert.spend_usd / seed.max_budget_usd * 100.0,
+                threshold_percent: alert.threshold_percent,
+                message: alert.message.clone(),
+                dedupe_key: format!("seed:{}:{}:{}", seed.id, n, created_at.timestamp_micros()),
+                created_at: Some(created_at),
+            };
+            self.budgets.store().insert_alert(&record).await?;
+        }
+        Ok(key)
+    }
+}
+
+/// A tenant to create, with its spend and alerts.
+#[derive(Clone, Debug, Deserialize)]
+pub struct TenantSeed {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: String,
+    pub max_budget_usd: f64,
+    #[serde(default = "default_alert")]
+    pub alert_threshold_percent: i32,
+    #[serde(default = "default_grace")]
+    pub grace_threshold_percent: i32,
+    #[serde(default = "default_duration")]
+    pub budget_duration: String,
+    /// Spend in the current period.
+    #[serde(default)]
+    pub spend_usd: f64,
+    /// Days of history ending today (the current period's days sum to `spend_usd`).
+    #[serde(default)]
+    pub history_days: u32,
+    #[serde(default)]
+    pub alerts: Vec<AlertSeed>,
+}
+
+/// An alert to record for a seeded tenant.
+#[derive(Clone, Debug, Deserialize)]
+pub struct AlertSeed {
+    /// "threshold", "budget_exceeded", "blocked" or "projected_limit".
+    pub kind: String,
+    pub spend_usd: f64,
+    pub threshold_percent: i32,
+    pub message: String,
+    pub minutes_ago: i64,
+}
+
+fn default_alert() -> i32 {
+    80
+}
+fn default_grace() -> i32 {
+    110
+}
+fn default_duration() -> String {
+    "30d".into()
+}
+
+fn dollars_to_micros(usd: f64) -> i64 {
+    (usd * 1_000_000.0).round() as i64
+}
+
+/// The first day of the current period: the 1st of the month for "30d" (LiteLLM snaps it),
+/// otherwise the reset minus the period.
+fn period_start(duration: &str, reset: DateTime<Utc>, today: NaiveDate) -> NaiveDate {
+    let start = match duration {
+        "30d" => today.with_day(1),
+        other => other
+            .trim_end_matches('d')
+            .parse::<u64>()
+            .ok()
+            .and_then(|days| reset.date_naive().checked_sub_days(Days::new(days))),
+    };
+    start.unwrap_or(today).min(today)
+}
+
+/// Daily spends for `history_days` days ending today whose days from `period_start` sum to
+/// `period_spend` exactly (to the cent); days before the period run at the same mean rate.
+/// Gently varying, deterministic; today is a partial day.
+pub fn daily_series(period_spend: f64, history_days: u32, period_start: NaiveDate, today: NaiveDate) -> Vec<(NaiveDate, f64)> {
+    let days: Vec<NaiveDate> = (0..history_days)
+        .rev()
+        .filter_map(|back| today.checked_sub_days(Days::new(u64::from(back))))
+        .collect();
+    let weight = |d: &NaiveDate| {
+        let wave = 1.0 + 0.35 * (f64::from(d.ordinal()) * 0.9).sin();
+        if *d == today { wave * 0.5 } else { wave }
+    };
+    let in_period: Vec<&NaiveDate> = days.iter().filter(|d| **d >= period_start).collect();
+    let total_weight: f64 = in_period.iter().map(|d| weight(d)).sum();
+    let cents_total = (period_spend * 100.0).round() as i64;
+    let mean = if in_period.is_empty() { 0.0 } else { period_spend / in_period.len() as f64 };
+    let mut assigned = 0i64;
+    let mut series = Vec::with_capacity(days.len());
+    for d in &days {
+        let usd = if *d < period_start {
+            (mean * weight(d) * 100.0).round() / 100.0
+        } else if *d == today || Some(&d) == in_period.last() {
+            (cents_total - assigned) as f64 / 100.0
+        } else {
+            let cents = if total_weight > 0.0 { (period_spend * weight(d) / total_weight * 100.0).round() as i64 } else { 0 };
+            assigned += cents;
+            cents as f64 / 100.0
+        };
+        series.push((*d, usd));
+    }
+    series
+}
+
+/// The demo's five tenants: one in each state plus one too new for the trend chart.
+pub fn demo_tenants() -> Vec<TenantSeed> {
+    let alert = |kind: &str, spend_usd: f64, threshold_percent: i32, message: &str, minutes_ago: i64| AlertSeed {
+        kind: kind.into(),
+        spend_usd,
+        threshold_percent,
+        message: message.into(),
+        minutes_ago,
+    };
+    let tenant = |id: &str, name: &str, budget: f64, spend: f64, history_days: u32, alerts: Vec<AlertSeed>| TenantSeed {
+        id: id.into(),
+        display_name: name.into(),
+        max_budget_usd: budget,
+        alert_threshold_percent: 80,
+        grace_threshold_percent: 110,
+        budget_duration: "30d".into(),
+        spend_usd: spend,
+        history_days,
+        alerts,
+    };
+    vec![
+        tenant("acme", "Acme Corp", 500.0, 210.0, 45, vec![]),
+        tenant("globex", "Globex", 1000.0, 880.0, 45, vec![
+            alert("threshold", 801.2, 80, "Spend reached 80% of the $1,000.00 budget", 60 * 30),
+            alert("projected_limit", 760.0, 100, "Projected to spend $1,090.00 by the reset; the budget runs out before then", 60 * 52),
+        ]),
+        tenant("initech", "Initech", 200.0, 208.0, 45, vec![
+            alert("budget_exceeded", 200.4, 100, "Spend reached 100% of the $200.00 budget; grace period active", 60 * 9),
+            alert("threshold", 160.3, 80, "Spend reached 80% of the $200.00 budget", 60 * 80),
+            alert("projected_limit", 150.0, 100, "Projected to spend $231.00 by the reset", 60 * 96),
+        ]),
+        tenant("umbrella", "Umbrella Corporation", 300.0, 348.0, 45, vec![
+            alert("blocked", 330.1, 110, "Spend reached 110% of the $300.00 budget; LiteLLM now blocks the tenant", 60 * 4),
+            alert("budget_exceeded", 300.9, 100, "Spend reached 100% of the $300.00 budget; grace period active", 60 * 40),
+            alert("threshold", 241.0, 80, "Spend reached 80% of the $300.00 budget", 60 * 120),
+            alert("projected_limit", 220.0, 100, "Projected to spend $395.00 by the reset", 60 * 150),
+        ]),
+        tenant("hooli", "Hooli", 500.0, 15.0, 3, vec![]),
+    ]
+}
