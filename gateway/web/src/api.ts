@@ -1,0 +1,97 @@
+// The BudgetService client (gRPC-web on the page's own origin) and the translation of
+// its errors and timestamps into what the page shows.
+
+import { createClient, ConnectError, Code } from "@connectrpc/connect";
+import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { BudgetService, type TenantSummary } from "./gen/budget/v1/budget_pb";
+import { BadRequestSchema } from "./gen/google/rpc/error_details_pb";
+import { fieldForViolation, type FormErrors } from "./format";
+
+/** Every call gives up after this long, so a hung backend shows an error instead of a spinner. */
+const TIMEOUT_MS = 15_000;
+
+export const api = createClient(
+  BudgetService,
+  createGrpcWebTransport({ baseUrl: window.location.origin, defaultTimeoutMs: TIMEOUT_MS }),
+);
+
+/** A protobuf Timestamp as a Date; undefined when unset. */
+export function toDate(ts: Timestamp | undefined): Date | undefined {
+  return ts ? timestampDate(ts) : undefined;
+}
+
+/** Micros to dollars as a float, for the chart only (display text uses formatMoney). */
+export function microsToNumber(micros: bigint): number {
+  return Number(micros) / 1e6;
+}
+
+/** True for an aborted call: the page that made it is gone, so nobody should hear of it. */
+export function isCanceled(err: unknown): boolean {
+  return ConnectError.from(err).code === Code.Canceled;
+}
+
+/** The request never got an answer from the service (fetch failed, or the gateway said so). */
+function isNetworkError(err: ConnectError): boolean {
+  return err.cause instanceof TypeError || err.code === Code.Unavailable;
+}
+
+export function errorCode(err: unknown): Code {
+  return ConnectError.from(err).code;
+}
+
+/** One sentence for any failed call about `tenantId`; never a stack trace. */
+export function describeError(err: unknown, tenantId?: string): string {
+  const e = ConnectError.from(err);
+  switch (e.code) {
+    case Code.NotFound:
+      return tenantId ? `Tenant ${tenantId} not found` : e.rawMessage || "Not found";
+    case Code.FailedPrecondition:
+    case Code.InvalidArgument:
+      return e.rawMessage || "The request was refused";
+    case Code.Aborted:
+      return "This budget was changed by someone else. Reload to see the latest values.";
+    case Code.PermissionDenied:
+    case Code.Unauthenticated:
+      return "You are not allowed to do this";
+    case Code.DeadlineExceeded:
+      return "The budget service did not answer in time";
+    default:
+      if (isNetworkError(e)) return "Cannot reach the budget service";
+      return `The budget service failed (${Code[e.code] ?? e.code})${firstLine(e.rawMessage)}`;
+  }
+}
+
+/** ": message" from the first line of a message, at most 200 characters; "" when empty. */
+function firstLine(message: string): string {
+  const line = message.split("\n", 1)[0]!.trim().slice(0, 200);
+  return line ? `: ${line}` : "";
+}
+
+/** The server's google.rpc.BadRequest field violations, keyed by form field. */
+export function violationsOf(err: unknown): { fields: FormErrors; other: string[] } {
+  const fields: FormErrors = {};
+  const other: string[] = [];
+  for (const detail of ConnectError.from(err).findDetails(BadRequestSchema)) {
+    for (const v of detail.fieldViolations) {
+      const field = fieldForViolation(v.field);
+      if (field) fields[field] = v.description;
+      else other.push(v.description || v.field);
+    }
+  }
+  return { fields, other };
+}
+
+/** All tenants matching `filter` (a prefix; "" for all), following next_page_token. */
+export async function listAllTenants(filter: string, signal?: AbortSignal): Promise<TenantSummary[]> {
+  const tenants: TenantSummary[] = [];
+  let pageToken = "";
+  // A bound on pages, in case a buggy server hands back the same token forever.
+  for (let page = 0; page < 1000; page++) {
+    const res = await api.listTenants({ pageSize: 500, pageToken, filter }, { signal });
+    tenants.push(...res.tenants);
+    if (!res.nextPageToken || res.nextPageToken === pageToken) break;
+    pageToken = res.nextPageToken;
+  }
+  return tenants;
+}

@@ -1,0 +1,229 @@
+// The fleet page ("/": every tenant, fullest budget first) and the tenant picker shown on every page.
+
+import type { TenantSummary } from "./gen/budget/v1/budget_pb";
+import { api, describeError, isCanceled, listAllTenants } from "./api";
+import { debounce, fill, h, say } from "./dom";
+import { formatMoney, formatPercent, stateClass, stateLabel } from "./format";
+import type { Page } from "./main";
+
+export function tenantPath(tenantId: string): string {
+  return `/tenants/${encodeURIComponent(tenantId)}`;
+}
+
+function tenantName(t: TenantSummary): string {
+  return t.displayName && t.displayName !== t.tenantId ? `${t.displayName} (${t.tenantId})` : t.tenantId;
+}
+
+/** Fullest first; tenants whose spend could not be read go last, by id. */
+function byPercentUsed(a: TenantSummary, b: TenantSummary): number {
+  if (a.statusAvailable !== b.statusAvailable) return a.statusAvailable ? -1 : 1;
+  return b.percentUsed - a.percentUsed || a.tenantId.localeCompare(b.tenantId);
+}
+
+function stateBadge(t: TenantSummary): HTMLElement {
+  const state = t.statusAvailable ? t.state : 0;
+  return h("span", { class: `badge state-${stateClass(state)}` }, stateLabel(state));
+}
+
+function fleetRow(t: TenantSummary): HTMLElement {
+  const na = "—";
+  return h(
+    "tr",
+    { "data-tenant-id": t.tenantId, "data-state": t.statusAvailable ? stateClass(t.state) : "unknown" },
+    h("td", { "data-label": "Tenant" }, h("a", { href: tenantPath(t.tenantId) }, tenantName(t))),
+    h("td", { "data-label": "Spend", class: "num" }, t.statusAvailable ? formatMoney(t.spendMicros) : na),
+    h("td", { "data-label": "Max budget", class: "num" }, formatMoney(t.maxBudgetMicros)),
+    h("td", { "data-label": "Used", class: "num" }, t.statusAvailable ? formatPercent(t.percentUsed) : na),
+    h("td", { "data-label": "State" }, stateBadge(t)),
+  );
+}
+
+/** The "/" page. `go` navigates (replacing the history entry when asked). */
+export function showFleet(root: HTMLElement, go: (path: string, replace?: boolean) => void): Page {
+  const ctl = new AbortController();
+  const search = h("input", {
+    id: "fleet-search",
+    type: "search",
+    autocomplete: "off",
+    spellcheck: "false",
+    "aria-describedby": "fleet-count",
+  });
+  const count = h("p", { id: "fleet-count", class: "muted", "aria-live": "polite" }, "Loading tenants…");
+  const error = h("p", { id: "fleet-error", class: "error", role: "alert", hidden: true });
+  const body = h("tbody");
+  const table = h(
+    "table",
+    { id: "fleet-table", class: "stack" },
+    h("caption", { class: "visually-hidden" }, "Tenants by share of budget used, fullest first"),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, "Tenant"),
+        h("th", { scope: "col", class: "num" }, "Spend"),
+        h("th", { scope: "col", class: "num" }, "Max budget"),
+        h("th", { scope: "col", class: "num" }, "Used"),
+        h("th", { scope: "col" }, "State"),
+      ),
+    ),
+    body,
+  );
+
+  let seq = 0;
+  async function load(filter: string, first: boolean): Promise<void> {
+    const mine = ++seq;
+    try {
+      const tenants = await listAllTenants(filter, ctl.signal);
+      if (mine !== seq) return;
+      say(error, "");
+      if (tenants.length === 1) {
+        // One tenant to show: the fleet view has nothing to compare, so open it.
+        go(tenantPath(tenants[0]!.tenantId), first);
+        return;
+      }
+      tenants.sort(byPercentUsed);
+      fill(body, ...tenants.map(fleetRow));
+      table.hidden = tenants.length === 0;
+      count.textContent =
+        tenants.length === 0
+          ? filter
+            ? `No tenant matches “${filter}”`
+            : "No tenants yet"
+          : `${tenants.length} tenants`;
+    } catch (err) {
+      if (isCanceled(err) || mine !== seq) return;
+      say(error, describeError(err));
+      count.textContent = "";
+      table.hidden = true;
+    }
+    document.body.dataset.ready = "1";
+  }
+
+  const onInput = debounce(() => void load(search.value.trim(), false), 250);
+  search.addEventListener("input", onInput);
+
+  fill(
+    root,
+    h("h1", { tabindex: "-1" }, "Tenants"),
+    h(
+      "form",
+      { role: "search", class: "fleet-search", onsubmit: (e) => e.preventDefault() },
+      h("label", { for: "fleet-search" }, "Search tenants by id or name"),
+      search,
+    ),
+    count,
+    error,
+    table,
+  );
+  void load("", true);
+  return { stop: () => ctl.abort() };
+}
+
+/**
+ * The header's search-as-you-type tenant switcher: typing lists matching tenants as links;
+ * Enter opens the only match (or an exact id); arrows move through the list; Escape closes it.
+ */
+export function createTenantPicker(go: (path: string) => void): HTMLElement {
+  const input = h("input", {
+    id: "tenant-picker-input",
+    type: "search",
+    autocomplete: "off",
+    spellcheck: "false",
+    placeholder: "Tenant id or name",
+    "aria-controls": "tenant-picker-results",
+    "aria-expanded": "false",
+  });
+  const list = h("ul", { id: "tenant-picker-results", class: "picker-results", hidden: true });
+  let matches: TenantSummary[] = [];
+  let seq = 0;
+
+  function close(): void {
+    list.hidden = true;
+    input.setAttribute("aria-expanded", "false");
+  }
+
+  function open(target: string): void {
+    input.value = "";
+    close();
+    go(tenantPath(target));
+  }
+
+  async function lookup(): Promise<void> {
+    const mine = ++seq;
+    const filter = input.value.trim();
+    if (!filter) {
+      matches = [];
+      close();
+      return;
+    }
+    let items: HTMLElement[];
+    try {
+      const res = await api.listTenants({ filter, pageSize: 10 });
+      if (mine !== seq) return;
+      matches = res.tenants;
+      items = matches.map((t) =>
+        h("li", {}, h("a", { href: tenantPath(t.tenantId), onclick: () => ((input.value = ""), close()) }, tenantName(t))),
+      );
+      if (items.length === 0) items = [h("li", { class: "muted" }, "No matching tenant")];
+    } catch (err) {
+      if (mine !== seq) return;
+      matches = [];
+      items = [h("li", { class: "error" }, describeError(err))];
+    }
+    fill(list, ...items);
+    list.hidden = false;
+    input.setAttribute("aria-expanded", "true");
+  }
+
+  input.addEventListener("input", debounce(() => void lookup(), 200));
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "ArrowDown" && !list.hidden) {
+      e.preventDefault();
+      list.querySelector("a")?.focus();
+    } else if (e.key === "Escape") {
+      close();
+    }
+  });
+  list.addEventListener("keydown", (e) => {
+    const links = [...list.querySelectorAll("a")];
+    const i = links.indexOf(document.activeElement as HTMLAnchorElement);
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      const next = i + (e.key === "ArrowDown" ? 1 : -1);
+      if (next < 0) input.focus();
+      else links[Math.min(next, links.length - 1)]?.focus();
+    } else if (e.key === "Escape") {
+      close();
+      input.focus();
+    }
+  });
+
+  const form = h(
+    "form",
+    {
+      id: "tenant-picker",
+      role: "search",
+      class: "picker",
+      onsubmit: (e) => {
+        e.preventDefault();
+        const typed = input.value.trim();
+        if (!typed) return;
+        const exact = matches.find((t) => t.tenantId === typed.toLowerCase());
+        if (exact) open(exact.tenantId);
+        else if (matches.length === 1) open(matches[0]!.tenantId);
+        else if (matches.length > 1) list.querySelector("a")?.focus();
+        else void lookup();
+      },
+    },
+    h("label", { for: "tenant-picker-input" }, "Switch tenant"),
+    input,
+    list,
+  );
+  // Close the list when focus leaves the picker entirely.
+  form.addEventListener("focusout", (e) => {
+    if (!form.contains(e.relatedTarget as Node | null)) close();
+  });
+  return form;
+}
