@@ -22,13 +22,17 @@ pub const SIM_MASTER_KEY: &str = "sk-test-master";
 
 /// The maintenance database used to create and drop per-test databases.
 pub fn admin_database_url() -> String {
-    std::env::var("TEST_DATABASE_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TEST_DATABASE_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// Turns on logs when `TEST_LOG=1`.
 pub fn init_test_logs() {
     if std::env::var("TEST_LOG").is_ok_and(|v| v == "1") {
-        let _ = tracing_subscriber::fmt().with_env_filter("info,sqlx=warn").with_test_writer().try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info,sqlx=warn")
+            .with_test_writer()
+            .try_init();
     }
 }
 
@@ -43,17 +47,30 @@ impl TestDatabase {
     pub async fn create() -> TestDatabase {
         let admin = admin_database_url();
         let name = format!("budget_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL on 127.0.0.1:5432 (see README)");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
-        let base = admin.rsplit_once('/').map(|(base, _)| base.to_owned()).unwrap();
-        TestDatabase { url: format!("{base}/{name}"), name }
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .expect("PostgreSQL on 127.0.0.1:5432 (see README)");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let base = admin
+            .rsplit_once('/')
+            .map(|(base, _)| base.to_owned())
+            .unwrap();
+        TestDatabase {
+            url: format!("{base}/{name}"),
+            name,
+        }
     }
 
     /// Drops the database (tests call this at the end; a failed test leaves it for inspection).
     pub async fn drop_database(&self) {
         if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_database_url()).await {
             let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await;
         }
     }
 }
@@ -67,7 +84,10 @@ pub struct StackOptions {
 
 impl Default for StackOptions {
     fn default() -> StackOptions {
-        StackOptions { cache_ttl_secs: 60, litellm_timeout_secs: 5 }
+        StackOptions {
+            cache_ttl_secs: 60,
+            litellm_timeout_secs: 5,
+        }
     }
 }
 
@@ -90,20 +110,28 @@ impl Stack {
     pub async fn start_with(options: StackOptions) -> Stack {
         init_test_logs();
         let db = TestDatabase::create().await;
-        let sim = SimServer::start("127.0.0.1:0", SIM_MASTER_KEY).await.expect("litellm-sim starts");
+        let sim = SimServer::start("127.0.0.1:0", SIM_MASTER_KEY)
+            .await
+            .expect("litellm-sim starts");
         let mut settings = Settings::new(&db.url, &sim.base_url(), SIM_MASTER_KEY);
         settings.grpc_addr = "127.0.0.1:0".parse().unwrap();
         settings.cache_ttl_secs = options.cache_ttl_secs;
         settings.litellm_timeout_secs = options.litellm_timeout_secs;
         settings.shutdown_grace_secs = 2;
-        let app = budget_service::Application::build(settings).await.expect("budget-service builds");
+        let app = budget_service::Application::build(settings)
+            .await
+            .expect("budget-service builds");
         let addr = app.local_addr();
         let budgets = app.budgets();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async {
             let _ = stop_rx.await;
         }));
-        let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
         Stack {
             db,
             sim,
@@ -126,10 +154,15 @@ impl Stack {
 
     /// Creates a tenant with the given budget in dollars and default thresholds.
     pub async fn create_tenant(&self, id: &str, budget_usd: i64) -> pb::CreateTenantResponse {
-        self.create_tenant_with(id, config(budget_usd, 80, 110, "30d")).await
+        self.create_tenant_with(id, config(budget_usd, 80, 110, "30d"))
+            .await
     }
 
-    pub async fn create_tenant_with(&self, id: &str, config: pb::BudgetConfig) -> pb::CreateTenantResponse {
+    pub async fn create_tenant_with(
+        &self,
+        id: &str,
+        config: pb::BudgetConfig,
+    ) -> pb::CreateTenantResponse {
         self.client()
             .create_tenant(pb::CreateTenantRequest {
                 tenant_id: id.into(),
@@ -169,7 +202,12 @@ pub fn field_violations(status: &tonic::Status) -> Vec<(String, String)> {
     use tonic_types::StatusExt;
     status
         .get_details_bad_request()
-        .map(|bad| bad.field_violations.into_iter().map(|v| (v.field, v.description)).collect())
+        .map(|bad| {
+            bad.field_violations
+                .into_iter()
+                .map(|v| (v.field, v.description))
+                .collect()
+        })
         .unwrap_or_default()
 }
 

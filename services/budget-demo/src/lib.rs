@@ -46,17 +46,25 @@ impl RunningStack {
         let sim = SimServer::start(&config.sim_addr, &config.sim_master_key)
             .await
             .with_context(|| format!("starting litellm-sim on {}", config.sim_addr))?;
-        let mut settings = budget_service::Settings::new(&config.database_url, &sim.base_url(), &config.sim_master_key);
+        let mut settings = budget_service::Settings::new(
+            &config.database_url,
+            &sim.base_url(),
+            &config.sim_master_key,
+        );
         settings.grpc_addr = config.grpc_addr;
         settings.cache_ttl_secs = config.cache_ttl_secs;
         settings.shutdown_grace_secs = 3;
-        let app = budget_service::Application::build(settings).await.context("starting budget-service")?;
+        let app = budget_service::Application::build(settings)
+            .await
+            .context("starting budget-service")?;
         let grpc_addr = app.local_addr();
         let budgets = app.budgets();
 
         let gateway = budget_gateway::Gateway::build(budget_gateway::Config {
             addr: config.gateway_addr,
-            budget_service_url: format!("http://{grpc_addr}").parse().context("budget-service URL")?,
+            budget_service_url: format!("http://{grpc_addr}")
+                .parse()
+                .context("budget-service URL")?,
             upstream_timeout: Duration::from_secs(10),
         })
         .await
@@ -84,7 +92,9 @@ impl RunningStack {
                 }
             }),
         ];
-        let channel = Channel::from_shared(format!("http://{grpc_addr}"))?.connect().await?;
+        let channel = Channel::from_shared(format!("http://{grpc_addr}"))?
+            .connect()
+            .await?;
         Ok(RunningStack {
             sim,
             grpc_addr,
@@ -135,7 +145,9 @@ impl RunningStack {
         let period_start = sim
             .key(&key)
             .and_then(|k| k.budget_reset_at)
-            .map_or(today, |reset| period_start(&seed.budget_duration, reset, today));
+            .map_or(today, |reset| {
+                period_start(&seed.budget_duration, reset, today)
+            });
         for (date, usd) in daily_series(seed.spend_usd, seed.history_days, period_start, today) {
             sim.set_daily_spend(&key, date, usd)?;
         }
@@ -143,7 +155,8 @@ impl RunningStack {
         let id = TenantId::parse(&seed.id).context("tenant id")?;
         let now = Utc::now();
         for (n, alert) in seed.alerts.iter().enumerate() {
-            let kind = AlertKind::parse(&alert.kind).with_context(|| format!("alert type {}", alert.kind))?;
+            let kind = AlertKind::parse(&alert.kind)
+                .with_context(|| format!("alert type {}", alert.kind))?;
             let created_at = now - chrono::Duration::minutes(alert.minutes_ago);
             let record = NewAlert {
                 tenant_id: id.clone(),
@@ -227,7 +240,12 @@ fn period_start(duration: &str, reset: DateTime<Utc>, today: NaiveDate) -> Naive
 /// Daily spends for `history_days` days ending today whose days from `period_start` sum to
 /// `period_spend` exactly (to the cent); days before the period run at the same mean rate.
 /// Gently varying, deterministic; today is a partial day.
-pub fn daily_series(period_spend: f64, history_days: u32, period_start: NaiveDate, today: NaiveDate) -> Vec<(NaiveDate, f64)> {
+pub fn daily_series(
+    period_spend: f64,
+    history_days: u32,
+    period_start: NaiveDate,
+    today: NaiveDate,
+) -> Vec<(NaiveDate, f64)> {
     let days: Vec<NaiveDate> = (0..history_days)
         .rev()
         .filter_map(|back| today.checked_sub_days(Days::new(u64::from(back))))
@@ -239,7 +257,11 @@ pub fn daily_series(period_spend: f64, history_days: u32, period_start: NaiveDat
     let in_period: Vec<&NaiveDate> = days.iter().filter(|d| **d >= period_start).collect();
     let total_weight: f64 = in_period.iter().map(|d| weight(d)).sum();
     let cents_total = (period_spend * 100.0).round() as i64;
-    let mean = if in_period.is_empty() { 0.0 } else { period_spend / in_period.len() as f64 };
+    let mean = if in_period.is_empty() {
+        0.0
+    } else {
+        period_spend / in_period.len() as f64
+    };
     let mut assigned = 0i64;
     let mut series = Vec::with_capacity(days.len());
     for d in &days {
@@ -248,7 +270,11 @@ pub fn daily_series(period_spend: f64, history_days: u32, period_start: NaiveDat
         } else if *d == today || Some(&d) == in_period.last() {
             (cents_total - assigned) as f64 / 100.0
         } else {
-            let cents = if total_weight > 0.0 { (period_spend * weight(d) / total_weight * 100.0).round() as i64 } else { 0 };
+            let cents = if total_weight > 0.0 {
+                (period_spend * weight(d) / total_weight * 100.0).round() as i64
+            } else {
+                0
+            };
             assigned += cents;
             cents as f64 / 100.0
         };
@@ -259,14 +285,22 @@ pub fn daily_series(period_spend: f64, history_days: u32, period_start: NaiveDat
 
 /// The demo's five tenants: one in each state plus one too new for the trend chart.
 pub fn demo_tenants() -> Vec<TenantSeed> {
-    let alert = |kind: &str, spend_usd: f64, threshold_percent: i32, message: &str, minutes_ago: i64| AlertSeed {
-        kind: kind.into(),
-        spend_usd,
-        threshold_percent,
-        message: message.into(),
-        minutes_ago,
-    };
-    let tenant = |id: &str, name: &str, budget: f64, spend: f64, history_days: u32, alerts: Vec<AlertSeed>| TenantSeed {
+    let alert =
+        |kind: &str, spend_usd: f64, threshold_percent: i32, message: &str, minutes_ago: i64| {
+            AlertSeed {
+                kind: kind.into(),
+                spend_usd,
+                threshold_percent,
+                message: message.into(),
+                minutes_ago,
+            }
+        };
+    let tenant = |id: &str,
+                  name: &str,
+                  budget: f64,
+                  spend: f64,
+                  history_days: u32,
+                  alerts: Vec<AlertSeed>| TenantSeed {
         id: id.into(),
         display_name: name.into(),
         max_budget_usd: budget,
@@ -279,21 +313,96 @@ pub fn demo_tenants() -> Vec<TenantSeed> {
     };
     vec![
         tenant("acme", "Acme Corp", 500.0, 210.0, 45, vec![]),
-        tenant("globex", "Globex", 1000.0, 880.0, 45, vec![
-            alert("threshold", 801.2, 80, "Spend reached 80% of the $1,000.00 budget", 60 * 30),
-            alert("projected_limit", 760.0, 100, "Projected to spend $1,090.00 by the reset; the budget runs out before then", 60 * 52),
-        ]),
-        tenant("initech", "Initech", 200.0, 208.0, 45, vec![
-            alert("budget_exceeded", 200.4, 100, "Spend reached 100% of the $200.00 budget; grace period active", 60 * 9),
-            alert("threshold", 160.3, 80, "Spend reached 80% of the $200.00 budget", 60 * 80),
-            alert("projected_limit", 150.0, 100, "Projected to spend $231.00 by the reset", 60 * 96),
-        ]),
-        tenant("umbrella", "Umbrella Corporation", 300.0, 348.0, 45, vec![
-            alert("blocked", 330.1, 110, "Spend reached 110% of the $300.00 budget; LiteLLM now blocks the tenant", 60 * 4),
-            alert("budget_exceeded", 300.9, 100, "Spend reached 100% of the $300.00 budget; grace period active", 60 * 40),
-            alert("threshold", 241.0, 80, "Spend reached 80% of the $300.00 budget", 60 * 120),
-            alert("projected_limit", 220.0, 100, "Projected to spend $395.00 by the reset", 60 * 150),
-        ]),
+        tenant(
+            "globex",
+            "Globex",
+            1000.0,
+            880.0,
+            45,
+            vec![
+                alert(
+                    "threshold",
+                    801.2,
+                    80,
+                    "Spend reached 80% of the $1,000.00 budget",
+                    60 * 30,
+                ),
+                alert(
+                    "projected_limit",
+                    760.0,
+                    100,
+                    "Projected to spend $1,090.00 by the reset; the budget runs out before then",
+                    60 * 52,
+                ),
+            ],
+        ),
+        tenant(
+            "initech",
+            "Initech",
+            200.0,
+            208.0,
+            45,
+            vec![
+                alert(
+                    "budget_exceeded",
+                    200.4,
+                    100,
+                    "Spend reached 100% of the $200.00 budget; grace period active",
+                    60 * 9,
+                ),
+                alert(
+                    "threshold",
+                    160.3,
+                    80,
+                    "Spend reached 80% of the $200.00 budget",
+                    60 * 80,
+                ),
+                alert(
+                    "projected_limit",
+                    150.0,
+                    100,
+                    "Projected to spend $231.00 by the reset",
+                    60 * 96,
+                ),
+            ],
+        ),
+        tenant(
+            "umbrella",
+            "Umbrella Corporation",
+            300.0,
+            348.0,
+            45,
+            vec![
+                alert(
+                    "blocked",
+                    330.1,
+                    110,
+                    "Spend reached 110% of the $300.00 budget; LiteLLM now blocks the tenant",
+                    60 * 4,
+                ),
+                alert(
+                    "budget_exceeded",
+                    300.9,
+                    100,
+                    "Spend reached 100% of the $300.00 budget; grace period active",
+                    60 * 40,
+                ),
+                alert(
+                    "threshold",
+                    241.0,
+                    80,
+                    "Spend reached 80% of the $300.00 budget",
+                    60 * 120,
+                ),
+                alert(
+                    "projected_limit",
+                    220.0,
+                    100,
+                    "Projected to spend $395.00 by the reset",
+                    60 * 150,
+                ),
+            ],
+        ),
         tenant("hooli", "Hooli", 500.0, 15.0, 3, vec![]),
     ]
 }

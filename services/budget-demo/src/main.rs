@@ -36,8 +36,12 @@ async fn run() -> anyhow::Result<()> {
         database_url,
         sim_addr: env_or("LITELLM_SIM_ADDR", "127.0.0.1:4000"),
         sim_master_key: env_or("LITELLM_SIM_MASTER_KEY", SIM_MASTER_KEY),
-        grpc_addr: env_or("BUDGET_GRPC_ADDR", "127.0.0.1:50051").parse().context("BUDGET_GRPC_ADDR")?,
-        gateway_addr: env_or("GATEWAY_ADDR", "127.0.0.1:8080").parse().context("GATEWAY_ADDR")?,
+        grpc_addr: env_or("BUDGET_GRPC_ADDR", "127.0.0.1:50051")
+            .parse()
+            .context("BUDGET_GRPC_ADDR")?,
+        gateway_addr: env_or("GATEWAY_ADDR", "127.0.0.1:8080")
+            .parse()
+            .context("GATEWAY_ADDR")?,
         cache_ttl_secs: 60,
     };
     let result = serve(&config).await;
@@ -55,14 +59,26 @@ async fn serve(config: &StackConfig) -> anyhow::Result<()> {
     }
     let traffic = tokio::spawn(chat_traffic(
         stack.sim.base_url(),
-        keys.into_iter().filter(|(id, _)| id == "acme" || id == "globex").map(|(_, key)| key).collect(),
+        keys.into_iter()
+            .filter(|(id, _)| id == "acme" || id == "globex")
+            .map(|(_, key)| key)
+            .collect(),
     ));
     let url = format!("http://{}", stack.gateway_addr);
     println!();
     println!("  Budget dashboard:  {url}/");
-    println!("  Tenants:           acme (OK) · globex (warning) · initech (grace) · umbrella (blocked) · hooli (new)");
-    println!("  gRPC:              {}  (grpcurl -plaintext {} list)", stack.grpc_addr, stack.grpc_addr);
-    println!("  LiteLLM stand-in:  {}  (litellm-sim, master key {})", stack.sim.base_url(), config.sim_master_key);
+    println!(
+        "  Tenants:           acme (OK) · globex (warning) · initech (grace) · umbrella (blocked) · hooli (new)"
+    );
+    println!(
+        "  gRPC:              {}  (grpcurl -plaintext {} list)",
+        stack.grpc_addr, stack.grpc_addr
+    );
+    println!(
+        "  LiteLLM stand-in:  {}  (litellm-sim, master key {})",
+        stack.sim.base_url(),
+        config.sim_master_key
+    );
     println!("  Ctrl-C stops everything.");
     println!();
     budget_service::startup::shutdown_signal().await;
@@ -84,7 +100,12 @@ async fn chat_traffic(sim_url: String, keys: Vec<String>) {
                 "messages": [{"role": "user", "content": "Summarise today's tickets."}],
                 "max_tokens": 400,
             });
-            let sent = http.post(format!("{sim_url}/chat/completions")).bearer_auth(key).json(&body).send().await;
+            let sent = http
+                .post(format!("{sim_url}/chat/completions"))
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await;
             if let Err(error) = sent {
                 tracing::warn!(error = %error, "demo chat call failed");
             }
@@ -99,7 +120,9 @@ fn env_or(name: &str, default: &str) -> String {
 /// Finds a PostgreSQL server: DATABASE_URL, the local one, or a private cluster.
 async fn postgres_server() -> anyhow::Result<(String, Option<PrivateCluster>)> {
     if let Ok(url) = std::env::var("DATABASE_URL") {
-        sqlx::PgConnection::connect(&url).await.context("connecting to DATABASE_URL")?;
+        sqlx::PgConnection::connect(&url)
+            .await
+            .context("connecting to DATABASE_URL")?;
         return Ok((url, None));
     }
     let local = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -124,10 +147,16 @@ async fn postgres_server() -> anyhow::Result<(String, Option<PrivateCluster>)> {
 /// Drops and creates `budget_demo` on the server, returning its URL.
 async fn recreate_demo_database(server_url: &str) -> anyhow::Result<String> {
     let mut conn = sqlx::PgConnection::connect(server_url).await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {DEMO_DATABASE} WITH (FORCE)")))
-        .execute(&mut conn)
-        .await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {DEMO_DATABASE}"))).execute(&mut conn).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {DEMO_DATABASE} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE {DEMO_DATABASE}"
+    )))
+    .execute(&mut conn)
+    .await?;
     let base = server_url.split('?').next().unwrap_or(server_url);
     let base = base.rsplit_once('/').map_or(base, |(base, _)| base);
     Ok(format!("{base}/{DEMO_DATABASE}"))
@@ -153,12 +182,42 @@ impl PrivateCluster {
             run_command(Command::new("chown").arg("-R").arg("postgres").arg(&dir))?;
         }
         let data = dir.join("data");
-        let cluster = PrivateCluster { dir: dir.clone(), port, as_postgres };
-        cluster.run_pg(&initdb, &["-D", path(&data)?, "-U", "postgres", "--auth=trust", "-E", "UTF8"])?;
+        let cluster = PrivateCluster {
+            dir: dir.clone(),
+            port,
+            as_postgres,
+        };
+        cluster.run_pg(
+            &initdb,
+            &[
+                "-D",
+                path(&data)?,
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
+        )?;
         let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1", path(&dir)?);
         let log = dir.join("postgres.log");
-        cluster.run_pg(&pg_ctl, &["-D", path(&data)?, "-o", &options, "-l", path(&log)?, "-w", "start"])?;
-        eprintln!("budget-demo: started a private PostgreSQL on 127.0.0.1:{port} in {}", dir.display());
+        cluster.run_pg(
+            &pg_ctl,
+            &[
+                "-D",
+                path(&data)?,
+                "-o",
+                &options,
+                "-l",
+                path(&log)?,
+                "-w",
+                "start",
+            ],
+        )?;
+        eprintln!(
+            "budget-demo: started a private PostgreSQL on 127.0.0.1:{port} in {}",
+            dir.display()
+        );
         Ok(cluster)
     }
 
@@ -178,7 +237,10 @@ impl PrivateCluster {
     }
 
     fn stop(self) {
-        if let (Some(pg_ctl), Ok(data)) = (find_program("pg_ctl"), path(&self.dir.join("data")).map(str::to_owned)) {
+        if let (Some(pg_ctl), Ok(data)) = (
+            find_program("pg_ctl"),
+            path(&self.dir.join("data")).map(str::to_owned),
+        ) {
             let _ = self.run_pg(&pg_ctl, &["-D", &data, "-m", "fast", "-w", "stop"]);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -186,9 +248,14 @@ impl PrivateCluster {
 }
 
 fn run_command(command: &mut Command) -> anyhow::Result<()> {
-    let output = command.output().with_context(|| format!("running {command:?}"))?;
+    let output = command
+        .output()
+        .with_context(|| format!("running {command:?}"))?;
     if !output.status.success() {
-        bail!("{command:?} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+        bail!(
+            "{command:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -203,7 +270,10 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// Looks for a PostgreSQL program on PATH, then in Debian's versioned folders.

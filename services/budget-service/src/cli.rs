@@ -16,7 +16,11 @@ use crate::startup::{Application, shutdown_signal};
 use crate::store::Store;
 
 #[derive(Parser, Debug)]
-#[command(name = "budget-service", version, about = "LLM budget enforcement for multi-tenant platforms (gRPC)")]
+#[command(
+    name = "budget-service",
+    version,
+    about = "LLM budget enforcement for multi-tenant platforms (gRPC)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -121,22 +125,33 @@ pub fn main() -> ExitCode {
 
 /// Logs go to stderr; `BUDGET_LOG_FORMAT=json` gives one JSON object per line.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,h2=warn,tower=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,sqlx=warn,h2=warn,tower=warn")
+    });
     let json = std::env::var("BUDGET_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { mut settings, no_migrate } => {
+        Command::Serve {
+            mut settings,
+            no_migrate,
+        } => {
             settings.migrate = !no_migrate;
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal()).await
         }
         Command::Migrate { database_url } => {
-            let store = Store::connect(&database_url, 2, std::time::Duration::from_secs(10)).await?;
+            let store =
+                Store::connect(&database_url, 2, std::time::Duration::from_secs(10)).await?;
             store.migrate().await?;
             println!("migrations applied");
             Ok(())
@@ -151,13 +166,22 @@ async fn budgets(settings: &Settings) -> anyhow::Result<Arc<Budgets>> {
         .await
         .context("connecting to PostgreSQL")?;
     store.migrate().await.context("applying migrations")?;
-    let litellm =
-        LiteLlmClient::new(&settings.litellm_base_url, &settings.litellm_master_key, settings.litellm_timeout())?;
-    Ok(Arc::new(Budgets::new(store, litellm, Arc::new(SystemClock), settings.cache_ttl())))
+    let litellm = LiteLlmClient::new(
+        &settings.litellm_base_url,
+        &settings.litellm_master_key,
+        settings.litellm_timeout(),
+    )?;
+    Ok(Arc::new(Budgets::new(
+        store,
+        litellm,
+        Arc::new(SystemClock),
+        settings.cache_ttl(),
+    )))
 }
 
 fn raw_settings(budget: &BudgetArgs) -> anyhow::Result<RawSettings> {
-    let micros = usd_to_micros(budget.max_budget).context("--max-budget must be a number of dollars")?;
+    let micros =
+        usd_to_micros(budget.max_budget).context("--max-budget must be a number of dollars")?;
     Ok(RawSettings {
         max_budget_micros: micros,
         alert_threshold_percent: budget.alert_threshold,
@@ -172,29 +196,49 @@ fn cli_actor() -> Actor {
 
 async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
     match command {
-        TenantCommand::Create { settings, id, name, budget } => {
+        TenantCommand::Create {
+            settings,
+            id,
+            name,
+            budget,
+        } => {
             let budgets = budgets(&settings).await?;
             let created = budgets
                 .create_tenant(&id, &name, &raw_settings(&budget)?, &cli_actor())
                 .await
                 .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
-            eprintln!("tenant {} created; its LiteLLM key (shown once):", created.tenant.tenant_id);
+            eprintln!(
+                "tenant {} created; its LiteLLM key (shown once):",
+                created.tenant.tenant_id
+            );
             println!("{}", created.virtual_key);
             Ok(())
         }
-        TenantCommand::Attach { settings, id, name, key_hash, budget } => {
+        TenantCommand::Attach {
+            settings,
+            id,
+            name,
+            key_hash,
+            budget,
+        } => {
             let budgets = budgets(&settings).await?;
             let (tenant, _) = budgets
                 .attach_tenant(&id, &name, &key_hash, &raw_settings(&budget)?, &cli_actor())
                 .await
                 .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
-            println!("tenant {} attached to key {}", tenant.tenant_id, tenant.key_hash);
+            println!(
+                "tenant {} attached to key {}",
+                tenant.tenant_id, tenant.key_hash
+            );
             Ok(())
         }
         TenantCommand::List { settings, filter } => {
             let budgets = budgets(&settings).await?;
             let mut token = String::new();
-            println!("{:<24} {:>14} {:>14} {:>8}  STATE", "TENANT", "SPEND $", "BUDGET $", "USED %");
+            println!(
+                "{:<24} {:>14} {:>14} {:>8}  STATE",
+                "TENANT", "SPEND $", "BUDGET $", "USED %"
+            );
             loop {
                 let page = budgets
                     .list_tenants(&filter, 500, &token)
@@ -203,7 +247,11 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
                 for t in &page.items {
                     let dollars = |m: i64| m as f64 / MICROS_PER_USD as f64;
                     let (spend, percent, state) = match &t.status {
-                        Some(s) => (format!("{:.2}", dollars(s.spend_micros)), format!("{:.1}", s.percent_used), format!("{:?}", s.state)),
+                        Some(s) => (
+                            format!("{:.2}", dollars(s.spend_micros)),
+                            format!("{:.1}", s.percent_used),
+                            format!("{:?}", s.state),
+                        ),
                         None => ("-".into(), "-".into(), "unavailable".into()),
                     };
                     println!(

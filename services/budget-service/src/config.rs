@@ -65,7 +65,9 @@ impl Settings {
         if self.litellm_master_key.trim().is_empty() {
             return Err("LITELLM_MASTER_KEY must not be empty".into());
         }
-        if !(self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")) {
+        if !(self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
             return Err("DATABASE_URL must be a postgres:// URL".into());
         }
         Ok(())

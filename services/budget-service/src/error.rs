@@ -18,7 +18,10 @@ pub enum BudgetError {
     StaleEtag,
     /// LiteLLM reports the tenant's key deleted, revoked or expired, or does not know it.
     #[error("the LiteLLM key of tenant {tenant} {problem}")]
-    KeyUnusable { tenant: TenantId, problem: &'static str },
+    KeyUnusable {
+        tenant: TenantId,
+        problem: &'static str,
+    },
     #[error("LiteLLM already has a key with alias {0}")]
     KeyAliasTaken(String),
     /// A read from LiteLLM failed.

@@ -10,7 +10,10 @@ use crate::domain::FieldViolation;
 pub fn page_size(requested: i32, default: i64, max: i64) -> Result<i64, FieldViolation> {
     match requested {
         0 => Ok(default),
-        n if n < 0 => Err(FieldViolation::new("page_size", "Page size must not be negative")),
+        n if n < 0 => Err(FieldViolation::new(
+            "page_size",
+            "Page size must not be negative",
+        )),
         n => Ok(i64::from(n).min(max)),
     }
 }
@@ -21,7 +24,10 @@ pub fn encode_cursor(kind: &str, (time, id): (DateTime<Utc>, i64)) -> String {
 }
 
 /// Decodes a token made by [`encode_cursor`] for the same `kind`; empty means the first page.
-pub fn decode_cursor(kind: &str, token: &str) -> Result<Option<(DateTime<Utc>, i64)>, FieldViolation> {
+pub fn decode_cursor(
+    kind: &str,
+    token: &str,
+) -> Result<Option<(DateTime<Utc>, i64)>, FieldViolation> {
     if token.is_empty() {
         return Ok(None);
     }
@@ -64,7 +70,10 @@ fn decode(token: &str) -> Result<String, FieldViolation> {
 }
 
 fn invalid() -> FieldViolation {
-    FieldViolation::new("page_token", "Page token is invalid; start again from the first page")
+    FieldViolation::new(
+        "page_token",
+        "Page token is invalid; start again from the first page",
+    )
 }
 
 #[cfg(test)]

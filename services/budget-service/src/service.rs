@@ -11,11 +11,15 @@ use futures::StreamExt;
 use moka::future::Cache;
 
 use crate::domain::history::MAX_HISTORY_DAYS;
-use crate::domain::{BudgetSettings, BudgetStatus, DailyHistory, FieldViolation, RawSettings, TenantId};
+use crate::domain::{
+    BudgetSettings, BudgetStatus, DailyHistory, FieldViolation, RawSettings, TenantId,
+};
 use crate::error::BudgetError;
 use crate::litellm::{KeyBudget, KeyLimits, KeyStatus, LiteLlmClient, LiteLlmError};
 use crate::paging;
-use crate::store::{AlertRecord, AuditRecord, ConfigRecord, NewAudit, Store, StoreError, TenantRecord};
+use crate::store::{
+    AlertRecord, AuditRecord, ConfigRecord, NewAudit, Store, StoreError, TenantRecord,
+};
 
 /// Where "now" comes from, so period and forecast logic can be tested.
 pub trait Clock: Send + Sync {
@@ -81,13 +85,24 @@ pub const AUDIT_PAGE: (i64, i64) = (50, 500);
 const STATUS_CONCURRENCY: usize = 16;
 
 impl Budgets {
-    pub fn new(store: Store, litellm: LiteLlmClient, clock: Arc<dyn Clock>, cache_ttl: Duration) -> Budgets {
+    pub fn new(
+        store: Store,
+        litellm: LiteLlmClient,
+        clock: Arc<dyn Clock>,
+        cache_ttl: Duration,
+    ) -> Budgets {
         Budgets {
             store,
             litellm,
             clock,
-            statuses: Cache::builder().max_capacity(1_000_000).time_to_live(cache_ttl).build(),
-            histories: Cache::builder().max_capacity(100_000).time_to_live(cache_ttl).build(),
+            statuses: Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(cache_ttl)
+                .build(),
+            histories: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(cache_ttl)
+                .build(),
         }
     }
 
@@ -107,18 +122,30 @@ impl Budgets {
 
     async fn fetch_status(&self, id: &TenantId) -> Result<Arc<BudgetStatus>, BudgetError> {
         let (tenant, config) = self.tenant_config(id).await?;
-        let (key, history) = tokio::join!(self.litellm.key_info(&tenant.key_hash), self.history(&tenant));
+        let (key, history) = tokio::join!(
+            self.litellm.key_info(&tenant.key_hash),
+            self.history(&tenant)
+        );
         let key = usable_key(id, key.map_err(|e| read_error(id, e))?)?;
         let history = history?;
-        if let Some(reset_at) = key.budget_reset_at.filter(|at| Some(*at) != config.budget_reset_at) {
+        if let Some(reset_at) = key
+            .budget_reset_at
+            .filter(|at| Some(*at) != config.budget_reset_at)
+        {
             // Remembered so GetBudgetConfig answers without LiteLLM; a failure here only costs freshness.
             if let Err(error) = self.store.record_reset_time(id, reset_at).await {
                 tracing::warn!(tenant_id = %id, error = %error, "could not remember the reset time");
             }
         }
         let now = self.clock.now();
-        let status =
-            BudgetStatus::compute(id.clone(), config.settings, key.spend_micros, key.budget_reset_at, &history, now);
+        let status = BudgetStatus::compute(
+            id.clone(),
+            config.settings,
+            key.spend_micros,
+            key.budget_reset_at,
+            &history,
+            now,
+        );
         Ok(Arc::new(status))
     }
 
@@ -126,7 +153,9 @@ impl Budgets {
     async fn history(&self, tenant: &TenantRecord) -> Result<Arc<DailyHistory>, BudgetError> {
         let fetch = async {
             let today = self.clock.now().date_naive();
-            let start = today.checked_sub_days(Days::new(u64::from(MAX_HISTORY_DAYS - 1))).unwrap_or(today);
+            let start = today
+                .checked_sub_days(Days::new(u64::from(MAX_HISTORY_DAYS - 1)))
+                .unwrap_or(today);
             let days = self
                 .litellm
                 .daily_spend(&tenant.key_hash, start, today)
@@ -134,7 +163,10 @@ impl Budgets {
                 .map_err(|e| read_error(&tenant.tenant_id, e))?;
             Ok::<_, BudgetError>(Arc::new(DailyHistory::from_days(days)))
         };
-        self.histories.try_get_with_by_ref(&tenant.tenant_id, fetch).await.map_err(BudgetError::Shared)
+        self.histories
+            .try_get_with_by_ref(&tenant.tenant_id, fetch)
+            .await
+            .map_err(BudgetError::Shared)
     }
 
     /// The tenant's stored settings; needs no LiteLLM.
@@ -165,20 +197,39 @@ impl Budgets {
             }
         };
         let mut tx = self.store.begin().await?;
-        let (tenant, current) =
-            self.store.lock_tenant_config(&mut tx, &id).await?.ok_or_else(|| BudgetError::TenantNotFound(id.clone()))?;
+        let (tenant, current) = self
+            .store
+            .lock_tenant_config(&mut tx, &id)
+            .await?
+            .ok_or_else(|| BudgetError::TenantNotFound(id.clone()))?;
         if !etag.is_empty() && etag != current.etag() {
             return Err(BudgetError::StaleEtag);
         }
         let key = self
             .litellm
-            .update_key(&tenant.key_hash, &key_limits(&settings, Some(&current.settings)))
+            .update_key(
+                &tenant.key_hash,
+                &key_limits(&settings, Some(&current.settings)),
+            )
             .await
             .map_err(|e| write_error(&id, e))?;
-        let saved = self.save_config(tx, &id, &current.settings, &settings, key.budget_reset_at, actor).await;
+        let saved = self
+            .save_config(
+                tx,
+                &id,
+                &current.settings,
+                &settings,
+                key.budget_reset_at,
+                actor,
+            )
+            .await;
         let saved = match saved {
             Ok(saved) => saved,
-            Err(error) => return Err(self.restore_key(&tenant, &current.settings, &settings, error).await),
+            Err(error) => {
+                return Err(self
+                    .restore_key(&tenant, &current.settings, &settings, error)
+                    .await);
+            }
         };
         self.statuses.invalidate(&id).await;
         tracing::info!(tenant_id = %id, actor = %actor.0, "budget configuration updated");
@@ -195,8 +246,13 @@ impl Budgets {
         actor: &Actor,
     ) -> Result<ConfigRecord, StoreError> {
         let saved = self.store.update_config(&mut tx, id, new, reset_at).await?;
-        let audit =
-            NewAudit { tenant_id: id, actor: &actor.0, action: "budget_config_updated", old: Some(old), new: Some(new) };
+        let audit = NewAudit {
+            tenant_id: id,
+            actor: &actor.0,
+            action: "budget_config_updated",
+            old: Some(old),
+            new: Some(new),
+        };
         self.store.insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(saved)
@@ -250,7 +306,12 @@ impl Budgets {
                 e => BudgetError::LiteLlmWriteFailed(e),
             })?;
         // generate does not return budget_reset_at (contract 2.1); read it back, best effort.
-        let reset_at = self.litellm.key_info(&key.key_hash).await.ok().and_then(|info| info.budget_reset_at);
+        let reset_at = self
+            .litellm
+            .key_info(&key.key_hash)
+            .await
+            .ok()
+            .and_then(|info| info.budget_reset_at);
         let record = TenantRecord {
             tenant_id: id.clone(),
             display_name: display_name_or_id(display_name, &id),
@@ -258,10 +319,17 @@ impl Budgets {
             key_hash: key.key_hash.clone(),
             created_at: self.clock.now(),
         };
-        match self.insert_tenant(tx, &record, &settings, reset_at, actor).await {
+        match self
+            .insert_tenant(tx, &record, &settings, reset_at, actor)
+            .await
+        {
             Ok((tenant, config)) => {
                 tracing::info!(tenant_id = %id, actor = %actor.0, "tenant created");
-                Ok(CreatedTenant { tenant, config, virtual_key: key.raw_key })
+                Ok(CreatedTenant {
+                    tenant,
+                    config,
+                    virtual_key: key.raw_key,
+                })
             }
             Err(error) => {
                 if let Err(delete) = self.litellm.delete_key(&key.key_hash).await {
@@ -288,14 +356,24 @@ impl Budgets {
         let (id, settings) = validate_new_tenant(tenant_id, display_name, raw)?;
         let key_hash = key_hash.to_ascii_lowercase();
         if key_hash.len() != 64 || !key_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(FieldViolation::new("key_hash", "Key hash must be 64 hex digits (sha256 of the key)").into());
+            return Err(FieldViolation::new(
+                "key_hash",
+                "Key hash must be 64 hex digits (sha256 of the key)",
+            )
+            .into());
         }
         let mut tx = self.store.begin().await?;
         self.store.lock_tenant_id(&mut tx, &id).await?;
         if self.store.tenant_exists(&mut tx, &id).await? {
             return Err(BudgetError::TenantExists(id));
         }
-        usable_key(&id, self.litellm.key_info(&key_hash).await.map_err(|e| read_error(&id, e))?)?;
+        usable_key(
+            &id,
+            self.litellm
+                .key_info(&key_hash)
+                .await
+                .map_err(|e| read_error(&id, e))?,
+        )?;
         let key = self
             .litellm
             .update_key(&key_hash, &key_limits(&settings, None))
@@ -308,10 +386,12 @@ impl Budgets {
             key_hash,
             created_at: self.clock.now(),
         };
-        self.insert_tenant(tx, &record, &settings, key.budget_reset_at, actor).await.map_err(|e| match e {
-            StoreError::UniqueViolation { .. } => BudgetError::TenantExists(id),
-            other => other.into(),
-        })
+        self.insert_tenant(tx, &record, &settings, key.budget_reset_at, actor)
+            .await
+            .map_err(|e| match e {
+                StoreError::UniqueViolation { .. } => BudgetError::TenantExists(id),
+                other => other.into(),
+            })
     }
 
     async fn insert_tenant(
@@ -322,9 +402,17 @@ impl Budgets {
         reset_at: Option<DateTime<Utc>>,
         actor: &Actor,
     ) -> Result<(TenantRecord, ConfigRecord), StoreError> {
-        let saved = self.store.insert_tenant(&mut tx, record, settings, reset_at).await?;
-        let audit =
-            NewAudit { tenant_id: &record.tenant_id, actor: &actor.0, action: "tenant_created", old: None, new: Some(settings) };
+        let saved = self
+            .store
+            .insert_tenant(&mut tx, record, settings, reset_at)
+            .await?;
+        let audit = NewAudit {
+            tenant_id: &record.tenant_id,
+            actor: &actor.0,
+            action: "tenant_created",
+            old: None,
+            new: Some(settings),
+        };
         self.store.insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(saved)
@@ -341,10 +429,17 @@ impl Budgets {
         let after = paging::decode_key("tenants", page_token)?;
         let filter = filter.trim();
         if filter.chars().count() > 200 {
-            return Err(FieldViolation::new("filter", "Filter must be at most 200 characters").into());
+            return Err(
+                FieldViolation::new("filter", "Filter must be at most 200 characters").into(),
+            );
         }
-        let mut rows = self.store.list_tenants(filter, after.as_deref(), limit + 1).await?;
-        let next_page_token = next_token(&mut rows, limit, |(t, _)| paging::encode_key("tenants", t.tenant_id.as_str()));
+        let mut rows = self
+            .store
+            .list_tenants(filter, after.as_deref(), limit + 1)
+            .await?;
+        let next_page_token = next_token(&mut rows, limit, |(t, _)| {
+            paging::encode_key("tenants", t.tenant_id.as_str())
+        });
         let items = futures::stream::iter(rows)
             .map(|(tenant, config)| async move {
                 let status = match self.status(tenant.tenant_id.as_str()).await {
@@ -359,7 +454,10 @@ impl Budgets {
             .buffered(STATUS_CONCURRENCY)
             .collect()
             .await;
-        Ok(Page { items, next_page_token })
+        Ok(Page {
+            items,
+            next_page_token,
+        })
     }
 
     /// A page of the tenant's alerts, newest first, and how many there are in all.
@@ -373,11 +471,21 @@ impl Budgets {
         let limit = paging::page_size(page_size, ALERTS_PAGE.0, ALERTS_PAGE.1)?;
         let cursor = paging::decode_cursor("alerts", page_token)?;
         self.tenant_config(&id).await?;
-        let (rows, total) =
-            tokio::try_join!(self.store.list_alerts(&id, cursor, limit + 1), self.store.count_alerts(&id))?;
+        let (rows, total) = tokio::try_join!(
+            self.store.list_alerts(&id, cursor, limit + 1),
+            self.store.count_alerts(&id)
+        )?;
         let mut items = rows;
-        let next_page_token = next_token(&mut items, limit, |a| paging::encode_cursor("alerts", (a.created_at, a.alert_id)));
-        Ok((Page { items, next_page_token }, total))
+        let next_page_token = next_token(&mut items, limit, |a| {
+            paging::encode_cursor("alerts", (a.created_at, a.alert_id))
+        });
+        Ok((
+            Page {
+                items,
+                next_page_token,
+            },
+            total,
+        ))
     }
 
     /// A page of the tenant's audit events, newest first.
@@ -392,12 +500,21 @@ impl Budgets {
         let cursor = paging::decode_cursor("audit", page_token)?;
         self.tenant_config(&id).await?;
         let mut items = self.store.list_audit(&id, cursor, limit + 1).await?;
-        let next_page_token = next_token(&mut items, limit, |e| paging::encode_cursor("audit", (e.created_at, e.event_id)));
-        Ok(Page { items, next_page_token })
+        let next_page_token = next_token(&mut items, limit, |e| {
+            paging::encode_cursor("audit", (e.created_at, e.event_id))
+        });
+        Ok(Page {
+            items,
+            next_page_token,
+        })
     }
 
     /// Spend per UTC day for `days` days ending today (default 30, 7 to 90).
-    pub async fn spend_history(&self, tenant_id: &str, days: i32) -> Result<SpendHistory, BudgetError> {
+    pub async fn spend_history(
+        &self,
+        tenant_id: &str,
+        days: i32,
+    ) -> Result<SpendHistory, BudgetError> {
         let id = parse_tenant(tenant_id)?;
         let days = match days {
             0 => 30,
@@ -407,16 +524,26 @@ impl Budgets {
         let (tenant, _) = self.tenant_config(&id).await?;
         let history = self.history(&tenant).await?;
         let today = self.clock.now().date_naive();
-        Ok(SpendHistory { days: history.series(today, days), days_with_data: history.days_with_data(today, days) })
+        Ok(SpendHistory {
+            days: history.series(today, days),
+            days_with_data: history.days_with_data(today, days),
+        })
     }
 
-    async fn tenant_config(&self, id: &TenantId) -> Result<(TenantRecord, ConfigRecord), BudgetError> {
-        self.store.tenant_config(id).await?.ok_or_else(|| BudgetError::TenantNotFound(id.clone()))
+    async fn tenant_config(
+        &self,
+        id: &TenantId,
+    ) -> Result<(TenantRecord, ConfigRecord), BudgetError> {
+        self.store
+            .tenant_config(id)
+            .await?
+            .ok_or_else(|| BudgetError::TenantNotFound(id.clone()))
     }
 }
 
 fn parse_tenant(raw: &str) -> Result<TenantId, FieldViolation> {
-    TenantId::parse(raw).ok_or_else(|| FieldViolation::new("tenant_id", crate::domain::tenant::TENANT_ID_RULE))
+    TenantId::parse(raw)
+        .ok_or_else(|| FieldViolation::new("tenant_id", crate::domain::tenant::TENANT_ID_RULE))
 }
 
 fn validate_new_tenant(
@@ -468,19 +595,28 @@ fn usable_key(id: &TenantId, key: KeyBudget) -> Result<KeyBudget, BudgetError> {
         KeyStatus::Revoked => "is blocked (revoked) in LiteLLM",
         KeyStatus::Expired => "has expired in LiteLLM",
     };
-    Err(BudgetError::KeyUnusable { tenant: id.clone(), problem })
+    Err(BudgetError::KeyUnusable {
+        tenant: id.clone(),
+        problem,
+    })
 }
 
 fn read_error(id: &TenantId, error: LiteLlmError) -> BudgetError {
     match error {
-        LiteLlmError::KeyNotFound => BudgetError::KeyUnusable { tenant: id.clone(), problem: "is unknown to LiteLLM" },
+        LiteLlmError::KeyNotFound => BudgetError::KeyUnusable {
+            tenant: id.clone(),
+            problem: "is unknown to LiteLLM",
+        },
         other => BudgetError::BudgetDataUnavailable(other),
     }
 }
 
 fn write_error(id: &TenantId, error: LiteLlmError) -> BudgetError {
     match error {
-        LiteLlmError::KeyNotFound => BudgetError::KeyUnusable { tenant: id.clone(), problem: "is unknown to LiteLLM" },
+        LiteLlmError::KeyNotFound => BudgetError::KeyUnusable {
+            tenant: id.clone(),
+            problem: "is unknown to LiteLLM",
+        },
         other => BudgetError::LiteLlmWriteFailed(other),
     }
 }

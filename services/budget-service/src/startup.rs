@@ -33,21 +33,38 @@ impl Application {
     /// the gRPC port (use port 0 in tests).
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         settings.validate().map_err(anyhow::Error::msg)?;
-        let store = Store::connect(&settings.database_url, settings.db_max_connections, settings.db_acquire_timeout())
-            .await
-            .context("connecting to PostgreSQL (DATABASE_URL)")?;
+        let store = Store::connect(
+            &settings.database_url,
+            settings.db_max_connections,
+            settings.db_acquire_timeout(),
+        )
+        .await
+        .context("connecting to PostgreSQL (DATABASE_URL)")?;
         if settings.migrate {
             store.migrate().await.context("applying migrations")?;
         }
-        let litellm =
-            LiteLlmClient::new(&settings.litellm_base_url, &settings.litellm_master_key, settings.litellm_timeout())
-                .context("building the LiteLLM client")?;
-        let budgets = Arc::new(Budgets::new(store, litellm, Arc::new(SystemClock), settings.cache_ttl()));
+        let litellm = LiteLlmClient::new(
+            &settings.litellm_base_url,
+            &settings.litellm_master_key,
+            settings.litellm_timeout(),
+        )
+        .context("building the LiteLLM client")?;
+        let budgets = Arc::new(Budgets::new(
+            store,
+            litellm,
+            Arc::new(SystemClock),
+            settings.cache_ttl(),
+        ));
         let listener = TcpListener::bind(settings.grpc_addr)
             .await
             .with_context(|| format!("binding the gRPC address {}", settings.grpc_addr))?;
         let local_addr = listener.local_addr()?;
-        Ok(Application { listener, local_addr, budgets, settings })
+        Ok(Application {
+            listener,
+            local_addr,
+            budgets,
+            settings,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -94,8 +111,12 @@ impl Application {
             () = shutdown => {}
         }
         tracing::info!("shutting down: health NOT_SERVING, draining in-flight calls");
-        health.set_not_serving::<BudgetServiceServer<BudgetApi>>().await;
-        health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+        health
+            .set_not_serving::<BudgetServiceServer<BudgetApi>>()
+            .await;
+        health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
         let _ = stop_tx.send(());
         match tokio::time::timeout(self.settings.shutdown_grace(), &mut server).await {
             Ok(result) => result.context("gRPC server task")?.context("gRPC server")?,

@@ -77,14 +77,24 @@ async fn seed_tenant(
     State(stack): State<Arc<RunningStack>>,
     Json(seed): Json<TenantSeed>,
 ) -> Result<Json<serde_json::Value>, (StatusCode, String)> {
-    let key = stack.seed_tenant(&seed).await.map_err(|e| (StatusCode::BAD_REQUEST, format!("{e:#}")))?;
-    Ok(Json(serde_json::json!({ "virtual_key": key, "key_hash": key_hash(&key) })))
+    let key = stack
+        .seed_tenant(&seed)
+        .await
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("{e:#}")))?;
+    Ok(Json(
+        serde_json::json!({ "virtual_key": key, "key_hash": key_hash(&key) }),
+    ))
 }
 
-async fn seed_demo(State(stack): State<Arc<RunningStack>>) -> Result<Json<serde_json::Value>, (StatusCode, String)> {
+async fn seed_demo(
+    State(stack): State<Arc<RunningStack>>,
+) -> Result<Json<serde_json::Value>, (StatusCode, String)> {
     let mut keys = serde_json::Map::new();
     for seed in demo_tenants() {
-        let key = stack.seed_tenant(&seed).await.map_err(|e| (StatusCode::BAD_REQUEST, format!("{e:#}")))?;
+        let key = stack
+            .seed_tenant(&seed)
+            .await
+            .map_err(|e| (StatusCode::BAD_REQUEST, format!("{e:#}")))?;
         keys.insert(seed.id, key.into());
     }
     Ok(Json(keys.into()))

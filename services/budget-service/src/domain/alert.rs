@@ -26,8 +26,13 @@ impl AlertKind {
 
     /// Parses the stored spelling.
     pub fn parse(raw: &str) -> Option<AlertKind> {
-        [AlertKind::Threshold, AlertKind::BudgetExceeded, AlertKind::Blocked, AlertKind::ProjectedLimit]
-            .into_iter()
-            .find(|kind| kind.as_str() == raw)
+        [
+            AlertKind::Threshold,
+            AlertKind::BudgetExceeded,
+            AlertKind::Blocked,
+            AlertKind::ProjectedLimit,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == raw)
     }
 }

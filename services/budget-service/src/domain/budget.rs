@@ -69,7 +69,10 @@ pub struct FieldViolation {
 
 impl FieldViolation {
     pub fn new(field: impl Into<String>, description: impl Into<String>) -> FieldViolation {
-        FieldViolation { field: field.into(), description: description.into() }
+        FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }
     }
 }
 
@@ -86,15 +89,27 @@ impl RawSettings {
         let mut violations = Vec::new();
         let field = |name: &str| format!("{prefix}.{name}");
         if self.max_budget_micros <= 0 {
-            violations.push(FieldViolation::new(field("max_budget_micros"), MSG_BUDGET_POSITIVE));
+            violations.push(FieldViolation::new(
+                field("max_budget_micros"),
+                MSG_BUDGET_POSITIVE,
+            ));
         } else if self.max_budget_micros > MAX_BUDGET_LIMIT_MICROS {
-            violations.push(FieldViolation::new(field("max_budget_micros"), MSG_BUDGET_TOO_LARGE));
+            violations.push(FieldViolation::new(
+                field("max_budget_micros"),
+                MSG_BUDGET_TOO_LARGE,
+            ));
         }
         if !(50..=100).contains(&self.alert_threshold_percent) {
-            violations.push(FieldViolation::new(field("alert_threshold_percent"), MSG_ALERT_RANGE));
+            violations.push(FieldViolation::new(
+                field("alert_threshold_percent"),
+                MSG_ALERT_RANGE,
+            ));
         }
         if !(100..=150).contains(&self.grace_threshold_percent) {
-            violations.push(FieldViolation::new(field("grace_threshold_percent"), MSG_GRACE_RANGE));
+            violations.push(FieldViolation::new(
+                field("grace_threshold_percent"),
+                MSG_GRACE_RANGE,
+            ));
         }
         let duration = BudgetDuration::parse(&self.budget_duration);
         if duration.is_none() {
@@ -220,7 +235,10 @@ mod tests {
         let s = settings(500, 80, 110);
         assert_eq!(s.block_at_micros(), 550_000_000);
         assert_eq!(s.alert_at_micros(), 400_000_000);
-        let odd = BudgetSettings { max_budget_micros: 123_450_000, ..settings(1, 75, 133) };
+        let odd = BudgetSettings {
+            max_budget_micros: 123_450_000,
+            ..settings(1, 75, 133)
+        };
         assert_eq!(odd.block_at_micros(), 164_188_500);
         assert_eq!(odd.alert_at_micros(), 92_587_500);
         assert!((s.percent_used(420_000_000) - 84.0).abs() < 1e-9);
@@ -240,26 +258,41 @@ mod tests {
         let one = |r: RawSettings| r.validate("config").err().unwrap_or_default();
         assert_eq!(
             one(raw(0, 80, 110, "30d")),
-            vec![FieldViolation::new("config.max_budget_micros", MSG_BUDGET_POSITIVE)]
+            vec![FieldViolation::new(
+                "config.max_budget_micros",
+                MSG_BUDGET_POSITIVE
+            )]
         );
         assert_eq!(
             one(raw(-5, 80, 110, "30d")),
-            vec![FieldViolation::new("config.max_budget_micros", MSG_BUDGET_POSITIVE)]
+            vec![FieldViolation::new(
+                "config.max_budget_micros",
+                MSG_BUDGET_POSITIVE
+            )]
         );
         assert_eq!(
             one(raw(MAX_BUDGET_LIMIT_MICROS + 1, 80, 110, "30d")),
-            vec![FieldViolation::new("config.max_budget_micros", MSG_BUDGET_TOO_LARGE)]
+            vec![FieldViolation::new(
+                "config.max_budget_micros",
+                MSG_BUDGET_TOO_LARGE
+            )]
         );
         for alert in [49, 101, 0, i32::MIN] {
             assert_eq!(
                 one(raw(1, alert, 110, "30d")),
-                vec![FieldViolation::new("config.alert_threshold_percent", MSG_ALERT_RANGE)]
+                vec![FieldViolation::new(
+                    "config.alert_threshold_percent",
+                    MSG_ALERT_RANGE
+                )]
             );
         }
         for grace in [99, 151, i32::MAX] {
             assert_eq!(
                 one(raw(1, 80, grace, "30d")),
-                vec![FieldViolation::new("config.grace_threshold_percent", MSG_GRACE_RANGE)]
+                vec![FieldViolation::new(
+                    "config.grace_threshold_percent",
+                    MSG_GRACE_RANGE
+                )]
             );
         }
         for duration in ["", "7d", "30", "monthly", "30D"] {
@@ -284,12 +317,22 @@ mod tests {
 
     #[test]
     fn days_until_reset_rounds_up_and_stops_at_zero() {
-        let at = |d, h| Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).single().unwrap_or_default();
-        let reset = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).single().unwrap_or_default();
+        let at = |d, h| {
+            Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0)
+                .single()
+                .unwrap_or_default()
+        };
+        let reset = Utc
+            .with_ymd_and_hms(2026, 12, 1, 0, 0, 0)
+            .single()
+            .unwrap_or_default();
         assert_eq!(days_until_reset(at(28, 15), reset), 3);
         assert_eq!(days_until_reset(at(28, 0), reset), 3);
         assert_eq!(days_until_reset(at(30, 23), reset), 1);
         assert_eq!(days_until_reset(reset, reset), 0);
-        assert_eq!(days_until_reset(reset + chrono::Duration::days(2), reset), 0);
+        assert_eq!(
+            days_until_reset(reset + chrono::Duration::days(2), reset),
+            0
+        );
     }
 }

@@ -81,14 +81,21 @@ mod tests {
     const USD: i64 = 1_000_000;
 
     fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).single().unwrap_or_default()
+        Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0)
+            .single()
+            .unwrap_or_default()
     }
 
     fn days_back(spends: &[i64]) -> DailyHistory {
         // spends[0] is yesterday, spends[1] the day before, ...
         let today = now().date_naive();
         DailyHistory::from_days(spends.iter().enumerate().map(|(i, s)| {
-            (today.checked_sub_days(Days::new(i as u64 + 1)).unwrap_or(NaiveDate::MIN), *s)
+            (
+                today
+                    .checked_sub_days(Days::new(i as u64 + 1))
+                    .unwrap_or(NaiveDate::MIN),
+                *s,
+            )
         }))
     }
 
@@ -100,9 +107,15 @@ mod tests {
         let f = forecast(300 * USD, 450 * USD, &history, now(), Some(reset));
         assert_eq!(f.daily_rate_micros, 20 * USD);
         assert_eq!(f.projected_spend_micros, 500 * USD);
-        assert_eq!(f.exhaustion_time, Some(now() + chrono::Duration::hours(180)));
+        assert_eq!(
+            f.exhaustion_time,
+            Some(now() + chrono::Duration::hours(180))
+        );
         // With a $600 budget it does not run out before the reset.
-        assert_eq!(forecast(300 * USD, 600 * USD, &history, now(), Some(reset)).exhaustion_time, None);
+        assert_eq!(
+            forecast(300 * USD, 600 * USD, &history, now(), Some(reset)).exhaustion_time,
+            None
+        );
     }
 
     #[test]
@@ -114,8 +127,21 @@ mod tests {
         let rising = days_back(&[70, 60, 50, 40, 30, 20, 10].map(|x| x * USD));
         assert_eq!(daily_rate(&rising, now()), 40.0 * USD as f64);
 
-        let empty = forecast(5 * USD, 100 * USD, &DailyHistory::default(), now(), Some(reset));
-        assert_eq!(empty, Forecast { daily_rate_micros: 0, projected_spend_micros: 5 * USD, exhaustion_time: None });
+        let empty = forecast(
+            5 * USD,
+            100 * USD,
+            &DailyHistory::default(),
+            now(),
+            Some(reset),
+        );
+        assert_eq!(
+            empty,
+            Forecast {
+                daily_rate_micros: 0,
+                projected_spend_micros: 5 * USD,
+                exhaustion_time: None
+            }
+        );
 
         // Spend began yesterday: only that day counts, not 7.
         let one_day = days_back(&[14 * USD]);
@@ -136,7 +162,13 @@ mod tests {
     #[test]
     fn already_over_budget_has_no_exhaustion_time() {
         let reset = now() + chrono::Duration::days(5);
-        let f = forecast(120 * USD, 100 * USD, &days_back(&[10 * USD; 7]), now(), Some(reset));
+        let f = forecast(
+            120 * USD,
+            100 * USD,
+            &days_back(&[10 * USD; 7]),
+            now(),
+            Some(reset),
+        );
         assert_eq!(f.exhaustion_time, None);
         assert_eq!(f.projected_spend_micros, 170 * USD);
     }

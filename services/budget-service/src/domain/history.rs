@@ -31,7 +31,10 @@ impl DailyHistory {
     /// The first day with positive spend within `window_days` ending on `today`.
     pub fn first_spend_day(&self, today: NaiveDate, window_days: u32) -> Option<NaiveDate> {
         let start = today.checked_sub_days(Days::new(u64::from(window_days.saturating_sub(1))))?;
-        self.days.range(start..=today).find(|(_, spend)| **spend > 0).map(|(date, _)| *date)
+        self.days
+            .range(start..=today)
+            .find(|(_, spend)| **spend > 0)
+            .map(|(date, _)| *date)
     }
 
     /// Exactly `days` entries, oldest first, ending on `today`, zero-filled.
@@ -65,7 +68,11 @@ mod tests {
 
     #[test]
     fn series_is_zero_filled_oldest_first_ending_today() {
-        let h = DailyHistory::from_days([(d("2026-11-28"), 5), (d("2026-11-26"), 3), (d("2026-10-01"), 9)]);
+        let h = DailyHistory::from_days([
+            (d("2026-11-28"), 5),
+            (d("2026-11-26"), 3),
+            (d("2026-10-01"), 9),
+        ]);
         let s = h.series(d("2026-11-28"), 7);
         assert_eq!(s.len(), 7);
         assert_eq!(s[0], (d("2026-11-22"), 0));

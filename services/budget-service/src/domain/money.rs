@@ -26,7 +26,11 @@ pub fn micros_to_usd(micros: i64) -> f64 {
 /// `amount x percent / 100`, rounded half up, computed without overflow.
 pub fn percent_of(amount_micros: i64, percent: i32) -> i64 {
     let product = i128::from(amount_micros) * i128::from(percent);
-    let rounded = if product >= 0 { (product + 50) / 100 } else { (product - 50) / 100 };
+    let rounded = if product >= 0 {
+        (product + 50) / 100
+    } else {
+        (product - 50) / 100
+    };
     i64::try_from(rounded).unwrap_or(if rounded > 0 { i64::MAX } else { i64::MIN })
 }
 

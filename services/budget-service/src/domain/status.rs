@@ -45,7 +45,13 @@ impl BudgetStatus {
             reset_time,
             days_until_reset: reset_time.map_or(0, |reset| days_until_reset(now, reset)),
             fetch_time: now,
-            forecast: forecast(spend_micros, settings.max_budget_micros, history, now, reset_time),
+            forecast: forecast(
+                spend_micros,
+                settings.max_budget_micros,
+                history,
+                now,
+                reset_time,
+            ),
         }
     }
 }

@@ -7,14 +7,15 @@ use std::fmt;
 pub struct TenantId(String);
 
 /// The description given when a tenant id is malformed.
-pub const TENANT_ID_RULE: &str =
-    "Tenant id must be 1 to 63 lowercase letters, digits or dashes, starting with a letter or digit";
+pub const TENANT_ID_RULE: &str = "Tenant id must be 1 to 63 lowercase letters, digits or dashes, starting with a letter or digit";
 
 impl TenantId {
     /// Parses a tenant id, or returns `None` when it does not match the pattern.
     pub fn parse(raw: &str) -> Option<TenantId> {
         let bytes = raw.as_bytes();
-        let first_ok = bytes.first().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let first_ok = bytes
+            .first()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         let rest_ok = bytes
             .iter()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
@@ -47,13 +48,25 @@ mod tests {
         for ok in ["a", "acme", "0", "team-42", &"a".repeat(63)] {
             assert!(TenantId::parse(ok).is_some(), "{ok}");
         }
-        for bad in ["", "-acme", "Acme", "acme_1", "ac me", "acmé", &"a".repeat(64), "a;drop"] {
+        for bad in [
+            "",
+            "-acme",
+            "Acme",
+            "acme_1",
+            "ac me",
+            "acmé",
+            &"a".repeat(64),
+            "a;drop",
+        ] {
             assert!(TenantId::parse(bad).is_none(), "{bad}");
         }
     }
 
     #[test]
     fn key_alias_is_prefixed() {
-        assert_eq!(TenantId::parse("acme").map(|t| t.key_alias()).as_deref(), Some("tenant-acme"));
+        assert_eq!(
+            TenantId::parse("acme").map(|t| t.key_alias()).as_deref(),
+            Some("tenant-acme")
+        );
     }
 }

@@ -8,7 +8,10 @@ use crate::service::TenantOverview;
 use crate::store::{AlertRecord, AuditRecord, ConfigRecord, TenantRecord};
 
 pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: at.timestamp(), nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0) }
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
+    }
 }
 
 pub fn raw_settings(config: Option<&pb::BudgetConfig>) -> RawSettings {

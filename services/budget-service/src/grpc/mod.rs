@@ -37,7 +37,9 @@ impl BudgetService for BudgetApi {
         request: Request<pb::GetBudgetStatusRequest>,
     ) -> Result<Response<pb::GetBudgetStatusResponse>, Status> {
         let status = self.budgets.status(&request.get_ref().tenant_id).await?;
-        Ok(Response::new(pb::GetBudgetStatusResponse { status: Some(convert::status(&status)) }))
+        Ok(Response::new(pb::GetBudgetStatusResponse {
+            status: Some(convert::status(&status)),
+        }))
     }
 
     async fn get_budget_config(
@@ -45,7 +47,9 @@ impl BudgetService for BudgetApi {
         request: Request<pb::GetBudgetConfigRequest>,
     ) -> Result<Response<pb::GetBudgetConfigResponse>, Status> {
         let config = self.budgets.config(&request.get_ref().tenant_id).await?;
-        Ok(Response::new(pb::GetBudgetConfigResponse { config: Some(convert::config(&config)) }))
+        Ok(Response::new(pb::GetBudgetConfigResponse {
+            config: Some(convert::config(&config)),
+        }))
     }
 
     async fn update_budget_config(
@@ -55,8 +59,13 @@ impl BudgetService for BudgetApi {
         let actor = actor(&request);
         let req = request.into_inner();
         let raw = convert::raw_settings(req.config.as_ref());
-        let config = self.budgets.update_config(&req.tenant_id, &raw, &req.etag, &actor).await?;
-        Ok(Response::new(pb::UpdateBudgetConfigResponse { config: Some(convert::config(&config)) }))
+        let config = self
+            .budgets
+            .update_config(&req.tenant_id, &raw, &req.etag, &actor)
+            .await?;
+        Ok(Response::new(pb::UpdateBudgetConfigResponse {
+            config: Some(convert::config(&config)),
+        }))
     }
 
     async fn list_alerts(
@@ -64,7 +73,10 @@ impl BudgetService for BudgetApi {
         request: Request<pb::ListAlertsRequest>,
     ) -> Result<Response<pb::ListAlertsResponse>, Status> {
         let req = request.get_ref();
-        let (page, total) = self.budgets.list_alerts(&req.tenant_id, req.page_size, &req.page_token).await?;
+        let (page, total) = self
+            .budgets
+            .list_alerts(&req.tenant_id, req.page_size, &req.page_token)
+            .await?;
         Ok(Response::new(pb::ListAlertsResponse {
             alerts: page.items.iter().map(convert::alert).collect(),
             next_page_token: page.next_page_token,
@@ -82,7 +94,10 @@ impl BudgetService for BudgetApi {
             days: history
                 .days
                 .iter()
-                .map(|(date, spend)| pb::DailySpend { date: date.format("%Y-%m-%d").to_string(), spend_micros: *spend })
+                .map(|(date, spend)| pb::DailySpend {
+                    date: date.format("%Y-%m-%d").to_string(),
+                    spend_micros: *spend,
+                })
                 .collect(),
             days_with_data: i32::try_from(history.days_with_data).unwrap_or(i32::MAX),
         }))
@@ -93,7 +108,10 @@ impl BudgetService for BudgetApi {
         request: Request<pb::ListTenantsRequest>,
     ) -> Result<Response<pb::ListTenantsResponse>, Status> {
         let req = request.get_ref();
-        let page = self.budgets.list_tenants(&req.filter, req.page_size, &req.page_token).await?;
+        let page = self
+            .budgets
+            .list_tenants(&req.filter, req.page_size, &req.page_token)
+            .await?;
         Ok(Response::new(pb::ListTenantsResponse {
             tenants: page.items.iter().map(convert::tenant_summary).collect(),
             next_page_token: page.next_page_token,
@@ -107,7 +125,10 @@ impl BudgetService for BudgetApi {
         let actor = actor(&request);
         let req = request.into_inner();
         let raw = convert::raw_settings(req.config.as_ref());
-        let created = self.budgets.create_tenant(&req.tenant_id, &req.display_name, &raw, &actor).await?;
+        let created = self
+            .budgets
+            .create_tenant(&req.tenant_id, &req.display_name, &raw, &actor)
+            .await?;
         Ok(Response::new(pb::CreateTenantResponse {
             tenant: Some(convert::tenant(&created.tenant)),
             virtual_key: created.virtual_key,
@@ -120,7 +141,10 @@ impl BudgetService for BudgetApi {
         request: Request<pb::ListAuditEventsRequest>,
     ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
         let req = request.get_ref();
-        let page = self.budgets.list_audit(&req.tenant_id, req.page_size, &req.page_token).await?;
+        let page = self
+            .budgets
+            .list_audit(&req.tenant_id, req.page_size, &req.page_token)
+            .await?;
         Ok(Response::new(pb::ListAuditEventsResponse {
             events: page.items.iter().map(convert::audit).collect(),
             next_page_token: page.next_page_token,

@@ -8,7 +8,8 @@ use crate::error::BudgetError;
 
 pub const BUDGET_DATA_UNAVAILABLE: &str = "Budget data unavailable";
 pub const LITELLM_WRITE_FAILED: &str = "LiteLLM unavailable; nothing was saved";
-pub const STALE_ETAG: &str = "This budget was changed by someone else; reload to see the latest values";
+pub const STALE_ETAG: &str =
+    "This budget was changed by someone else; reload to see the latest values";
 
 impl From<BudgetError> for Status {
     fn from(error: BudgetError) -> Status {
@@ -26,11 +27,17 @@ fn status_of(error: &BudgetError) -> Status {
             for v in violations {
                 details.add_bad_request_violation(v.field.clone(), v.description.clone());
             }
-            let message = violations.iter().map(|v| v.description.as_str()).collect::<Vec<_>>().join("; ");
+            let message = violations
+                .iter()
+                .map(|v| v.description.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
             Status::with_error_details(Code::InvalidArgument, message, details)
         }
         BudgetError::TenantNotFound(id) => Status::not_found(format!("Tenant {id} not found")),
-        BudgetError::TenantExists(id) => Status::already_exists(format!("Tenant {id} already exists")),
+        BudgetError::TenantExists(id) => {
+            Status::already_exists(format!("Tenant {id} already exists"))
+        }
         BudgetError::StaleEtag => Status::aborted(STALE_ETAG),
         BudgetError::KeyUnusable { tenant, problem } => {
             Status::failed_precondition(format!("The LiteLLM key of tenant {tenant} {problem}"))
@@ -52,7 +59,9 @@ fn status_of(error: &BudgetError) -> Status {
         }
         BudgetError::Drift(cause) => {
             tracing::error!(error = %cause, source = ?std::error::Error::source(cause), "LiteLLM and database disagree");
-            Status::internal("The change reached LiteLLM but could not be saved; it will be repaired automatically")
+            Status::internal(
+                "The change reached LiteLLM but could not be saved; it will be repaired automatically",
+            )
         }
         BudgetError::NotSaved(cause) => {
             tracing::error!(error = %cause, source = ?std::error::Error::source(cause), "save failed; LiteLLM restored");

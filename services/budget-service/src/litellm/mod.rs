@@ -22,7 +22,11 @@ pub enum LiteLlmError {
     #[error("LiteLLM is unreachable: {0}")]
     Transport(String),
     #[error("LiteLLM answered HTTP {status} ({kind}): {message}")]
-    Upstream { status: u16, kind: String, message: String },
+    Upstream {
+        status: u16,
+        kind: String,
+        message: String,
+    },
     #[error("LiteLLM does not know the key")]
     KeyNotFound,
     #[error("LiteLLM already has a key with alias {0}")]
@@ -95,7 +99,11 @@ pub struct LiteLlmClient {
 
 impl LiteLlmClient {
     /// Builds a client whose every call gives up after `timeout`.
-    pub fn new(base_url: &str, master_key: &str, timeout: Duration) -> Result<LiteLlmClient, LiteLlmError> {
+    pub fn new(
+        base_url: &str,
+        master_key: &str,
+        timeout: Duration,
+    ) -> Result<LiteLlmClient, LiteLlmError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(2)))
@@ -111,7 +119,12 @@ impl LiteLlmClient {
     }
 
     /// POST /key/generate: a new key for a tenant with the given limits.
-    pub async fn generate_key(&self, alias: &str, tenant_id: &str, limits: &KeyLimits) -> Result<NewKey, LiteLlmError> {
+    pub async fn generate_key(
+        &self,
+        alias: &str,
+        tenant_id: &str,
+        limits: &KeyLimits,
+    ) -> Result<NewKey, LiteLlmError> {
         let body = serde_json::json!({
             "key_alias": alias,
             "max_budget": micros_to_usd(limits.max_budget_micros),
@@ -121,20 +134,36 @@ impl LiteLlmClient {
         });
         let request = self.http.post(self.url("/key/generate")).json(&body);
         let answer: GenerateResponse = match self.send(request).await {
-            Err(LiteLlmError::Upstream { status: 400, message, .. }) if message.contains("already exists") => {
+            Err(LiteLlmError::Upstream {
+                status: 400,
+                message,
+                ..
+            }) if message.contains("already exists") => {
                 return Err(LiteLlmError::DuplicateAlias(alias.to_owned()));
             }
             other => other?,
         };
-        let key_hash = answer.token.or(answer.token_id).unwrap_or_else(|| wire::sha256_hex(&answer.key));
+        let key_hash = answer
+            .token
+            .or(answer.token_id)
+            .unwrap_or_else(|| wire::sha256_hex(&answer.key));
         if !answer.key.starts_with("sk-") || key_hash.len() != 64 {
-            return Err(LiteLlmError::InvalidResponse("generated key has an unexpected form".into()));
+            return Err(LiteLlmError::InvalidResponse(
+                "generated key has an unexpected form".into(),
+            ));
         }
-        Ok(NewKey { raw_key: answer.key, key_hash })
+        Ok(NewKey {
+            raw_key: answer.key,
+            key_hash,
+        })
     }
 
     /// POST /key/update: sets the key's limits; returns the key as LiteLLM now has it.
-    pub async fn update_key(&self, key_hash: &str, limits: &KeyLimits) -> Result<KeyBudget, LiteLlmError> {
+    pub async fn update_key(
+        &self,
+        key_hash: &str,
+        limits: &KeyLimits,
+    ) -> Result<KeyBudget, LiteLlmError> {
         let mut body = serde_json::json!({
             "key": key_hash,
             "max_budget": micros_to_usd(limits.max_budget_micros),
@@ -150,7 +179,10 @@ impl LiteLlmClient {
 
     /// GET /key/info: the key's current spend, limits, reset time and status.
     pub async fn key_info(&self, key_hash: &str) -> Result<KeyBudget, LiteLlmError> {
-        let request = self.http.get(self.url("/key/info")).query(&[("key", key_hash)]);
+        let request = self
+            .http
+            .get(self.url("/key/info"))
+            .query(&[("key", key_hash)]);
         let answer: KeyInfoResponse = self.send(request).await?;
         answer.info.into_budget()
     }
@@ -171,13 +203,19 @@ impl LiteLlmClient {
         start: NaiveDate,
         end: NaiveDate,
     ) -> Result<Vec<(NaiveDate, i64)>, LiteLlmError> {
-        let (start, end) = (start.format("%Y-%m-%d").to_string(), end.format("%Y-%m-%d").to_string());
-        let request = self.http.get(self.url("/user/daily/activity/aggregated")).query(&[
-            ("start_date", start.as_str()),
-            ("end_date", end.as_str()),
-            ("api_key", key_hash),
-            ("include_current_utc_day", "true"),
-        ]);
+        let (start, end) = (
+            start.format("%Y-%m-%d").to_string(),
+            end.format("%Y-%m-%d").to_string(),
+        );
+        let request = self
+            .http
+            .get(self.url("/user/daily/activity/aggregated"))
+            .query(&[
+                ("start_date", start.as_str()),
+                ("end_date", end.as_str()),
+                ("api_key", key_hash),
+                ("include_current_utc_day", "true"),
+            ]);
         let answer: ActivityResponse = self.send(request).await?;
         answer.into_days()
     }
@@ -187,8 +225,15 @@ impl LiteLlmClient {
     }
 
     /// Sends with the master key and decodes a 200 answer; maps every failure.
-    async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, LiteLlmError> {
-        let response = request.bearer_auth(&self.master_key).send().await.map_err(transport_error)?;
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, LiteLlmError> {
+        let response = request
+            .bearer_auth(&self.master_key)
+            .send()
+            .await
+            .map_err(transport_error)?;
         let status = response.status();
         let body = response.bytes().await.map_err(transport_error)?;
         if status == StatusCode::OK {
@@ -196,13 +241,23 @@ impl LiteLlmClient {
                 .map_err(|e| LiteLlmError::InvalidResponse(format!("undecodable JSON: {e}")));
         }
         let (kind, message) = match serde_json::from_slice::<ErrorEnvelope>(&body) {
-            Ok(envelope) => (envelope.error.kind.unwrap_or_default(), envelope.error.message.unwrap_or_default()),
-            Err(_) => (String::new(), String::from_utf8_lossy(&body).chars().take(200).collect()),
+            Ok(envelope) => (
+                envelope.error.kind.unwrap_or_default(),
+                envelope.error.message.unwrap_or_default(),
+            ),
+            Err(_) => (
+                String::new(),
+                String::from_utf8_lossy(&body).chars().take(200).collect(),
+            ),
         };
         if status == StatusCode::NOT_FOUND {
             return Err(LiteLlmError::KeyNotFound);
         }
-        Err(LiteLlmError::Upstream { status: status.as_u16(), kind, message })
+        Err(LiteLlmError::Upstream {
+            status: status.as_u16(),
+            kind,
+            message,
+        })
     }
 }
 
@@ -221,5 +276,7 @@ fn transport_error(error: reqwest::Error) -> LiteLlmError {
 fn amount(field: &str, usd: f64) -> Result<i64, LiteLlmError> {
     usd_to_micros(usd)
         .filter(|micros| *micros >= 0)
-        .ok_or_else(|| LiteLlmError::InvalidResponse(format!("{field} is not a non-negative amount")))
+        .ok_or_else(|| {
+            LiteLlmError::InvalidResponse(format!("{field} is not a non-negative amount"))
+        })
 }

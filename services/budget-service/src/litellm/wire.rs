@@ -54,7 +54,11 @@ impl KeyRow {
         let spend = self
             .spend
             .ok_or_else(|| LiteLlmError::InvalidResponse("key has no spend".into()))?;
-        let budget_reset_at = self.budget_reset_at.as_deref().map(parse_time).transpose()?;
+        let budget_reset_at = self
+            .budget_reset_at
+            .as_deref()
+            .map(parse_time)
+            .transpose()?;
         let expires = self.expires.as_deref().map(parse_time).transpose()?;
         // /key/info derives `status`; /key/update's row does not, so derive it like LiteLLM does.
         let status = match self.status.as_deref() {
@@ -67,7 +71,10 @@ impl KeyRow {
         };
         Ok(KeyBudget {
             spend_micros: amount("spend", spend)?,
-            max_budget_micros: self.max_budget.map(|usd| amount("max_budget", usd)).transpose()?,
+            max_budget_micros: self
+                .max_budget
+                .map(|usd| amount("max_budget", usd))
+                .transpose()?,
             soft_budget_micros: self
                 .litellm_budget_table
                 .and_then(|table| table.soft_budget)
@@ -101,8 +108,9 @@ impl ActivityResponse {
         self.results
             .into_iter()
             .map(|day| {
-                let date = NaiveDate::parse_from_str(&day.date, "%Y-%m-%d")
-                    .map_err(|_| LiteLlmError::InvalidResponse("activity date is not YYYY-MM-DD".into()))?;
+                let date = NaiveDate::parse_from_str(&day.date, "%Y-%m-%d").map_err(|_| {
+                    LiteLlmError::InvalidResponse("activity date is not YYYY-MM-DD".into())
+                })?;
                 Ok((date, amount("daily spend", day.metrics.spend)?))
             })
             .collect()
@@ -113,7 +121,9 @@ impl ActivityResponse {
 pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, LiteLlmError> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
-        .or_else(|_| NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc()))
+        .or_else(|_| {
+            NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc())
+        })
         .map_err(|_| LiteLlmError::InvalidResponse("a datetime is not RFC 3339".into()))
 }
 
@@ -128,8 +138,20 @@ mod tests {
     #[test]
     fn parses_litellm_datetimes_as_utc() {
         let want = "2026-12-01T00:00:00Z";
-        for raw in ["2026-12-01T00:00:00Z", "2026-12-01T00:00:00+00:00", "2026-12-01T00:00:00", "2026-12-01T01:00:00+01:00"] {
-            assert_eq!(parse_time(raw).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).ok().as_deref(), Some(want), "{raw}");
+        for raw in [
+            "2026-12-01T00:00:00Z",
+            "2026-12-01T00:00:00+00:00",
+            "2026-12-01T00:00:00",
+            "2026-12-01T01:00:00+01:00",
+        ] {
+            assert_eq!(
+                parse_time(raw)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .ok()
+                    .as_deref(),
+                Some(want),
+                "{raw}"
+            );
         }
         assert!(parse_time("next tuesday").is_err());
     }
@@ -140,7 +162,9 @@ mod tests {
             "spend": 12.34, "max_budget": 55.0, "budget_duration": "30d",
             "budget_reset_at": "2026-12-01T00:00:00Z", "blocked": null, "status": "active",
             "litellm_budget_table": {"soft_budget": 40.0}
-        })).map_err(|e| e.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        }))
+        .map_err(|e| e.to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
         let budget = row.into_budget().map_err(|e| e.to_string());
         let budget = budget.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(budget.spend_micros, 12_340_000);
@@ -149,9 +173,16 @@ mod tests {
 
         let negative: KeyRow = serde_json::from_value(serde_json::json!({"spend": -1.0}))
             .unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(negative.into_budget(), Err(LiteLlmError::InvalidResponse(_))));
-        let blocked: KeyRow = serde_json::from_value(serde_json::json!({"spend": 1.0, "blocked": true}))
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(blocked.into_budget().map(|b| b.status).ok(), Some(KeyStatus::Revoked));
+        assert!(matches!(
+            negative.into_budget(),
+            Err(LiteLlmError::InvalidResponse(_))
+        ));
+        let blocked: KeyRow =
+            serde_json::from_value(serde_json::json!({"spend": 1.0, "blocked": true}))
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            blocked.into_budget().map(|b| b.status).ok(),
+            Some(KeyStatus::Revoked)
+        );
     }
 }

@@ -34,15 +34,20 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> StoreError {
         match &error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-                StoreError::Unavailable(error)
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(error),
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+                StoreError::UniqueViolation {
+                    constraint: db.constraint().unwrap_or_default().to_owned(),
+                }
             }
-            sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => StoreError::UniqueViolation {
-                constraint: db.constraint().unwrap_or_default().to_owned(),
-            },
             // 57P01 admin_shutdown (e.g. pg_terminate_backend), 08xxx connection exceptions.
             sqlx::Error::Database(db)
-                if db.code().is_some_and(|code| code.starts_with("08") || code == "57P01") =>
+                if db
+                    .code()
+                    .is_some_and(|code| code.starts_with("08") || code == "57P01") =>
             {
                 StoreError::Unavailable(error)
             }
@@ -98,7 +103,11 @@ macro_rules! tenant_config_sql {
 
 impl Store {
     /// Connects a pool whose connection requests give up after `acquire_timeout`.
-    pub async fn connect(url: &str, max_connections: u32, acquire_timeout: Duration) -> Result<Store, StoreError> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Store, StoreError> {
         let options: PgConnectOptions = url.parse().map_err(StoreError::Other)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
@@ -128,11 +137,15 @@ impl Store {
     }
 
     /// A tenant with its settings.
-    pub async fn tenant_config(&self, id: &TenantId) -> Result<Option<(TenantRecord, ConfigRecord)>, StoreError> {
-        let row: Option<TenantConfigRow> = sqlx::query_as(tenant_config_sql!("WHERE t.tenant_id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+    pub async fn tenant_config(
+        &self,
+        id: &TenantId,
+    ) -> Result<Option<(TenantRecord, ConfigRecord)>, StoreError> {
+        let row: Option<TenantConfigRow> =
+            sqlx::query_as(tenant_config_sql!("WHERE t.tenant_id = $1"))
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(TenantConfigRow::split).transpose()
     }
 
@@ -161,11 +174,16 @@ impl Store {
     }
 
     /// Whether a tenant id exists.
-    pub async fn tenant_exists(&self, executor: &mut Tx, id: &TenantId) -> Result<bool, StoreError> {
-        let found: Option<(String,)> = sqlx::query_as("SELECT tenant_id FROM tenants WHERE tenant_id = $1")
-            .bind(id.as_str())
-            .fetch_optional(&mut **executor)
-            .await?;
+    pub async fn tenant_exists(
+        &self,
+        executor: &mut Tx,
+        id: &TenantId,
+    ) -> Result<bool, StoreError> {
+        let found: Option<(String,)> =
+            sqlx::query_as("SELECT tenant_id FROM tenants WHERE tenant_id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&mut **executor)
+                .await?;
         Ok(found.is_some())
     }
 
@@ -231,7 +249,11 @@ impl Store {
     }
 
     /// Remembers the latest reset time LiteLLM reported, when it changed.
-    pub async fn record_reset_time(&self, id: &TenantId, reset_at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn record_reset_time(
+        &self,
+        id: &TenantId,
+        reset_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE tenant_configs SET budget_reset_at = $2 \
              WHERE tenant_id = $1 AND budget_reset_at IS DISTINCT FROM $2",
@@ -271,11 +293,11 @@ impl Store {
             "WHERE (t.tenant_id LIKE $1 OR lower(t.display_name) LIKE $1) \
              AND ($2::text IS NULL OR t.tenant_id > $2) ORDER BY t.tenant_id LIMIT $3"
         ))
-            .bind(pattern)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+        .bind(pattern)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter().map(TenantConfigRow::split).collect()
     }
 
@@ -328,10 +350,11 @@ impl Store {
 
     /// How many alerts a tenant has.
     pub async fn count_alerts(&self, id: &TenantId) -> Result<i64, StoreError> {
-        let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM budget_alert_history WHERE tenant_id = $1")
-            .bind(id.as_str())
-            .fetch_one(&self.pool)
-            .await?;
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM budget_alert_history WHERE tenant_id = $1")
+                .bind(id.as_str())
+                .fetch_one(&self.pool)
+                .await?;
         Ok(count)
     }
 
@@ -360,5 +383,7 @@ impl Store {
 
 /// Escapes LIKE's wildcards so a filter is matched literally.
 fn escape_like(raw: &str) -> String {
-    raw.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    raw.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

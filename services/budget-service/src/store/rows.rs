@@ -96,7 +96,8 @@ fn tenant_id(raw: &str) -> Result<TenantId, StoreError> {
 }
 
 fn duration(raw: &str) -> Result<BudgetDuration, StoreError> {
-    BudgetDuration::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("budget duration {raw:?}")))
+    BudgetDuration::parse(raw)
+        .ok_or_else(|| StoreError::Corrupt(format!("budget duration {raw:?}")))
 }
 
 #[derive(sqlx::FromRow)]
