@@ -18,7 +18,9 @@ const USD: i64 = 1_000_000;
 async fn status(stack: &Stack, id: &str) -> Result<pb::BudgetStatus, tonic::Status> {
     stack
         .client()
-        .get_budget_status(pb::GetBudgetStatusRequest { tenant_id: id.into() })
+        .get_budget_status(pb::GetBudgetStatusRequest {
+            tenant_id: id.into(),
+        })
         .await
         .map(|r| r.into_inner().status.unwrap())
 }
@@ -26,7 +28,9 @@ async fn status(stack: &Stack, id: &str) -> Result<pb::BudgetStatus, tonic::Stat
 async fn get_config(stack: &Stack, id: &str) -> pb::BudgetConfig {
     stack
         .client()
-        .get_budget_config(pb::GetBudgetConfigRequest { tenant_id: id.into() })
+        .get_budget_config(pb::GetBudgetConfigRequest {
+            tenant_id: id.into(),
+        })
         .await
         .unwrap()
         .into_inner()
@@ -34,10 +38,19 @@ async fn get_config(stack: &Stack, id: &str) -> pb::BudgetConfig {
         .unwrap()
 }
 
-async fn update(stack: &Stack, id: &str, cfg: pb::BudgetConfig, etag: &str) -> Result<pb::BudgetConfig, tonic::Status> {
+async fn update(
+    stack: &Stack,
+    id: &str,
+    cfg: pb::BudgetConfig,
+    etag: &str,
+) -> Result<pb::BudgetConfig, tonic::Status> {
     stack
         .client()
-        .update_budget_config(pb::UpdateBudgetConfigRequest { tenant_id: id.into(), config: Some(cfg), etag: etag.into() })
+        .update_budget_config(pb::UpdateBudgetConfigRequest {
+            tenant_id: id.into(),
+            config: Some(cfg),
+            etag: etag.into(),
+        })
         .await
         .map(|r| r.into_inner().config.unwrap())
 }
@@ -45,7 +58,10 @@ async fn update(stack: &Stack, id: &str, cfg: pb::BudgetConfig, etag: &str) -> R
 async fn audit(stack: &Stack, id: &str) -> Vec<pb::AuditEvent> {
     stack
         .client()
-        .list_audit_events(pb::ListAuditEventsRequest { tenant_id: id.into(), ..Default::default() })
+        .list_audit_events(pb::ListAuditEventsRequest {
+            tenant_id: id.into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()
@@ -54,7 +70,11 @@ async fn audit(stack: &Stack, id: &str) -> Vec<pb::AuditEvent> {
 
 fn first_of_next_month() -> chrono::DateTime<Utc> {
     let now = Utc::now();
-    let (y, m) = if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
+    let (y, m) = if now.month() == 12 {
+        (now.year() + 1, 1)
+    } else {
+        (now.year(), now.month() + 1)
+    };
     Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).unwrap()
 }
 
@@ -67,43 +87,67 @@ async fn create_tenant_makes_a_litellm_key_with_the_grace_mapping() {
     assert_eq!(tenant.key_alias, "tenant-acme");
     assert!(created.virtual_key.starts_with("sk-"));
 
-    let key = stack.sim().key(&created.virtual_key).expect("key exists in LiteLLM");
-    assert_eq!(key.max_budget, Some(550.0), "key max_budget is the block amount");
-    assert_eq!(key.soft_budget, Some(400.0), "soft budget is the alert amount");
+    let key = stack
+        .sim()
+        .key(&created.virtual_key)
+        .expect("key exists in LiteLLM");
+    assert_eq!(
+        key.max_budget,
+        Some(550.0),
+        "key max_budget is the block amount"
+    );
+    assert_eq!(
+        key.soft_budget,
+        Some(400.0),
+        "soft budget is the alert amount"
+    );
     assert_eq!(key.budget_duration.as_deref(), Some("30d"));
     assert_eq!(key.key_alias.as_deref(), Some("tenant-acme"));
     assert_eq!(key.metadata["tenant_id"], "acme");
 
     // Only the hash is stored.
-    let stored: Vec<(String,)> = sqlx::query_as("SELECT key_hash FROM tenants").fetch_all(stack.budgets.store().pool()).await.unwrap();
+    let stored: Vec<(String,)> = sqlx::query_as("SELECT key_hash FROM tenants")
+        .fetch_all(stack.budgets.store().pool())
+        .await
+        .unwrap();
     assert_eq!(stored, vec![(key_hash(&created.virtual_key),)]);
-    let raw_anywhere: (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM tenants t WHERE t::text LIKE '%' || $1 || '%'",
-    )
-    .bind(&created.virtual_key)
-    .fetch_one(stack.budgets.store().pool())
-    .await
-    .unwrap();
+    let raw_anywhere: (i64,) =
+        sqlx::query_as("SELECT count(*) FROM tenants t WHERE t::text LIKE '%' || $1 || '%'")
+            .bind(&created.virtual_key)
+            .fetch_one(stack.budgets.store().pool())
+            .await
+            .unwrap();
     assert_eq!(raw_anywhere.0, 0);
 
     // The reset date LiteLLM computed is remembered for GetBudgetConfig.
     let cfg = get_config(&stack, "acme").await;
-    assert_eq!(cfg.reset_time.unwrap().seconds, first_of_next_month().timestamp());
+    assert_eq!(
+        cfg.reset_time.unwrap().seconds,
+        first_of_next_month().timestamp()
+    );
     assert_eq!(cfg.max_budget_micros, 500 * USD);
     assert!(!cfg.etag.is_empty());
 
-    let dup = stack.client().create_tenant(pb::CreateTenantRequest {
-        tenant_id: "acme".into(),
-        display_name: String::new(),
-        config: Some(config(10, 80, 110, "30d")),
-    }).await.unwrap_err();
+    let dup = stack
+        .client()
+        .create_tenant(pb::CreateTenantRequest {
+            tenant_id: "acme".into(),
+            display_name: String::new(),
+            config: Some(config(10, 80, 110, "30d")),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(dup.code(), Code::AlreadyExists);
 
-    let bad = stack.client().create_tenant(pb::CreateTenantRequest {
-        tenant_id: "Not Valid".into(),
-        display_name: String::new(),
-        config: Some(config(0, 80, 110, "30d")),
-    }).await.unwrap_err();
+    let bad = stack
+        .client()
+        .create_tenant(pb::CreateTenantRequest {
+            tenant_id: "Not Valid".into(),
+            display_name: String::new(),
+            config: Some(config(0, 80, 110, "30d")),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(bad.code(), Code::InvalidArgument);
     let fields: Vec<String> = field_violations(&bad).into_iter().map(|(f, _)| f).collect();
     assert_eq!(fields, vec!["tenant_id", "config.max_budget_micros"]);
@@ -118,7 +162,10 @@ async fn status_reports_spend_limits_state_reset_and_forecast() {
     stack.sim().set_spend(&key, 210.0).unwrap();
     let today = Utc::now().date_naive();
     for back in 1..=7u64 {
-        stack.sim().set_daily_spend(&key, today.checked_sub_days(Days::new(back)).unwrap(), 20.0).unwrap();
+        stack
+            .sim()
+            .set_daily_spend(&key, today.checked_sub_days(Days::new(back)).unwrap(), 20.0)
+            .unwrap();
     }
 
     let s = status(&stack, "acme").await.unwrap();
@@ -129,7 +176,10 @@ async fn status_reports_spend_limits_state_reset_and_forecast() {
     assert_eq!(s.state(), pb::BudgetState::Ok);
     assert_eq!(s.block_at_micros, 550 * USD);
     assert_eq!(s.alert_at_micros, 400 * USD);
-    assert_eq!((s.alert_threshold_percent, s.grace_threshold_percent), (80, 110));
+    assert_eq!(
+        (s.alert_threshold_percent, s.grace_threshold_percent),
+        (80, 110)
+    );
     assert_eq!(s.budget_duration, "30d");
     let reset = first_of_next_month();
     assert_eq!(s.reset_time.unwrap().seconds, reset.timestamp());
@@ -155,7 +205,9 @@ async fn each_state_follows_the_tenants_own_thresholds() {
         ("block", 72.0, pb::BudgetState::Blocked), // custom grace 120 % of $60
     ];
     for (id, spend, want) in cases {
-        let created = stack.create_tenant_with(id, config(60, 70, 120, "30d")).await;
+        let created = stack
+            .create_tenant_with(id, config(60, 70, 120, "30d"))
+            .await;
         stack.sim().set_spend(&created.virtual_key, spend).unwrap();
         assert_eq!(status(&stack, id).await.unwrap().state(), want, "{id}");
     }
@@ -171,24 +223,40 @@ async fn status_is_cached_and_concurrent_misses_make_one_litellm_call() {
 
     status(&stack, "acme").await.unwrap();
     status(&stack, "acme").await.unwrap();
-    assert_eq!(stack.sim().calls("/key/info"), 1, "a second call within the TTL makes no LiteLLM call");
+    assert_eq!(
+        stack.sim().calls("/key/info"),
+        1,
+        "a second call within the TTL makes no LiteLLM call"
+    );
     assert_eq!(stack.sim().calls("/user/daily/activity/aggregated"), 1);
 
     stack.sim().reset_calls();
     let calls = (0..100).map(|_| status(&stack, "globex"));
     let results = futures::future::join_all(calls).await;
     assert!(results.iter().all(Result::is_ok));
-    assert_eq!(stack.sim().calls("/key/info"), 1, "100 concurrent misses make one LiteLLM call");
+    assert_eq!(
+        stack.sim().calls("/key/info"),
+        1,
+        "100 concurrent misses make one LiteLLM call"
+    );
     stack.stop().await;
 }
 
 #[tokio::test]
 async fn cached_status_expires_after_the_ttl() {
-    let stack = Stack::start_with(StackOptions { cache_ttl_secs: 1, ..Default::default() }).await;
+    let stack = Stack::start_with(StackOptions {
+        cache_ttl_secs: 1,
+        ..Default::default()
+    })
+    .await;
     let created = stack.create_tenant("acme", 100).await;
     assert_eq!(status(&stack, "acme").await.unwrap().spend_micros, 0);
     stack.sim().set_spend(&created.virtual_key, 30.0).unwrap();
-    assert_eq!(status(&stack, "acme").await.unwrap().spend_micros, 0, "still cached");
+    assert_eq!(
+        status(&stack, "acme").await.unwrap().spend_micros,
+        0,
+        "still cached"
+    );
     tokio::time::sleep(Duration::from_millis(1300)).await;
     assert_eq!(status(&stack, "acme").await.unwrap().spend_micros, 30 * USD);
     stack.stop().await;
@@ -199,12 +267,20 @@ async fn update_writes_litellm_database_and_audit_and_clears_the_cache() {
     let stack = Stack::start().await;
     let created = stack.create_tenant("acme", 500).await;
     stack.sim().set_spend(&created.virtual_key, 450.0).unwrap();
-    assert_eq!(status(&stack, "acme").await.unwrap().state(), pb::BudgetState::Warning);
+    assert_eq!(
+        status(&stack, "acme").await.unwrap().state(),
+        pb::BudgetState::Warning
+    );
     let before = get_config(&stack, "acme").await;
 
-    let saved = update(&stack, "acme", config(1000, 75, 120, "30d"), &before.etag).await.unwrap();
+    let saved = update(&stack, "acme", config(1000, 75, 120, "30d"), &before.etag)
+        .await
+        .unwrap();
     assert_eq!(saved.max_budget_micros, 1000 * USD);
-    assert_eq!((saved.alert_threshold_percent, saved.grace_threshold_percent), (75, 120));
+    assert_eq!(
+        (saved.alert_threshold_percent, saved.grace_threshold_percent),
+        (75, 120)
+    );
     assert_ne!(saved.etag, before.etag);
 
     let key = stack.sim().key(&created.virtual_key).unwrap();
@@ -212,17 +288,30 @@ async fn update_writes_litellm_database_and_audit_and_clears_the_cache() {
     assert_eq!(key.soft_budget, Some(750.0), "alert amount = $1000 x 75 %");
     assert_eq!(key.spend, 450.0, "spend untouched");
 
-    assert_eq!(get_config(&stack, "acme").await.max_budget_micros, 1000 * USD);
+    assert_eq!(
+        get_config(&stack, "acme").await.max_budget_micros,
+        1000 * USD
+    );
     let s = status(&stack, "acme").await.unwrap();
-    assert_eq!(s.max_budget_micros, 1000 * USD, "cache cleared by the update");
+    assert_eq!(
+        s.max_budget_micros,
+        1000 * USD,
+        "cache cleared by the update"
+    );
     assert_eq!(s.state(), pb::BudgetState::Ok);
 
     let events = audit(&stack, "acme").await;
     assert_eq!(events.len(), 2);
     assert_eq!(events[0].action, "budget_config_updated");
     assert_eq!(events[0].actor, "unauthenticated");
-    assert_eq!(events[0].old_config.as_ref().unwrap().max_budget_micros, 500 * USD);
-    assert_eq!(events[0].new_config.as_ref().unwrap().max_budget_micros, 1000 * USD);
+    assert_eq!(
+        events[0].old_config.as_ref().unwrap().max_budget_micros,
+        500 * USD
+    );
+    assert_eq!(
+        events[0].new_config.as_ref().unwrap().max_budget_micros,
+        1000 * USD
+    );
     assert_eq!(events[1].action, "tenant_created");
     assert!(events[1].old_config.is_none());
     stack.stop().await;
@@ -231,20 +320,57 @@ async fn update_writes_litellm_database_and_audit_and_clears_the_cache() {
 #[tokio::test]
 async fn budget_duration_is_sent_to_litellm_only_when_it_changes() {
     let stack = Stack::start().await;
-    let created = stack.create_tenant_with("acme", config(500, 80, 110, "60d")).await;
-    let first_reset = stack.sim().key(&created.virtual_key).unwrap().budget_reset_at;
+    let created = stack
+        .create_tenant_with("acme", config(500, 80, 110, "60d"))
+        .await;
+    let first_reset = stack
+        .sim()
+        .key(&created.virtual_key)
+        .unwrap()
+        .budget_reset_at;
     let today = Utc::now().date_naive();
-    assert_eq!(first_reset.unwrap(), (today + Days::new(60)).and_hms_opt(0, 0, 0).unwrap().and_utc());
+    assert_eq!(
+        first_reset.unwrap(),
+        (today + Days::new(60))
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+    );
 
     // A day later LiteLLM would move the reset by a day if budget_duration were resent.
     stack.sim().advance_clock(chrono::Duration::days(1));
-    update(&stack, "acme", config(700, 80, 110, "60d"), "").await.unwrap();
-    assert_eq!(stack.sim().key(&created.virtual_key).unwrap().budget_reset_at, first_reset);
+    update(&stack, "acme", config(700, 80, 110, "60d"), "")
+        .await
+        .unwrap();
+    assert_eq!(
+        stack
+            .sim()
+            .key(&created.virtual_key)
+            .unwrap()
+            .budget_reset_at,
+        first_reset
+    );
 
-    update(&stack, "acme", config(700, 80, 110, "90d"), "").await.unwrap();
-    let moved = stack.sim().key(&created.virtual_key).unwrap().budget_reset_at.unwrap();
-    assert_eq!(moved, (today + Days::new(1 + 90)).and_hms_opt(0, 0, 0).unwrap().and_utc());
-    assert_eq!(get_config(&stack, "acme").await.reset_time.unwrap().seconds, moved.timestamp());
+    update(&stack, "acme", config(700, 80, 110, "90d"), "")
+        .await
+        .unwrap();
+    let moved = stack
+        .sim()
+        .key(&created.virtual_key)
+        .unwrap()
+        .budget_reset_at
+        .unwrap();
+    assert_eq!(
+        moved,
+        (today + Days::new(1 + 90))
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+    );
+    assert_eq!(
+        get_config(&stack, "acme").await.reset_time.unwrap().seconds,
+        moved.timestamp()
+    );
     stack.stop().await;
 }
 
@@ -255,25 +381,66 @@ async fn invalid_updates_name_each_field_and_change_nothing() {
     let before_key = stack.sim().key(&created.virtual_key).unwrap();
     let before = get_config(&stack, "acme").await;
     let cases = [
-        (config(0, 80, 110, "30d"), "config.max_budget_micros", "Max budget must be greater than $0"),
-        (config(-5, 80, 110, "30d"), "config.max_budget_micros", "Max budget must be greater than $0"),
-        (config(10_000_001, 80, 110, "30d"), "config.max_budget_micros", "Max budget must be at most $10,000,000"),
-        (config(500, 49, 110, "30d"), "config.alert_threshold_percent", "Alert threshold must be between 50% and 100%"),
-        (config(500, 101, 110, "30d"), "config.alert_threshold_percent", "Alert threshold must be between 50% and 100%"),
-        (config(500, 80, 99, "30d"), "config.grace_threshold_percent", "Grace threshold must be between 100% and 150%"),
-        (config(500, 80, 151, "30d"), "config.grace_threshold_percent", "Grace threshold must be between 100% and 150%"),
-        (config(500, 80, 110, "45d"), "config.budget_duration", "Budget period must be one of 30d, 60d, 90d"),
+        (
+            config(0, 80, 110, "30d"),
+            "config.max_budget_micros",
+            "Max budget must be greater than $0",
+        ),
+        (
+            config(-5, 80, 110, "30d"),
+            "config.max_budget_micros",
+            "Max budget must be greater than $0",
+        ),
+        (
+            config(10_000_001, 80, 110, "30d"),
+            "config.max_budget_micros",
+            "Max budget must be at most $10,000,000",
+        ),
+        (
+            config(500, 49, 110, "30d"),
+            "config.alert_threshold_percent",
+            "Alert threshold must be between 50% and 100%",
+        ),
+        (
+            config(500, 101, 110, "30d"),
+            "config.alert_threshold_percent",
+            "Alert threshold must be between 50% and 100%",
+        ),
+        (
+            config(500, 80, 99, "30d"),
+            "config.grace_threshold_percent",
+            "Grace threshold must be between 100% and 150%",
+        ),
+        (
+            config(500, 80, 151, "30d"),
+            "config.grace_threshold_percent",
+            "Grace threshold must be between 100% and 150%",
+        ),
+        (
+            config(500, 80, 110, "45d"),
+            "config.budget_duration",
+            "Budget period must be one of 30d, 60d, 90d",
+        ),
     ];
     for (cfg, field, description) in cases {
         let err = update(&stack, "acme", cfg, "").await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
-        assert_eq!(field_violations(&err), vec![(field.to_owned(), description.to_owned())]);
+        assert_eq!(
+            field_violations(&err),
+            vec![(field.to_owned(), description.to_owned())]
+        );
     }
-    let all_bad = update(&stack, "acme", pb::BudgetConfig::default(), "").await.unwrap_err();
+    let all_bad = update(&stack, "acme", pb::BudgetConfig::default(), "")
+        .await
+        .unwrap_err();
     assert_eq!(field_violations(&all_bad).len(), 4);
     let missing = stack
         .client()
-        .update_budget_config(pb::UpdateBudgetConfigRequest { tenant_id: "acme".into(), config: None, etag: String::new() })
+        .update_budget_config(pb::UpdateBudgetConfigRequest {
+            tenant_id: "acme".into(),
+            config: None,
+            etag: String::new(),
+        })
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::InvalidArgument);
@@ -281,7 +448,9 @@ async fn invalid_updates_name_each_field_and_change_nothing() {
     assert_eq!(get_config(&stack, "acme").await, before);
     assert_eq!(stack.sim().key(&created.virtual_key).unwrap(), before_key);
     assert_eq!(audit(&stack, "acme").await.len(), 1);
-    let unknown = update(&stack, "nobody", config(500, 80, 110, "30d"), "").await.unwrap_err();
+    let unknown = update(&stack, "nobody", config(500, 80, 110, "30d"), "")
+        .await
+        .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
     stack.stop().await;
 }
@@ -291,49 +460,93 @@ async fn stale_etag_is_aborted_and_changes_nothing() {
     let stack = Stack::start().await;
     let created = stack.create_tenant("acme", 500).await;
     let first = get_config(&stack, "acme").await;
-    update(&stack, "acme", config(600, 80, 110, "30d"), &first.etag).await.unwrap();
-    let err = update(&stack, "acme", config(900, 80, 110, "30d"), &first.etag).await.unwrap_err();
+    update(&stack, "acme", config(600, 80, 110, "30d"), &first.etag)
+        .await
+        .unwrap();
+    let err = update(&stack, "acme", config(900, 80, 110, "30d"), &first.etag)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::Aborted);
-    assert_eq!(get_config(&stack, "acme").await.max_budget_micros, 600 * USD);
-    assert_eq!(stack.sim().key(&created.virtual_key).unwrap().max_budget, Some(660.0));
+    assert_eq!(
+        get_config(&stack, "acme").await.max_budget_micros,
+        600 * USD
+    );
+    assert_eq!(
+        stack.sim().key(&created.virtual_key).unwrap().max_budget,
+        Some(660.0)
+    );
     stack.stop().await;
 }
 
 #[tokio::test]
 async fn litellm_failure_during_update_leaves_everything_unchanged() {
-    let stack = Stack::start_with(StackOptions { litellm_timeout_secs: 1, ..Default::default() }).await;
+    let stack = Stack::start_with(StackOptions {
+        litellm_timeout_secs: 1,
+        ..Default::default()
+    })
+    .await;
     let created = stack.create_tenant("acme", 500).await;
     let before = get_config(&stack, "acme").await;
-    for fault in [Fault::Status500, Fault::Hang, Fault::MalformedJson, Fault::ConnectionReset] {
-        stack.sim().inject(FaultRule::new("/key/update", fault).times(1));
-        let err = update(&stack, "acme", config(900, 80, 110, "30d"), &before.etag).await.unwrap_err();
+    for fault in [
+        Fault::Status500,
+        Fault::Hang,
+        Fault::MalformedJson,
+        Fault::ConnectionReset,
+    ] {
+        stack
+            .sim()
+            .inject(FaultRule::new("/key/update", fault).times(1));
+        let err = update(&stack, "acme", config(900, 80, 110, "30d"), &before.etag)
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), Code::Unavailable);
         assert_eq!(err.message(), "LiteLLM unavailable; nothing was saved");
         assert_eq!(get_config(&stack, "acme").await, before);
         assert_eq!(audit(&stack, "acme").await.len(), 1);
     }
     // A failure answered after LiteLLM applied nothing must not leave the key changed either.
-    assert_eq!(stack.sim().key(&created.virtual_key).unwrap().max_budget, Some(550.0));
+    assert_eq!(
+        stack.sim().key(&created.virtual_key).unwrap().max_budget,
+        Some(550.0)
+    );
     // And the next attempt works.
-    update(&stack, "acme", config(900, 80, 110, "30d"), &before.etag).await.unwrap();
+    update(&stack, "acme", config(900, 80, 110, "30d"), &before.etag)
+        .await
+        .unwrap();
     stack.stop().await;
 }
 
 #[tokio::test]
 async fn litellm_down_gives_budget_data_unavailable_and_errors_are_not_cached() {
-    let stack = Stack::start_with(StackOptions { litellm_timeout_secs: 1, ..Default::default() }).await;
+    let stack = Stack::start_with(StackOptions {
+        litellm_timeout_secs: 1,
+        ..Default::default()
+    })
+    .await;
     stack.create_tenant("acme", 500).await;
-    for fault in [Fault::Status500, Fault::Hang, Fault::TruncatedJson, Fault::MalformedJson, Fault::ConnectionReset] {
+    for fault in [
+        Fault::Status500,
+        Fault::Hang,
+        Fault::TruncatedJson,
+        Fault::MalformedJson,
+        Fault::ConnectionReset,
+    ] {
         stack.sim().inject(FaultRule::new("/key/info", fault));
         let err = status(&stack, "acme").await.unwrap_err();
         assert_eq!(err.code(), Code::Unavailable);
         assert_eq!(err.message(), "Budget data unavailable");
         stack.sim().clear_faults();
     }
-    assert!(status(&stack, "acme").await.is_ok(), "the error was not cached");
+    assert!(
+        status(&stack, "acme").await.is_ok(),
+        "the error was not cached"
+    );
     // Settings still read while LiteLLM is down.
     stack.sim().inject(FaultRule::new("/", Fault::Status500));
-    assert_eq!(get_config(&stack, "acme").await.max_budget_micros, 500 * USD);
+    assert_eq!(
+        get_config(&stack, "acme").await.max_budget_micros,
+        500 * USD
+    );
     stack.stop().await;
 }
 
@@ -343,7 +556,15 @@ async fn a_deleted_or_unknown_key_is_a_failed_precondition() {
     stack.create_tenant("acme", 500).await;
     stack.create_tenant("globex", 500).await;
     let http = reqwest::Client::new();
-    let hash = stack.budgets.store().tenant_config(&TenantId::parse("acme").unwrap()).await.unwrap().unwrap().0.key_hash;
+    let hash = stack
+        .budgets
+        .store()
+        .tenant_config(&TenantId::parse("acme").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .0
+        .key_hash;
     http.post(format!("{}/key/delete", stack.sim.base_url()))
         .bearer_auth(budget_e2e::SIM_MASTER_KEY)
         .json(&serde_json::json!({"keys": [hash]}))
@@ -356,10 +577,16 @@ async fn a_deleted_or_unknown_key_is_a_failed_precondition() {
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert!(err.message().contains("deleted"), "{}", err.message());
 
-    stack.sim().inject(FaultRule::new("/key/info", Fault::NotFound));
+    stack
+        .sim()
+        .inject(FaultRule::new("/key/info", Fault::NotFound));
     let err = status(&stack, "globex").await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
-    assert!(err.message().contains("unknown to LiteLLM"), "{}", err.message());
+    assert!(
+        err.message().contains("unknown to LiteLLM"),
+        "{}",
+        err.message()
+    );
 
     let err = status(&stack, "nobody").await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
@@ -388,10 +615,30 @@ async fn alerts_page_newest_first_without_duplicates_or_gaps() {
             // Two alerts per timestamp: the id breaks the tie.
             created_at: Some(start + chrono::Duration::hours(i / 2)),
         };
-        assert!(stack.budgets.store().insert_alert(&alert).await.unwrap().is_some());
+        assert!(
+            stack
+                .budgets
+                .store()
+                .insert_alert(&alert)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
-    let dup = NewAlert { dedupe_key: "acme:3".into(), ..sample_alert(&id) };
-    assert!(stack.budgets.store().insert_alert(&dup).await.unwrap().is_none(), "dedupe key is unique");
+    let dup = NewAlert {
+        dedupe_key: "acme:3".into(),
+        ..sample_alert(&id)
+    };
+    assert!(
+        stack
+            .budgets
+            .store()
+            .insert_alert(&dup)
+            .await
+            .unwrap()
+            .is_none(),
+        "dedupe key is unique"
+    );
 
     let mut seen = Vec::new();
     let mut token = String::new();
@@ -399,7 +646,11 @@ async fn alerts_page_newest_first_without_duplicates_or_gaps() {
     loop {
         let page = stack
             .client()
-            .list_alerts(pb::ListAlertsRequest { tenant_id: "acme".into(), page_size: 0, page_token: token.clone() })
+            .list_alerts(pb::ListAlertsRequest {
+                tenant_id: "acme".into(),
+                page_size: 0,
+                page_token: token.clone(),
+            })
             .await
             .unwrap()
             .into_inner();
@@ -418,7 +669,10 @@ async fn alerts_page_newest_first_without_duplicates_or_gaps() {
 
     let other = stack
         .client()
-        .list_alerts(pb::ListAlertsRequest { tenant_id: "globex".into(), ..Default::default() })
+        .list_alerts(pb::ListAlertsRequest {
+            tenant_id: "globex".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
@@ -426,17 +680,29 @@ async fn alerts_page_newest_first_without_duplicates_or_gaps() {
     assert_eq!(other.total_size, 0);
     let bad = stack
         .client()
-        .list_alerts(pb::ListAlertsRequest { tenant_id: "acme".into(), page_size: 10, page_token: "garbage".into() })
+        .list_alerts(pb::ListAlertsRequest {
+            tenant_id: "acme".into(),
+            page_size: 10,
+            page_token: "garbage".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(field_violations(&bad)[0].0, "page_token");
     let big = stack
         .client()
-        .list_alerts(pb::ListAlertsRequest { tenant_id: "acme".into(), page_size: 1000, page_token: String::new() })
+        .list_alerts(pb::ListAlertsRequest {
+            tenant_id: "acme".into(),
+            page_size: 1000,
+            page_token: String::new(),
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(big.alerts.len(), 25, "page size is capped at 100, not refused");
+    assert_eq!(
+        big.alerts.len(),
+        25,
+        "page size is capped at 100, not refused"
+    );
     stack.stop().await;
 }
 
@@ -459,35 +725,70 @@ async fn spend_history_is_zero_filled_and_counts_days_with_data() {
     let stack = Stack::start().await;
     let created = stack.create_tenant("acme", 500).await;
     let today = Utc::now().date_naive();
-    stack.sim().set_daily_spend(&created.virtual_key, today.checked_sub_days(Days::new(3)).unwrap(), 12.5).unwrap();
-    stack.sim().set_daily_spend(&created.virtual_key, today, 1.25).unwrap();
+    stack
+        .sim()
+        .set_daily_spend(
+            &created.virtual_key,
+            today.checked_sub_days(Days::new(3)).unwrap(),
+            12.5,
+        )
+        .unwrap();
+    stack
+        .sim()
+        .set_daily_spend(&created.virtual_key, today, 1.25)
+        .unwrap();
 
     let history = stack
         .client()
-        .get_spend_history(pb::GetSpendHistoryRequest { tenant_id: "acme".into(), days: 0 })
+        .get_spend_history(pb::GetSpendHistoryRequest {
+            tenant_id: "acme".into(),
+            days: 0,
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(history.days.len(), 30);
-    assert_eq!(history.days.last().unwrap().date, today.format("%Y-%m-%d").to_string());
+    assert_eq!(
+        history.days.last().unwrap().date,
+        today.format("%Y-%m-%d").to_string()
+    );
     assert_eq!(history.days.last().unwrap().spend_micros, 1_250_000);
     assert_eq!(history.days[26].spend_micros, 12_500_000);
-    assert_eq!(history.days.iter().filter(|d| d.spend_micros == 0).count(), 28);
+    assert_eq!(
+        history.days.iter().filter(|d| d.spend_micros == 0).count(),
+        28
+    );
     assert_eq!(history.days_with_data, 4);
-    let first = today.checked_sub_days(Days::new(29)).unwrap().format("%Y-%m-%d").to_string();
+    let first = today
+        .checked_sub_days(Days::new(29))
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string();
     assert_eq!(history.days[0].date, first);
 
     for days in [6, 91, -1] {
         let err = stack
             .client()
-            .get_spend_history(pb::GetSpendHistoryRequest { tenant_id: "acme".into(), days })
+            .get_spend_history(pb::GetSpendHistoryRequest {
+                tenant_id: "acme".into(),
+                days,
+            })
             .await
             .unwrap_err();
-        assert_eq!(field_violations(&err), vec![("days".to_owned(), "Days must be between 7 and 90".to_owned())]);
+        assert_eq!(
+            field_violations(&err),
+            vec![(
+                "days".to_owned(),
+                "Days must be between 7 and 90".to_owned()
+            )]
+        );
     }
     let week = stack
         .client()
-        .get_spend_history(pb::GetSpendHistoryRequest { tenant_id: "acme".into(), days: 7 })
+        .get_spend_history(pb::GetSpendHistoryRequest {
+            tenant_id: "acme".into(),
+            days: 7,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -507,7 +808,11 @@ async fn list_tenants_filters_pages_and_summarises() {
         let filter = filter.to_owned();
         async move {
             client
-                .list_tenants(pb::ListTenantsRequest { page_size, page_token: token, filter })
+                .list_tenants(pb::ListTenantsRequest {
+                    page_size,
+                    page_token: token,
+                    filter,
+                })
                 .await
                 .unwrap()
                 .into_inner()
@@ -516,23 +821,42 @@ async fn list_tenants_filters_pages_and_summarises() {
     let all = list("", 0, String::new()).await;
     assert_eq!(all.tenants.len(), 5);
     let acme = &all.tenants[0];
-    assert_eq!((acme.tenant_id.as_str(), acme.spend_micros, acme.state()), ("acme", 50 * USD, pb::BudgetState::Ok));
+    assert_eq!(
+        (acme.tenant_id.as_str(), acme.spend_micros, acme.state()),
+        ("acme", 50 * USD, pb::BudgetState::Ok)
+    );
     assert!(acme.status_available);
     assert!((acme.percent_used - 50.0).abs() < 1e-9);
 
-    let ids = |r: &pb::ListTenantsResponse| r.tenants.iter().map(|t| t.tenant_id.clone()).collect::<Vec<_>>();
-    assert_eq!(ids(&list("ACME", 0, String::new()).await), vec!["acme", "acme-eu"]);
+    let ids = |r: &pb::ListTenantsResponse| {
+        r.tenants
+            .iter()
+            .map(|t| t.tenant_id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(&list("ACME", 0, String::new()).await),
+        vec!["acme", "acme-eu"]
+    );
     assert_eq!(ids(&list("Glob", 0, String::new()).await), vec!["globex"]);
-    assert_eq!(ids(&list("%", 0, String::new()).await), Vec::<String>::new());
+    assert_eq!(
+        ids(&list("%", 0, String::new()).await),
+        Vec::<String>::new()
+    );
 
     let first = list("", 2, String::new()).await;
     let second = list("", 2, first.next_page_token.clone()).await;
     let third = list("", 2, second.next_page_token.clone()).await;
-    assert_eq!([ids(&first), ids(&second), ids(&third)].concat(), vec!["acme", "acme-eu", "globex", "initech", "umbrella"]);
+    assert_eq!(
+        [ids(&first), ids(&second), ids(&third)].concat(),
+        vec!["acme", "acme-eu", "globex", "initech", "umbrella"]
+    );
     assert!(third.next_page_token.is_empty());
 
     // A tenant whose spend cannot be read is listed, marked unavailable.
-    stack.sim().inject(FaultRule::new("/key/info", Fault::Status500));
+    stack
+        .sim()
+        .inject(FaultRule::new("/key/info", Fault::Status500));
     let created = stack.create_tenant("zeta", 100).await;
     assert!(!created.virtual_key.is_empty());
     let z = list("zeta", 0, String::new()).await;
@@ -557,8 +881,14 @@ async fn concurrent_creates_of_one_id_make_one_tenant_and_one_key() {
         }
     };
     let (a, b) = tokio::join!(attempt(), attempt());
-    let codes = [a.as_ref().err().map(|e| e.code()), b.as_ref().err().map(|e| e.code())];
-    assert!(codes.contains(&None) && codes.contains(&Some(Code::AlreadyExists)), "{codes:?}");
+    let codes = [
+        a.as_ref().err().map(|e| e.code()),
+        b.as_ref().err().map(|e| e.code()),
+    ];
+    assert!(
+        codes.contains(&None) && codes.contains(&Some(Code::AlreadyExists)),
+        "{codes:?}"
+    );
     let live = stack.sim().key("tenant-acme").unwrap();
     assert_eq!(live.status, litellm_sim::KeyStatus::Active);
     stack.stop().await;
@@ -567,10 +897,16 @@ async fn concurrent_creates_of_one_id_make_one_tenant_and_one_key() {
 #[tokio::test]
 async fn create_fails_cleanly_when_litellm_fails() {
     let stack = Stack::start().await;
-    stack.sim().inject(FaultRule::new("/key/generate", Fault::Status500));
+    stack
+        .sim()
+        .inject(FaultRule::new("/key/generate", Fault::Status500));
     let err = stack
         .client()
-        .create_tenant(pb::CreateTenantRequest { tenant_id: "acme".into(), display_name: String::new(), config: Some(config(100, 80, 110, "30d")) })
+        .create_tenant(pb::CreateTenantRequest {
+            tenant_id: "acme".into(),
+            display_name: String::new(),
+            config: Some(config(100, 80, 110, "30d")),
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable);
@@ -583,27 +919,42 @@ async fn create_fails_cleanly_when_litellm_fails() {
 #[tokio::test]
 async fn health_and_reflection_list_every_rpc() {
     use tokio_stream::StreamExt;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
 
     let stack = Stack::start().await;
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", stack.addr)).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", stack.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     let reply = health
-        .check(tonic_health::pb::HealthCheckRequest { service: "budget.v1.BudgetService".into() })
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "budget.v1.BudgetService".into(),
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(reply.status(), tonic_health::pb::health_check_response::ServingStatus::Serving);
+    assert_eq!(
+        reply.status(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
 
     let mut reflection = ServerReflectionClient::new(channel);
     let request = ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(MessageRequest::FileContainingSymbol("budget.v1.BudgetService".into())),
+        message_request: Some(MessageRequest::FileContainingSymbol(
+            "budget.v1.BudgetService".into(),
+        )),
     };
-    let mut stream = reflection.server_reflection_info(tokio_stream::iter([request])).await.unwrap().into_inner();
+    let mut stream = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
     let response = stream.next().await.unwrap().unwrap();
     let Some(MessageResponse::FileDescriptorResponse(files)) = response.message_response else {
         panic!("no descriptor: {response:?}")
@@ -611,16 +962,27 @@ async fn health_and_reflection_list_every_rpc() {
     let methods: Vec<String> = files
         .file_descriptor_proto
         .iter()
-        .map(|bytes| <prost_types::FileDescriptorProto as prost::Message>::decode(bytes.as_slice()).unwrap())
+        .map(|bytes| {
+            <prost_types::FileDescriptorProto as prost::Message>::decode(bytes.as_slice()).unwrap()
+        })
         .flat_map(|file| file.service)
         .flat_map(|service| service.method)
         .map(|method| method.name.unwrap_or_default())
         .collect();
     for rpc in [
-        "GetBudgetStatus", "GetBudgetConfig", "UpdateBudgetConfig", "ListAlerts",
-        "GetSpendHistory", "ListTenants", "CreateTenant", "ListAuditEvents",
+        "GetBudgetStatus",
+        "GetBudgetConfig",
+        "UpdateBudgetConfig",
+        "ListAlerts",
+        "GetSpendHistory",
+        "ListTenants",
+        "CreateTenant",
+        "ListAuditEvents",
     ] {
-        assert!(methods.iter().any(|m| m == rpc), "{rpc} missing from reflection: {methods:?}");
+        assert!(
+            methods.iter().any(|m| m == rpc),
+            "{rpc} missing from reflection: {methods:?}"
+        );
     }
     stack.stop().await;
 }
@@ -641,13 +1003,24 @@ async fn a_database_failure_after_litellm_accepted_puts_litellm_back() {
     .await
     .unwrap();
     stack.sim().reset_calls();
-    let err = update(&stack, "acme", config(900, 70, 130, "30d"), &before.etag).await.unwrap_err();
+    let err = update(&stack, "acme", config(900, 70, 130, "30d"), &before.etag)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::Internal);
-    assert_eq!(err.message(), "The budget could not be saved; nothing was changed");
-    assert!(!err.message().contains("audit refused"), "no raw SQL error text reaches callers");
+    assert_eq!(
+        err.message(),
+        "The budget could not be saved; nothing was changed"
+    );
+    assert!(
+        !err.message().contains("audit refused"),
+        "no raw SQL error text reaches callers"
+    );
     assert_eq!(stack.sim().calls("/key/update"), 2, "pushed, then put back");
     let key = stack.sim().key(&created.virtual_key).unwrap();
-    assert_eq!((key.max_budget, key.soft_budget), (Some(550.0), Some(400.0)));
+    assert_eq!(
+        (key.max_budget, key.soft_budget),
+        (Some(550.0), Some(400.0))
+    );
     assert_eq!(get_config(&stack, "acme").await, before);
     stack.stop().await;
 }
