@@ -174,6 +174,13 @@ impl Stack {
             .into_inner()
     }
 
+    /// Sends the shutdown signal without waiting for the drain.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
     /// Stops the service and drops the database.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -1024,3 +1024,33 @@ async fn a_database_failure_after_litellm_accepted_puts_litellm_back() {
     assert_eq!(get_config(&stack, "acme").await, before);
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_reports_not_serving_and_lets_in_flight_calls_finish() {
+    let mut stack = Stack::start().await;
+    stack.create_tenant("acme", 500).await;
+    stack.sim().inject(FaultRule::new(
+        "/key/info",
+        Fault::Slow(Duration::from_millis(1200)),
+    ));
+    let mut client = stack.client();
+    let in_flight = tokio::spawn(async move {
+        client
+            .get_budget_status(pb::GetBudgetStatusRequest {
+                tenant_id: "acme".into(),
+            })
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stack.begin_shutdown();
+    let answer = in_flight.await.unwrap();
+    assert!(answer.is_ok(), "the in-flight call finished: {answer:?}");
+    // Once drained, the server is gone: new connections are refused.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fresh = tonic::transport::Channel::from_shared(format!("http://{}", stack.addr))
+        .unwrap()
+        .connect()
+        .await;
+    assert!(fresh.is_err(), "the listener is closed after shutdown");
+    stack.stop().await;
+}

@@ -1,1 +1,44 @@
-//! placeholder
+//! litellm-sim: a stand-in for a LiteLLM proxy (1.108.7 / 1.110.2) with virtual keys, built from
+//! `shared/reference/litellm-contract.md`, for tests and the demo.
+//!
+//! It serves LiteLLM's admin API (`/key/generate`, `/key/update`, `/key/info`, `/key/list`,
+//! `/key/delete`, `/key/block`, `/key/unblock`, `/key/{key}/reset_spend`), spend history
+//! (`/user/daily/activity/aggregated`, `/user/daily/activity`) and `/chat/completions` with the
+//! same paths, JSON shapes, status codes and error envelope as the real proxy, and enforces
+//! budgets the same way (`spend >= max_budget` → 422 `budget_exceeded`; budget windows reset
+//! at snapped `budget_reset_at` boundaries, see [`periods`] and the `store` module).
+//!
+//! The state lives in memory. Tests drive the sim through [`SimControl`] (in-process) or the
+//! `/sim/*` routes (over HTTP, master key required): set spend and daily history, read a key,
+//! inject faults ([`FaultRule`]), count calls per path, and move the clock.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let server = litellm_sim::SimServer::start("127.0.0.1:0", "sk-test").await?;
+//! let control = server.control();
+//! control.advance_clock(chrono::Duration::days(31));
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+#![recursion_limit = "256"]
+
+mod activity;
+mod auth;
+mod chat;
+mod clock;
+mod control;
+mod error;
+mod faults;
+mod keys;
+pub mod periods;
+mod request;
+mod server;
+mod store;
+mod util;
+
+pub use control::{KeySnapshot, SimControl};
+pub use faults::{Fault, FaultRule};
+pub use server::{SimConfig, SimServer};
+pub use store::KeyStatus;
+pub use util::hash_token;

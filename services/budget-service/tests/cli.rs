@@ -1,0 +1,147 @@
+//! The `budget-service` binary: tenant commands against litellm-sim and a fresh database,
+//! and `serve` stopping cleanly on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use litellm_sim::SimServer;
+use sqlx::Connection;
+
+const MASTER: &str = "sk-cli-test";
+
+async fn fresh_database() -> (String, String) {
+    let admin = std::env::var("TEST_DATABASE_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("budget_cli_{}", std::process::id());
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let create = format!("CREATE DATABASE {name}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').unwrap().0.to_owned();
+    (format!("{base}/{name}"), name)
+}
+
+fn cli(database_url: &str, sim_url: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_budget-service"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("LITELLM_BASE_URL", sim_url)
+        .env("LITELLM_MASTER_KEY", MASTER)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+// Multi-threaded: the CLI runs as a blocking subprocess while the in-process sim answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_commands_and_serve_shutdown() {
+    let (url, _name) = fresh_database().await;
+    let sim = SimServer::start("127.0.0.1:0", MASTER).await.unwrap();
+    let base = sim.base_url();
+
+    let created = cli(
+        &url,
+        &base,
+        &["tenant", "create", "--id", "acme", "--max-budget", "123.45"],
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let key = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    assert!(key.starts_with("sk-"), "prints only the key: {key}");
+    let snapshot = sim.control().key(&key).unwrap();
+    assert_eq!(
+        snapshot.max_budget,
+        Some(135.795),
+        "block amount of $123.45 at 110 %"
+    );
+
+    let invalid = cli(
+        &url,
+        &base,
+        &["tenant", "create", "--id", "globex", "--max-budget", "0"],
+    );
+    assert!(!invalid.status.success());
+    assert!(
+        String::from_utf8_lossy(&invalid.stderr).contains("Max budget must be greater than $0")
+    );
+
+    sim.control().set_spend(&key, 61.725).unwrap();
+    let listed = cli(&url, &base, &["tenant", "list"]);
+    let table = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        table.contains("acme") && table.contains("61.73") && table.contains("50.0"),
+        "{table}"
+    );
+
+    // A second tenant attached to a key made elsewhere, by its hash.
+    let other = reqwest::Client::new()
+        .post(format!("{base}/key/generate"))
+        .bearer_auth(MASTER)
+        .json(&serde_json::json!({"key_alias": "made-elsewhere"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let hash = other["token"].as_str().unwrap();
+    let attached = cli(
+        &url,
+        &base,
+        &[
+            "tenant",
+            "attach",
+            "--id",
+            "initech",
+            "--key-hash",
+            hash,
+            "--max-budget",
+            "200",
+        ],
+    );
+    assert!(
+        attached.status.success(),
+        "{}",
+        String::from_utf8_lossy(&attached.stderr)
+    );
+    assert_eq!(sim.control().key(hash).unwrap().max_budget, Some(220.0));
+
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_budget-service"))
+        .args(["serve", "--grpc-addr", "127.0.0.1:0"])
+        .env("DATABASE_URL", &url)
+        .env("LITELLM_BASE_URL", &base)
+        .env("LITELLM_MASTER_KEY", MASTER)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(serve.try_wait().unwrap().is_none(), "serve keeps running");
+    let killed = Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = serve.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "serve did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+}

@@ -1,0 +1,558 @@
+//! Test controls: [`SimControl`] in-process, and the same over HTTP under `/sim/*` (master key
+//! required) for other processes.
+//!
+//! | route | body / query | effect |
+//! |---|---|---|
+//! | `GET /sim/health` | | `{"status":"ok","now","webhook_url"}` |
+//! | `GET /sim/keys/{key}` | key = raw, hash or alias | the [`KeySnapshot`] (404 envelope if unknown) |
+//! | `POST /sim/keys/{key}/spend` | `{"spend": 12.5}` | sets the current-window spend |
+//! | `POST /sim/keys/{key}/daily_spend` | `{"date": "2026-11-28", "spend": 1.5}` | sets one day's spend |
+//! | `POST /sim/keys/{key}/daily_history` | `{"spend": [..oldest..newest], "last_day"?: "YYYY-MM-DD"}` | one day per entry, ending `last_day` (default today) |
+//! | `POST /sim/faults` | `{"path_prefix", "fault", "delay_ms"?, "times"?}` | injects a fault |
+//! | `GET /sim/faults` | | `{"faults": [...]}` |
+//! | `DELETE /sim/faults` | | clears every fault |
+//! | `GET /sim/calls` | `?path=/key/info` optional | `{"calls": {path: n}}` or `{"path", "count"}` |
+//! | `DELETE /sim/calls` | | resets the counters |
+//! | `GET /sim/clock` | | `{"now": ts}` |
+//! | `POST /sim/clock/advance` | `{"seconds": 86400}` (or `"ms"`) | moves the clock forward |
+//! | `POST /sim/clock/set` | `{"now": "2026-11-28T12:34:56Z"}` | sets the clock |
+//! | `POST /sim/chat_cost` | `{"usd": 0.25}` or `{"usd": null}` | fixed cost per chat call, or back to token pricing |
+//!
+//! `fault` is one of `status_500`, `hang`, `slow` (with `delay_ms`), `malformed_json`,
+//! `truncated_json`, `connection_reset`, `not_found`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use anyhow::{Context, anyhow};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::auth::{Caller, authenticate};
+use crate::error::{ApiError, ApiResult};
+use crate::faults::{Fault, FaultRule};
+use crate::request::{body_object, opt_f64, opt_i64, opt_string, parse_datetime};
+use crate::store::{KeyRecord, KeyStatus, Sim, State as Db};
+
+/// A key as the sim holds it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeySnapshot {
+    /// sha256 of the raw key.
+    pub token: String,
+    pub key_name: String,
+    pub key_alias: Option<String>,
+    pub spend: f64,
+    pub total_spend: f64,
+    pub max_budget: Option<f64>,
+    pub soft_budget: Option<f64>,
+    pub budget_duration: Option<String>,
+    pub budget_reset_at: Option<DateTime<Utc>>,
+    pub expires: Option<DateTime<Utc>>,
+    pub blocked: bool,
+    pub metadata: Map<String, Value>,
+    pub status: KeyStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl KeySnapshot {
+    fn of(record: &KeyRecord, status: KeyStatus) -> Self {
+        Self {
+            token: record.token.clone(),
+            key_name: record.key_name.clone(),
+            key_alias: record.key_alias.clone(),
+            spend: record.spend,
+            total_spend: record.total_spend,
+            max_budget: record.max_budget,
+            soft_budget: record.soft_budget(),
+            budget_duration: record.budget_duration.clone(),
+            budget_reset_at: record.budget_reset_at,
+            expires: record.expires,
+            blocked: record.blocked == Some(true),
+            metadata: record.metadata.clone(),
+            status,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        }
+    }
+}
+
+/// A cheap handle on a running sim, for tests.
+#[derive(Debug, Clone)]
+pub struct SimControl {
+    pub(crate) sim: Arc<Sim>,
+}
+
+fn unknown(key: &str) -> anyhow::Error {
+    anyhow!("litellm-sim: no key matches {key:?} (raw key, hash or alias)")
+}
+
+impl SimControl {
+    fn live_token(db: &Db, key: &str) -> anyhow::Result<String> {
+        db.resolve_any(key)
+            .filter(|t| db.keys.contains_key(t))
+            .ok_or_else(|| unknown(key))
+    }
+
+    /// Sets a live key's current-window `spend` (like `/key/update {"spend": ...}`; `total_spend`
+    /// and the daily table are left alone). `key` is the raw key, its hash or its alias.
+    pub fn set_spend(&self, key: &str, usd: f64) -> anyhow::Result<()> {
+        self.sim.with_state(|db, now| {
+            let token = Self::live_token(db, key)?;
+            let record = db.keys.get_mut(&token).ok_or_else(|| unknown(key))?;
+            record.spend = usd;
+            record.updated_at = now;
+            Ok(())
+        })
+    }
+
+    /// Sets a key's spend for one UTC date in the daily table (replacing that day's rows by one
+    /// `gpt-4o-mini` row; 0 removes the day). Works for live and deleted keys.
+    pub fn set_daily_spend(&self, key: &str, date: NaiveDate, usd: f64) -> anyhow::Result<()> {
+        self.sim.with_state(|db, _| {
+            let token = db.resolve_any(key).ok_or_else(|| unknown(key))?;
+            db.set_daily(date, &token, usd);
+            Ok(())
+        })
+    }
+
+    /// Seeds `daily.len()` days of history ending on `last_day`: `daily[0]` is the oldest day and
+    /// the last entry is `last_day` (each as [`SimControl::set_daily_spend`]).
+    pub fn seed_daily_history(
+        &self,
+        key: &str,
+        last_day: NaiveDate,
+        daily: &[f64],
+    ) -> anyhow::Result<()> {
+        self.sim.with_state(|db, _| {
+            let token = db.resolve_any(key).ok_or_else(|| unknown(key))?;
+            let count = i64::try_from(daily.len()).context("too many days")?;
+            for (i, usd) in (0_i64..).zip(daily) {
+                let date = last_day - Duration::days(count - 1 - i);
+                db.set_daily(date, &token, *usd);
+            }
+            Ok(())
+        })
+    }
+
+    /// A key's state (live or deleted) by raw key, hash or alias.
+    pub fn key(&self, key: &str) -> Option<KeySnapshot> {
+        self.sim.with_state(|db, now| {
+            let token = db.resolve_any(key)?;
+            if let Some(record) = db.keys.get(&token) {
+                return Some(KeySnapshot::of(record, record.status(now)));
+            }
+            db.deleted
+                .get(&token)
+                .map(|d| KeySnapshot::of(&d.record, KeyStatus::Deleted))
+        })
+    }
+
+    /// Adds a fault rule (after the existing ones). A rule with `times: Some(0)` does nothing.
+    pub fn inject(&self, fault: FaultRule) {
+        if fault.times == Some(0) {
+            return;
+        }
+        self.sim.with_state(|db, _| db.faults.push(fault));
+    }
+
+    /// The fault rules still in force (with their remaining `times`).
+    pub fn faults(&self) -> Vec<FaultRule> {
+        self.sim.with_state(|db, _| db.faults.clone())
+    }
+
+    pub fn clear_faults(&self) {
+        self.sim.with_state(|db, _| db.faults.clear());
+    }
+
+    /// How many calls reached `path` exactly (query string excluded), faulted ones included,
+    /// since the start or the last [`SimControl::reset_calls`]. `/sim/*` is not counted.
+    pub fn calls(&self, path: &str) -> u64 {
+        self.sim
+            .with_state(|db, _| db.calls.get(path).copied().unwrap_or(0))
+    }
+
+    /// Every path's call count.
+    pub fn all_calls(&self) -> BTreeMap<String, u64> {
+        self.sim.with_state(|db, _| db.calls.clone())
+    }
+
+    pub fn reset_calls(&self) {
+        self.sim.with_state(|db, _| db.calls.clear());
+    }
+
+    /// Moves the sim's clock (the next access applies any budget reset that became due).
+    pub fn advance_clock(&self, by: Duration) {
+        self.sim.clock.advance(by);
+    }
+
+    /// Sets the sim's clock to `at`; it keeps running from there.
+    pub fn set_clock(&self, at: DateTime<Utc>) {
+        self.sim.clock.set(at);
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.sim.clock.now()
+    }
+
+    /// A fixed cost charged per chat call, or `None` for the token-based price.
+    pub fn set_chat_cost(&self, usd: Option<f64>) {
+        self.sim.with_state(|db, _| db.chat_cost = usd);
+    }
+
+    /// The `WEBHOOK_URL` the sim was started with (stored, not used yet).
+    pub fn webhook_url(&self) -> Option<String> {
+        self.sim.webhook_url.clone()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+// ---------------------------------------------------------------------------------------------
+
+fn master_only(sim: &Sim, headers: &HeaderMap) -> ApiResult<()> {
+    sim.with_state(
+        |db, now| match authenticate(headers, &sim.master_key, db, now)? {
+            (Caller::Master, _) => Ok(()),
+            (Caller::Virtual(_), _) => {
+                Err(ApiError::auth("litellm-sim controls need the master key."))
+            }
+        },
+    )
+}
+
+fn control_error(err: &anyhow::Error) -> ApiError {
+    ApiError::not_found(err.to_string(), Some("key"))
+}
+
+fn required_f64(body: &Map<String, Value>, name: &str) -> ApiResult<f64> {
+    match opt_f64(body, name, false)? {
+        Some(Some(v)) => Ok(v),
+        _ => Err(ApiError::validation(
+            &["body", name],
+            "missing",
+            "Field required",
+            Value::Null,
+        )),
+    }
+}
+
+fn parse_date(text: &str, name: &str) -> ApiResult<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        ApiError::validation(
+            &["body", name],
+            "date_from_datetime_parsing",
+            "Input should be a valid date",
+            json!(text),
+        )
+    })
+}
+
+pub(crate) async fn health(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    Ok(Json(
+        json!({"status": "ok", "now": sim.clock.now(), "webhook_url": sim.webhook_url}),
+    ))
+}
+
+pub(crate) async fn get_key(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> ApiResult<Json<KeySnapshot>> {
+    master_only(&sim, &headers)?;
+    SimControl { sim }
+        .key(&key)
+        .map(Json)
+        .ok_or_else(|| control_error(&unknown(&key)))
+}
+
+pub(crate) async fn set_spend(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<KeySnapshot>> {
+    master_only(&sim, &headers)?;
+    let body = body_object(&body)?;
+    let spend = required_f64(&body, "spend")?;
+    let control = SimControl { sim };
+    control
+        .set_spend(&key, spend)
+        .map_err(|e| control_error(&e))?;
+    control
+        .key(&key)
+        .map(Json)
+        .ok_or_else(|| control_error(&unknown(&key)))
+}
+
+pub(crate) async fn set_daily_spend(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    let body = body_object(&body)?;
+    let spend = required_f64(&body, "spend")?;
+    let date = match opt_string(&body, "date")? {
+        Some(Some(text)) => parse_date(&text, "date")?,
+        _ => {
+            return Err(ApiError::validation(
+                &["body", "date"],
+                "missing",
+                "Field required",
+                Value::Null,
+            ));
+        }
+    };
+    SimControl { sim }
+        .set_daily_spend(&key, date, spend)
+        .map_err(|e| control_error(&e))?;
+    Ok(Json(json!({"key": key, "date": date, "spend": spend})))
+}
+
+pub(crate) async fn seed_daily_history(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    let body = body_object(&body)?;
+    let Some(Value::Array(items)) = body.get("spend") else {
+        return Err(ApiError::validation(
+            &["body", "spend"],
+            "list_type",
+            "Input should be a valid list",
+            Value::Null,
+        ));
+    };
+    let daily = items
+        .iter()
+        .map(|v| {
+            v.as_f64().ok_or_else(|| {
+                ApiError::validation(
+                    &["body", "spend"],
+                    "float_type",
+                    "Input should be a valid number",
+                    v.clone(),
+                )
+            })
+        })
+        .collect::<ApiResult<Vec<f64>>>()?;
+    let last_day = match opt_string(&body, "last_day")? {
+        Some(Some(text)) => parse_date(&text, "last_day")?,
+        _ => sim.clock.now().date_naive(),
+    };
+    SimControl { sim }
+        .seed_daily_history(&key, last_day, &daily)
+        .map_err(|e| control_error(&e))?;
+    Ok(Json(
+        json!({"key": key, "last_day": last_day, "days": daily.len()}),
+    ))
+}
+
+fn fault_json(rule: &FaultRule) -> Value {
+    let (name, delay_ms) = match &rule.fault {
+        Fault::Status500 => ("status_500", None),
+        Fault::Hang => ("hang", None),
+        Fault::Slow(d) => ("slow", Some(d.as_millis())),
+        Fault::MalformedJson => ("malformed_json", None),
+        Fault::TruncatedJson => ("truncated_json", None),
+        Fault::ConnectionReset => ("connection_reset", None),
+        Fault::NotFound => ("not_found", None),
+    };
+    json!({"path_prefix": rule.path_prefix, "fault": name, "delay_ms": delay_ms, "times": rule.times})
+}
+
+fn parse_fault(body: &Map<String, Value>) -> ApiResult<FaultRule> {
+    let bad = |msg: &str| ApiError::bad_request(msg.to_string(), Some("fault"));
+    let path_prefix = match opt_string(body, "path_prefix")? {
+        Some(Some(p)) => p,
+        _ => {
+            return Err(ApiError::validation(
+                &["body", "path_prefix"],
+                "missing",
+                "Field required",
+                Value::Null,
+            ));
+        }
+    };
+    let name = opt_string(body, "fault")?.flatten().unwrap_or_default();
+    let fault = match name.as_str() {
+        "status_500" | "500" => Fault::Status500,
+        "hang" => Fault::Hang,
+        "slow" => {
+            let ms = opt_i64(body, "delay_ms")?
+                .flatten()
+                .ok_or_else(|| bad("slow needs delay_ms"))?;
+            Fault::Slow(StdDuration::from_millis(
+                u64::try_from(ms).map_err(|_| bad("delay_ms must be >= 0"))?,
+            ))
+        }
+        "malformed_json" => Fault::MalformedJson,
+        "truncated_json" => Fault::TruncatedJson,
+        "connection_reset" => Fault::ConnectionReset,
+        "not_found" | "404" => Fault::NotFound,
+        _ => {
+            return Err(bad(
+                "fault must be one of status_500, hang, slow, malformed_json, truncated_json, connection_reset, not_found",
+            ));
+        }
+    };
+    let times = match opt_i64(body, "times")?.flatten() {
+        Some(n) => Some(u32::try_from(n).map_err(|_| bad("times must be >= 0"))?),
+        None => None,
+    };
+    Ok(FaultRule {
+        path_prefix,
+        fault,
+        times,
+    })
+}
+
+pub(crate) async fn inject_fault(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    let rule = parse_fault(&body_object(&body)?)?;
+    let answer = fault_json(&rule);
+    SimControl { sim }.inject(rule);
+    Ok(Json(answer))
+}
+
+pub(crate) async fn list_faults(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    let faults: Vec<Value> = SimControl { sim }.faults().iter().map(fault_json).collect();
+    Ok(Json(json!({"faults": faults})))
+}
+
+pub(crate) async fn clear_faults(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    SimControl { sim }.clear_faults();
+    Ok(Json(json!({"faults": []})))
+}
+
+pub(crate) async fn calls(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    let control = SimControl { sim };
+    Ok(Json(match query.get("path") {
+        Some(path) => json!({"path": path, "count": control.calls(path)}),
+        None => json!({"calls": control.all_calls()}),
+    }))
+}
+
+pub(crate) async fn reset_calls(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    SimControl { sim }.reset_calls();
+    Ok(Json(json!({"calls": {}})))
+}
+
+pub(crate) async fn clock(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    Ok(Json(json!({"now": sim.clock.now()})))
+}
+
+pub(crate) async fn advance_clock(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    let body = body_object(&body)?;
+    let by = match (
+        opt_f64(&body, "seconds", false)?.flatten(),
+        opt_i64(&body, "ms")?.flatten(),
+    ) {
+        (Some(s), _) if s.is_finite() => Duration::milliseconds((s * 1000.0).round() as i64),
+        (_, Some(ms)) => Duration::milliseconds(ms),
+        _ => {
+            return Err(ApiError::validation(
+                &["body", "seconds"],
+                "missing",
+                "Field required",
+                Value::Null,
+            ));
+        }
+    };
+    sim.clock.advance(by);
+    Ok(Json(json!({"now": sim.clock.now()})))
+}
+
+pub(crate) async fn set_clock(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    let body = body_object(&body)?;
+    let Some(Some(text)) = opt_string(&body, "now")? else {
+        return Err(ApiError::validation(
+            &["body", "now"],
+            "missing",
+            "Field required",
+            Value::Null,
+        ));
+    };
+    let at = parse_datetime(&text).ok_or_else(|| {
+        ApiError::validation(
+            &["body", "now"],
+            "datetime_parsing",
+            "Input should be a valid datetime",
+            json!(text),
+        )
+    })?;
+    sim.clock.set(at);
+    Ok(Json(json!({"now": sim.clock.now()})))
+}
+
+pub(crate) async fn set_chat_cost(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    let body = body_object(&body)?;
+    let usd = opt_f64(&body, "usd", false)?.flatten();
+    if usd.is_some_and(|v| !v.is_finite() || v < 0.0) {
+        return Err(ApiError::bad_request(
+            "usd must be a non-negative finite number or null",
+            Some("usd"),
+        ));
+    }
+    SimControl { sim }.set_chat_cost(usd);
+    Ok(Json(json!({"usd": usd})))
+}
+
+/// Unknown `/sim/*` paths.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::proxy(StatusCode::NOT_FOUND, "Not Found", "not_found_error", None)
+}

@@ -1,0 +1,491 @@
+//! The in-memory database: key rows (`LiteLLM_VerificationToken`), their budget rows
+//! (`LiteLLM_BudgetTable`), the archive of deleted keys, the daily spend table, and the
+//! simulator's own switches (faults, call counters, chat cost).
+//!
+//! # The reset job, applied lazily
+//!
+//! LiteLLM's `ResetBudgetJob` runs every ~10 minutes and, for every key that has not expired and
+//! whose `budget_reset_at < now`, sets `spend = 0` and `budget_reset_at` to the next snapped
+//! boundary counted from *now*. The sim applies exactly that rule to every key each time the
+//! state is locked ([`Sim::with_state`]), so any read or write (admin API, chat call, `/sim/*`,
+//! [`crate::SimControl`]) sees the keys as the job would leave them. Clients cannot tell the
+//! difference, except that the sim never shows the up-to-10-minutes lag of the real job. The
+//! daily spend table is never touched by a reset.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::clock::Clock;
+use crate::faults::FaultRule;
+use crate::periods;
+use crate::util::{fmt_ts, hash_if_needed};
+
+/// Who LiteLLM records as `created_by` / `updated_by` for the master key.
+pub(crate) const ADMIN_USER_ID: &str = "default_user_id";
+
+/// A key's `LiteLLM_BudgetTable` row (created for `soft_budget`).
+#[derive(Debug, Clone)]
+pub(crate) struct BudgetRow {
+    pub budget_id: String,
+    pub soft_budget: Option<f64>,
+    pub temp_budget_increase: Option<f64>,
+    pub temp_budget_expiry: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl BudgetRow {
+    pub(crate) fn new(now: DateTime<Utc>) -> Self {
+        Self {
+            budget_id: uuid::Uuid::new_v4().to_string(),
+            soft_budget: None,
+            temp_budget_increase: None,
+            temp_budget_expiry: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "budget_id": self.budget_id,
+            "max_budget": null,
+            "soft_budget": self.soft_budget,
+            "max_parallel_requests": null,
+            "tpm_limit": null,
+            "rpm_limit": null,
+            "tpd_limit": null,
+            "model_max_budget": {},
+            "budget_duration": null,
+            "budget_reset_at": null,
+            "allowed_models": [],
+            "temp_budget_increase": self.temp_budget_increase,
+            "temp_budget_expiry": self.temp_budget_expiry.map(fmt_ts),
+            "created_at": fmt_ts(self.created_at),
+            "created_by": ADMIN_USER_ID,
+            "updated_at": fmt_ts(self.updated_at),
+            "updated_by": ADMIN_USER_ID,
+            "organization": null,
+            "projects": null,
+            "keys": null,
+            "end_users": null,
+            "tags": null,
+            "model_access_groups": null,
+            "team_membership": null,
+            "organization_membership": null,
+        })
+    }
+}
+
+/// One virtual key.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyRecord {
+    pub token: String,
+    pub key_name: String,
+    pub key_alias: Option<String>,
+    pub spend: f64,
+    pub total_spend: f64,
+    pub max_budget: Option<f64>,
+    pub budget_duration: Option<String>,
+    pub budget_reset_at: Option<DateTime<Utc>>,
+    pub expires: Option<DateTime<Utc>>,
+    pub blocked: Option<bool>,
+    pub models: Vec<Value>,
+    pub metadata: Map<String, Value>,
+    pub tpm_limit: Option<i64>,
+    pub rpm_limit: Option<i64>,
+    pub tpd_limit: Option<i64>,
+    pub max_parallel_requests: Option<i64>,
+    pub user_id: Option<String>,
+    pub team_id: Option<String>,
+    pub organization_id: Option<String>,
+    pub project_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub budget_id: Option<String>,
+    pub key_type: String,
+    pub budget: Option<BudgetRow>,
+    pub model_spend: Map<String, Value>,
+    /// Other columns sent by the client (aliases, config, permissions, allowed_routes, ...),
+    /// stored verbatim and shown over the defaults.
+    pub other: Map<String, Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_active: Option<DateTime<Utc>>,
+    /// Creation order, to list keys stably.
+    pub seq: u64,
+}
+
+/// A key's derived `status` (`_derive_key_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    Active,
+    Revoked,
+    Expired,
+    Deleted,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Revoked => "revoked",
+            KeyStatus::Expired => "expired",
+            KeyStatus::Deleted => "deleted",
+        }
+    }
+}
+
+impl KeyRecord {
+    pub(crate) fn new(token: String, key_name: String, now: DateTime<Utc>, seq: u64) -> Self {
+        Self {
+            token,
+            key_name,
+            key_alias: None,
+            spend: 0.0,
+            total_spend: 0.0,
+            max_budget: None,
+            budget_duration: None,
+            budget_reset_at: None,
+            expires: None,
+            blocked: None,
+            models: Vec::new(),
+            metadata: Map::new(),
+            tpm_limit: None,
+            rpm_limit: None,
+            tpd_limit: None,
+            max_parallel_requests: None,
+            user_id: None,
+            team_id: None,
+            organization_id: None,
+            project_id: None,
+            agent_id: None,
+            budget_id: None,
+            key_type: "default".into(),
+            budget: None,
+            model_spend: Map::new(),
+            other: Map::new(),
+            created_at: now,
+            updated_at: now,
+            last_active: None,
+            seq,
+        }
+    }
+
+    pub(crate) fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires.is_some_and(|at| at < now)
+    }
+
+    pub(crate) fn status(&self, now: DateTime<Utc>) -> KeyStatus {
+        if self.blocked == Some(true) {
+            KeyStatus::Revoked
+        } else if self.is_expired(now) {
+            KeyStatus::Expired
+        } else {
+            KeyStatus::Active
+        }
+    }
+
+    pub(crate) fn soft_budget(&self) -> Option<f64> {
+        self.budget.as_ref().and_then(|b| b.soft_budget)
+    }
+
+    /// `max_budget` plus an unexpired `temp_budget_increase`.
+    pub(crate) fn effective_max_budget(&self, now: DateTime<Utc>) -> Option<f64> {
+        let max = self.max_budget?;
+        let increase = self
+            .budget
+            .as_ref()
+            .filter(|b| b.temp_budget_expiry.is_some_and(|at| at > now))
+            .and_then(|b| b.temp_budget_increase)
+            .unwrap_or(0.0);
+        Some(max + increase)
+    }
+
+    /// The reset job's rule for this key (see the module docs).
+    fn apply_reset(&mut self, now: DateTime<Utc>) {
+        let (Some(duration), Some(reset_at)) = (&self.budget_duration, self.budget_reset_at) else {
+            return;
+        };
+        if reset_at < now && !self.is_expired(now) {
+            self.spend = 0.0;
+            self.budget_reset_at = Some(periods::next_reset(duration, now));
+            self.updated_at = now;
+        }
+    }
+
+    /// Every column of the row, `token` included, with `litellm_budget_table` joined.
+    pub(crate) fn row_json(&self) -> Map<String, Value> {
+        let ts = |t: Option<DateTime<Utc>>| t.map(fmt_ts);
+        let value = json!({
+            "token": self.token,
+            "key_name": self.key_name,
+            "key_alias": self.key_alias,
+            "soft_budget_cooldown": false,
+            "spend": self.spend,
+            "total_spend": self.total_spend,
+            "expires": ts(self.expires),
+            "models": self.models,
+            "aliases": {},
+            "config": {},
+            "router_settings": {},
+            "user_id": self.user_id,
+            "team_id": self.team_id,
+            "agent_id": self.agent_id,
+            "project_id": self.project_id,
+            "permissions": {},
+            "max_parallel_requests": self.max_parallel_requests,
+            "metadata": self.metadata,
+            "blocked": self.blocked,
+            "tpm_limit": self.tpm_limit,
+            "rpm_limit": self.rpm_limit,
+            "tpd_limit": self.tpd_limit,
+            "max_budget": self.max_budget,
+            "budget_duration": self.budget_duration,
+            "budget_reset_at": ts(self.budget_reset_at),
+            "allowed_cache_controls": [],
+            "allowed_routes": [],
+            "key_type": self.key_type,
+            "policies": [],
+            "access_group_ids": [],
+            "model_spend": self.model_spend,
+            "model_max_budget": {},
+            "budget_fallbacks": {},
+            "budget_id": self.budget_id,
+            "organization_id": self.organization_id,
+            "object_permission_id": null,
+            "created_at": fmt_ts(self.created_at),
+            "created_by": ADMIN_USER_ID,
+            "updated_at": fmt_ts(self.updated_at),
+            "updated_by": ADMIN_USER_ID,
+            "settings_updated_at": null,
+            "last_active": ts(self.last_active),
+            "rotation_count": 0,
+            "auto_rotate": false,
+            "rotation_interval": null,
+            "last_rotation_at": null,
+            "key_rotation_at": null,
+            "budget_limits": null,
+            "litellm_budget_table": self.budget.as_ref().map(BudgetRow::to_json),
+            "litellm_organization_table": null,
+            "litellm_project_table": null,
+            "object_permission": null,
+            "jwt_key_mappings": null,
+        });
+        let mut row = match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        for (name, value) in &self.other {
+            row.insert(name.clone(), value.clone());
+        }
+        row
+    }
+
+    /// `/key/info`'s `info`: the row without `token`, plus `status`.
+    pub(crate) fn info_json(&self, now: DateTime<Utc>) -> Map<String, Value> {
+        let mut row = self.row_json();
+        row.remove("token");
+        row.insert("status".into(), json!(self.status(now).as_str()));
+        row
+    }
+}
+
+/// A deleted key, kept like `LiteLLM_DeletedVerificationToken`.
+#[derive(Debug, Clone)]
+pub(crate) struct DeletedKey {
+    pub record: KeyRecord,
+    pub deleted_at: DateTime<Utc>,
+    pub deleted_by: String,
+}
+
+impl DeletedKey {
+    pub(crate) fn info_json(&self) -> Map<String, Value> {
+        let mut row = self.record.row_json();
+        row.remove("token");
+        row.insert("deleted_at".into(), json!(fmt_ts(self.deleted_at)));
+        row.insert("deleted_by".into(), json!(self.deleted_by));
+        row.insert("deleted_by_api_key".into(), Value::Null);
+        row.insert("litellm_changed_by".into(), Value::Null);
+        row.insert("status".into(), json!(KeyStatus::Deleted.as_str()));
+        row
+    }
+}
+
+/// One row of the daily spend table: per UTC date, key hash and model.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct DayMetrics {
+    pub spend: f64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub api_requests: u64,
+    pub successful_requests: u64,
+    pub failed_requests: u64,
+}
+
+impl DayMetrics {
+    pub(crate) fn add(&mut self, other: &DayMetrics) {
+        self.spend += other.spend;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.api_requests += other.api_requests;
+        self.successful_requests += other.successful_requests;
+        self.failed_requests += other.failed_requests;
+    }
+}
+
+/// The model name used for daily rows that tests set directly.
+pub(crate) const SEEDED_MODEL: &str = "gpt-4o-mini";
+
+/// Everything behind the one mutex.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub keys: HashMap<String, KeyRecord>,
+    pub deleted: HashMap<String, DeletedKey>,
+    /// (date, key hash, model) → metrics.
+    pub daily: BTreeMap<(NaiveDate, String, String), DayMetrics>,
+    pub faults: Vec<FaultRule>,
+    pub calls: BTreeMap<String, u64>,
+    /// A fixed cost per chat call, instead of the token-based one.
+    pub chat_cost: Option<f64>,
+    pub next_seq: u64,
+}
+
+impl State {
+    fn apply_resets(&mut self, now: DateTime<Utc>) {
+        for record in self.keys.values_mut() {
+            record.apply_reset(now);
+        }
+    }
+
+    pub(crate) fn next_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// A live key by raw key (`sk-...`) or hash.
+    pub(crate) fn live_token(&self, key: &str) -> Option<String> {
+        let token = hash_if_needed(key);
+        self.keys.contains_key(&token).then_some(token)
+    }
+
+    /// Live keys whose alias is exactly `alias`.
+    pub(crate) fn tokens_with_alias(&self, alias: &str) -> Vec<String> {
+        let mut found: Vec<&KeyRecord> = self
+            .keys
+            .values()
+            .filter(|k| k.key_alias.as_deref() == Some(alias))
+            .collect();
+        found.sort_by_key(|k| k.seq);
+        found.into_iter().map(|k| k.token.clone()).collect()
+    }
+
+    /// For the test controls: raw key, hash or alias, live keys first, then the archive.
+    pub(crate) fn resolve_any(&self, key: &str) -> Option<String> {
+        if let Some(token) = self.live_token(key) {
+            return Some(token);
+        }
+        if let Some(token) = self.tokens_with_alias(key).into_iter().next() {
+            return Some(token);
+        }
+        let token = hash_if_needed(key);
+        if self.deleted.contains_key(&token) {
+            return Some(token);
+        }
+        let mut archived: Vec<&DeletedKey> = self
+            .deleted
+            .values()
+            .filter(|d| d.record.key_alias.as_deref() == Some(key))
+            .collect();
+        archived.sort_by_key(|d| d.deleted_at);
+        archived.last().map(|d| d.record.token.clone())
+    }
+
+    /// Adds to one daily row.
+    pub(crate) fn add_daily(
+        &mut self,
+        date: NaiveDate,
+        token: &str,
+        model: &str,
+        metrics: &DayMetrics,
+    ) {
+        self.daily
+            .entry((date, token.to_string(), model.to_string()))
+            .or_default()
+            .add(metrics);
+    }
+
+    /// Replaces a key's rows for `date` by one row of `usd` (no row when `usd` is 0).
+    pub(crate) fn set_daily(&mut self, date: NaiveDate, token: &str, usd: f64) {
+        self.daily
+            .retain(|(d, t, _), _| !(*d == date && t == token));
+        if usd != 0.0 {
+            let metrics = DayMetrics {
+                spend: usd,
+                ..DayMetrics::default()
+            };
+            self.daily
+                .insert((date, token.to_string(), SEEDED_MODEL.to_string()), metrics);
+        }
+    }
+}
+
+/// The shared simulator: state, clock and configuration.
+#[derive(Debug)]
+pub(crate) struct Sim {
+    state: Mutex<State>,
+    pub clock: Clock,
+    pub master_key: String,
+    pub webhook_url: Option<String>,
+}
+
+impl Sim {
+    pub(crate) fn new(master_key: String, webhook_url: Option<String>) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            clock: Clock::default(),
+            master_key,
+            webhook_url,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the state with the reset job applied as of now. Never hold this across an
+    /// `.await`: `f` is synchronous.
+    pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut State, DateTime<Utc>) -> R) -> R {
+        let now = self.clock.now();
+        let mut state = self.lock();
+        state.apply_resets(now);
+        f(&mut state, now)
+    }
+
+    /// Counts one call to `path` (for [`crate::SimControl::calls`]).
+    pub(crate) fn count_call(&self, path: &str) {
+        *self.lock().calls.entry(path.to_string()).or_default() += 1;
+    }
+
+    /// Takes the first fault rule matching `path`, using up one of its `times`.
+    pub(crate) fn take_fault(&self, path: &str) -> Option<crate::faults::Fault> {
+        let mut state = self.lock();
+        let index = state
+            .faults
+            .iter()
+            .position(|rule| path.starts_with(&rule.path_prefix))?;
+        let rule = &mut state.faults[index];
+        let fault = rule.fault.clone();
+        match rule.times {
+            Some(n) if n <= 1 => {
+                state.faults.remove(index);
+            }
+            Some(n) => rule.times = Some(n - 1),
+            None => {}
+        }
+        Some(fault)
+    }
+}
