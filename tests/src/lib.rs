@@ -17,6 +17,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+/// The secret in the webhook path the test services accept.
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
+
 /// The master key the in-process litellm-sim accepts.
 pub const SIM_MASTER_KEY: &str = "sk-test-master";
 
@@ -80,6 +83,8 @@ impl TestDatabase {
 pub struct StackOptions {
     pub cache_ttl_secs: u64,
     pub litellm_timeout_secs: u64,
+    /// 0 (the default in tests): no background evaluator; call [`Stack::evaluate`].
+    pub eval_interval_secs: u64,
 }
 
 impl Default for StackOptions {
@@ -87,6 +92,7 @@ impl Default for StackOptions {
         StackOptions {
             cache_ttl_secs: 60,
             litellm_timeout_secs: 5,
+            eval_interval_secs: 0,
         }
     }
 }
@@ -96,6 +102,8 @@ pub struct Stack {
     pub db: TestDatabase,
     pub sim: SimServer,
     pub addr: SocketAddr,
+    /// budget-service's HTTP side (webhooks).
+    pub http_addr: SocketAddr,
     pub budgets: Arc<Budgets>,
     client: BudgetServiceClient<Channel>,
     stop: Option<oneshot::Sender<()>>,
@@ -115,13 +123,17 @@ impl Stack {
             .expect("litellm-sim starts");
         let mut settings = Settings::new(&db.url, &sim.base_url(), SIM_MASTER_KEY);
         settings.grpc_addr = "127.0.0.1:0".parse().unwrap();
+        settings.http_addr = "127.0.0.1:0".parse().unwrap();
+        settings.webhook_secret = Some(WEBHOOK_SECRET.into());
         settings.cache_ttl_secs = options.cache_ttl_secs;
         settings.litellm_timeout_secs = options.litellm_timeout_secs;
         settings.shutdown_grace_secs = 2;
+        settings.eval_interval_secs = options.eval_interval_secs;
         let app = budget_service::Application::build(settings)
             .await
             .expect("budget-service builds");
         let addr = app.local_addr();
+        let http_addr = app.http_addr();
         let budgets = app.budgets();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async {
@@ -136,6 +148,7 @@ impl Stack {
             db,
             sim,
             addr,
+            http_addr,
             budgets,
             client: BudgetServiceClient::new(channel),
             stop: Some(stop_tx),
@@ -172,6 +185,15 @@ impl Stack {
             .await
             .expect("tenant created")
             .into_inner()
+    }
+
+    /// Runs one evaluation pass now.
+    pub async fn evaluate(&self) -> budget_service::service::PassReport {
+        let (_keep, stop) = tokio::sync::watch::channel(false);
+        self.budgets
+            .evaluation_pass(&stop)
+            .await
+            .expect("evaluation pass")
     }
 
     /// Sends the shutdown signal without waiting for the drain.

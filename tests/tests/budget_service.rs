@@ -803,6 +803,7 @@ async fn list_tenants_filters_pages_and_summarises() {
         let created = stack.create_tenant(id, 100).await;
         stack.sim().set_spend(&created.virtual_key, 50.0).unwrap();
     }
+    stack.evaluate().await;
     let list = |filter: &str, page_size: i32, token: String| {
         let mut client = stack.client();
         let filter = filter.to_owned();
@@ -812,6 +813,7 @@ async fn list_tenants_filters_pages_and_summarises() {
                     page_size,
                     page_token: token,
                     filter,
+                    order_by: String::new(),
                 })
                 .await
                 .unwrap()

@@ -25,14 +25,20 @@ pub struct StackConfig {
     pub sim_addr: String,
     pub sim_master_key: String,
     pub grpc_addr: SocketAddr,
+    /// budget-service's HTTP side: the LiteLLM webhook receiver.
+    pub http_addr: SocketAddr,
+    pub webhook_secret: String,
     pub gateway_addr: SocketAddr,
     pub cache_ttl_secs: u64,
+    /// Seconds between evaluator passes; 0 turns the background evaluator off.
+    pub eval_interval_secs: u64,
 }
 
 /// litellm-sim, budget-service and the gateway, running.
 pub struct RunningStack {
     pub sim: SimServer,
     pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
     pub gateway_addr: SocketAddr,
     pub budgets: Arc<Budgets>,
     pub client: BudgetServiceClient<Channel>,
@@ -52,12 +58,16 @@ impl RunningStack {
             &config.sim_master_key,
         );
         settings.grpc_addr = config.grpc_addr;
+        settings.http_addr = config.http_addr;
+        settings.webhook_secret = Some(config.webhook_secret.clone());
         settings.cache_ttl_secs = config.cache_ttl_secs;
+        settings.eval_interval_secs = config.eval_interval_secs;
         settings.shutdown_grace_secs = 3;
         let app = budget_service::Application::build(settings)
             .await
             .context("starting budget-service")?;
         let grpc_addr = app.local_addr();
+        let http_addr = app.http_addr();
         let budgets = app.budgets();
 
         let gateway = budget_gateway::Gateway::build(budget_gateway::Config {
@@ -98,6 +108,7 @@ impl RunningStack {
         Ok(RunningStack {
             sim,
             grpc_addr,
+            http_addr,
             gateway_addr,
             budgets,
             client: BudgetServiceClient::new(channel),
@@ -171,6 +182,8 @@ impl RunningStack {
             };
             self.budgets.store().insert_alert(&record).await?;
         }
+        // So the fleet view shows the tenant at once, before the evaluator's next pass.
+        self.budgets.refresh_status(&seed.id).await?;
         Ok(key)
     }
 }

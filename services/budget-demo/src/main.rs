@@ -39,10 +39,15 @@ async fn run() -> anyhow::Result<()> {
         grpc_addr: env_or("BUDGET_GRPC_ADDR", "127.0.0.1:50051")
             .parse()
             .context("BUDGET_GRPC_ADDR")?,
+        http_addr: env_or("BUDGET_HTTP_ADDR", "127.0.0.1:8081")
+            .parse()
+            .context("BUDGET_HTTP_ADDR")?,
+        webhook_secret: env_or("BUDGET_WEBHOOK_SECRET", "demo-webhook-secret"),
         gateway_addr: env_or("GATEWAY_ADDR", "127.0.0.1:8080")
             .parse()
             .context("GATEWAY_ADDR")?,
         cache_ttl_secs: 60,
+        eval_interval_secs: 60,
     };
     let result = serve(&config).await;
     if let Some(cluster) = cluster {

@@ -241,18 +241,24 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             );
             loop {
                 let page = budgets
-                    .list_tenants(&filter, 500, &token)
+                    .list_tenants(&filter, "tenant_id", 500, &token)
                     .await
                     .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
                 for t in &page.items {
                     let dollars = |m: i64| m as f64 / MICROS_PER_USD as f64;
-                    let (spend, percent, state) = match &t.status {
-                        Some(s) => (
+                    // Read live from LiteLLM: the tool is for admins checking a tenant now.
+                    let live = budgets.status(t.tenant.tenant_id.as_str()).await;
+                    let (spend, percent, state) = match live {
+                        Ok(s) => (
                             format!("{:.2}", dollars(s.spend_micros)),
                             format!("{:.1}", s.percent_used),
                             format!("{:?}", s.state),
                         ),
-                        None => ("-".into(), "-".into(), "unavailable".into()),
+                        Err(e) => (
+                            "-".into(),
+                            "-".into(),
+                            tonic::Status::from(e).message().to_owned(),
+                        ),
                     };
                     println!(
                         "{:<24} {:>14} {:>14.2} {:>8}  {}",

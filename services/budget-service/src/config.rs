@@ -19,6 +19,13 @@ pub struct Settings {
     /// Address the gRPC server listens on.
     #[arg(long, env = "BUDGET_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
+    /// Address of the HTTP side (LiteLLM webhook receiver).
+    #[arg(long, env = "BUDGET_HTTP_ADDR", default_value = "127.0.0.1:8081")]
+    pub http_addr: SocketAddr,
+    /// Secret path segment LiteLLM's WEBHOOK_URL must carry: /hooks/litellm/{secret}.
+    /// Unset: webhooks are refused.
+    #[arg(long, env = "BUDGET_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
     /// How long a tenant's status is cached, in seconds.
     #[arg(long, env = "BUDGET_CACHE_TTL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub cache_ttl_secs: u64,
@@ -34,6 +41,10 @@ pub struct Settings {
     /// How long a request waits for a PostgreSQL connection, in seconds.
     #[arg(long, env = "BUDGET_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=120))]
     pub db_acquire_timeout_secs: u64,
+    /// Seconds between evaluation passes (alerts, fleet status, drift repair); 0 turns the
+    /// evaluator off.
+    #[arg(long, env = "BUDGET_EVAL_INTERVAL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub eval_interval_secs: u64,
     /// Apply migrations at startup.
     #[arg(skip = true)]
     pub migrate: bool,
@@ -47,11 +58,14 @@ impl Settings {
             litellm_base_url: litellm_base_url.to_owned(),
             litellm_master_key: litellm_master_key.to_owned(),
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            webhook_secret: None,
             cache_ttl_secs: 60,
             litellm_timeout_secs: 5,
             shutdown_grace_secs: 10,
             db_max_connections: 20,
             db_acquire_timeout_secs: 5,
+            eval_interval_secs: 60,
             migrate: true,
         }
     }

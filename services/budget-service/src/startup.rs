@@ -24,6 +24,8 @@ const MAX_REQUEST_BYTES: usize = 64 * 1024;
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
+    http_listener: TcpListener,
+    http_addr: SocketAddr,
     budgets: Arc<Budgets>,
     settings: Settings,
 }
@@ -59,9 +61,18 @@ impl Application {
             .await
             .with_context(|| format!("binding the gRPC address {}", settings.grpc_addr))?;
         let local_addr = listener.local_addr()?;
+        let http_listener = TcpListener::bind(settings.http_addr)
+            .await
+            .with_context(|| format!("binding the HTTP address {}", settings.http_addr))?;
+        let http_addr = http_listener.local_addr()?;
+        if settings.webhook_secret.as_deref().is_none_or(str::is_empty) {
+            tracing::warn!("BUDGET_WEBHOOK_SECRET is not set: LiteLLM webhooks will be refused");
+        }
         Ok(Application {
             listener,
             local_addr,
+            http_listener,
+            http_addr,
             budgets,
             settings,
         })
@@ -73,6 +84,11 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where the HTTP side (webhooks) listens.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
     }
 
     /// The use cases, for tools and tests that need them in-process.
@@ -105,12 +121,33 @@ impl Application {
             });
         let mut server = tokio::spawn(server);
         tracing::info!(addr = %self.local_addr, "budget-service serving gRPC");
+        let (evaluator_stop, evaluator_stopped) = tokio::sync::watch::channel(false);
+        let mut http_stopped = evaluator_stopped.clone();
+        let http_router =
+            crate::http::router(self.budgets.clone(), self.settings.webhook_secret.clone());
+        let http = tokio::spawn(
+            axum::serve(self.http_listener, http_router)
+                .with_graceful_shutdown(async move {
+                    let _ = http_stopped.wait_for(|stopped| *stopped).await;
+                })
+                .into_future(),
+        );
+        tracing::info!(addr = %self.http_addr, "budget-service serving HTTP (webhooks)");
+        let evaluator = (self.settings.eval_interval_secs > 0).then(|| {
+            let interval = std::time::Duration::from_secs(self.settings.eval_interval_secs);
+            tokio::spawn(crate::evaluator::run(
+                self.budgets.clone(),
+                interval,
+                evaluator_stopped,
+            ))
+        });
 
         tokio::select! {
             result = &mut server => return result.context("gRPC server task")?.context("gRPC server"),
             () = shutdown => {}
         }
         tracing::info!("shutting down: health NOT_SERVING, draining in-flight calls");
+        let _ = evaluator_stop.send(true);
         health
             .set_not_serving::<BudgetServiceServer<BudgetApi>>()
             .await;
@@ -124,6 +161,12 @@ impl Application {
                 tracing::warn!("drain period over; abandoning calls still in flight");
                 server.abort();
             }
+        }
+        let _ = tokio::time::timeout(self.settings.shutdown_grace(), http).await;
+        if let Some(evaluator) = evaluator {
+            // The evaluator stops between tenants; a pass in the middle of a LiteLLM call
+            // ends within that call's timeout.
+            let _ = tokio::time::timeout(self.settings.shutdown_grace(), evaluator).await;
         }
         tracing::info!("budget-service stopped");
         Ok(())

@@ -118,7 +118,13 @@ async fn tenant_commands_and_serve_shutdown() {
     assert_eq!(sim.control().key(hash).unwrap().max_budget, Some(220.0));
 
     let mut serve = Command::new(env!("CARGO_BIN_EXE_budget-service"))
-        .args(["serve", "--grpc-addr", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
         .env("DATABASE_URL", &url)
         .env("LITELLM_BASE_URL", &base)
         .env("LITELLM_MASTER_KEY", MASTER)

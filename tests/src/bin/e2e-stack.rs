@@ -33,8 +33,12 @@ async fn main() -> anyhow::Result<()> {
         sim_addr: "127.0.0.1:0".into(),
         sim_master_key: SIM_MASTER_KEY.into(),
         grpc_addr: "127.0.0.1:0".parse()?,
+        http_addr: "127.0.0.1:0".parse()?,
+        webhook_secret: budget_e2e::WEBHOOK_SECRET.into(),
         gateway_addr: "127.0.0.1:0".parse()?,
         cache_ttl_secs,
+        // Browser tests seed exactly the alerts they check; no background passes.
+        eval_interval_secs: 0,
     };
     let stack = Arc::new(RunningStack::start(&config).await?);
     let control = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

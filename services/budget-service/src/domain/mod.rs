@@ -9,7 +9,7 @@ pub mod money;
 pub mod status;
 pub mod tenant;
 
-pub use alert::AlertKind;
+pub use alert::{AlertKind, DueAlert, due_alerts};
 pub use budget::{
     BudgetDuration, BudgetSettings, BudgetState, FieldViolation, RawSettings, days_until_reset,
 };

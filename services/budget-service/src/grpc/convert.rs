@@ -96,6 +96,7 @@ pub fn tenant_summary(o: &TenantOverview) -> pb::TenantSummary {
         summary.percent_used = s.percent_used;
         summary.state = state(s.state).into();
         summary.status_available = true;
+        summary.fetch_time = Some(timestamp(s.fetch_time));
     }
     summary
 }

@@ -110,7 +110,7 @@ impl BudgetService for BudgetApi {
         let req = request.get_ref();
         let page = self
             .budgets
-            .list_tenants(&req.filter, req.page_size, &req.page_token)
+            .list_tenants(&req.filter, &req.order_by, req.page_size, &req.page_token)
             .await?;
         Ok(Response::new(pb::ListTenantsResponse {
             tenants: page.items.iter().map(convert::tenant_summary).collect(),

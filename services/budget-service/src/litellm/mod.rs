@@ -3,7 +3,10 @@
 //! Every answer is validated here (finite, non-negative amounts, parseable dates) and
 //! converted to micros and UTC, so the rest of the service never sees LiteLLM's floats.
 
+mod webhook;
 mod wire;
+
+pub use webhook::{WebhookHint, parse_webhook};
 
 use std::time::Duration;
 
@@ -218,6 +221,45 @@ impl LiteLlmClient {
             ]);
         let answer: ActivityResponse = self.send(request).await?;
         answer.into_days()
+    }
+
+    /// GET /key/list?return_full_object=true: one page (at most 100) of every key, with
+    /// spend and reset times. Returns the keys by hash and the number of pages.
+    pub async fn list_keys(
+        &self,
+        page: u32,
+    ) -> Result<(Vec<(String, KeyBudget)>, u32), LiteLlmError> {
+        let page = page.to_string();
+        let request = self.http.get(self.url("/key/list")).query(&[
+            ("return_full_object", "true"),
+            ("page", page.as_str()),
+            ("size", "100"),
+        ]);
+        let answer: wire::KeyListResponse = self.send(request).await?;
+        answer.into_keys()
+    }
+
+    /// GET /user/daily/activity/aggregated for the whole proxy: every key's spend per UTC
+    /// day from `start` to `end`, as (day, key hash, micros).
+    pub async fn daily_spend_by_key(
+        &self,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Vec<(NaiveDate, String, i64)>, LiteLlmError> {
+        let (start, end) = (
+            start.format("%Y-%m-%d").to_string(),
+            end.format("%Y-%m-%d").to_string(),
+        );
+        let request = self
+            .http
+            .get(self.url("/user/daily/activity/aggregated"))
+            .query(&[
+                ("start_date", start.as_str()),
+                ("end_date", end.as_str()),
+                ("include_current_utc_day", "true"),
+            ]);
+        let answer: ActivityResponse = self.send(request).await?;
+        answer.into_key_days()
     }
 
     fn url(&self, path: &str) -> String {

@@ -96,6 +96,45 @@ pub struct ActivityResponse {
 pub struct ActivityDay {
     pub date: String,
     pub metrics: ActivityMetrics,
+    #[serde(default)]
+    pub breakdown: Option<ActivityBreakdown>,
+}
+
+#[derive(Deserialize)]
+pub struct ActivityBreakdown {
+    #[serde(default)]
+    pub api_keys: std::collections::BTreeMap<String, KeyActivity>,
+}
+
+#[derive(Deserialize)]
+pub struct KeyActivity {
+    pub metrics: ActivityMetrics,
+}
+
+/// /key/list with return_full_object=true.
+#[derive(Deserialize)]
+pub struct KeyListResponse {
+    pub keys: Vec<ListedKey>,
+    pub total_pages: Option<u32>,
+}
+
+#[derive(Deserialize)]
+pub struct ListedKey {
+    pub token: String,
+    #[serde(flatten)]
+    pub row: KeyRow,
+}
+
+impl KeyListResponse {
+    pub fn into_keys(self) -> Result<(Vec<(String, KeyBudget)>, u32), LiteLlmError> {
+        let pages = self.total_pages.unwrap_or(1);
+        let keys = self
+            .keys
+            .into_iter()
+            .map(|key| Ok((key.token, key.row.into_budget()?)))
+            .collect::<Result<_, LiteLlmError>>()?;
+        Ok((keys, pages))
+    }
 }
 
 #[derive(Deserialize)]
@@ -114,6 +153,21 @@ impl ActivityResponse {
                 Ok((date, amount("daily spend", day.metrics.spend)?))
             })
             .collect()
+    }
+}
+
+impl ActivityResponse {
+    pub fn into_key_days(self) -> Result<Vec<(NaiveDate, String, i64)>, LiteLlmError> {
+        let mut out = Vec::new();
+        for day in self.results {
+            let date = NaiveDate::parse_from_str(&day.date, "%Y-%m-%d").map_err(|_| {
+                LiteLlmError::InvalidResponse("activity date is not YYYY-MM-DD".into())
+            })?;
+            for (hash, key) in day.breakdown.map(|b| b.api_keys).unwrap_or_default() {
+                out.push((date, hash, amount("daily spend", key.metrics.spend)?));
+            }
+        }
+        Ok(out)
     }
 }
 

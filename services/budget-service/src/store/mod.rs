@@ -5,11 +5,11 @@ mod rows;
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::domain::{AlertKind, BudgetSettings, TenantId};
+use crate::domain::{AlertKind, BudgetSettings, BudgetState, BudgetStatus, TenantId};
 pub use rows::{AlertRecord, AuditRecord, ConfigRecord, TenantRecord};
 use rows::{AlertRow, AuditRow, SettingsJson, TenantConfigRow};
 
@@ -80,6 +80,21 @@ pub struct NewAudit<'a> {
     pub action: &'a str,
     pub old: Option<&'a BudgetSettings>,
     pub new: Option<&'a BudgetSettings>,
+}
+
+/// A SELECT of a tenant with its settings and latest status, followed by `$tail`.
+macro_rules! tenant_status_sql {
+    ($tail:literal) => {
+        concat!(
+            "SELECT t.tenant_id, t.display_name, t.key_alias, t.key_hash, t.created_at, ",
+            "c.max_budget_micros, c.alert_threshold_percent, c.grace_threshold_percent, c.budget_duration, ",
+            "c.version, c.updated_at, c.budget_reset_at, ",
+            "s.spend_micros AS status_spend_micros, s.percent_used AS status_percent_used, ",
+            "s.state AS status_state, s.reset_time AS status_reset_time, s.fetch_time AS status_fetch_time ",
+            "FROM tenants t JOIN tenant_configs c USING (tenant_id) LEFT JOIN tenant_status s USING (tenant_id) ",
+            $tail
+        )
+    };
 }
 
 /// The database handle: one pool for the process.
@@ -162,6 +177,19 @@ impl Store {
                 .fetch_optional(&mut **tx)
                 .await?;
         row.map(TenantConfigRow::split).transpose()
+    }
+
+    /// The tenant whose LiteLLM key has this hash.
+    pub async fn tenant_by_key_hash(&self, key_hash: &str) -> Result<Option<TenantId>, StoreError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT tenant_id FROM tenants WHERE key_hash = $1")
+                .bind(key_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|(id,)| {
+            TenantId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("tenant id {id:?}")))
+        })
+        .transpose()
     }
 
     /// Serialises creation of one tenant id across connections and replicas.
@@ -378,6 +406,154 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(AuditRow::into_record).collect()
+    }
+}
+
+/// A tenant's latest evaluated status, as the fleet view reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusRow {
+    pub spend_micros: i64,
+    pub percent_used: f64,
+    pub state: BudgetState,
+    pub reset_time: Option<DateTime<Utc>>,
+    pub fetch_time: DateTime<Utc>,
+}
+
+/// How ListTenants orders tenants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TenantOrder {
+    TenantId,
+    /// Highest percent used first; tenants never evaluated last.
+    PercentUsedDesc,
+}
+
+/// Where a ListTenants page starts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TenantCursor {
+    After(String),
+    /// (percent used, or -1 when never evaluated; tenant id) of the last row.
+    AfterPercent(f64, String),
+}
+
+impl Store {
+    /// A page of tenants with their settings and latest evaluated status.
+    pub async fn list_tenant_statuses(
+        &self,
+        filter: &str,
+        order: TenantOrder,
+        cursor: Option<&TenantCursor>,
+        limit: i64,
+    ) -> Result<Vec<(TenantRecord, ConfigRecord, Option<StatusRow>)>, StoreError> {
+        let pattern = format!("{}%", escape_like(&filter.to_lowercase()));
+        let (after_percent, after_id) = match cursor {
+            Some(TenantCursor::After(id)) => (None, Some(id.as_str())),
+            Some(TenantCursor::AfterPercent(p, id)) => (Some(*p), Some(id.as_str())),
+            None => (None, None),
+        };
+        let rows: Vec<rows::TenantStatusRow> = match order {
+            TenantOrder::TenantId => sqlx::query_as(tenant_status_sql!(
+                "WHERE (t.tenant_id LIKE $1 OR lower(t.display_name) LIKE $1) \
+                 AND ($2::text IS NULL OR t.tenant_id > $2) AND $3::float8 IS NULL \
+                 ORDER BY t.tenant_id LIMIT $4"
+            )),
+            TenantOrder::PercentUsedDesc => sqlx::query_as(tenant_status_sql!(
+                "WHERE (t.tenant_id LIKE $1 OR lower(t.display_name) LIKE $1) \
+                 AND ($2::text IS NULL OR (COALESCE(s.percent_used, -1), t.tenant_id) < ($3::float8, $2)) \
+                 ORDER BY COALESCE(s.percent_used, -1) DESC, t.tenant_id DESC LIMIT $4"
+            )),
+        }
+        .bind(pattern)
+        .bind(after_id)
+        .bind(after_percent)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(rows::TenantStatusRow::split).collect()
+    }
+
+    /// Records a tenant's latest evaluated status.
+    pub async fn upsert_tenant_status(&self, status: &BudgetStatus) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tenant_status (tenant_id, spend_micros, max_budget_micros, percent_used, state, reset_time, fetch_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (tenant_id) DO UPDATE SET spend_micros = EXCLUDED.spend_micros, \
+             max_budget_micros = EXCLUDED.max_budget_micros, percent_used = EXCLUDED.percent_used, \
+             state = EXCLUDED.state, reset_time = EXCLUDED.reset_time, fetch_time = EXCLUDED.fetch_time \
+             WHERE tenant_status.fetch_time <= EXCLUDED.fetch_time",
+        )
+        .bind(status.tenant_id.as_str())
+        .bind(status.spend_micros)
+        .bind(status.settings.max_budget_micros)
+        .bind(status.percent_used)
+        .bind(rows::state_name(status.state))
+        .bind(status.reset_time)
+        .bind(status.fetch_time)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Stores spend per day for a tenant (replacing what was stored for those days).
+    pub async fn upsert_daily_spend(
+        &self,
+        id: &TenantId,
+        days: &[(NaiveDate, i64)],
+    ) -> Result<(), StoreError> {
+        if days.is_empty() {
+            return Ok(());
+        }
+        let (dates, spends): (Vec<NaiveDate>, Vec<i64>) = days.iter().copied().unzip();
+        sqlx::query(
+            "INSERT INTO daily_spend (tenant_id, day, spend_micros) \
+             SELECT $1, d, s FROM UNNEST($2::date[], $3::bigint[]) AS u(d, s) \
+             ON CONFLICT (tenant_id, day) DO UPDATE SET spend_micros = EXCLUDED.spend_micros, updated_at = now()",
+        )
+        .bind(id.as_str())
+        .bind(dates)
+        .bind(spends)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Stores a tenant's whole history as read from LiteLLM and marks it loaded, so later
+    /// passes only refresh recent days.
+    pub async fn load_history(
+        &self,
+        id: &TenantId,
+        days: &[(NaiveDate, i64)],
+    ) -> Result<(), StoreError> {
+        self.upsert_daily_spend(id, days).await?;
+        sqlx::query("UPDATE tenants SET history_loaded_at = now() WHERE tenant_id = $1")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The tenant's stored daily spend from `since`, or `None` when its history was never
+    /// loaded from LiteLLM.
+    pub async fn daily_history(
+        &self,
+        id: &TenantId,
+        since: NaiveDate,
+    ) -> Result<Option<Vec<(NaiveDate, i64)>>, StoreError> {
+        let loaded: Option<(Option<DateTime<Utc>>,)> =
+            sqlx::query_as("SELECT history_loaded_at FROM tenants WHERE tenant_id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        if !matches!(loaded, Some((Some(_),))) {
+            return Ok(None);
+        }
+        let days: Vec<(NaiveDate, i64)> = sqlx::query_as(
+            "SELECT day, spend_micros FROM daily_spend WHERE tenant_id = $1 AND day >= $2 ORDER BY day",
+        )
+        .bind(id.as_str())
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(days))
     }
 }
 

@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::StatusRow;
 use super::StoreError;
-use crate::domain::{AlertKind, BudgetDuration, BudgetSettings, TenantId};
+use crate::domain::{AlertKind, BudgetDuration, BudgetSettings, BudgetState, TenantId};
 
 /// A tenant as stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -205,5 +206,62 @@ impl AuditRow {
             new: self.new_config.map(|j| j.0.into_settings()).transpose()?,
             created_at: self.created_at,
         })
+    }
+}
+
+/// The stored spelling of a state.
+pub fn state_name(state: BudgetState) -> &'static str {
+    match state {
+        BudgetState::Ok => "ok",
+        BudgetState::Warning => "warning",
+        BudgetState::Grace => "grace",
+        BudgetState::Blocked => "blocked",
+    }
+}
+
+fn parse_state(raw: &str) -> Result<BudgetState, StoreError> {
+    [
+        BudgetState::Ok,
+        BudgetState::Warning,
+        BudgetState::Grace,
+        BudgetState::Blocked,
+    ]
+    .into_iter()
+    .find(|s| state_name(*s) == raw)
+    .ok_or_else(|| StoreError::Corrupt(format!("state {raw:?}")))
+}
+
+#[derive(sqlx::FromRow)]
+pub struct TenantStatusRow {
+    #[sqlx(flatten)]
+    tenant: TenantConfigRow,
+    status_spend_micros: Option<i64>,
+    status_percent_used: Option<f64>,
+    status_state: Option<String>,
+    status_reset_time: Option<DateTime<Utc>>,
+    status_fetch_time: Option<DateTime<Utc>>,
+}
+
+impl TenantStatusRow {
+    pub fn split(self) -> Result<(TenantRecord, ConfigRecord, Option<StatusRow>), StoreError> {
+        let status = match (
+            self.status_spend_micros,
+            self.status_percent_used,
+            self.status_state,
+            self.status_fetch_time,
+        ) {
+            (Some(spend_micros), Some(percent_used), Some(state), Some(fetch_time)) => {
+                Some(StatusRow {
+                    spend_micros,
+                    percent_used,
+                    state: parse_state(&state)?,
+                    reset_time: self.status_reset_time,
+                    fetch_time,
+                })
+            }
+            _ => None,
+        };
+        let (tenant, config) = self.tenant.split()?;
+        Ok((tenant, config, status))
     }
 }

@@ -3,11 +3,14 @@
 //! Holds the one store, the one LiteLLM client and the caches. Knows neither protobuf
 //! nor SQL; errors are [`BudgetError`].
 
+mod evaluation;
+
+pub use evaluation::PassReport;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Days, Utc};
-use futures::StreamExt;
 use moka::future::Cache;
 
 use crate::domain::history::MAX_HISTORY_DAYS;
@@ -18,7 +21,8 @@ use crate::error::BudgetError;
 use crate::litellm::{KeyBudget, KeyLimits, KeyStatus, LiteLlmClient, LiteLlmError};
 use crate::paging;
 use crate::store::{
-    AlertRecord, AuditRecord, ConfigRecord, NewAudit, Store, StoreError, TenantRecord,
+    AlertRecord, AuditRecord, ConfigRecord, NewAudit, StatusRow, Store, StoreError, TenantCursor,
+    TenantOrder, TenantRecord,
 };
 
 /// Where "now" comes from, so period and forecast logic can be tested.
@@ -51,7 +55,8 @@ pub struct Page<T> {
 pub struct TenantOverview {
     pub tenant: TenantRecord,
     pub config: ConfigRecord,
-    pub status: Option<Arc<BudgetStatus>>,
+    /// The evaluator's latest reading; `None` before the tenant was first evaluated.
+    pub status: Option<StatusRow>,
 }
 
 /// A new tenant, with its raw key shown this once.
@@ -75,14 +80,11 @@ pub struct Budgets {
     litellm: LiteLlmClient,
     clock: Arc<dyn Clock>,
     statuses: Cache<TenantId, Arc<BudgetStatus>>,
-    histories: Cache<TenantId, Arc<DailyHistory>>,
 }
 
 pub const ALERTS_PAGE: (i64, i64) = (10, 100);
 pub const TENANTS_PAGE: (i64, i64) = (50, 500);
 pub const AUDIT_PAGE: (i64, i64) = (50, 500);
-/// Tenants whose status ListTenants reads at once.
-const STATUS_CONCURRENCY: usize = 16;
 
 impl Budgets {
     pub fn new(
@@ -97,10 +99,6 @@ impl Budgets {
             clock,
             statuses: Cache::builder()
                 .max_capacity(1_000_000)
-                .time_to_live(cache_ttl)
-                .build(),
-            histories: Cache::builder()
-                .max_capacity(100_000)
                 .time_to_live(cache_ttl)
                 .build(),
         }
@@ -122,51 +120,60 @@ impl Budgets {
 
     async fn fetch_status(&self, id: &TenantId) -> Result<Arc<BudgetStatus>, BudgetError> {
         let (tenant, config) = self.tenant_config(id).await?;
-        let (key, history) = tokio::join!(
-            self.litellm.key_info(&tenant.key_hash),
-            self.history(&tenant)
-        );
+        let key = self.litellm.key_info(&tenant.key_hash).await;
         let key = usable_key(id, key.map_err(|e| read_error(id, e))?)?;
-        let history = history?;
+        Ok(Arc::new(self.compute_status(&tenant, &config, &key).await?))
+    }
+
+    /// The status from LiteLLM's figures for the key and our settings and history; also
+    /// remembers LiteLLM's latest reset time.
+    async fn compute_status(
+        &self,
+        tenant: &TenantRecord,
+        config: &ConfigRecord,
+        key: &KeyBudget,
+    ) -> Result<BudgetStatus, BudgetError> {
+        let history = self.history(tenant).await?;
         if let Some(reset_at) = key
             .budget_reset_at
             .filter(|at| Some(*at) != config.budget_reset_at)
         {
             // Remembered so GetBudgetConfig answers without LiteLLM; a failure here only costs freshness.
-            if let Err(error) = self.store.record_reset_time(id, reset_at).await {
-                tracing::warn!(tenant_id = %id, error = %error, "could not remember the reset time");
+            if let Err(error) = self
+                .store
+                .record_reset_time(&tenant.tenant_id, reset_at)
+                .await
+            {
+                tracing::warn!(tenant_id = %tenant.tenant_id, error = %error, "could not remember the reset time");
             }
         }
-        let now = self.clock.now();
-        let status = BudgetStatus::compute(
-            id.clone(),
+        Ok(BudgetStatus::compute(
+            tenant.tenant_id.clone(),
             config.settings,
             key.spend_micros,
             key.budget_reset_at,
             &history,
-            now,
-        );
-        Ok(Arc::new(status))
+            self.clock.now(),
+        ))
     }
 
-    /// The last 90 days of the tenant's daily spend, cached like the status.
-    async fn history(&self, tenant: &TenantRecord) -> Result<Arc<DailyHistory>, BudgetError> {
-        let fetch = async {
-            let today = self.clock.now().date_naive();
-            let start = today
-                .checked_sub_days(Days::new(u64::from(MAX_HISTORY_DAYS - 1)))
-                .unwrap_or(today);
-            let days = self
-                .litellm
-                .daily_spend(&tenant.key_hash, start, today)
-                .await
-                .map_err(|e| read_error(&tenant.tenant_id, e))?;
-            Ok::<_, BudgetError>(Arc::new(DailyHistory::from_days(days)))
-        };
-        self.histories
-            .try_get_with_by_ref(&tenant.tenant_id, fetch)
+    /// The last 90 days of the tenant's daily spend from our database, which the evaluator
+    /// keeps fresh; read from LiteLLM (and stored) only the first time.
+    async fn history(&self, tenant: &TenantRecord) -> Result<DailyHistory, BudgetError> {
+        let today = self.clock.now().date_naive();
+        let start = today
+            .checked_sub_days(Days::new(u64::from(MAX_HISTORY_DAYS - 1)))
+            .unwrap_or(today);
+        if let Some(days) = self.store.daily_history(&tenant.tenant_id, start).await? {
+            return Ok(DailyHistory::from_days(days));
+        }
+        let days = self
+            .litellm
+            .daily_spend(&tenant.key_hash, start, today)
             .await
-            .map_err(BudgetError::Shared)
+            .map_err(|e| read_error(&tenant.tenant_id, e))?;
+        self.store.load_history(&tenant.tenant_id, &days).await?;
+        Ok(DailyHistory::from_days(days))
     }
 
     /// The tenant's stored settings; needs no LiteLLM.
@@ -418,42 +425,53 @@ impl Budgets {
         Ok(saved)
     }
 
-    /// A page of tenants by id, each with its status when LiteLLM answers.
+    /// A page of tenants with their latest evaluated status (from the evaluator's table, so
+    /// listing never calls LiteLLM), ordered by "tenant_id" (default) or "percent_used desc".
     pub async fn list_tenants(
         &self,
         filter: &str,
+        order_by: &str,
         page_size: i32,
         page_token: &str,
     ) -> Result<Page<TenantOverview>, BudgetError> {
         let limit = paging::page_size(page_size, TENANTS_PAGE.0, TENANTS_PAGE.1)?;
-        let after = paging::decode_key("tenants", page_token)?;
         let filter = filter.trim();
         if filter.chars().count() > 200 {
             return Err(
                 FieldViolation::new("filter", "Filter must be at most 200 characters").into(),
             );
         }
+        let order = match order_by.trim() {
+            "" | "tenant_id" => TenantOrder::TenantId,
+            "percent_used desc" => TenantOrder::PercentUsedDesc,
+            _ => {
+                return Err(FieldViolation::new(
+                    "order_by",
+                    "Order must be \"tenant_id\" or \"percent_used desc\"",
+                )
+                .into());
+            }
+        };
+        let cursor = tenant_cursor(order, page_token)?;
         let mut rows = self
             .store
-            .list_tenants(filter, after.as_deref(), limit + 1)
+            .list_tenant_statuses(filter, order, cursor.as_ref(), limit + 1)
             .await?;
-        let next_page_token = next_token(&mut rows, limit, |(t, _)| {
-            paging::encode_key("tenants", t.tenant_id.as_str())
+        let next_page_token = next_token(&mut rows, limit, |(t, _, status)| match order {
+            TenantOrder::TenantId => paging::encode_key("tenants", t.tenant_id.as_str()),
+            TenantOrder::PercentUsedDesc => {
+                let percent = status.as_ref().map_or(-1.0, |s| s.percent_used);
+                paging::encode_key("tenants-by-percent", &format!("{percent}:{}", t.tenant_id))
+            }
         });
-        let items = futures::stream::iter(rows)
-            .map(|(tenant, config)| async move {
-                let status = match self.status(tenant.tenant_id.as_str()).await {
-                    Ok(status) => Some(status),
-                    Err(error) => {
-                        tracing::warn!(tenant_id = %tenant.tenant_id, error = %error, "status unavailable for the tenant list");
-                        None
-                    }
-                };
-                TenantOverview { tenant, config, status }
+        let items = rows
+            .into_iter()
+            .map(|(tenant, config, status)| TenantOverview {
+                tenant,
+                config,
+                status,
             })
-            .buffered(STATUS_CONCURRENCY)
-            .collect()
-            .await;
+            .collect();
         Ok(Page {
             items,
             next_page_token,
@@ -541,7 +559,7 @@ impl Budgets {
     }
 }
 
-fn parse_tenant(raw: &str) -> Result<TenantId, FieldViolation> {
+pub(crate) fn parse_tenant(raw: &str) -> Result<TenantId, FieldViolation> {
     TenantId::parse(raw)
         .ok_or_else(|| FieldViolation::new("tenant_id", crate::domain::tenant::TENANT_ID_RULE))
 }
@@ -619,6 +637,26 @@ fn write_error(id: &TenantId, error: LiteLlmError) -> BudgetError {
         },
         other => BudgetError::LiteLlmWriteFailed(other),
     }
+}
+
+fn tenant_cursor(order: TenantOrder, token: &str) -> Result<Option<TenantCursor>, FieldViolation> {
+    Ok(match order {
+        TenantOrder::TenantId => paging::decode_key("tenants", token)?.map(TenantCursor::After),
+        TenantOrder::PercentUsedDesc => match paging::decode_key("tenants-by-percent", token)? {
+            None => None,
+            Some(key) => {
+                let parsed = key.split_once(':').and_then(|(p, id)| {
+                    Some(TenantCursor::AfterPercent(p.parse().ok()?, id.to_owned()))
+                });
+                Some(parsed.ok_or_else(|| {
+                    FieldViolation::new(
+                        "page_token",
+                        "Page token is invalid; start again from the first page",
+                    )
+                })?)
+            }
+        },
+    })
 }
 
 /// Trims a page fetched with one extra row and returns the token for the next page.

@@ -1,0 +1,272 @@
+//! The alert evaluator's work: read every key from LiteLLM in batches, refresh each
+//! tenant's recent daily spend, record the alerts its status calls for (each at most once,
+//! by a unique key in PostgreSQL), store its latest status for the fleet view, and repair
+//! a LiteLLM key that no longer matches our settings.
+
+use std::collections::HashMap;
+
+use chrono::Days;
+use tokio::sync::watch;
+
+use super::{Actor, Budgets, key_limits, read_error, usable_key};
+use crate::domain::{BudgetSettings, BudgetStatus, due_alerts};
+use crate::error::BudgetError;
+use crate::litellm::{KeyBudget, KeyStatus};
+use crate::store::{AlertRecord, ConfigRecord, NewAlert, NewAudit, StoreError, TenantRecord};
+
+/// Tenants read from the database at a time during a pass.
+const TENANT_BATCH: i64 = 500;
+
+/// What one pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PassReport {
+    pub tenants: usize,
+    pub evaluated: usize,
+    pub alerts_recorded: usize,
+    pub keys_repaired: usize,
+    pub failed: usize,
+    /// True when the pass stopped early for a shutdown.
+    pub interrupted: bool,
+}
+
+impl Budgets {
+    /// Evaluates every tenant once. Stops between tenants when `stop` turns true.
+    pub async fn evaluation_pass(
+        &self,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<PassReport, BudgetError> {
+        let keys = self.all_keys().await?;
+        let today = self.clock.now().date_naive();
+        let yesterday = today.checked_sub_days(Days::new(1)).unwrap_or(today);
+        // Recent spend of every key in one proxy-wide call; if it fails the stored history
+        // is used as it is.
+        let recent = match self.litellm.daily_spend_by_key(yesterday, today).await {
+            Ok(rows) => {
+                let mut by_key: HashMap<String, Vec<(chrono::NaiveDate, i64)>> = HashMap::new();
+                for (day, hash, micros) in rows {
+                    by_key.entry(hash).or_default().push((day, micros));
+                }
+                Some(by_key)
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "daily spend unavailable; evaluating on stored history");
+                None
+            }
+        };
+        let mut report = PassReport::default();
+        let mut after: Option<String> = None;
+        loop {
+            let batch = self
+                .store
+                .list_tenants("", after.as_deref(), TENANT_BATCH)
+                .await?;
+            let Some((last, _)) = batch.last() else { break };
+            after = Some(last.tenant_id.to_string());
+            for (tenant, config) in batch {
+                if *stop.borrow() {
+                    report.interrupted = true;
+                    return Ok(report);
+                }
+                report.tenants += 1;
+                let recent_days = recent.as_ref().map(|by_key| {
+                    let mut days = vec![(yesterday, 0), (today, 0)];
+                    for (day, micros) in by_key.get(&tenant.key_hash).into_iter().flatten() {
+                        if let Some(slot) = days.iter_mut().find(|(d, _)| d == day) {
+                            slot.1 = *micros;
+                        }
+                    }
+                    days
+                });
+                let Some(key) = keys.get(&tenant.key_hash) else {
+                    tracing::warn!(tenant_id = %tenant.tenant_id, "LiteLLM does not list the tenant's key; not evaluated");
+                    report.failed += 1;
+                    continue;
+                };
+                match self
+                    .evaluate_with(&tenant, &config, key, recent_days.as_deref())
+                    .await
+                {
+                    Ok(outcome) => {
+                        report.evaluated += 1;
+                        report.alerts_recorded += outcome.alerts.len();
+                        report.keys_repaired += usize::from(outcome.repaired);
+                    }
+                    Err(error) => {
+                        tracing::warn!(tenant_id = %tenant.tenant_id, error = %error, "tenant not evaluated");
+                        report.failed += 1;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Evaluates one tenant now from a fresh LiteLLM read (the webhook path) and returns the
+    /// alerts that were new.
+    pub async fn evaluate_tenant(&self, tenant_id: &str) -> Result<Vec<AlertRecord>, BudgetError> {
+        let id = super::parse_tenant(tenant_id)?;
+        let (tenant, config) = self.tenant_config(&id).await?;
+        let key = self
+            .litellm
+            .key_info(&tenant.key_hash)
+            .await
+            .map_err(|e| read_error(&id, e))?;
+        Ok(self
+            .evaluate_with(&tenant, &config, &key, None)
+            .await?
+            .alerts)
+    }
+
+    /// Reads the tenant's status now and stores it for the fleet view, without recording
+    /// alerts or repairing its key (tools that seed data use it).
+    pub async fn refresh_status(&self, tenant_id: &str) -> Result<(), BudgetError> {
+        let id = super::parse_tenant(tenant_id)?;
+        let (tenant, config) = self.tenant_config(&id).await?;
+        let key = self
+            .litellm
+            .key_info(&tenant.key_hash)
+            .await
+            .map_err(|e| read_error(&id, e))?;
+        let key = usable_key(&id, key)?;
+        let status = self.compute_status(&tenant, &config, &key).await?;
+        self.store.upsert_tenant_status(&status).await?;
+        self.statuses.insert(id, std::sync::Arc::new(status)).await;
+        Ok(())
+    }
+
+    async fn evaluate_with(
+        &self,
+        tenant: &TenantRecord,
+        config: &ConfigRecord,
+        key: &KeyBudget,
+        recent_days: Option<&[(chrono::NaiveDate, i64)]>,
+    ) -> Result<Evaluation, BudgetError> {
+        let key = usable_key(&tenant.tenant_id, key.clone())?;
+        if let Some(days) = recent_days {
+            // Only once the full history is loaded; otherwise compute_status loads it.
+            if self
+                .store
+                .daily_history(&tenant.tenant_id, self.clock.now().date_naive())
+                .await?
+                .is_some()
+            {
+                self.store
+                    .upsert_daily_spend(&tenant.tenant_id, days)
+                    .await?;
+            }
+        }
+        let status = self.compute_status(tenant, config, &key).await?;
+        let alerts = self.record_alerts(&status).await?;
+        self.store.upsert_tenant_status(&status).await?;
+        self.statuses
+            .insert(tenant.tenant_id.clone(), std::sync::Arc::new(status))
+            .await;
+        let repaired = if key_differs(&key, &config.settings) {
+            self.repair_key(tenant).await?
+        } else {
+            false
+        };
+        Ok(Evaluation { alerts, repaired })
+    }
+
+    async fn record_alerts(&self, status: &BudgetStatus) -> Result<Vec<AlertRecord>, StoreError> {
+        let mut recorded = Vec::new();
+        for due in due_alerts(status) {
+            let alert = NewAlert {
+                tenant_id: status.tenant_id.clone(),
+                kind: due.kind,
+                spend_micros: status.spend_micros,
+                max_budget_micros: status.settings.max_budget_micros,
+                percent: status.percent_used,
+                threshold_percent: due.threshold_percent,
+                message: due.message.clone(),
+                dedupe_key: due.dedupe_key(status),
+                created_at: Some(status.fetch_time),
+            };
+            if let Some(record) = self.store.insert_alert(&alert).await? {
+                tracing::info!(tenant_id = %status.tenant_id, alert = record.kind.as_str(), "budget alert recorded");
+                recorded.push(record);
+            }
+        }
+        Ok(recorded)
+    }
+
+    /// Puts our settings back on a key changed behind our back. The settings row is locked
+    /// and the key re-read first, so a concurrent UpdateBudgetConfig is never undone.
+    async fn repair_key(&self, tenant: &TenantRecord) -> Result<bool, BudgetError> {
+        let mut tx = self.store.begin().await?;
+        let Some((_, config)) = self
+            .store
+            .lock_tenant_config(&mut tx, &tenant.tenant_id)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let key = self
+            .litellm
+            .key_info(&tenant.key_hash)
+            .await
+            .map_err(|e| read_error(&tenant.tenant_id, e))?;
+        if !key_differs(&key, &config.settings) {
+            return Ok(false);
+        }
+        let mut limits = key_limits(&config.settings, None);
+        if key.budget_duration.as_deref() == Some(config.settings.budget_duration.as_str()) {
+            // Resending an unchanged period would restart it in LiteLLM.
+            limits.budget_duration = None;
+        }
+        tracing::error!(
+            tenant_id = %tenant.tenant_id,
+            key_max_budget_micros = ?key.max_budget_micros,
+            key_soft_budget_micros = ?key.soft_budget_micros,
+            key_budget_duration = ?key.budget_duration,
+            "LiteLLM key differs from our settings; repairing it"
+        );
+        self.litellm
+            .update_key(&tenant.key_hash, &limits)
+            .await
+            .map_err(BudgetError::LiteLlmWriteFailed)?;
+        let actor = Actor("budget-evaluator".to_owned());
+        let audit = NewAudit {
+            tenant_id: &tenant.tenant_id,
+            actor: &actor.0,
+            action: "litellm_key_repaired",
+            old: None,
+            new: Some(&config.settings),
+        };
+        self.store.insert_audit(&mut tx, audit).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(true)
+    }
+
+    /// Every key LiteLLM has, by hash, read in pages of 100.
+    async fn all_keys(&self) -> Result<HashMap<String, KeyBudget>, BudgetError> {
+        let mut keys = HashMap::new();
+        let mut page = 1;
+        loop {
+            let (batch, pages) = self
+                .litellm
+                .list_keys(page)
+                .await
+                .map_err(BudgetError::BudgetDataUnavailable)?;
+            keys.extend(batch);
+            if page >= pages {
+                return Ok(keys);
+            }
+            page += 1;
+        }
+    }
+}
+
+struct Evaluation {
+    alerts: Vec<AlertRecord>,
+    repaired: bool,
+}
+
+/// Whether the key's limits differ from what our settings put there.
+fn key_differs(key: &KeyBudget, settings: &BudgetSettings) -> bool {
+    key.status == KeyStatus::Active
+        && (key.max_budget_micros != Some(settings.block_at_micros())
+            || key.soft_budget_micros != Some(settings.alert_at_micros())
+            || key.budget_duration.as_deref() != Some(settings.budget_duration.as_str()))
+}
