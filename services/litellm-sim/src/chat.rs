@@ -8,6 +8,9 @@
 //! completion tokens. Prompt tokens are a quarter of the characters of the messages (at least 1);
 //! completion tokens are `max_tokens` (or `max_completion_tokens`), 16 when neither is sent.
 //! A soft budget never blocks (LiteLLM only alerts on it).
+//!
+//! Budget-alert webhooks: the checks run where the 422 is decided, on the spend before this
+//! call's cost (see [`crate::webhooks`]).
 
 use std::sync::Arc;
 
@@ -23,6 +26,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::request::body_object;
 use crate::store::{DayMetrics, Sim};
 use crate::util::py_float;
+use crate::webhooks;
 
 const PROMPT_PRICE: f64 = 0.15e-6;
 const COMPLETION_PRICE: f64 = 0.6e-6;
@@ -77,6 +81,8 @@ pub(crate) async fn completions(
     body: Bytes,
 ) -> ApiResult<Response> {
     let body = body_object(&body)?;
+    // Budget webhooks decided under the lock, sent after it (even when the call is refused).
+    let mut outbox = Vec::new();
     let answer = sim.with_state(|db, now| -> ApiResult<(String, u64, u64, f64, i64)> {
         let (caller, raw_key) = authenticate(&headers, &sim.master_key, db, now)?;
         let model = match body.get("model") {
@@ -115,7 +121,10 @@ pub(crate) async fn completions(
                 Some("model"),
             ));
         }
-        if let Some(max) = record.effective_max_budget(now)
+        let max_budget = record.effective_max_budget(now);
+        // LiteLLM's budget alert checks run here, inside auth, on the spend before this call.
+        db.alerting.auth_checks(record, max_budget, now, &mut outbox);
+        if let Some(max) = max_budget
             && max.is_finite() && record.spend >= max {
                 let label = format!("{} ({})", record.key_alias.as_deref().unwrap_or("key"), record.key_name);
                 return Err(ApiError::proxy(
@@ -142,9 +151,12 @@ pub(crate) async fn completions(
             successful_requests: 1,
             failed_requests: 0,
         };
+        db.alerting.after_charge(record, now, &mut outbox);
         db.add_daily(now.date_naive(), &token, &model, &metrics);
         Ok((model, prompt, completion, cost, now.timestamp()))
-    })?;
+    });
+    webhooks::dispatch(&sim, outbox);
+    let answer = answer?;
     let (model, prompt, completion, cost, created) = answer;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let usage = json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion});

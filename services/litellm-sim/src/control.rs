@@ -17,6 +17,11 @@
 //! | `POST /sim/clock/advance` | `{"seconds": 86400}` (or `"ms"`) | moves the clock forward |
 //! | `POST /sim/clock/set` | `{"now": "2026-11-28T12:34:56Z"}` | sets the clock |
 //! | `POST /sim/chat_cost` | `{"usd": 0.25}` or `{"usd": null}` | fixed cost per chat call, or back to token pricing |
+//! | `GET /sim/webhook_url` | | `{"url": ...}` |
+//! | `POST /sim/webhook_url` | `{"url": "http://..."}` or `{"url": null}` | where budget webhooks go from now on |
+//! | `GET /sim/webhooks` | `?wait_ms=2000` optional | `{"webhooks": [{"url", "body", "status"}], "in_flight": n}`; with `wait_ms`, first waits for in-flight sends |
+//! | `DELETE /sim/webhooks` | | forgets the recorded attempts |
+//! | `POST /sim/projected_alerts` | `{"enabled": true}` | turns on `projected_limit_exceeded` (off by default) |
 //!
 //! `fault` is one of `status_500`, `hang`, `slow` (with `delay_ms`), `malformed_json`,
 //! `truncated_json`, `connection_reset`, `not_found`.
@@ -37,8 +42,9 @@ use serde_json::{Map, Value, json};
 use crate::auth::{Caller, authenticate};
 use crate::error::{ApiError, ApiResult};
 use crate::faults::{Fault, FaultRule};
-use crate::request::{body_object, opt_f64, opt_i64, opt_string, parse_datetime};
+use crate::request::{body_object, opt_bool, opt_f64, opt_i64, opt_string, parse_datetime};
 use crate::store::{KeyRecord, KeyStatus, Sim, State as Db};
+use crate::webhooks::SentWebhook;
 
 /// A key as the sim holds it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -206,9 +212,50 @@ impl SimControl {
         self.sim.with_state(|db, _| db.chat_cost = usd);
     }
 
-    /// The `WEBHOOK_URL` the sim was started with (stored, not used yet).
+    /// The `WEBHOOK_URL` budget alerts go to (from [`crate::SimConfig::webhook_url`], `--webhook-url`
+    /// or env `WEBHOOK_URL`, or [`SimControl::set_webhook_url`]).
     pub fn webhook_url(&self) -> Option<String> {
-        self.sim.webhook_url.clone()
+        self.sim.with_state(|db, _| db.alerting.url.clone())
+    }
+
+    /// Points budget alerts at `url` from now on (`None`: alerts are neither sent nor marked as
+    /// sent, like LiteLLM without `WEBHOOK_URL`). An empty string counts as `None`.
+    pub fn set_webhook_url(&self, url: Option<String>) {
+        let url = url.filter(|u| !u.trim().is_empty());
+        self.sim.with_state(|db, _| db.alerting.url = url);
+    }
+
+    /// Every webhook attempt that has finished, oldest first (see [`SentWebhook`]).
+    pub fn webhooks(&self) -> Vec<SentWebhook> {
+        self.sim.with_state(|db, _| db.alerting.log.clone())
+    }
+
+    /// How many webhooks are decided but not finished yet.
+    pub fn webhooks_in_flight(&self) -> usize {
+        self.sim.with_state(|db, _| db.alerting.in_flight)
+    }
+
+    /// Waits (at most `timeout`) until every webhook already decided has been sent, then returns
+    /// [`SimControl::webhooks`]. Webhooks are decided before a chat call answers, so after the
+    /// answer this is deterministic: an empty result means the call sent nothing.
+    pub async fn settled_webhooks(&self, timeout: StdDuration) -> Vec<SentWebhook> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.webhooks_in_flight() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(StdDuration::from_millis(5)).await;
+        }
+        self.webhooks()
+    }
+
+    /// Forgets the recorded attempts (not LiteLLM's 24 h dedupe cache: move the clock for that).
+    pub fn clear_webhooks(&self) {
+        self.sim.with_state(|db, _| db.alerting.log.clear());
+    }
+
+    /// Turns on (or off) the `projected_limit_exceeded` alert that LiteLLM's code describes but,
+    /// for virtual keys, never reaches (off by default; see the `webhooks` module docs).
+    pub fn set_projected_limit_alerts(&self, enabled: bool) {
+        self.sim
+            .with_state(|db, _| db.alerting.projected_alerts = enabled);
     }
 }
 
@@ -259,8 +306,9 @@ pub(crate) async fn health(
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     master_only(&sim, &headers)?;
+    let webhook_url = SimControl { sim: sim.clone() }.webhook_url();
     Ok(Json(
-        json!({"status": "ok", "now": sim.clock.now(), "webhook_url": sim.webhook_url}),
+        json!({"status": "ok", "now": sim.clock.now(), "webhook_url": webhook_url}),
     ))
 }
 
@@ -550,6 +598,100 @@ pub(crate) async fn set_chat_cost(
     }
     SimControl { sim }.set_chat_cost(usd);
     Ok(Json(json!({"usd": usd})))
+}
+
+fn webhook_url_json(control: &SimControl) -> Value {
+    json!({"url": control.webhook_url()})
+}
+
+pub(crate) async fn get_webhook_url(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    Ok(Json(webhook_url_json(&SimControl { sim })))
+}
+
+pub(crate) async fn set_webhook_url(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    let body = body_object(&body)?;
+    let url = match opt_string(&body, "url")? {
+        Some(url) => url,
+        None => {
+            return Err(ApiError::validation(
+                &["body", "url"],
+                "missing",
+                "Field required",
+                Value::Null,
+            ));
+        }
+    };
+    let control = SimControl { sim };
+    control.set_webhook_url(url);
+    Ok(Json(webhook_url_json(&control)))
+}
+
+/// Longest `wait_ms` `GET /sim/webhooks` honours.
+const MAX_WEBHOOK_WAIT_MS: u64 = 30_000;
+
+pub(crate) async fn webhooks(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    let control = SimControl { sim };
+    let wait_ms = match query.get("wait_ms") {
+        None => 0,
+        Some(text) => text.trim().parse::<u64>().map_err(|_| {
+            ApiError::bad_request(
+                "wait_ms must be a whole number of milliseconds",
+                Some("wait_ms"),
+            )
+        })?,
+    };
+    let sent = if wait_ms > 0 {
+        control
+            .settled_webhooks(StdDuration::from_millis(wait_ms.min(MAX_WEBHOOK_WAIT_MS)))
+            .await
+    } else {
+        control.webhooks()
+    };
+    Ok(Json(
+        json!({"webhooks": sent, "in_flight": control.webhooks_in_flight()}),
+    ))
+}
+
+pub(crate) async fn clear_webhooks(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    SimControl { sim }.clear_webhooks();
+    Ok(Json(json!({"webhooks": []})))
+}
+
+pub(crate) async fn set_projected_alerts(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    let body = body_object(&body)?;
+    let Some(Some(enabled)) = opt_bool(&body, "enabled")? else {
+        return Err(ApiError::validation(
+            &["body", "enabled"],
+            "missing",
+            "Field required",
+            Value::Null,
+        ));
+    };
+    SimControl { sim }.set_projected_limit_alerts(enabled);
+    Ok(Json(json!({"enabled": enabled})))
 }
 
 /// Unknown `/sim/*` paths.

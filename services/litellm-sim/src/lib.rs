@@ -12,6 +12,11 @@
 //! `/sim/*` routes (over HTTP, master key required): set spend and daily history, read a key,
 //! inject faults ([`FaultRule`]), count calls per path, and move the clock.
 //!
+//! With a `WEBHOOK_URL` it sends LiteLLM's budget-alert webhooks (`budget_crossed`,
+//! `threshold_crossed`, `soft_budget_crossed`) when a virtual key makes an LLM call, with the
+//! same body, 24 h dedupe and timing as the real proxy, and records each attempt
+//! ([`SentWebhook`], [`SimControl::webhooks`]); see the `webhooks` module.
+//!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! let server = litellm_sim::SimServer::start("127.0.0.1:0", "sk-test").await?;
@@ -36,9 +41,11 @@ mod request;
 mod server;
 mod store;
 mod util;
+mod webhooks;
 
 pub use control::{KeySnapshot, SimControl};
 pub use faults::{Fault, FaultRule};
 pub use server::{SimConfig, SimServer};
 pub use store::KeyStatus;
 pub use util::hash_token;
+pub use webhooks::{SentWebhook, WEBHOOK_USER_AGENT};

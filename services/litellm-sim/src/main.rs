@@ -18,7 +18,8 @@ struct Args {
         hide_env_values = true
     )]
     master_key: String,
-    /// Where budget-alert webhooks will go (stored; not sent yet).
+    /// Where budget-alert webhooks go (LiteLLM's `WEBHOOK_URL`); also settable at runtime with
+    /// `POST /sim/webhook_url`.
     #[arg(long, env = "WEBHOOK_URL")]
     webhook_url: Option<String>,
 }

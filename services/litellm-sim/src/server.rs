@@ -31,7 +31,8 @@ pub struct SimConfig {
     pub addr: String,
     /// The proxy's master key (admin routes and `/sim/*`).
     pub master_key: String,
-    /// `WEBHOOK_URL`: stored for the budget-alert webhooks of a later issue; nothing is sent yet.
+    /// `WEBHOOK_URL`: where budget-alert webhooks go (changeable later with
+    /// [`SimControl::set_webhook_url`]); `None` sends nothing.
     pub webhook_url: Option<String>,
 }
 
@@ -105,6 +106,15 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         .route("/sim/clock/advance", post(control::advance_clock))
         .route("/sim/clock/set", post(control::set_clock))
         .route("/sim/chat_cost", post(control::set_chat_cost))
+        .route(
+            "/sim/webhook_url",
+            get(control::get_webhook_url).post(control::set_webhook_url),
+        )
+        .route(
+            "/sim/webhooks",
+            get(control::webhooks).delete(control::clear_webhooks),
+        )
+        .route("/sim/projected_alerts", post(control::set_projected_alerts))
         .route(
             "/sim/{*rest}",
             get(control::not_found).post(control::not_found),

@@ -1,6 +1,6 @@
 //! The in-memory database: key rows (`LiteLLM_VerificationToken`), their budget rows
 //! (`LiteLLM_BudgetTable`), the archive of deleted keys, the daily spend table, and the
-//! simulator's own switches (faults, call counters, chat cost).
+//! simulator's own switches (faults, call counters, chat cost, budget webhooks).
 //!
 //! # The reset job, applied lazily
 //!
@@ -13,7 +13,7 @@
 //! daily spend table is never touched by a reset.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value, json};
@@ -22,6 +22,7 @@ use crate::clock::Clock;
 use crate::faults::FaultRule;
 use crate::periods;
 use crate::util::{fmt_ts, hash_if_needed};
+use crate::webhooks::Alerting;
 
 /// Who LiteLLM records as `created_by` / `updated_by` for the master key.
 pub(crate) const ADMIN_USER_ID: &str = "default_user_id";
@@ -352,6 +353,8 @@ pub(crate) struct State {
     /// A fixed cost per chat call, instead of the token-based one.
     pub chat_cost: Option<f64>,
     pub next_seq: u64,
+    /// `WEBHOOK_URL`, the budget-alert dedupe cache and the log of sent webhooks.
+    pub alerting: Alerting,
 }
 
 impl State {
@@ -439,16 +442,21 @@ pub(crate) struct Sim {
     state: Mutex<State>,
     pub clock: Clock,
     pub master_key: String,
-    pub webhook_url: Option<String>,
+    /// The HTTP client for budget webhooks, built on first use.
+    pub webhook_client: OnceLock<Option<reqwest::Client>>,
 }
 
 impl Sim {
     pub(crate) fn new(master_key: String, webhook_url: Option<String>) -> Self {
+        let state = State {
+            alerting: Alerting::new(webhook_url),
+            ..State::default()
+        };
         Self {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
             clock: Clock::default(),
             master_key,
-            webhook_url,
+            webhook_client: OnceLock::new(),
         }
     }
 
