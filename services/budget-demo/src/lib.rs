@@ -296,24 +296,10 @@ pub fn daily_series(
     series
 }
 
-/// The demo's five tenants: one in each state plus one too new for the trend chart.
+/// The demo's five tenants: one in each state plus one too new for the trend chart. Their
+/// alerts are not seeded: the evaluator records them from the spend, as in production.
 pub fn demo_tenants() -> Vec<TenantSeed> {
-    let alert =
-        |kind: &str, spend_usd: f64, threshold_percent: i32, message: &str, minutes_ago: i64| {
-            AlertSeed {
-                kind: kind.into(),
-                spend_usd,
-                threshold_percent,
-                message: message.into(),
-                minutes_ago,
-            }
-        };
-    let tenant = |id: &str,
-                  name: &str,
-                  budget: f64,
-                  spend: f64,
-                  history_days: u32,
-                  alerts: Vec<AlertSeed>| TenantSeed {
+    let tenant = |id: &str, name: &str, budget: f64, spend: f64, history_days: u32| TenantSeed {
         id: id.into(),
         display_name: name.into(),
         max_budget_usd: budget,
@@ -322,100 +308,35 @@ pub fn demo_tenants() -> Vec<TenantSeed> {
         budget_duration: "30d".into(),
         spend_usd: spend,
         history_days,
-        alerts,
+        alerts: Vec::new(),
     };
     vec![
-        tenant("acme", "Acme Corp", 500.0, 210.0, 45, vec![]),
-        tenant(
-            "globex",
-            "Globex",
-            1000.0,
-            880.0,
-            45,
-            vec![
-                alert(
-                    "threshold",
-                    801.2,
-                    80,
-                    "Spend reached 80% of the $1,000.00 budget",
-                    60 * 30,
-                ),
-                alert(
-                    "projected_limit",
-                    760.0,
-                    100,
-                    "Projected to spend $1,090.00 by the reset; the budget runs out before then",
-                    60 * 52,
-                ),
-            ],
-        ),
-        tenant(
-            "initech",
-            "Initech",
-            200.0,
-            208.0,
-            45,
-            vec![
-                alert(
-                    "budget_exceeded",
-                    200.4,
-                    100,
-                    "Spend reached 100% of the $200.00 budget; grace period active",
-                    60 * 9,
-                ),
-                alert(
-                    "threshold",
-                    160.3,
-                    80,
-                    "Spend reached 80% of the $200.00 budget",
-                    60 * 80,
-                ),
-                alert(
-                    "projected_limit",
-                    150.0,
-                    100,
-                    "Projected to spend $231.00 by the reset",
-                    60 * 96,
-                ),
-            ],
-        ),
-        tenant(
-            "umbrella",
-            "Umbrella Corporation",
-            300.0,
-            348.0,
-            45,
-            vec![
-                alert(
-                    "blocked",
-                    330.1,
-                    110,
-                    "Spend reached 110% of the $300.00 budget; LiteLLM now blocks the tenant",
-                    60 * 4,
-                ),
-                alert(
-                    "budget_exceeded",
-                    300.9,
-                    100,
-                    "Spend reached 100% of the $300.00 budget; grace period active",
-                    60 * 40,
-                ),
-                alert(
-                    "threshold",
-                    241.0,
-                    80,
-                    "Spend reached 80% of the $300.00 budget",
-                    60 * 120,
-                ),
-                alert(
-                    "projected_limit",
-                    220.0,
-                    100,
-                    "Projected to spend $395.00 by the reset",
-                    60 * 150,
-                ),
-            ],
-        ),
-        tenant("hooli", "Hooli", 500.0, 15.0, 3, vec![]),
+        tenant("acme", "Acme Corp", 500.0, 210.0, 45),
+        tenant("globex", "Globex", 1000.0, 880.0, 45),
+        tenant("initech", "Initech", 200.0, 208.0, 45),
+        tenant("umbrella", "Umbrella Corporation", 300.0, 348.0, 45),
+        tenant("hooli", "Hooli", 500.0, 15.0, 3),
     ]
+}
+
+impl RunningStack {
+    /// Seeds the demo's tenants, points litellm-sim's budget webhooks at budget-service and
+    /// runs one evaluation pass so alerts and the fleet view are there at once. Returns each
+    /// tenant's raw key.
+    pub async fn seed_demo(&self, webhook_secret: &str) -> anyhow::Result<Vec<(String, String)>> {
+        let mut keys = Vec::new();
+        for seed in demo_tenants() {
+            keys.push((seed.id.clone(), self.seed_tenant(&seed).await?));
+        }
+        self.sim().set_webhook_url(Some(format!(
+            "http://{}/hooks/litellm/{webhook_secret}",
+            self.http_addr
+        )));
+        let (_keep, stop) = watch::channel(false);
+        self.budgets
+            .evaluation_pass(&stop)
+            .await
+            .map_err(|e| anyhow::anyhow!("first evaluation pass: {e}"))?;
+        Ok(keys)
+    }
 }

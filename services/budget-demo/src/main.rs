@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use budget_demo::{RunningStack, StackConfig, demo_tenants};
+use budget_demo::{RunningStack, StackConfig};
 use sqlx::Connection;
 
 const DEMO_DATABASE: &str = "budget_demo";
@@ -58,10 +58,7 @@ async fn run() -> anyhow::Result<()> {
 
 async fn serve(config: &StackConfig) -> anyhow::Result<()> {
     let stack = RunningStack::start(config).await?;
-    let mut keys = Vec::new();
-    for seed in demo_tenants() {
-        keys.push((seed.id.clone(), stack.seed_tenant(&seed).await?));
-    }
+    let keys = stack.seed_demo(&config.webhook_secret).await?;
     let traffic = tokio::spawn(chat_traffic(
         stack.sim.base_url(),
         keys.into_iter()

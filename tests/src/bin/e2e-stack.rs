@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use budget_demo::{RunningStack, StackConfig, TenantSeed, demo_tenants};
+use budget_demo::{RunningStack, StackConfig, TenantSeed};
 use budget_e2e::{SIM_MASTER_KEY, TestDatabase, key_hash};
 use tokio::io::AsyncReadExt;
 
@@ -93,13 +93,11 @@ async fn seed_tenant(
 async fn seed_demo(
     State(stack): State<Arc<RunningStack>>,
 ) -> Result<Json<serde_json::Value>, (StatusCode, String)> {
-    let mut keys = serde_json::Map::new();
-    for seed in demo_tenants() {
-        let key = stack
-            .seed_tenant(&seed)
-            .await
-            .map_err(|e| (StatusCode::BAD_REQUEST, format!("{e:#}")))?;
-        keys.insert(seed.id, key.into());
-    }
+    let keys = stack
+        .seed_demo(budget_e2e::WEBHOOK_SECRET)
+        .await
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("{e:#}")))?;
+    let keys: serde_json::Map<String, serde_json::Value> =
+        keys.into_iter().map(|(id, key)| (id, key.into())).collect();
     Ok(Json(keys.into()))
 }

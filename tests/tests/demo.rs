@@ -1,0 +1,148 @@
+//! The demo's data: five tenants in the promised states, spend that adds up, umbrella
+//! refused by LiteLLM, alerts recorded by the evaluator, and the whole stack reachable.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use budget_demo::{RunningStack, StackConfig};
+use budget_e2e::{SIM_MASTER_KEY, TestDatabase, WEBHOOK_SECRET};
+use budget_proto::v1 as pb;
+use chrono::{Datelike, Days, Utc};
+
+#[tokio::test]
+async fn the_demo_seeds_one_tenant_per_state_with_consistent_spend() {
+    let db = TestDatabase::create().await;
+    let stack = RunningStack::start(&StackConfig {
+        database_url: db.url.clone(),
+        sim_addr: "127.0.0.1:0".into(),
+        sim_master_key: SIM_MASTER_KEY.into(),
+        grpc_addr: "127.0.0.1:0".parse().unwrap(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        webhook_secret: WEBHOOK_SECRET.into(),
+        gateway_addr: "127.0.0.1:0".parse().unwrap(),
+        cache_ttl_secs: 60,
+        eval_interval_secs: 0,
+    })
+    .await
+    .unwrap();
+    let keys = stack.seed_demo(WEBHOOK_SECRET).await.unwrap();
+    let mut client = stack.client.clone();
+    use pb::BudgetState::*;
+    for (id, budget, percent, state) in [
+        ("acme", 500, 42.0, Ok),
+        ("globex", 1000, 88.0, Warning),
+        ("initech", 200, 104.0, Grace),
+        ("umbrella", 300, 116.0, Blocked),
+        ("hooli", 500, 3.0, Ok),
+    ] {
+        let status = client
+            .get_budget_status(pb::GetBudgetStatusRequest {
+                tenant_id: id.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap();
+        assert_eq!(status.max_budget_micros, budget * 1_000_000, "{id}");
+        assert!(
+            (status.percent_used - percent).abs() < 1e-6,
+            "{id}: {}",
+            status.percent_used
+        );
+        assert_eq!(status.state(), state, "{id}");
+
+        // The key's current-period spend is the sum of its daily spend since the 1st.
+        let history = client
+            .get_spend_history(pb::GetSpendHistoryRequest {
+                tenant_id: id.into(),
+                days: 90,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let first = Utc::now()
+            .date_naive()
+            .with_day(1)
+            .unwrap()
+            .format("%Y-%m-%d")
+            .to_string();
+        let period: i64 = history
+            .days
+            .iter()
+            .filter(|d| d.date >= first)
+            .map(|d| d.spend_micros)
+            .sum();
+        assert_eq!(period, status.spend_micros, "{id}");
+        let want_days = if id == "hooli" { 3 } else { 45 };
+        let before = Utc::now()
+            .date_naive()
+            .checked_sub_days(Days::new(want_days))
+            .unwrap()
+            .format("%Y-%m-%d")
+            .to_string();
+        assert!(
+            history
+                .days
+                .iter()
+                .filter(|d| d.date <= before)
+                .all(|d| d.spend_micros == 0),
+            "{id}: {want_days} days of history"
+        );
+    }
+    let hooli = client
+        .get_spend_history(pb::GetSpendHistoryRequest {
+            tenant_id: "hooli".into(),
+            days: 30,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(hooli.days_with_data, 3);
+
+    // The evaluator recorded the alerts the states call for.
+    let alerts = |id: &'static str| {
+        let mut client = stack.client.clone();
+        async move {
+            client
+                .list_alerts(pb::ListAlertsRequest {
+                    tenant_id: id.into(),
+                    page_size: 100,
+                    page_token: String::new(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .alerts
+                .len()
+        }
+    };
+    assert_eq!((alerts("acme").await, alerts("umbrella").await), (0, 3));
+
+    // umbrella's chat calls are refused by LiteLLM; acme's work.
+    let http = reqwest::Client::new();
+    let chat = |key: String| {
+        let http = http.clone();
+        let url = format!("{}/chat/completions", stack.sim.base_url());
+        async move {
+            http.post(url)
+                .bearer_auth(key)
+                .json(&serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let key_of = |id: &str| keys.iter().find(|(t, _)| t == id).unwrap().1.clone();
+    assert_eq!(chat(key_of("umbrella")).await, 422);
+    assert_eq!(chat(key_of("acme")).await, 200);
+
+    let page = http
+        .get(format!("http://{}/tenants/acme", stack.gateway_addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    stack.stop().await;
+    db.drop_database().await;
+}
