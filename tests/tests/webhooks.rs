@@ -191,7 +191,10 @@ async fn litellm_sims_own_webhooks_drive_evaluation_end_to_end() {
     let stack = Stack::start().await;
     let key = stack.create_tenant("acme", 1).await.virtual_key;
     let sim = stack.sim();
-    sim.set_webhook_url(Some(format!("http://{}/hooks/litellm/{WEBHOOK_SECRET}", stack.http_addr)));
+    sim.set_webhook_url(Some(format!(
+        "http://{}/hooks/litellm/{WEBHOOK_SECRET}",
+        stack.http_addr
+    )));
     sim.set_chat_cost(Some(0.1));
     let http = reqwest::Client::new();
     // $1 budget: LiteLLM's key max_budget is $1.10; chat calls of $0.10 push spend past it.
@@ -203,14 +206,26 @@ async fn litellm_sims_own_webhooks_drive_evaluation_end_to_end() {
             .await
             .unwrap();
     }
-    let sent = sim.settled_webhooks(std::time::Duration::from_secs(5)).await;
-    assert!(sent.iter().any(|w| w.body["event"] == "budget_crossed"), "{sent:?}");
-    assert!(sent.iter().all(|w| w.status == Some(200)), "our receiver accepted every webhook: {sent:?}");
+    let sent = sim
+        .settled_webhooks(std::time::Duration::from_secs(5))
+        .await;
+    assert!(
+        sent.iter().any(|w| w.body["event"] == "budget_crossed"),
+        "{sent:?}"
+    );
+    assert!(
+        sent.iter().all(|w| w.status == Some(200)),
+        "our receiver accepted every webhook: {sent:?}"
+    );
     let mut types = alerts(&stack, "acme").await;
     types.sort_by_key(|t| *t as i32);
     assert_eq!(
         types,
-        vec![pb::AlertType::Threshold, pb::AlertType::BudgetExceeded, pb::AlertType::Blocked],
+        vec![
+            pb::AlertType::Threshold,
+            pb::AlertType::BudgetExceeded,
+            pb::AlertType::Blocked
+        ],
         "recorded without any evaluator pass"
     );
     stack.stop().await;

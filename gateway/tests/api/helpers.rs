@@ -140,6 +140,20 @@ impl BudgetService for FakeBudgetService {
     ) -> Result<Response<ListAuditEventsResponse>, Status> {
         Err(Status::unimplemented("not in the fake"))
     }
+
+    async fn list_notification_targets(
+        &self,
+        _request: Request<ListNotificationTargetsRequest>,
+    ) -> Result<Response<ListNotificationTargetsResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
+
+    async fn set_notification_targets(
+        &self,
+        _request: Request<SetNotificationTargetsRequest>,
+    ) -> Result<Response<SetNotificationTargetsResponse>, Status> {
+        Err(Status::unimplemented("not in the fake"))
+    }
 }
 
 fn init_test_log() {

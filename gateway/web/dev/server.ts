@@ -7,6 +7,8 @@
 //   acme      OK, 30 days of data, no alerts       globex   Warning (custom 75 % alert), 1 alert
 //   initech   Grace, 25 alerts (paging)             umbrella Blocked at a 120 % grace threshold
 //   hooli     GetBudgetStatus fails (UNAVAILABLE)   newco    3 days of data, 60-day period
+// umbrella has a webhook and a Slack target, and its alerts show each delivery state. Saving
+// notification targets with a URL containing "invalid" answers INVALID_ARGUMENT for that URL.
 // Saving $999 answers INVALID_ARGUMENT with field violations, $777 answers ABORTED (as does a stale etag),
 // and the tenant "gone" answers NOT_FOUND everywhere.
 import { createServer } from "node:http";
@@ -26,8 +28,13 @@ import {
   BudgetState,
   BudgetStatusSchema,
   DailySpendSchema,
+  DeliveryStatus,
+  NotificationDeliverySchema,
+  NotificationKind,
+  NotificationTargetSchema,
   TenantSummarySchema,
   type Alert,
+  type NotificationTarget,
   type AuditEvent,
   type BudgetConfig,
 } from "../src/gen/budget/v1/budget_pb";
@@ -46,6 +53,7 @@ interface Fake {
   dailyShape: (i: number) => number; // dollars on day i of the last 30 (29 = today)
   alerts: Alert[];
   audit: AuditEvent[];
+  targets?: NotificationTarget[];
   statusFails?: boolean;
 }
 
@@ -136,6 +144,44 @@ tenants.get("umbrella")!.alerts = [
   alert("umbrella", 2, AlertType.BUDGET_EXCEEDED, 100, 2000, 100.2),
   alert("umbrella", 3, AlertType.THRESHOLD, 80, 2000, 80.5),
 ];
+
+let targetSeq = 100;
+const umbrella = tenants.get("umbrella")!;
+umbrella.targets = [
+  create(NotificationTargetSchema, {
+    targetId: "1",
+    kind: NotificationKind.WEBHOOK,
+    hasSecret: true,
+    description: "On-call pager",
+    urlOrigin: "https://hooks.example.com",
+  }),
+  create(NotificationTargetSchema, { targetId: "2", kind: NotificationKind.SLACK, urlOrigin: "https://hooks.slack.com" }),
+];
+const deliveryStates: [DeliveryStatus, number, string][][] = [
+  [
+    [DeliveryStatus.PENDING, 2, "HTTP 503"],
+    [DeliveryStatus.DELIVERED, 1, ""],
+  ],
+  [
+    [DeliveryStatus.DELIVERED, 3, ""],
+    [DeliveryStatus.FAILED, 14, "timed out"],
+  ],
+  [
+    [DeliveryStatus.DELIVERED, 1, ""],
+    [DeliveryStatus.DELIVERED, 1, ""],
+  ],
+];
+umbrella.alerts.forEach((a, i) => {
+  a.deliveries = deliveryStates[i]!.map(([status, attempts, lastError], j) =>
+    create(NotificationDeliverySchema, {
+      targetId: String(j + 1),
+      kind: j === 0 ? NotificationKind.WEBHOOK : NotificationKind.SLACK,
+      status,
+      attempts,
+      lastError,
+    }),
+  );
+});
 
 function find(id: string): Fake {
   const t = tenants.get(id);
@@ -273,6 +319,44 @@ function routes(router: ConnectRouter) {
     },
     async createTenant() {
       throw new ConnectError("not in the fake", Code.Unimplemented);
+    },
+    async listNotificationTargets(req) {
+      await delay();
+      return { targets: find(req.tenantId).targets ?? [] };
+    },
+    async setNotificationTargets(req) {
+      await delay();
+      const t = find(req.tenantId);
+      const bad = req.targets.findIndex((x) => x.url.includes("invalid"));
+      if (bad >= 0) {
+        throw new ConnectError("invalid targets", Code.InvalidArgument, undefined, [
+          {
+            desc: BadRequestSchema,
+            value: {
+              fieldViolations: [
+                {
+                  field: `targets[${bad}].url`,
+                  description: "URL must be an http or https address with a host, at most 2,048 characters",
+                },
+              ],
+            },
+          },
+        ]);
+      }
+      const old = new Map((t.targets ?? []).map((x) => [x.targetId, x]));
+      t.targets = req.targets.map((x) => {
+        const kept = old.get(x.targetId);
+        if (kept) return create(NotificationTargetSchema, { ...kept, description: x.description });
+        return create(NotificationTargetSchema, {
+          targetId: String(targetSeq++),
+          kind: x.kind,
+          hasSecret: x.secret !== "",
+          description: x.description,
+          urlOrigin: new URL(x.url).origin,
+          createTime: timestampFromDate(now()),
+        });
+      });
+      return { targets: t.targets };
     },
     async listAuditEvents(req) {
       await delay();

@@ -31,6 +31,16 @@ export function isCanceled(err: unknown): boolean {
   return ConnectError.from(err).code === Code.Canceled;
 }
 
+/**
+ * UNAVAILABLE answers that budget-service itself gives (see its grpc/status.rs): it was reached,
+ * but LiteLLM or its database failed, and the sentence says which (and, for a save, that nothing was saved).
+ */
+const SERVICE_UNAVAILABLE = new Set([
+  "Budget data unavailable",
+  "LiteLLM unavailable; nothing was saved",
+  "Budget database unavailable; nothing was saved",
+]);
+
 /** The request never got an answer from the service (fetch failed, or the gateway said so). */
 function isNetworkError(err: ConnectError): boolean {
   return err.cause instanceof TypeError || err.code === Code.Unavailable;
@@ -57,6 +67,7 @@ export function describeError(err: unknown, tenantId?: string): string {
     case Code.DeadlineExceeded:
       return "The budget service did not answer in time";
     default:
+      if (e.code === Code.Unavailable && SERVICE_UNAVAILABLE.has(e.rawMessage)) return e.rawMessage;
       if (isNetworkError(e)) return "Cannot reach the budget service";
       return `The budget service failed (${Code[e.code] ?? e.code})${firstLine(e.rawMessage)}`;
   }

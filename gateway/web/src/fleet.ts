@@ -137,6 +137,8 @@ export function createTenantPicker(go: (path: string) => void): HTMLElement {
   });
   const list = h("ul", { id: "tenant-picker-results", class: "picker-results", hidden: true });
   let matches: TenantSummary[] = [];
+  /** The filter `matches` answers. */
+  let matchesFor = "";
   let seq = 0;
 
   function close(): void {
@@ -150,11 +152,19 @@ export function createTenantPicker(go: (path: string) => void): HTMLElement {
     go(tenantPath(target));
   }
 
-  async function lookup(): Promise<void> {
+  /** The latest lookup, so Enter can wait for the one that answers what was typed. */
+  let latest: Promise<void> = Promise.resolve();
+  function lookup(): Promise<void> {
+    latest = runLookup();
+    return latest;
+  }
+
+  async function runLookup(): Promise<void> {
     const mine = ++seq;
     const filter = input.value.trim();
     if (!filter) {
       matches = [];
+      matchesFor = "";
       close();
       return;
     }
@@ -163,6 +173,7 @@ export function createTenantPicker(go: (path: string) => void): HTMLElement {
       const res = await api.listTenants({ filter, pageSize: 10 });
       if (mine !== seq) return;
       matches = res.tenants;
+      matchesFor = filter;
       items = matches.map((t) =>
         h("li", {}, h("a", { href: tenantPath(t.tenantId), onclick: () => ((input.value = ""), close()) }, tenantName(t))),
       );
@@ -170,11 +181,32 @@ export function createTenantPicker(go: (path: string) => void): HTMLElement {
     } catch (err) {
       if (mine !== seq) return;
       matches = [];
+      matchesFor = "";
       items = [h("li", { class: "error" }, describeError(err))];
     }
     fill(list, ...items);
     list.hidden = false;
     input.setAttribute("aria-expanded", "true");
+  }
+
+  async function submit(): Promise<void> {
+    const typed = input.value.trim();
+    if (!typed) return;
+    // Enter may come before the debounced lookup of what was typed: look it up first (and wait
+    // for any lookup that starts meanwhile, as only the latest one shows its answer).
+    if (matchesFor !== typed) {
+      let pending = lookup();
+      for (;;) {
+        await pending;
+        if (pending === latest) break;
+        pending = latest;
+      }
+    }
+    if (matchesFor !== typed || input.value.trim() !== typed) return;
+    const exact = matches.find((t) => t.tenantId === typed.toLowerCase());
+    if (exact) open(exact.tenantId);
+    else if (matches.length === 1) open(matches[0]!.tenantId);
+    else if (matches.length > 1) list.querySelector("a")?.focus();
   }
 
   input.addEventListener("input", debounce(() => void lookup(), 200));
@@ -208,13 +240,7 @@ export function createTenantPicker(go: (path: string) => void): HTMLElement {
       class: "picker",
       onsubmit: (e) => {
         e.preventDefault();
-        const typed = input.value.trim();
-        if (!typed) return;
-        const exact = matches.find((t) => t.tenantId === typed.toLowerCase());
-        if (exact) open(exact.tenantId);
-        else if (matches.length === 1) open(matches[0]!.tenantId);
-        else if (matches.length > 1) list.querySelector("a")?.focus();
-        else void lookup();
+        void submit();
       },
     },
     h("label", { for: "tenant-picker-input" }, "Switch tenant"),

@@ -1,7 +1,7 @@
 // Pure helpers: money, percents, dates, labels and form validation. No DOM, no I/O,
 // so `npm test` can run them under node.
 
-import { AlertType, BudgetState } from "./gen/budget/v1/budget_pb";
+import { AlertType, BudgetState, DeliveryStatus, NotificationKind } from "./gen/budget/v1/budget_pb";
 
 export const MICROS_PER_DOLLAR = 1_000_000n;
 const MICROS_PER_CENT = 10_000n;
@@ -253,7 +253,123 @@ export function eventClass(type: AlertType): string {
 }
 
 // ---------------------------------------------------------------------------
+// Notifications.
+
+/** "Webhook", "Slack". */
+export function kindLabel(kind: NotificationKind): string {
+  switch (kind) {
+    case NotificationKind.WEBHOOK:
+      return "Webhook";
+    case NotificationKind.SLACK:
+      return "Slack";
+    default:
+      return "Unknown";
+  }
+}
+
+/** The fields of a delivery the alert history shows. */
+export interface DeliveryValues {
+  status: DeliveryStatus;
+  attempts: number;
+  lastError: string;
+}
+
+/** "Delivered", "Sending", "Retrying (2 attempts)", "Failed (HTTP 500)". */
+export function deliveryText(d: DeliveryValues): string {
+  switch (d.status) {
+    case DeliveryStatus.DELIVERED:
+      return "Delivered";
+    case DeliveryStatus.PENDING:
+      return d.attempts === 0 ? "Sending" : `Retrying (${d.attempts} ${d.attempts === 1 ? "attempt" : "attempts"})`;
+    case DeliveryStatus.FAILED:
+      return d.lastError ? `Failed (${d.lastError})` : "Failed";
+    default:
+      return "Unknown";
+  }
+}
+
+/** A CSS-friendly name for a delivery status: "delivered", "pending", "failed", "unknown". */
+export function deliveryClass(status: DeliveryStatus): string {
+  switch (status) {
+    case DeliveryStatus.DELIVERED:
+      return "delivered";
+    case DeliveryStatus.PENDING:
+      return "pending";
+    case DeliveryStatus.FAILED:
+      return "failed";
+    default:
+      return "unknown";
+  }
+}
+
+/** A new notification target as typed. */
+export interface TargetValues {
+  kind: "webhook" | "slack";
+  url: string;
+  secret: string;
+  description: string;
+}
+
+export type TargetErrors = Partial<Record<keyof TargetValues | "targetId", string>>;
+
+/** The service's own words (budget-service domain/notification.rs). */
+export const TARGET_MESSAGES = {
+  tooMany: "At most 10 notification targets",
+  url: "URL must be an http or https address with a host, at most 2,048 characters",
+  secret: "Webhook secret must be 16 to 256 characters",
+  description: "Description must be at most 200 characters, without control characters",
+} as const;
+
+export const MAX_TARGETS = 10;
+
+/** What is wrong with a new target, per field; empty when it may be saved. */
+export function validateTarget(v: TargetValues): TargetErrors {
+  const errors: TargetErrors = {};
+  const url = v.url.trim();
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || !/^https?:$/.test(parsed.protocol) || !parsed.hostname || url.length > 2048) {
+    errors.url = TARGET_MESSAGES.url;
+  }
+  const secretLength = [...v.secret].length;
+  if (v.kind === "webhook" && (secretLength < 16 || secretLength > 256)) errors.secret = TARGET_MESSAGES.secret;
+  const description = v.description.trim();
+  if ([...description].length > 200 || /[\u0000-\u001f\u007f-\u009f]/.test(description)) {
+    errors.description = TARGET_MESSAGES.description;
+  }
+  return errors;
+}
+
+/** "targets[2].url" -> { index: 2, field: "url" }; undefined for anything else. */
+export function targetViolation(path: string): { index: number; field: keyof TargetErrors } | undefined {
+  const m = /^targets\[(\d+)\]\.(kind|url|secret|description|target_id)$/.exec(path);
+  if (!m) return undefined;
+  const field = m[2] === "target_id" ? "targetId" : (m[2] as keyof TargetValues);
+  return { index: Number(m[1]), field };
+}
+
+// ---------------------------------------------------------------------------
 // Audit log.
+
+/** The audit log's name for an action. */
+export function actionLabel(action: string): string {
+  switch (action) {
+    case "tenant_created":
+      return "Tenant created";
+    case "budget_config_updated":
+      return "Budget updated";
+    case "notification_targets_updated":
+      return "Notification targets updated";
+    case "litellm_key_repaired":
+      return "LiteLLM key repaired";
+    default:
+      return action;
+  }
+}
 
 /** The settings an audit event compares; a subset of BudgetConfig. */
 export interface ConfigValues {

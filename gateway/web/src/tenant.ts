@@ -1,5 +1,6 @@
-// The tenant page ("/tenants/{id}"): budget usage, spend trend, alert history, the
-// configuration form and the audit log. Each section loads and fails on its own.
+// The tenant page ("/tenants/{id}"): budget usage, spend trend, alert history (with each
+// alert's notification deliveries), the configuration form, the notification targets and the
+// audit log. Each section loads and fails on its own.
 
 import { Code } from "@connectrpc/connect";
 import type {
@@ -14,14 +15,19 @@ import { api, describeError, errorCode, isCanceled, toDate } from "./api";
 import { renderChart } from "./chart";
 import { fill, h, say } from "./dom";
 import { createConfigForm } from "./form";
+import { notificationsView } from "./notifications";
 import {
+  actionLabel,
   barColor,
   configChanges,
+  deliveryClass,
+  deliveryText,
   eventClass,
   eventName,
   formatMoney,
   formatPercent,
   isoMinute,
+  kindLabel,
   isoSecond,
   resetLine,
   stateClass,
@@ -154,6 +160,7 @@ function alertTable(id: string, alerts: Alert[], caption: string): HTMLElement {
         h("th", { scope: "col", class: "num" }, "Spend"),
         h("th", { scope: "col", class: "num" }, "Max Budget"),
         h("th", { scope: "col", class: "num" }, "Percentage"),
+        h("th", { scope: "col" }, "Notifications"),
       ),
     ),
     h("tbody", {}, ...alerts.map(alertRow)),
@@ -170,6 +177,23 @@ function alertRow(a: Alert): HTMLElement {
     h("td", { "data-label": "Spend", class: "num" }, formatMoney(a.spendMicros)),
     h("td", { "data-label": "Max Budget", class: "num" }, formatMoney(a.maxBudgetMicros)),
     h("td", { "data-label": "Percentage", class: "num" }, formatPercent(a.percent)),
+    h(
+      "td",
+      { "data-label": "Notifications", class: "deliveries" },
+      a.deliveries.length === 0
+        ? "—"
+        : h(
+            "ul",
+            {},
+            ...a.deliveries.map((d) =>
+              h(
+                "li",
+                { class: `delivery-${deliveryClass(d.status)}`, "data-target-id": d.targetId },
+                `${kindLabel(d.kind)}: ${deliveryText(d)}`,
+              ),
+            ),
+          ),
+    ),
   );
 }
 
@@ -258,8 +282,8 @@ function alertsView(tenantId: string, signal: AbortSignal) {
 
 function auditRow(e: AuditEvent): HTMLElement {
   const at = toDate(e.createTime);
-  const changes = e.newConfig ? configChanges(e.oldConfig, e.newConfig) : [];
-  const action = e.action === "tenant_created" ? "Tenant created" : e.action === "budget_config_updated" ? "Budget updated" : e.action;
+  const changes = e.detail ? e.detail.split("; ") : e.newConfig ? configChanges(e.oldConfig, e.newConfig) : [];
+  const action = actionLabel(e.action);
   return h(
     "li",
     { "data-event-id": e.eventId },
@@ -317,6 +341,7 @@ export function showTenant(root: HTMLElement, tenantId: string): Page {
   const form = createConfigForm(tenantId, signal, () => void refreshAfterSave(), () => void loadConfig());
   const configSection = section("config", "Budget Configuration", form.element);
   configSection.querySelector("h2")!.id = "config-heading";
+  const notifications = notificationsView(tenantId, signal, () => void audit.load().catch(ignoreCanceled));
 
   let status: BudgetStatus | undefined;
   let config: BudgetConfig | undefined;
@@ -327,7 +352,9 @@ export function showTenant(root: HTMLElement, tenantId: string): Page {
   function notFound(err: unknown): boolean {
     if (errorCode(err) !== Code.NotFound) return false;
     say(pageError, describeError(err, tenantId));
-    for (const el of [usage.element, chart, alerts.element, configSection, audit.element]) el.hidden = true;
+    for (const el of [usage.element, chart, alerts.element, configSection, notifications.element, audit.element]) {
+      el.hidden = true;
+    }
     return true;
   }
 
@@ -395,16 +422,17 @@ export function showTenant(root: HTMLElement, tenantId: string): Page {
       "div",
       { class: "layout" },
       h("div", { class: "col" }, usage.element, chart, alerts.element),
-      h("div", { class: "col" }, configSection, audit.element),
+      h("div", { class: "col" }, configSection, notifications.element, audit.element),
     ),
   );
   document.title = `${tenantId} · LLM budget`;
 
   // The benchmark's "fully drawn": usage figures (or their error), the alert table (or its
-  // message) and the chart (or its message) are all on the page.
+  // message), the chart (or its message), the notification targets and the audit log are all
+  // on the page.
   const statusDone = loadStatus();
   const chartDone = Promise.all([statusDone, loadConfig(), loadHistory()]).then(() => drawChart());
-  Promise.all([statusDone, alerts.load(), chartDone, audit.load()])
+  Promise.all([statusDone, alerts.load(), chartDone, notifications.load(), audit.load()])
     .then(() => {
       if (!signal.aborted) document.body.dataset.ready = "1";
     })

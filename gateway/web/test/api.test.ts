@@ -19,6 +19,16 @@ test("describeError gives one sentence per failure", () => {
   // What fetch() throws when the gateway cannot be reached.
   assert.equal(describeError(ConnectError.from(new TypeError("Failed to fetch"))), "Cannot reach the budget service");
   assert.equal(describeError(new ConnectError("upstream connect error", Code.Unavailable)), "Cannot reach the budget service");
+  assert.equal(describeError(new ConnectError("budget-service is unavailable", Code.Unavailable)), "Cannot reach the budget service");
+  // The service was reached, but LiteLLM or its database failed: its own sentence says so.
+  assert.equal(
+    describeError(new ConnectError("LiteLLM unavailable; nothing was saved", Code.Unavailable)),
+    "LiteLLM unavailable; nothing was saved",
+  );
+  assert.equal(
+    describeError(new ConnectError("Budget database unavailable; nothing was saved", Code.Unavailable)),
+    "Budget database unavailable; nothing was saved",
+  );
   assert.equal(describeError(new ConnectError("internal error", Code.Internal)), "The budget service failed (Internal): internal error");
   assert.ok(!describeError(new Error("boom\n    at x (y.js:1:1)")).includes(" at "));
 });

@@ -45,6 +45,25 @@ pub struct Settings {
     /// evaluator off.
     #[arg(long, env = "BUDGET_EVAL_INTERVAL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub eval_interval_secs: u64,
+    /// Base URL of the dashboard (budget-gateway) as people reach it; notifications link to
+    /// `{url}/tenants/{id}`.
+    #[arg(
+        long,
+        env = "BUDGET_DASHBOARD_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub dashboard_url: String,
+    /// Milliseconds between polls for due alert notifications; 0 turns delivery off on this
+    /// replica (deliveries wait in the database for another).
+    #[arg(long, env = "BUDGET_DELIVERY_POLL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub delivery_poll_ms: u64,
+    /// Wait after a notification's first failed attempt, in milliseconds; doubled per
+    /// attempt up to an hour, retried for 24 hours.
+    #[arg(long, env = "BUDGET_DELIVERY_RETRY_BASE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub delivery_retry_base_ms: u64,
+    /// Timeout of each notification POST, in seconds.
+    #[arg(long, env = "BUDGET_DELIVERY_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub delivery_timeout_secs: u64,
     /// Apply migrations at startup.
     #[arg(skip = true)]
     pub migrate: bool,
@@ -66,6 +85,10 @@ impl Settings {
             db_max_connections: 20,
             db_acquire_timeout_secs: 5,
             eval_interval_secs: 60,
+            dashboard_url: "http://127.0.0.1:8080".to_owned(),
+            delivery_poll_ms: 1000,
+            delivery_retry_base_ms: 1000,
+            delivery_timeout_secs: 10,
             migrate: true,
         }
     }
@@ -84,6 +107,10 @@ impl Settings {
         {
             return Err("DATABASE_URL must be a postgres:// URL".into());
         }
+        let dashboard = url::Url::parse(&self.dashboard_url).ok();
+        if !dashboard.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {
+            return Err("BUDGET_DASHBOARD_URL must be an http:// or https:// URL".into());
+        }
         Ok(())
     }
 
@@ -101,5 +128,18 @@ impl Settings {
 
     pub fn db_acquire_timeout(&self) -> Duration {
         Duration::from_secs(self.db_acquire_timeout_secs)
+    }
+
+    /// `None` when delivery is turned off.
+    pub fn delivery_poll(&self) -> Option<Duration> {
+        (self.delivery_poll_ms > 0).then(|| Duration::from_millis(self.delivery_poll_ms))
+    }
+
+    pub fn delivery_retry_base(&self) -> Duration {
+        Duration::from_millis(self.delivery_retry_base_ms)
+    }
+
+    pub fn delivery_timeout(&self) -> Duration {
+        Duration::from_secs(self.delivery_timeout_secs)
     }
 }

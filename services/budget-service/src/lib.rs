@@ -1,16 +1,18 @@
 //! budget-service: owns each tenant's LLM budget over PostgreSQL and the LiteLLM admin API.
 //!
 //! Layers, each using only those to its right:
-//! `main -> cli -> startup -> grpc -> service -> { store, litellm } -> domain`.
+//! `main -> cli -> startup -> grpc -> service -> { store, litellm, notify } -> domain`.
 
 pub mod cli;
 pub mod config;
+pub mod deliverer;
 pub mod domain;
 pub mod error;
 pub mod evaluator;
 pub mod grpc;
 pub mod http;
 pub mod litellm;
+pub mod notify;
 pub mod paging;
 pub mod service;
 pub mod startup;

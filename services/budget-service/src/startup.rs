@@ -1,5 +1,5 @@
-//! Builds the application (pool, LiteLLM client, caches, gRPC server) and runs it until a
-//! shutdown signal, then drains for a bounded time.
+//! Builds the application (pool, LiteLLM client, notification sender, caches, gRPC server)
+//! and runs it until a shutdown signal, then drains for a bounded time.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,7 +14,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::config::Settings;
 use crate::grpc::BudgetApi;
 use crate::litellm::LiteLlmClient;
-use crate::service::{Budgets, SystemClock};
+use crate::notify::Notifier;
+use crate::service::{Budgets, Deliveries, DeliveryPolicy, SystemClock};
 use crate::store::Store;
 
 /// Largest request message accepted, in bytes.
@@ -27,6 +28,7 @@ pub struct Application {
     http_listener: TcpListener,
     http_addr: SocketAddr,
     budgets: Arc<Budgets>,
+    deliveries: Arc<Deliveries>,
     settings: Settings,
 }
 
@@ -51,6 +53,18 @@ impl Application {
             settings.litellm_timeout(),
         )
         .context("building the LiteLLM client")?;
+        let notifier = Notifier::new(settings.delivery_timeout())
+            .context("building the notification sender")?;
+        let deliveries = Arc::new(Deliveries::new(
+            store.clone(),
+            notifier,
+            Arc::new(SystemClock),
+            DeliveryPolicy {
+                retry_base: settings.delivery_retry_base(),
+                timeout: settings.delivery_timeout(),
+                dashboard_url: settings.dashboard_url.clone(),
+            },
+        ));
         let budgets = Arc::new(Budgets::new(
             store,
             litellm,
@@ -74,6 +88,7 @@ impl Application {
             http_listener,
             http_addr,
             budgets,
+            deliveries,
             settings,
         })
     }
@@ -94,6 +109,11 @@ impl Application {
     /// The use cases, for tools and tests that need them in-process.
     pub fn budgets(&self) -> Arc<Budgets> {
         self.budgets.clone()
+    }
+
+    /// The notification sender's passes, for tools and tests that need them in-process.
+    pub fn deliveries(&self) -> Arc<Deliveries> {
+        self.deliveries.clone()
     }
 
     /// Serves until `shutdown` completes; then reports NOT_SERVING, stops accepting and
@@ -121,8 +141,8 @@ impl Application {
             });
         let mut server = tokio::spawn(server);
         tracing::info!(addr = %self.local_addr, "budget-service serving gRPC");
-        let (evaluator_stop, evaluator_stopped) = tokio::sync::watch::channel(false);
-        let mut http_stopped = evaluator_stopped.clone();
+        let (background_stop, background_stopped) = tokio::sync::watch::channel(false);
+        let mut http_stopped = background_stopped.clone();
         let http_router =
             crate::http::router(self.budgets.clone(), self.settings.webhook_secret.clone());
         let http = tokio::spawn(
@@ -138,7 +158,14 @@ impl Application {
             tokio::spawn(crate::evaluator::run(
                 self.budgets.clone(),
                 interval,
-                evaluator_stopped,
+                background_stopped.clone(),
+            ))
+        });
+        let deliverer = self.settings.delivery_poll().map(|poll| {
+            tokio::spawn(crate::deliverer::run(
+                self.deliveries.clone(),
+                poll,
+                background_stopped,
             ))
         });
 
@@ -147,7 +174,7 @@ impl Application {
             () = shutdown => {}
         }
         tracing::info!("shutting down: health NOT_SERVING, draining in-flight calls");
-        let _ = evaluator_stop.send(true);
+        let _ = background_stop.send(true);
         health
             .set_not_serving::<BudgetServiceServer<BudgetApi>>()
             .await;
@@ -167,6 +194,14 @@ impl Application {
             // The evaluator stops between tenants; a pass in the middle of a LiteLLM call
             // ends within that call's timeout.
             let _ = tokio::time::timeout(self.settings.shutdown_grace(), evaluator).await;
+        }
+        if let Some(mut deliverer) = deliverer {
+            // It stops between batches. A batch still sending after the grace period is
+            // abandoned: its deliveries are sent again once their leases run out.
+            let grace = self.settings.shutdown_grace();
+            if tokio::time::timeout(grace, &mut deliverer).await.is_err() {
+                deliverer.abort();
+            }
         }
         tracing::info!("budget-service stopped");
         Ok(())

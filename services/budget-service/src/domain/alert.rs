@@ -1,7 +1,7 @@
 //! Budget alerts: which are due for a status, and the key that makes each one fire at most
 //! once per (tenant, type, budget period, threshold amount).
 
-use super::money::MICROS_PER_USD;
+use super::money::format_usd as usd;
 use super::status::BudgetStatus;
 
 /// What an alert records.
@@ -139,26 +139,6 @@ pub fn due_alerts(status: &BudgetStatus) -> Vec<DueAlert> {
     due
 }
 
-/// "$1,234.56".
-fn usd(micros: i64) -> String {
-    let cents =
-        (i128::from(micros) + i128::from(MICROS_PER_USD / 200)) / i128::from(MICROS_PER_USD / 100);
-    let (sign, cents) = if cents < 0 {
-        ("-", -cents)
-    } else {
-        ("", cents)
-    };
-    let dollars = (cents / 100).to_string();
-    let mut grouped = String::new();
-    for (i, digit) in dollars.chars().enumerate() {
-        if i > 0 && (dollars.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    format!("{sign}${grouped}.{:02}", cents % 100)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,12 +231,5 @@ mod tests {
             due[0].message,
             "Spend reached 80% of the $500.00 budget ($420.00 spent)"
         );
-    }
-
-    #[test]
-    fn dollars_are_grouped_and_rounded() {
-        assert_eq!(usd(1_234_567_890), "$1,234.57");
-        assert_eq!(usd(0), "$0.00");
-        assert_eq!(usd(10_000_000 * USD), "$10,000,000.00");
     }
 }

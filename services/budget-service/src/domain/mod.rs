@@ -1,4 +1,5 @@
-//! Pure budget logic: money, settings and their validation, states, forecasts and periods.
+//! Pure budget logic: money, settings and their validation, states, forecasts, periods, and
+//! notification targets and retries.
 //! Nothing here does I/O or reads the clock; "now" is always passed in.
 
 pub mod alert;
@@ -6,6 +7,7 @@ pub mod budget;
 pub mod forecast;
 pub mod history;
 pub mod money;
+pub mod notification;
 pub mod status;
 pub mod tenant;
 
@@ -15,5 +17,6 @@ pub use budget::{
 };
 pub use forecast::Forecast;
 pub use history::DailyHistory;
+pub use notification::{DeliveryStatus, NotificationKind};
 pub use status::BudgetStatus;
 pub use tenant::TenantId;

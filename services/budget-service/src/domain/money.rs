@@ -34,6 +34,31 @@ pub fn percent_of(amount_micros: i64, percent: i32) -> i64 {
     i64::try_from(rounded).unwrap_or(if rounded > 0 { i64::MAX } else { i64::MIN })
 }
 
+/// Micros as dollars for people: "$1,234.56", rounded to the cent half away from zero.
+pub fn format_usd(micros: i64) -> String {
+    let (micros, half_cent) = (i128::from(micros), i128::from(MICROS_PER_USD / 200));
+    let rounded = if micros < 0 {
+        micros - half_cent
+    } else {
+        micros + half_cent
+    };
+    let cents = rounded / i128::from(MICROS_PER_USD / 100);
+    let (sign, cents) = if cents < 0 {
+        ("-", -cents)
+    } else {
+        ("", cents)
+    };
+    let dollars = (cents / 100).to_string();
+    let mut grouped = String::new();
+    for (i, digit) in dollars.chars().enumerate() {
+        if i > 0 && (dollars.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    format!("{sign}${grouped}.{:02}", cents % 100)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +86,13 @@ mod tests {
         assert_eq!(percent_of(500_000_000, 110), 550_000_000);
         assert_eq!(percent_of(5, 110), 6); // 5.5 micros -> 6
         assert_eq!(percent_of(i64::MAX, 150), i64::MAX);
+    }
+
+    #[test]
+    fn dollars_are_grouped_and_rounded() {
+        assert_eq!(format_usd(1_234_567_890), "$1,234.57");
+        assert_eq!(format_usd(0), "$0.00");
+        assert_eq!(format_usd(-5_000_000), "-$5.00");
+        assert_eq!(format_usd(10_000_000 * MICROS_PER_USD), "$10,000,000.00");
     }
 }

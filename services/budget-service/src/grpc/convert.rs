@@ -3,9 +3,13 @@
 use budget_proto::v1 as pb;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{AlertKind, BudgetSettings, BudgetState, BudgetStatus, RawSettings};
-use crate::service::TenantOverview;
-use crate::store::{AlertRecord, AuditRecord, ConfigRecord, TenantRecord};
+use crate::domain::notification::{RawTarget, url_origin};
+use crate::domain::{
+    AlertKind, BudgetSettings, BudgetState, BudgetStatus, DeliveryStatus, NotificationKind,
+    RawSettings,
+};
+use crate::service::{AlertEntry, TenantOverview};
+use crate::store::{AuditRecord, ConfigRecord, DeliveryRecord, TargetRecord, TenantRecord};
 
 pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -101,7 +105,8 @@ pub fn tenant_summary(o: &TenantOverview) -> pb::TenantSummary {
     summary
 }
 
-pub fn alert(a: &AlertRecord) -> pb::Alert {
+pub fn alert(entry: &AlertEntry) -> pb::Alert {
+    let a = &entry.alert;
     let kind = match a.kind {
         AlertKind::Threshold => pb::AlertType::Threshold,
         AlertKind::BudgetExceeded => pb::AlertType::BudgetExceeded,
@@ -118,6 +123,60 @@ pub fn alert(a: &AlertRecord) -> pb::Alert {
         percent: a.percent,
         threshold_percent: a.threshold_percent,
         message: a.message.clone(),
+        deliveries: entry.deliveries.iter().map(delivery).collect(),
+    }
+}
+
+fn notification_kind(kind: NotificationKind) -> pb::NotificationKind {
+    match kind {
+        NotificationKind::Webhook => pb::NotificationKind::Webhook,
+        NotificationKind::Slack => pb::NotificationKind::Slack,
+    }
+}
+
+fn delivery(d: &DeliveryRecord) -> pb::NotificationDelivery {
+    let status = match d.status {
+        DeliveryStatus::Pending => pb::DeliveryStatus::Pending,
+        DeliveryStatus::Delivered => pb::DeliveryStatus::Delivered,
+        DeliveryStatus::Failed => pb::DeliveryStatus::Failed,
+    };
+    pb::NotificationDelivery {
+        target_id: d.target_id.to_string(),
+        kind: notification_kind(d.kind).into(),
+        status: status.into(),
+        attempts: d.attempts,
+        last_error: d.last_error.clone().unwrap_or_default(),
+        deliver_time: d.delivered_at.map(timestamp),
+        next_attempt_time: d.next_attempt_at.map(timestamp),
+    }
+}
+
+/// A stored target as callers see it: never its URL or secret.
+pub fn target(t: &TargetRecord) -> pb::NotificationTarget {
+    pb::NotificationTarget {
+        target_id: t.target_id.to_string(),
+        kind: notification_kind(t.kind).into(),
+        url: String::new(),
+        secret: String::new(),
+        has_secret: t.has_secret,
+        description: t.description.clone(),
+        create_time: Some(timestamp(t.created_at)),
+        url_origin: url_origin(&t.url),
+    }
+}
+
+pub fn raw_target(t: &pb::NotificationTarget) -> RawTarget {
+    let kind = match pb::NotificationKind::try_from(t.kind) {
+        Ok(pb::NotificationKind::Webhook) => Some(NotificationKind::Webhook),
+        Ok(pb::NotificationKind::Slack) => Some(NotificationKind::Slack),
+        Ok(pb::NotificationKind::Unspecified) | Err(_) => None,
+    };
+    RawTarget {
+        target_id: t.target_id.clone(),
+        kind,
+        url: t.url.clone(),
+        secret: t.secret.clone(),
+        description: t.description.clone(),
     }
 }
 
@@ -130,5 +189,6 @@ pub fn audit(e: &AuditRecord) -> pb::AuditEvent {
         old_config: e.old.as_ref().map(|s| settings(e.tenant_id.as_str(), s)),
         new_config: e.new.as_ref().map(|s| settings(e.tenant_id.as_str(), s)),
         create_time: Some(timestamp(e.created_at)),
+        detail: e.detail.clone().unwrap_or_default(),
     }
 }

@@ -150,4 +150,33 @@ impl BudgetService for BudgetApi {
             next_page_token: page.next_page_token,
         }))
     }
+
+    async fn list_notification_targets(
+        &self,
+        request: Request<pb::ListNotificationTargetsRequest>,
+    ) -> Result<Response<pb::ListNotificationTargetsResponse>, Status> {
+        let targets = self
+            .budgets
+            .notification_targets(&request.get_ref().tenant_id)
+            .await?;
+        Ok(Response::new(pb::ListNotificationTargetsResponse {
+            targets: targets.iter().map(convert::target).collect(),
+        }))
+    }
+
+    async fn set_notification_targets(
+        &self,
+        request: Request<pb::SetNotificationTargetsRequest>,
+    ) -> Result<Response<pb::SetNotificationTargetsResponse>, Status> {
+        let actor = actor(&request);
+        let req = request.into_inner();
+        let raw: Vec<_> = req.targets.iter().map(convert::raw_target).collect();
+        let targets = self
+            .budgets
+            .set_notification_targets(&req.tenant_id, &raw, &actor)
+            .await?;
+        Ok(Response::new(pb::SetNotificationTargetsResponse {
+            targets: targets.iter().map(convert::target).collect(),
+        }))
+    }
 }

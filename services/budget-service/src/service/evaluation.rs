@@ -233,6 +233,7 @@ impl Budgets {
             action: "litellm_key_repaired",
             old: None,
             new: Some(&config.settings),
+            detail: None,
         };
         self.store.insert_audit(&mut tx, audit).await?;
         tx.commit().await.map_err(StoreError::from)?;

@@ -1,12 +1,16 @@
-//! The budget use cases: status, settings, alerts, history, tenants and audit.
+//! The budget use cases: status, settings, alerts, history, tenants, audit and alert
+//! notifications.
 //!
 //! Holds the one store, the one LiteLLM client and the caches. Knows neither protobuf
 //! nor SQL; errors are [`BudgetError`].
 
 mod evaluation;
+mod notifications;
 
 pub use evaluation::PassReport;
+pub use notifications::{DELIVERY_BATCH, Deliveries, DeliveryPolicy, DeliveryReport};
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,8 +25,8 @@ use crate::error::BudgetError;
 use crate::litellm::{KeyBudget, KeyLimits, KeyStatus, LiteLlmClient, LiteLlmError};
 use crate::paging;
 use crate::store::{
-    AlertRecord, AuditRecord, ConfigRecord, NewAudit, StatusRow, Store, StoreError, TenantCursor,
-    TenantOrder, TenantRecord,
+    AlertRecord, AuditRecord, ConfigRecord, DeliveryRecord, NewAudit, StatusRow, Store, StoreError,
+    TenantCursor, TenantOrder, TenantRecord,
 };
 
 /// Where "now" comes from, so period and forecast logic can be tested.
@@ -65,6 +69,13 @@ pub struct CreatedTenant {
     pub tenant: TenantRecord,
     pub config: ConfigRecord,
     pub virtual_key: String,
+}
+
+/// An alert with the state of its notifications, one per target.
+#[derive(Clone, Debug)]
+pub struct AlertEntry {
+    pub alert: AlertRecord,
+    pub deliveries: Vec<DeliveryRecord>,
 }
 
 /// Spend per day for the chart.
@@ -259,6 +270,7 @@ impl Budgets {
             action: "budget_config_updated",
             old: Some(old),
             new: Some(new),
+            detail: None,
         };
         self.store.insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
@@ -419,6 +431,7 @@ impl Budgets {
             action: "tenant_created",
             old: None,
             new: Some(settings),
+            detail: None,
         };
         self.store.insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
@@ -478,13 +491,14 @@ impl Budgets {
         })
     }
 
-    /// A page of the tenant's alerts, newest first, and how many there are in all.
+    /// A page of the tenant's alerts, newest first, each with its deliveries (read in one
+    /// query for the page), and how many alerts there are in all.
     pub async fn list_alerts(
         &self,
         tenant_id: &str,
         page_size: i32,
         page_token: &str,
-    ) -> Result<(Page<AlertRecord>, i64), BudgetError> {
+    ) -> Result<(Page<AlertEntry>, i64), BudgetError> {
         let id = parse_tenant(tenant_id)?;
         let limit = paging::page_size(page_size, ALERTS_PAGE.0, ALERTS_PAGE.1)?;
         let cursor = paging::decode_cursor("alerts", page_token)?;
@@ -493,10 +507,25 @@ impl Budgets {
             self.store.list_alerts(&id, cursor, limit + 1),
             self.store.count_alerts(&id)
         )?;
-        let mut items = rows;
-        let next_page_token = next_token(&mut items, limit, |a| {
+        let mut alerts = rows;
+        let next_page_token = next_token(&mut alerts, limit, |a| {
             paging::encode_cursor("alerts", (a.created_at, a.alert_id))
         });
+        let ids: Vec<i64> = alerts.iter().map(|a| a.alert_id).collect();
+        let mut by_alert: HashMap<i64, Vec<DeliveryRecord>> = HashMap::new();
+        for delivery in self.store.deliveries_of(&ids).await? {
+            by_alert
+                .entry(delivery.alert_id)
+                .or_default()
+                .push(delivery);
+        }
+        let items = alerts
+            .into_iter()
+            .map(|alert| AlertEntry {
+                deliveries: by_alert.remove(&alert.alert_id).unwrap_or_default(),
+                alert,
+            })
+            .collect();
         Ok((
             Page {
                 items,

@@ -1,6 +1,8 @@
-//! PostgreSQL persistence: the only module with SQL. Tenants, budget settings, alerts and
-//! audit events. Errors are classified by SQLSTATE, never by message text.
+//! PostgreSQL persistence: the only module with SQL. Tenants, budget settings, alerts,
+//! audit events and alert notifications. Errors are classified by SQLSTATE, never by
+//! message text.
 
+mod notifications;
 mod rows;
 
 use std::time::Duration;
@@ -10,6 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::{AlertKind, BudgetSettings, BudgetState, BudgetStatus, TenantId};
+pub use notifications::{DeliveryRecord, DueDelivery, FailedAttempt, TARGET_REMOVED, TargetRecord};
 pub use rows::{AlertRecord, AuditRecord, ConfigRecord, TenantRecord};
 use rows::{AlertRow, AuditRow, SettingsJson, TenantConfigRow};
 
@@ -80,6 +83,8 @@ pub struct NewAudit<'a> {
     pub action: &'a str,
     pub old: Option<&'a BudgetSettings>,
     pub new: Option<&'a BudgetSettings>,
+    /// A summary of a change that is not a budget setting.
+    pub detail: Option<&'a str>,
 }
 
 /// A SELECT of a tenant with its settings and latest status, followed by `$tail`.
@@ -296,13 +301,15 @@ impl Store {
     /// Records an audit event in the caller's transaction.
     pub async fn insert_audit(&self, tx: &mut Tx, event: NewAudit<'_>) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO audit_events (tenant_id, actor, action, old_config, new_config) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO audit_events (tenant_id, actor, action, old_config, new_config, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(event.tenant_id.as_str())
         .bind(event.actor)
         .bind(event.action)
         .bind(event.old.map(|s| sqlx::types::Json(SettingsJson::from(s))))
         .bind(event.new.map(|s| sqlx::types::Json(SettingsJson::from(s))))
+        .bind(event.detail)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -329,8 +336,11 @@ impl Store {
         rows.into_iter().map(TenantConfigRow::split).collect()
     }
 
-    /// Records an alert unless one with the same dedupe key exists; returns it when new.
+    /// Records an alert unless one with the same dedupe key exists; returns it when new. A new
+    /// alert's deliveries, one per notification target of the tenant, are queued in the same
+    /// transaction, so no alert is ever recorded without them.
     pub async fn insert_alert(&self, alert: &NewAlert) -> Result<Option<AlertRecord>, StoreError> {
+        let mut tx = self.begin().await?;
         let row: Option<AlertRow> = sqlx::query_as(
             "INSERT INTO budget_alert_history (tenant_id, alert_type, spend_micros, max_budget_micros, percent, \
              threshold_percent, message, dedupe_key, created_at) \
@@ -348,9 +358,16 @@ impl Store {
         .bind(&alert.message)
         .bind(&alert.dedupe_key)
         .bind(alert.created_at)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        row.map(AlertRow::into_record).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let record = row.into_record()?;
+        self.queue_deliveries(&mut tx, record.alert_id, &record.tenant_id)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(record))
     }
 
     /// A page of a tenant's alerts, newest first, after `cursor`.
@@ -395,7 +412,7 @@ impl Store {
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let (time, last_id) = cursor.map_or((None, None), |(t, i)| (Some(t), Some(i)));
         let rows: Vec<AuditRow> = sqlx::query_as(
-            "SELECT event_id, tenant_id, actor, action, old_config, new_config, created_at FROM audit_events \
+            "SELECT event_id, tenant_id, actor, action, old_config, new_config, detail, created_at FROM audit_events \
              WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR (created_at, event_id) < ($2, $3)) \
              ORDER BY created_at DESC, event_id DESC LIMIT $4",
         )

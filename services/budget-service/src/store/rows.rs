@@ -58,6 +58,8 @@ pub struct AuditRecord {
     pub action: String,
     pub old: Option<BudgetSettings>,
     pub new: Option<BudgetSettings>,
+    /// A summary of a change that is not a budget setting.
+    pub detail: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -92,7 +94,7 @@ impl SettingsJson {
     }
 }
 
-fn tenant_id(raw: &str) -> Result<TenantId, StoreError> {
+pub(super) fn tenant_id(raw: &str) -> Result<TenantId, StoreError> {
     TenantId::parse(raw).ok_or_else(|| StoreError::Corrupt(format!("tenant id {raw:?}")))
 }
 
@@ -192,6 +194,7 @@ pub struct AuditRow {
     action: String,
     old_config: Option<sqlx::types::Json<SettingsJson>>,
     new_config: Option<sqlx::types::Json<SettingsJson>>,
+    detail: Option<String>,
     created_at: DateTime<Utc>,
 }
 
@@ -204,6 +207,7 @@ impl AuditRow {
             action: self.action,
             old: self.old_config.map(|j| j.0.into_settings()).transpose()?,
             new: self.new_config.map(|j| j.0.into_settings()).transpose()?,
+            detail: self.detail,
             created_at: self.created_at,
         })
     }

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file budget/v1/budget.proto.
  */
 export const file_budget_v1_budget: GenFile = /*@__PURE__*/
-  fileDesc("ChZidWRnZXQvdjEvYnVkZ2V0LnByb3RvEglidWRnZXQudjEikAQKDEJ1ZGdldFN0YXR1cxIRCgl0ZW5hbnRfaWQYASABKAkSFAoMc3BlbmRfbWljcm9zGAIgASgDEhkKEW1heF9idWRnZXRfbWljcm9zGAMgASgDEhQKDHBlcmNlbnRfdXNlZBgEIAEoARIfChdhbGVydF90aHJlc2hvbGRfcGVyY2VudBgFIAEoBRIfChdncmFjZV90aHJlc2hvbGRfcGVyY2VudBgGIAEoBRIXCg9ibG9ja19hdF9taWNyb3MYByABKAMSJQoFc3RhdGUYCCABKA4yFi5idWRnZXQudjEuQnVkZ2V0U3RhdGUSLgoKcmVzZXRfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQZGF5c191bnRpbF9yZXNldBgKIAEoBRIXCg9idWRnZXRfZHVyYXRpb24YCyABKAkSLgoKZmV0Y2hfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHgoWcHJvamVjdGVkX3NwZW5kX21pY3JvcxgNIAEoAxI9Chlwcm9qZWN0ZWRfZXhoYXVzdGlvbl90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9hbGVydF9hdF9taWNyb3MYDyABKAMSGQoRZGFpbHlfcmF0ZV9taWNyb3MYECABKAMihgIKDEJ1ZGdldENvbmZpZxIRCgl0ZW5hbnRfaWQYASABKAkSGQoRbWF4X2J1ZGdldF9taWNyb3MYAiABKAMSHwoXYWxlcnRfdGhyZXNob2xkX3BlcmNlbnQYAyABKAUSHwoXZ3JhY2VfdGhyZXNob2xkX3BlcmNlbnQYBCABKAUSFwoPYnVkZ2V0X2R1cmF0aW9uGAUgASgJEgwKBGV0YWcYBiABKAkSLwoLdXBkYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJlc2V0X3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIu8BCgVBbGVydBIQCghhbGVydF9pZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSIgoEdHlwZRgDIAEoDjIULmJ1ZGdldC52MS5BbGVydFR5cGUSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHNwZW5kX21pY3JvcxgFIAEoAxIZChFtYXhfYnVkZ2V0X21pY3JvcxgGIAEoAxIPCgdwZXJjZW50GAcgASgBEhkKEXRocmVzaG9sZF9wZXJjZW50GAggASgFEg8KB21lc3NhZ2UYCSABKAkidQoGVGVuYW50EhEKCXRlbmFudF9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSEQoJa2V5X2FsaWFzGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLAAQoNVGVuYW50U3VtbWFyeRIRCgl0ZW5hbnRfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhkKEW1heF9idWRnZXRfbWljcm9zGAMgASgDEhQKDHNwZW5kX21pY3JvcxgEIAEoAxIUCgxwZXJjZW50X3VzZWQYBSABKAESJQoFc3RhdGUYBiABKA4yFi5idWRnZXQudjEuQnVkZ2V0U3RhdGUSGAoQc3RhdHVzX2F2YWlsYWJsZRgHIAEoCCIwCgpEYWlseVNwZW5kEgwKBGRhdGUYASABKAkSFAoMc3BlbmRfbWljcm9zGAIgASgDItsBCgpBdWRpdEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRINCgVhY3RvchgDIAEoCRIOCgZhY3Rpb24YBCABKAkSKwoKb2xkX2NvbmZpZxgFIAEoCzIXLmJ1ZGdldC52MS5CdWRnZXRDb25maWcSKwoKbmV3X2NvbmZpZxgGIAEoCzIXLmJ1ZGdldC52MS5CdWRnZXRDb25maWcSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIisKFkdldEJ1ZGdldFN0YXR1c1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkIKF0dldEJ1ZGdldFN0YXR1c1Jlc3BvbnNlEicKBnN0YXR1cxgBIAEoCzIXLmJ1ZGdldC52MS5CdWRnZXRTdGF0dXMiKwoWR2V0QnVkZ2V0Q29uZmlnUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiQgoXR2V0QnVkZ2V0Q29uZmlnUmVzcG9uc2USJwoGY29uZmlnGAEgASgLMhcuYnVkZ2V0LnYxLkJ1ZGdldENvbmZpZyJlChlVcGRhdGVCdWRnZXRDb25maWdSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRInCgZjb25maWcYAiABKAsyFy5idWRnZXQudjEuQnVkZ2V0Q29uZmlnEgwKBGV0YWcYAyABKAkiRQoaVXBkYXRlQnVkZ2V0Q29uZmlnUmVzcG9uc2USJwoGY29uZmlnGAEgASgLMhcuYnVkZ2V0LnYxLkJ1ZGdldENvbmZpZyJNChFMaXN0QWxlcnRzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiYwoSTGlzdEFsZXJ0c1Jlc3BvbnNlEiAKBmFsZXJ0cxgBIAMoCzIQLmJ1ZGdldC52MS5BbGVydBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoBSI5ChZHZXRTcGVuZEhpc3RvcnlSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIMCgRkYXlzGAIgASgFIlYKF0dldFNwZW5kSGlzdG9yeVJlc3BvbnNlEiMKBGRheXMYASADKAsyFS5idWRnZXQudjEuRGFpbHlTcGVuZBIWCg5kYXlzX3dpdGhfZGF0YRgCIAEoBSJLChJMaXN0VGVuYW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDgoGZmlsdGVyGAMgASgJIlkKE0xpc3RUZW5hbnRzUmVzcG9uc2USKQoHdGVuYW50cxgBIAMoCzIYLmJ1ZGdldC52MS5UZW5hbnRTdW1tYXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJnChNDcmVhdGVUZW5hbnRSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSJwoGY29uZmlnGAMgASgLMhcuYnVkZ2V0LnYxLkJ1ZGdldENvbmZpZyJ3ChRDcmVhdGVUZW5hbnRSZXNwb25zZRIhCgZ0ZW5hbnQYASABKAsyES5idWRnZXQudjEuVGVuYW50EhMKC3ZpcnR1YWxfa2V5GAIgASgJEicKBmNvbmZpZxgDIAEoCzIXLmJ1ZGdldC52MS5CdWRnZXRDb25maWciUgoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiWQoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USJQoGZXZlbnRzGAEgAygLMhUuYnVkZ2V0LnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKowBCgtCdWRnZXRTdGF0ZRIcChhCVURHRVRfU1RBVEVfVU5TUEVDSUZJRUQQABITCg9CVURHRVRfU1RBVEVfT0sQARIYChRCVURHRVRfU1RBVEVfV0FSTklORxACEhYKEkJVREdFVF9TVEFURV9HUkFDRRADEhgKFEJVREdFVF9TVEFURV9CTE9DS0VEEAQqmQEKCUFsZXJ0VHlwZRIaChZBTEVSVF9UWVBFX1VOU1BFQ0lGSUVEEAASGAoUQUxFUlRfVFlQRV9USFJFU0hPTEQQARIeChpBTEVSVF9UWVBFX0JVREdFVF9FWENFRURFRBACEhYKEkFMRVJUX1RZUEVfQkxPQ0tFRBADEh4KGkFMRVJUX1RZUEVfUFJPSkVDVEVEX0xJTUlUEAQyxAUKDUJ1ZGdldFNlcnZpY2USWAoPR2V0QnVkZ2V0U3RhdHVzEiEuYnVkZ2V0LnYxLkdldEJ1ZGdldFN0YXR1c1JlcXVlc3QaIi5idWRnZXQudjEuR2V0QnVkZ2V0U3RhdHVzUmVzcG9uc2USWAoPR2V0QnVkZ2V0Q29uZmlnEiEuYnVkZ2V0LnYxLkdldEJ1ZGdldENvbmZpZ1JlcXVlc3QaIi5idWRnZXQudjEuR2V0QnVkZ2V0Q29uZmlnUmVzcG9uc2USYQoSVXBkYXRlQnVkZ2V0Q29uZmlnEiQuYnVkZ2V0LnYxLlVwZGF0ZUJ1ZGdldENvbmZpZ1JlcXVlc3QaJS5idWRnZXQudjEuVXBkYXRlQnVkZ2V0Q29uZmlnUmVzcG9uc2USSQoKTGlzdEFsZXJ0cxIcLmJ1ZGdldC52MS5MaXN0QWxlcnRzUmVxdWVzdBodLmJ1ZGdldC52MS5MaXN0QWxlcnRzUmVzcG9uc2USWAoPR2V0U3BlbmRIaXN0b3J5EiEuYnVkZ2V0LnYxLkdldFNwZW5kSGlzdG9yeVJlcXVlc3QaIi5idWRnZXQudjEuR2V0U3BlbmRIaXN0b3J5UmVzcG9uc2USTAoLTGlzdFRlbmFudHMSHS5idWRnZXQudjEuTGlzdFRlbmFudHNSZXF1ZXN0Gh4uYnVkZ2V0LnYxLkxpc3RUZW5hbnRzUmVzcG9uc2USTwoMQ3JlYXRlVGVuYW50Eh4uYnVkZ2V0LnYxLkNyZWF0ZVRlbmFudFJlcXVlc3QaHy5idWRnZXQudjEuQ3JlYXRlVGVuYW50UmVzcG9uc2USWAoPTGlzdEF1ZGl0RXZlbnRzEiEuYnVkZ2V0LnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaIi5idWRnZXQudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("ChZidWRnZXQvdjEvYnVkZ2V0LnByb3RvEglidWRnZXQudjEikAQKDEJ1ZGdldFN0YXR1cxIRCgl0ZW5hbnRfaWQYASABKAkSFAoMc3BlbmRfbWljcm9zGAIgASgDEhkKEW1heF9idWRnZXRfbWljcm9zGAMgASgDEhQKDHBlcmNlbnRfdXNlZBgEIAEoARIfChdhbGVydF90aHJlc2hvbGRfcGVyY2VudBgFIAEoBRIfChdncmFjZV90aHJlc2hvbGRfcGVyY2VudBgGIAEoBRIXCg9ibG9ja19hdF9taWNyb3MYByABKAMSJQoFc3RhdGUYCCABKA4yFi5idWRnZXQudjEuQnVkZ2V0U3RhdGUSLgoKcmVzZXRfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQZGF5c191bnRpbF9yZXNldBgKIAEoBRIXCg9idWRnZXRfZHVyYXRpb24YCyABKAkSLgoKZmV0Y2hfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHgoWcHJvamVjdGVkX3NwZW5kX21pY3JvcxgNIAEoAxI9Chlwcm9qZWN0ZWRfZXhoYXVzdGlvbl90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9hbGVydF9hdF9taWNyb3MYDyABKAMSGQoRZGFpbHlfcmF0ZV9taWNyb3MYECABKAMihgIKDEJ1ZGdldENvbmZpZxIRCgl0ZW5hbnRfaWQYASABKAkSGQoRbWF4X2J1ZGdldF9taWNyb3MYAiABKAMSHwoXYWxlcnRfdGhyZXNob2xkX3BlcmNlbnQYAyABKAUSHwoXZ3JhY2VfdGhyZXNob2xkX3BlcmNlbnQYBCABKAUSFwoPYnVkZ2V0X2R1cmF0aW9uGAUgASgJEgwKBGV0YWcYBiABKAkSLwoLdXBkYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJlc2V0X3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqQCCgVBbGVydBIQCghhbGVydF9pZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSIgoEdHlwZRgDIAEoDjIULmJ1ZGdldC52MS5BbGVydFR5cGUSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHNwZW5kX21pY3JvcxgFIAEoAxIZChFtYXhfYnVkZ2V0X21pY3JvcxgGIAEoAxIPCgdwZXJjZW50GAcgASgBEhkKEXRocmVzaG9sZF9wZXJjZW50GAggASgFEg8KB21lc3NhZ2UYCSABKAkSMwoKZGVsaXZlcmllcxgKIAMoCzIfLmJ1ZGdldC52MS5Ob3RpZmljYXRpb25EZWxpdmVyeSKOAgoUTm90aWZpY2F0aW9uRGVsaXZlcnkSEQoJdGFyZ2V0X2lkGAEgASgJEikKBGtpbmQYAiABKA4yGy5idWRnZXQudjEuTm90aWZpY2F0aW9uS2luZBIpCgZzdGF0dXMYAyABKA4yGS5idWRnZXQudjEuRGVsaXZlcnlTdGF0dXMSEAoIYXR0ZW1wdHMYBCABKAUSEgoKbGFzdF9lcnJvchgFIAEoCRIwCgxkZWxpdmVyX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEW5leHRfYXR0ZW1wdF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLdAQoSTm90aWZpY2F0aW9uVGFyZ2V0EhEKCXRhcmdldF9pZBgBIAEoCRIpCgRraW5kGAIgASgOMhsuYnVkZ2V0LnYxLk5vdGlmaWNhdGlvbktpbmQSCwoDdXJsGAMgASgJEg4KBnNlY3JldBgEIAEoCRISCgpoYXNfc2VjcmV0GAUgASgIEhMKC2Rlc2NyaXB0aW9uGAYgASgJEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp1cmxfb3JpZ2luGAggASgJInUKBlRlbmFudBIRCgl0ZW5hbnRfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhEKCWtleV9hbGlhcxgDIAEoCRIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi8AEKDVRlbmFudFN1bW1hcnkSEQoJdGVuYW50X2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIZChFtYXhfYnVkZ2V0X21pY3JvcxgDIAEoAxIUCgxzcGVuZF9taWNyb3MYBCABKAMSFAoMcGVyY2VudF91c2VkGAUgASgBEiUKBXN0YXRlGAYgASgOMhYuYnVkZ2V0LnYxLkJ1ZGdldFN0YXRlEhgKEHN0YXR1c19hdmFpbGFibGUYByABKAgSLgoKZmV0Y2hfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMAoKRGFpbHlTcGVuZBIMCgRkYXRlGAEgASgJEhQKDHNwZW5kX21pY3JvcxgCIAEoAyLrAQoKQXVkaXRFdmVudBIQCghldmVudF9pZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSDQoFYWN0b3IYAyABKAkSDgoGYWN0aW9uGAQgASgJEisKCm9sZF9jb25maWcYBSABKAsyFy5idWRnZXQudjEuQnVkZ2V0Q29uZmlnEisKCm5ld19jb25maWcYBiABKAsyFy5idWRnZXQudjEuQnVkZ2V0Q29uZmlnEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZkZXRhaWwYCCABKAkiKwoWR2V0QnVkZ2V0U3RhdHVzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiQgoXR2V0QnVkZ2V0U3RhdHVzUmVzcG9uc2USJwoGc3RhdHVzGAEgASgLMhcuYnVkZ2V0LnYxLkJ1ZGdldFN0YXR1cyIrChZHZXRCdWRnZXRDb25maWdSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSJCChdHZXRCdWRnZXRDb25maWdSZXNwb25zZRInCgZjb25maWcYASABKAsyFy5idWRnZXQudjEuQnVkZ2V0Q29uZmlnImUKGVVwZGF0ZUJ1ZGdldENvbmZpZ1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEicKBmNvbmZpZxgCIAEoCzIXLmJ1ZGdldC52MS5CdWRnZXRDb25maWcSDAoEZXRhZxgDIAEoCSJFChpVcGRhdGVCdWRnZXRDb25maWdSZXNwb25zZRInCgZjb25maWcYASABKAsyFy5idWRnZXQudjEuQnVkZ2V0Q29uZmlnIk0KEUxpc3RBbGVydHNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJjChJMaXN0QWxlcnRzUmVzcG9uc2USIAoGYWxlcnRzGAEgAygLMhAuYnVkZ2V0LnYxLkFsZXJ0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgFIjkKFkdldFNwZW5kSGlzdG9yeVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEgwKBGRheXMYAiABKAUiVgoXR2V0U3BlbmRIaXN0b3J5UmVzcG9uc2USIwoEZGF5cxgBIAMoCzIVLmJ1ZGdldC52MS5EYWlseVNwZW5kEhYKDmRheXNfd2l0aF9kYXRhGAIgASgFIl0KEkxpc3RUZW5hbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIOCgZmaWx0ZXIYAyABKAkSEAoIb3JkZXJfYnkYBCABKAkiWQoTTGlzdFRlbmFudHNSZXNwb25zZRIpCgd0ZW5hbnRzGAEgAygLMhguYnVkZ2V0LnYxLlRlbmFudFN1bW1hcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImcKE0NyZWF0ZVRlbmFudFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRInCgZjb25maWcYAyABKAsyFy5idWRnZXQudjEuQnVkZ2V0Q29uZmlnIncKFENyZWF0ZVRlbmFudFJlc3BvbnNlEiEKBnRlbmFudBgBIAEoCzIRLmJ1ZGdldC52MS5UZW5hbnQSEwoLdmlydHVhbF9rZXkYAiABKAkSJwoGY29uZmlnGAMgASgLMhcuYnVkZ2V0LnYxLkJ1ZGdldENvbmZpZyJSChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJZChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIlCgZldmVudHMYASADKAsyFS5idWRnZXQudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiMwoeTGlzdE5vdGlmaWNhdGlvblRhcmdldHNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSJRCh9MaXN0Tm90aWZpY2F0aW9uVGFyZ2V0c1Jlc3BvbnNlEi4KB3RhcmdldHMYASADKAsyHS5idWRnZXQudjEuTm90aWZpY2F0aW9uVGFyZ2V0ImIKHVNldE5vdGlmaWNhdGlvblRhcmdldHNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIuCgd0YXJnZXRzGAIgAygLMh0uYnVkZ2V0LnYxLk5vdGlmaWNhdGlvblRhcmdldCJQCh5TZXROb3RpZmljYXRpb25UYXJnZXRzUmVzcG9uc2USLgoHdGFyZ2V0cxgBIAMoCzIdLmJ1ZGdldC52MS5Ob3RpZmljYXRpb25UYXJnZXQqjAEKC0J1ZGdldFN0YXRlEhwKGEJVREdFVF9TVEFURV9VTlNQRUNJRklFRBAAEhMKD0JVREdFVF9TVEFURV9PSxABEhgKFEJVREdFVF9TVEFURV9XQVJOSU5HEAISFgoSQlVER0VUX1NUQVRFX0dSQUNFEAMSGAoUQlVER0VUX1NUQVRFX0JMT0NLRUQQBCqZAQoJQWxlcnRUeXBlEhoKFkFMRVJUX1RZUEVfVU5TUEVDSUZJRUQQABIYChRBTEVSVF9UWVBFX1RIUkVTSE9MRBABEh4KGkFMRVJUX1RZUEVfQlVER0VUX0VYQ0VFREVEEAISFgoSQUxFUlRfVFlQRV9CTE9DS0VEEAMSHgoaQUxFUlRfVFlQRV9QUk9KRUNURURfTElNSVQQBCpxChBOb3RpZmljYXRpb25LaW5kEiEKHU5PVElGSUNBVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASHQoZTk9USUZJQ0FUSU9OX0tJTkRfV0VCSE9PSxABEhsKF05PVElGSUNBVElPTl9LSU5EX1NMQUNLEAIqiQEKDkRlbGl2ZXJ5U3RhdHVzEh8KG0RFTElWRVJZX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF0RFTElWRVJZX1NUQVRVU19QRU5ESU5HEAESHQoZREVMSVZFUllfU1RBVFVTX0RFTElWRVJFRBACEhoKFkRFTElWRVJZX1NUQVRVU19GQUlMRUQQAzKlBwoNQnVkZ2V0U2VydmljZRJYCg9HZXRCdWRnZXRTdGF0dXMSIS5idWRnZXQudjEuR2V0QnVkZ2V0U3RhdHVzUmVxdWVzdBoiLmJ1ZGdldC52MS5HZXRCdWRnZXRTdGF0dXNSZXNwb25zZRJYCg9HZXRCdWRnZXRDb25maWcSIS5idWRnZXQudjEuR2V0QnVkZ2V0Q29uZmlnUmVxdWVzdBoiLmJ1ZGdldC52MS5HZXRCdWRnZXRDb25maWdSZXNwb25zZRJhChJVcGRhdGVCdWRnZXRDb25maWcSJC5idWRnZXQudjEuVXBkYXRlQnVkZ2V0Q29uZmlnUmVxdWVzdBolLmJ1ZGdldC52MS5VcGRhdGVCdWRnZXRDb25maWdSZXNwb25zZRJJCgpMaXN0QWxlcnRzEhwuYnVkZ2V0LnYxLkxpc3RBbGVydHNSZXF1ZXN0Gh0uYnVkZ2V0LnYxLkxpc3RBbGVydHNSZXNwb25zZRJYCg9HZXRTcGVuZEhpc3RvcnkSIS5idWRnZXQudjEuR2V0U3BlbmRIaXN0b3J5UmVxdWVzdBoiLmJ1ZGdldC52MS5HZXRTcGVuZEhpc3RvcnlSZXNwb25zZRJMCgtMaXN0VGVuYW50cxIdLmJ1ZGdldC52MS5MaXN0VGVuYW50c1JlcXVlc3QaHi5idWRnZXQudjEuTGlzdFRlbmFudHNSZXNwb25zZRJPCgxDcmVhdGVUZW5hbnQSHi5idWRnZXQudjEuQ3JlYXRlVGVuYW50UmVxdWVzdBofLmJ1ZGdldC52MS5DcmVhdGVUZW5hbnRSZXNwb25zZRJYCg9MaXN0QXVkaXRFdmVudHMSIS5idWRnZXQudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBoiLmJ1ZGdldC52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZRJwChdMaXN0Tm90aWZpY2F0aW9uVGFyZ2V0cxIpLmJ1ZGdldC52MS5MaXN0Tm90aWZpY2F0aW9uVGFyZ2V0c1JlcXVlc3QaKi5idWRnZXQudjEuTGlzdE5vdGlmaWNhdGlvblRhcmdldHNSZXNwb25zZRJtChZTZXROb3RpZmljYXRpb25UYXJnZXRzEiguYnVkZ2V0LnYxLlNldE5vdGlmaWNhdGlvblRhcmdldHNSZXF1ZXN0GikuYnVkZ2V0LnYxLlNldE5vdGlmaWNhdGlvblRhcmdldHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * A tenant's spend and limits at one moment.
@@ -283,6 +283,13 @@ export type Alert = Message<"budget.v1.Alert"> & {
    * @generated from field: string message = 9;
    */
   message: string;
+
+  /**
+   * One entry per notification target the tenant had when the alert fired.
+   *
+   * @generated from field: repeated budget.v1.NotificationDelivery deliveries = 10;
+   */
+  deliveries: NotificationDelivery[];
 };
 
 /**
@@ -291,6 +298,145 @@ export type Alert = Message<"budget.v1.Alert"> & {
  */
 export const AlertSchema: GenMessage<Alert> = /*@__PURE__*/
   messageDesc(file_budget_v1_budget, 2);
+
+/**
+ * The delivery of one alert to one notification target. Delivery is at least once; the
+ * receiver gets the alert id in the `Idempotency-Key` header to drop repeats.
+ *
+ * @generated from message budget.v1.NotificationDelivery
+ */
+export type NotificationDelivery = Message<"budget.v1.NotificationDelivery"> & {
+  /**
+   * The target the alert is sent to (it may have been removed since).
+   *
+   * @generated from field: string target_id = 1;
+   */
+  targetId: string;
+
+  /**
+   * How the alert is sent.
+   *
+   * @generated from field: budget.v1.NotificationKind kind = 2;
+   */
+  kind: NotificationKind;
+
+  /**
+   * Where the delivery stands.
+   *
+   * @generated from field: budget.v1.DeliveryStatus status = 3;
+   */
+  status: DeliveryStatus;
+
+  /**
+   * How many times sending was tried so far.
+   *
+   * @generated from field: int32 attempts = 4;
+   */
+  attempts: number;
+
+  /**
+   * Why the last attempt failed, in a few words (e.g. "HTTP 503"); empty once delivered.
+   * Never contains URLs or secrets.
+   *
+   * @generated from field: string last_error = 5;
+   */
+  lastError: string;
+
+  /**
+   * When the target accepted the alert; unset until delivered.
+   *
+   * @generated from field: google.protobuf.Timestamp deliver_time = 6;
+   */
+  deliverTime?: Timestamp | undefined;
+
+  /**
+   * When the next attempt is due; unset unless pending.
+   *
+   * @generated from field: google.protobuf.Timestamp next_attempt_time = 7;
+   */
+  nextAttemptTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message budget.v1.NotificationDelivery.
+ * Use `create(NotificationDeliverySchema)` to create a new message.
+ */
+export const NotificationDeliverySchema: GenMessage<NotificationDelivery> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 3);
+
+/**
+ * A place a tenant's alerts are sent to.
+ *
+ * @generated from message budget.v1.NotificationTarget
+ */
+export type NotificationTarget = Message<"budget.v1.NotificationTarget"> & {
+  /**
+   * Opaque identifier of the target. Output only, except in SetNotificationTargets, where
+   * it names an existing target to keep (with its stored URL and secret); empty adds a new one.
+   *
+   * @generated from field: string target_id = 1;
+   */
+  targetId: string;
+
+  /**
+   * How alerts are sent; WEBHOOK or SLACK.
+   *
+   * @generated from field: budget.v1.NotificationKind kind = 2;
+   */
+  kind: NotificationKind;
+
+  /**
+   * Input only: the http:// or https:// URL alerts are POSTed to, at most 2,048 characters.
+   * Never returned, because webhook URLs (Slack's above all) carry credentials. Empty with
+   * an existing target_id keeps the stored URL.
+   *
+   * @generated from field: string url = 3;
+   */
+  url: string;
+
+  /**
+   * Input only: the HMAC key that signs WEBHOOK bodies, 16 to 256 characters; must be empty
+   * for SLACK. Never returned. Empty with an existing target_id keeps the stored secret.
+   *
+   * @generated from field: string secret = 4;
+   */
+  secret: string;
+
+  /**
+   * Output only. Whether a signing secret is stored for the target.
+   *
+   * @generated from field: bool has_secret = 5;
+   */
+  hasSecret: boolean;
+
+  /**
+   * A note for people, at most 200 characters, e.g. "On-call pager".
+   *
+   * @generated from field: string description = 6;
+   */
+  description: string;
+
+  /**
+   * Output only. When the target was added.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 7;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * Output only. The scheme, host and port of the URL, e.g. "https://hooks.slack.com", for display.
+   *
+   * @generated from field: string url_origin = 8;
+   */
+  urlOrigin: string;
+};
+
+/**
+ * Describes the message budget.v1.NotificationTarget.
+ * Use `create(NotificationTargetSchema)` to create a new message.
+ */
+export const NotificationTargetSchema: GenMessage<NotificationTarget> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 4);
 
 /**
  * A tenant known to this service.
@@ -332,7 +478,7 @@ export type Tenant = Message<"budget.v1.Tenant"> & {
  * Use `create(TenantSchema)` to create a new message.
  */
 export const TenantSchema: GenMessage<Tenant> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 3);
+  messageDesc(file_budget_v1_budget, 5);
 
 /**
  * One tenant's row in a fleet overview.
@@ -383,11 +529,18 @@ export type TenantSummary = Message<"budget.v1.TenantSummary"> & {
   state: BudgetState;
 
   /**
-   * False when the tenant's spend could not be read from LiteLLM.
+   * False until the evaluator has read the tenant's spend from LiteLLM.
    *
    * @generated from field: bool status_available = 7;
    */
   statusAvailable: boolean;
+
+  /**
+   * When the evaluator last read the spend.
+   *
+   * @generated from field: google.protobuf.Timestamp fetch_time = 8;
+   */
+  fetchTime?: Timestamp | undefined;
 };
 
 /**
@@ -395,7 +548,7 @@ export type TenantSummary = Message<"budget.v1.TenantSummary"> & {
  * Use `create(TenantSummarySchema)` to create a new message.
  */
 export const TenantSummarySchema: GenMessage<TenantSummary> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 4);
+  messageDesc(file_budget_v1_budget, 6);
 
 /**
  * One UTC day's spend.
@@ -423,7 +576,7 @@ export type DailySpend = Message<"budget.v1.DailySpend"> & {
  * Use `create(DailySpendSchema)` to create a new message.
  */
 export const DailySpendSchema: GenMessage<DailySpend> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 5);
+  messageDesc(file_budget_v1_budget, 7);
 
 /**
  * A recorded change to a tenant's budget.
@@ -479,6 +632,14 @@ export type AuditEvent = Message<"budget.v1.AuditEvent"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 7;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * A summary of a change that is not a budget setting; for "notification_targets_updated",
+   * the targets after the change by kind and URL origin (never full URLs or secrets).
+   *
+   * @generated from field: string detail = 8;
+   */
+  detail: string;
 };
 
 /**
@@ -486,7 +647,7 @@ export type AuditEvent = Message<"budget.v1.AuditEvent"> & {
  * Use `create(AuditEventSchema)` to create a new message.
  */
 export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 6);
+  messageDesc(file_budget_v1_budget, 8);
 
 /**
  * Request for GetBudgetStatus.
@@ -507,7 +668,7 @@ export type GetBudgetStatusRequest = Message<"budget.v1.GetBudgetStatusRequest">
  * Use `create(GetBudgetStatusRequestSchema)` to create a new message.
  */
 export const GetBudgetStatusRequestSchema: GenMessage<GetBudgetStatusRequest> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 7);
+  messageDesc(file_budget_v1_budget, 9);
 
 /**
  * Response for GetBudgetStatus.
@@ -528,7 +689,7 @@ export type GetBudgetStatusResponse = Message<"budget.v1.GetBudgetStatusResponse
  * Use `create(GetBudgetStatusResponseSchema)` to create a new message.
  */
 export const GetBudgetStatusResponseSchema: GenMessage<GetBudgetStatusResponse> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 8);
+  messageDesc(file_budget_v1_budget, 10);
 
 /**
  * Request for GetBudgetConfig.
@@ -549,7 +710,7 @@ export type GetBudgetConfigRequest = Message<"budget.v1.GetBudgetConfigRequest">
  * Use `create(GetBudgetConfigRequestSchema)` to create a new message.
  */
 export const GetBudgetConfigRequestSchema: GenMessage<GetBudgetConfigRequest> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 9);
+  messageDesc(file_budget_v1_budget, 11);
 
 /**
  * Response for GetBudgetConfig.
@@ -570,7 +731,7 @@ export type GetBudgetConfigResponse = Message<"budget.v1.GetBudgetConfigResponse
  * Use `create(GetBudgetConfigResponseSchema)` to create a new message.
  */
 export const GetBudgetConfigResponseSchema: GenMessage<GetBudgetConfigResponse> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 10);
+  messageDesc(file_budget_v1_budget, 12);
 
 /**
  * Request for UpdateBudgetConfig.
@@ -605,7 +766,7 @@ export type UpdateBudgetConfigRequest = Message<"budget.v1.UpdateBudgetConfigReq
  * Use `create(UpdateBudgetConfigRequestSchema)` to create a new message.
  */
 export const UpdateBudgetConfigRequestSchema: GenMessage<UpdateBudgetConfigRequest> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 11);
+  messageDesc(file_budget_v1_budget, 13);
 
 /**
  * Response for UpdateBudgetConfig.
@@ -626,7 +787,7 @@ export type UpdateBudgetConfigResponse = Message<"budget.v1.UpdateBudgetConfigRe
  * Use `create(UpdateBudgetConfigResponseSchema)` to create a new message.
  */
 export const UpdateBudgetConfigResponseSchema: GenMessage<UpdateBudgetConfigResponse> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 12);
+  messageDesc(file_budget_v1_budget, 14);
 
 /**
  * Request for ListAlerts.
@@ -661,7 +822,7 @@ export type ListAlertsRequest = Message<"budget.v1.ListAlertsRequest"> & {
  * Use `create(ListAlertsRequestSchema)` to create a new message.
  */
 export const ListAlertsRequestSchema: GenMessage<ListAlertsRequest> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 13);
+  messageDesc(file_budget_v1_budget, 15);
 
 /**
  * Response for ListAlerts.
@@ -696,7 +857,7 @@ export type ListAlertsResponse = Message<"budget.v1.ListAlertsResponse"> & {
  * Use `create(ListAlertsResponseSchema)` to create a new message.
  */
 export const ListAlertsResponseSchema: GenMessage<ListAlertsResponse> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 14);
+  messageDesc(file_budget_v1_budget, 16);
 
 /**
  * Request for GetSpendHistory.
@@ -724,7 +885,7 @@ export type GetSpendHistoryRequest = Message<"budget.v1.GetSpendHistoryRequest">
  * Use `create(GetSpendHistoryRequestSchema)` to create a new message.
  */
 export const GetSpendHistoryRequestSchema: GenMessage<GetSpendHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 15);
+  messageDesc(file_budget_v1_budget, 17);
 
 /**
  * Response for GetSpendHistory.
@@ -752,7 +913,7 @@ export type GetSpendHistoryResponse = Message<"budget.v1.GetSpendHistoryResponse
  * Use `create(GetSpendHistoryResponseSchema)` to create a new message.
  */
 export const GetSpendHistoryResponseSchema: GenMessage<GetSpendHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 16);
+  messageDesc(file_budget_v1_budget, 18);
 
 /**
  * Request for ListTenants.
@@ -780,6 +941,13 @@ export type ListTenantsRequest = Message<"budget.v1.ListTenantsRequest"> & {
    * @generated from field: string filter = 3;
    */
   filter: string;
+
+  /**
+   * "tenant_id" (the default) or "percent_used desc" (highest use first; tenants not yet evaluated last).
+   *
+   * @generated from field: string order_by = 4;
+   */
+  orderBy: string;
 };
 
 /**
@@ -787,7 +955,7 @@ export type ListTenantsRequest = Message<"budget.v1.ListTenantsRequest"> & {
  * Use `create(ListTenantsRequestSchema)` to create a new message.
  */
 export const ListTenantsRequestSchema: GenMessage<ListTenantsRequest> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 17);
+  messageDesc(file_budget_v1_budget, 19);
 
 /**
  * Response for ListTenants.
@@ -796,7 +964,7 @@ export const ListTenantsRequestSchema: GenMessage<ListTenantsRequest> = /*@__PUR
  */
 export type ListTenantsResponse = Message<"budget.v1.ListTenantsResponse"> & {
   /**
-   * The tenants, ordered by tenant id.
+   * The tenants, in the requested order.
    *
    * @generated from field: repeated budget.v1.TenantSummary tenants = 1;
    */
@@ -815,7 +983,7 @@ export type ListTenantsResponse = Message<"budget.v1.ListTenantsResponse"> & {
  * Use `create(ListTenantsResponseSchema)` to create a new message.
  */
 export const ListTenantsResponseSchema: GenMessage<ListTenantsResponse> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 18);
+  messageDesc(file_budget_v1_budget, 20);
 
 /**
  * Request for CreateTenant.
@@ -850,7 +1018,7 @@ export type CreateTenantRequest = Message<"budget.v1.CreateTenantRequest"> & {
  * Use `create(CreateTenantRequestSchema)` to create a new message.
  */
 export const CreateTenantRequestSchema: GenMessage<CreateTenantRequest> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 19);
+  messageDesc(file_budget_v1_budget, 21);
 
 /**
  * Response for CreateTenant.
@@ -885,7 +1053,7 @@ export type CreateTenantResponse = Message<"budget.v1.CreateTenantResponse"> & {
  * Use `create(CreateTenantResponseSchema)` to create a new message.
  */
 export const CreateTenantResponseSchema: GenMessage<CreateTenantResponse> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 20);
+  messageDesc(file_budget_v1_budget, 22);
 
 /**
  * Request for ListAuditEvents.
@@ -920,7 +1088,7 @@ export type ListAuditEventsRequest = Message<"budget.v1.ListAuditEventsRequest">
  * Use `create(ListAuditEventsRequestSchema)` to create a new message.
  */
 export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 21);
+  messageDesc(file_budget_v1_budget, 23);
 
 /**
  * Response for ListAuditEvents.
@@ -948,7 +1116,98 @@ export type ListAuditEventsResponse = Message<"budget.v1.ListAuditEventsResponse
  * Use `create(ListAuditEventsResponseSchema)` to create a new message.
  */
 export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
-  messageDesc(file_budget_v1_budget, 22);
+  messageDesc(file_budget_v1_budget, 24);
+
+/**
+ * Request for ListNotificationTargets.
+ *
+ * @generated from message budget.v1.ListNotificationTargetsRequest
+ */
+export type ListNotificationTargetsRequest = Message<"budget.v1.ListNotificationTargetsRequest"> & {
+  /**
+   * The tenant whose targets to list.
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+};
+
+/**
+ * Describes the message budget.v1.ListNotificationTargetsRequest.
+ * Use `create(ListNotificationTargetsRequestSchema)` to create a new message.
+ */
+export const ListNotificationTargetsRequestSchema: GenMessage<ListNotificationTargetsRequest> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 25);
+
+/**
+ * Response for ListNotificationTargets.
+ *
+ * @generated from message budget.v1.ListNotificationTargetsResponse
+ */
+export type ListNotificationTargetsResponse = Message<"budget.v1.ListNotificationTargetsResponse"> & {
+  /**
+   * The targets, oldest first; at most 10, so never paged.
+   *
+   * @generated from field: repeated budget.v1.NotificationTarget targets = 1;
+   */
+  targets: NotificationTarget[];
+};
+
+/**
+ * Describes the message budget.v1.ListNotificationTargetsResponse.
+ * Use `create(ListNotificationTargetsResponseSchema)` to create a new message.
+ */
+export const ListNotificationTargetsResponseSchema: GenMessage<ListNotificationTargetsResponse> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 26);
+
+/**
+ * Request for SetNotificationTargets.
+ *
+ * @generated from message budget.v1.SetNotificationTargetsRequest
+ */
+export type SetNotificationTargetsRequest = Message<"budget.v1.SetNotificationTargetsRequest"> & {
+  /**
+   * The tenant whose targets to replace.
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * The whole new set, at most 10; targets of the tenant not named here are removed.
+   *
+   * @generated from field: repeated budget.v1.NotificationTarget targets = 2;
+   */
+  targets: NotificationTarget[];
+};
+
+/**
+ * Describes the message budget.v1.SetNotificationTargetsRequest.
+ * Use `create(SetNotificationTargetsRequestSchema)` to create a new message.
+ */
+export const SetNotificationTargetsRequestSchema: GenMessage<SetNotificationTargetsRequest> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 27);
+
+/**
+ * Response for SetNotificationTargets.
+ *
+ * @generated from message budget.v1.SetNotificationTargetsResponse
+ */
+export type SetNotificationTargetsResponse = Message<"budget.v1.SetNotificationTargetsResponse"> & {
+  /**
+   * The targets as now stored, oldest first.
+   *
+   * @generated from field: repeated budget.v1.NotificationTarget targets = 1;
+   */
+  targets: NotificationTarget[];
+};
+
+/**
+ * Describes the message budget.v1.SetNotificationTargetsResponse.
+ * Use `create(SetNotificationTargetsResponseSchema)` to create a new message.
+ */
+export const SetNotificationTargetsResponseSchema: GenMessage<SetNotificationTargetsResponse> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 28);
 
 /**
  * Where a tenant stands against its budget. Bands follow the tenant's own thresholds;
@@ -1048,6 +1307,82 @@ export const AlertTypeSchema: GenEnum<AlertType> = /*@__PURE__*/
   enumDesc(file_budget_v1_budget, 1);
 
 /**
+ * How an alert reaches a notification target.
+ *
+ * @generated from enum budget.v1.NotificationKind
+ */
+export enum NotificationKind {
+  /**
+   * Not set; refused in SetNotificationTargets.
+   *
+   * @generated from enum value: NOTIFICATION_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A POST of the alert as JSON, signed in the header
+   * `X-Budget-Signature: sha256=<hex HMAC-SHA256 of the exact body, keyed by the target's secret>`.
+   *
+   * @generated from enum value: NOTIFICATION_KIND_WEBHOOK = 1;
+   */
+  WEBHOOK = 1,
+
+  /**
+   * A Slack-compatible incoming webhook: a POST of `{"text": "..."}`, unsigned.
+   *
+   * @generated from enum value: NOTIFICATION_KIND_SLACK = 2;
+   */
+  SLACK = 2,
+}
+
+/**
+ * Describes the enum budget.v1.NotificationKind.
+ */
+export const NotificationKindSchema: GenEnum<NotificationKind> = /*@__PURE__*/
+  enumDesc(file_budget_v1_budget, 2);
+
+/**
+ * Where the delivery of one alert to one target stands.
+ *
+ * @generated from enum budget.v1.DeliveryStatus
+ */
+export enum DeliveryStatus {
+  /**
+   * Never stored.
+   *
+   * @generated from enum value: DELIVERY_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Not accepted yet: retried with exponential backoff until 24 hours after the alert.
+   *
+   * @generated from enum value: DELIVERY_STATUS_PENDING = 1;
+   */
+  PENDING = 1,
+
+  /**
+   * The target answered with a 2xx status.
+   *
+   * @generated from enum value: DELIVERY_STATUS_DELIVERED = 2;
+   */
+  DELIVERED = 2,
+
+  /**
+   * Given up: the target did not accept within 24 hours, or it was removed first.
+   *
+   * @generated from enum value: DELIVERY_STATUS_FAILED = 3;
+   */
+  FAILED = 3,
+}
+
+/**
+ * Describes the enum budget.v1.DeliveryStatus.
+ */
+export const DeliveryStatusSchema: GenEnum<DeliveryStatus> = /*@__PURE__*/
+  enumDesc(file_budget_v1_budget, 3);
+
+/**
  * BudgetService owns each tenant's LLM budget: how much it may spend per period,
  * when admins are warned, and how far past 100 % it may go (the grace period)
  * before LiteLLM blocks its virtual key.
@@ -1107,7 +1442,7 @@ export const BudgetService: GenService<{
     output: typeof GetSpendHistoryResponseSchema;
   },
   /**
-   * Lists tenants with a summary of their budget use.
+   * Lists tenants with a summary of their budget use, as of the evaluator's last pass.
    *
    * @generated from rpc budget.v1.BudgetService.ListTenants
    */
@@ -1135,6 +1470,27 @@ export const BudgetService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditEventsRequestSchema;
     output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * Lists where the tenant's alerts are sent. URLs and secrets are never returned.
+   *
+   * @generated from rpc budget.v1.BudgetService.ListNotificationTargets
+   */
+  listNotificationTargets: {
+    methodKind: "unary";
+    input: typeof ListNotificationTargetsRequestSchema;
+    output: typeof ListNotificationTargetsResponseSchema;
+  },
+  /**
+   * Replaces the tenant's whole set of notification targets (at most 10). Alerts recorded
+   * from then on are delivered to the new set; pending deliveries to removed targets stop.
+   *
+   * @generated from rpc budget.v1.BudgetService.SetNotificationTargets
+   */
+  setNotificationTargets: {
+    methodKind: "unary";
+    input: typeof SetNotificationTargetsRequestSchema;
+    output: typeof SetNotificationTargetsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_budget_v1_budget, 0);

@@ -1,0 +1,364 @@
+//! Notification targets and deliveries. A delivery is the durable queue entry of one alert
+//! for one target; the worker claims due ones with `FOR UPDATE SKIP LOCKED` and a lease, so
+//! replicas never send the same one at the same time and a crash only delays it.
+
+use chrono::{DateTime, Utc};
+
+use super::rows::{AlertRow, tenant_id};
+use super::{AlertRecord, Store, StoreError, Tx};
+use crate::domain::notification::{SecretChange, TargetSpec};
+use crate::domain::{DeliveryStatus, NotificationKind, TenantId};
+
+/// The last_error of a delivery whose target was removed before it was delivered.
+pub const TARGET_REMOVED: &str = "target removed";
+
+/// A notification target as stored (its secret stays in the database).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TargetRecord {
+    pub target_id: i64,
+    pub tenant_id: TenantId,
+    pub kind: NotificationKind,
+    /// May carry credentials: never returned to callers.
+    pub url: String,
+    pub has_secret: bool,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where the delivery of one alert to one target stands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliveryRecord {
+    pub alert_id: i64,
+    pub target_id: i64,
+    pub kind: NotificationKind,
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// Set only while pending.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// A claimed delivery with everything needed to send it.
+#[derive(Clone, Debug)]
+pub struct DueDelivery {
+    pub delivery_id: i64,
+    /// Attempts so far, counting the one this claim starts.
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub kind: NotificationKind,
+    pub url: String,
+    pub secret: Option<String>,
+    pub alert: AlertRecord,
+    pub display_name: String,
+}
+
+/// How a failed attempt ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailedAttempt {
+    RetryAt(DateTime<Utc>),
+    GiveUp,
+}
+
+#[derive(sqlx::FromRow)]
+struct TargetRow {
+    target_id: i64,
+    tenant_id: String,
+    kind: String,
+    url: String,
+    has_secret: bool,
+    description: String,
+    created_at: DateTime<Utc>,
+}
+
+impl TargetRow {
+    fn into_record(self) -> Result<TargetRecord, StoreError> {
+        Ok(TargetRecord {
+            target_id: self.target_id,
+            tenant_id: tenant_id(&self.tenant_id)?,
+            kind: kind(&self.kind)?,
+            url: self.url,
+            has_secret: self.has_secret,
+            description: self.description,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    alert_id: i64,
+    target_id: i64,
+    kind: String,
+    status: String,
+    attempts: i32,
+    last_error: Option<String>,
+    delivered_at: Option<DateTime<Utc>>,
+    next_attempt_at: DateTime<Utc>,
+}
+
+impl DeliveryRow {
+    fn into_record(self) -> Result<DeliveryRecord, StoreError> {
+        let status = DeliveryStatus::parse(&self.status)
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery status {:?}", self.status)))?;
+        Ok(DeliveryRecord {
+            alert_id: self.alert_id,
+            target_id: self.target_id,
+            kind: kind(&self.kind)?,
+            status,
+            attempts: self.attempts,
+            last_error: self.last_error,
+            delivered_at: self.delivered_at,
+            next_attempt_at: (status == DeliveryStatus::Pending).then_some(self.next_attempt_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct DueRow {
+    delivery_id: i64,
+    attempts: i32,
+    delivery_created_at: DateTime<Utc>,
+    kind: String,
+    url: String,
+    secret: Option<String>,
+    display_name: String,
+    #[sqlx(flatten)]
+    alert: AlertRow,
+}
+
+async fn fetch_targets<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    id: &TenantId,
+) -> Result<Vec<TargetRecord>, StoreError> {
+    let rows: Vec<TargetRow> = sqlx::query_as(
+        "SELECT target_id, tenant_id, kind, url, secret IS NOT NULL AS has_secret, description, \
+         created_at FROM notification_targets \
+         WHERE tenant_id = $1 AND removed_at IS NULL ORDER BY target_id",
+    )
+    .bind(id.as_str())
+    .fetch_all(executor)
+    .await?;
+    rows.into_iter().map(TargetRow::into_record).collect()
+}
+
+fn kind(raw: &str) -> Result<NotificationKind, StoreError> {
+    NotificationKind::parse(raw)
+        .ok_or_else(|| StoreError::Corrupt(format!("notification kind {raw:?}")))
+}
+
+impl Store {
+    /// The tenant's targets, oldest first.
+    pub async fn list_targets(&self, id: &TenantId) -> Result<Vec<TargetRecord>, StoreError> {
+        fetch_targets(&self.pool, id).await
+    }
+
+    /// Like [`Store::list_targets`], inside the caller's transaction.
+    pub async fn targets_in(
+        &self,
+        tx: &mut Tx,
+        id: &TenantId,
+    ) -> Result<Vec<TargetRecord>, StoreError> {
+        fetch_targets(&mut **tx, id).await
+    }
+
+    /// Makes `specs` the tenant's whole set of targets: updates the ones named, adds the new
+    /// ones, removes the rest and fails their pending deliveries. The caller holds the
+    /// tenant's settings lock, so sets of one tenant are replaced one at a time.
+    pub async fn replace_targets(
+        &self,
+        tx: &mut Tx,
+        id: &TenantId,
+        specs: &[TargetSpec],
+    ) -> Result<Vec<TargetRecord>, StoreError> {
+        let mut kept: Vec<i64> = Vec::new();
+        for spec in specs {
+            let (keep_secret, secret) = match &spec.secret {
+                SecretChange::Keep => (true, None),
+                SecretChange::Set(secret) => (false, Some(secret.as_str())),
+                SecretChange::Clear => (false, None),
+            };
+            let target_id: (i64,) = match spec.target_id {
+                Some(target_id) => {
+                    sqlx::query_as(
+                        "UPDATE notification_targets SET kind = $3, url = COALESCE($4, url), \
+                         secret = CASE WHEN $5 THEN secret ELSE $6 END, description = $7, updated_at = now() \
+                         WHERE target_id = $1 AND tenant_id = $2 AND removed_at IS NULL RETURNING target_id",
+                    )
+                    .bind(target_id)
+                    .bind(id.as_str())
+                    .bind(spec.kind.as_str())
+                    .bind(spec.url.as_deref())
+                    .bind(keep_secret)
+                    .bind(secret)
+                    .bind(&spec.description)
+                    .fetch_one(&mut **tx)
+                    .await?
+                }
+                None => {
+                    sqlx::query_as(
+                        "INSERT INTO notification_targets (tenant_id, kind, url, secret, description) \
+                         VALUES ($1, $2, $3, $4, $5) RETURNING target_id",
+                    )
+                    .bind(id.as_str())
+                    .bind(spec.kind.as_str())
+                    .bind(spec.url.as_deref().unwrap_or_default())
+                    .bind(secret)
+                    .bind(&spec.description)
+                    .fetch_one(&mut **tx)
+                    .await?
+                }
+            };
+            kept.push(target_id.0);
+        }
+        sqlx::query(
+            "WITH removed AS ( \
+               UPDATE notification_targets SET removed_at = now() \
+               WHERE tenant_id = $1 AND removed_at IS NULL AND NOT (target_id = ANY($2)) \
+               RETURNING target_id) \
+             UPDATE notification_deliveries SET status = 'failed', last_error = $3 \
+             WHERE status = 'pending' AND target_id IN (SELECT target_id FROM removed)",
+        )
+        .bind(id.as_str())
+        .bind(&kept)
+        .bind(TARGET_REMOVED)
+        .execute(&mut **tx)
+        .await?;
+        self.targets_in(tx, id).await
+    }
+
+    /// Queues the alert for each of the tenant's targets. The targets are share-locked, so a
+    /// concurrent removal waits for this transaction and then fails what it queued.
+    pub(super) async fn queue_deliveries(
+        &self,
+        tx: &mut Tx,
+        alert_id: i64,
+        id: &TenantId,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO notification_deliveries (alert_id, target_id) \
+             SELECT $1, target_id FROM notification_targets \
+             WHERE tenant_id = $2 AND removed_at IS NULL ORDER BY target_id FOR SHARE",
+        )
+        .bind(alert_id)
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The deliveries of the given alerts, by alert then target.
+    pub async fn deliveries_of(
+        &self,
+        alert_ids: &[i64],
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        if alert_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<DeliveryRow> = sqlx::query_as(
+            "SELECT d.alert_id, d.target_id, t.kind, d.status, d.attempts, d.last_error, \
+             d.delivered_at, d.next_attempt_at \
+             FROM notification_deliveries d JOIN notification_targets t USING (target_id) \
+             WHERE d.alert_id = ANY($1) ORDER BY d.alert_id, d.target_id",
+        )
+        .bind(alert_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(DeliveryRow::into_record).collect()
+    }
+
+    /// Claims up to `limit` pending deliveries due at `now`: counts an attempt for each and
+    /// moves its next attempt to `lease_until`, so nobody else sends it meanwhile; a claim
+    /// whose sender dies is retried then.
+    pub async fn claim_due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        let rows: Vec<DueRow> = sqlx::query_as(
+            "WITH due AS ( \
+               SELECT d.delivery_id FROM notification_deliveries d \
+               JOIN notification_targets t ON t.target_id = d.target_id \
+               WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND t.removed_at IS NULL \
+               ORDER BY d.next_attempt_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED), \
+             claimed AS ( \
+               UPDATE notification_deliveries d SET attempts = d.attempts + 1, next_attempt_at = $2 \
+               FROM due WHERE d.delivery_id = due.delivery_id \
+               RETURNING d.delivery_id, d.alert_id, d.target_id, d.attempts, d.created_at) \
+             SELECT c.delivery_id, c.attempts, c.created_at AS delivery_created_at, \
+             t.kind, t.url, t.secret, tn.display_name, \
+             a.alert_id, a.tenant_id, a.alert_type, a.spend_micros, a.max_budget_micros, a.percent, \
+             a.threshold_percent, a.message, a.created_at \
+             FROM claimed c \
+             JOIN notification_targets t ON t.target_id = c.target_id \
+             JOIN budget_alert_history a ON a.alert_id = c.alert_id \
+             JOIN tenants tn ON tn.tenant_id = a.tenant_id \
+             ORDER BY c.delivery_id",
+        )
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(DueDelivery {
+                    delivery_id: row.delivery_id,
+                    attempts: row.attempts,
+                    created_at: row.delivery_created_at,
+                    kind: kind(&row.kind)?,
+                    url: row.url,
+                    secret: row.secret,
+                    alert: row.alert.into_record()?,
+                    display_name: row.display_name,
+                })
+            })
+            .collect()
+    }
+
+    /// Records that the target accepted the delivery.
+    pub async fn mark_delivered(
+        &self,
+        delivery_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE notification_deliveries SET status = 'delivered', delivered_at = $2, last_error = NULL \
+             WHERE delivery_id = $1 AND status = 'pending'",
+        )
+        .bind(delivery_id)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt, unless a later claim (after this one's lease ran out) owns
+    /// the delivery now.
+    pub async fn mark_attempt_failed(
+        &self,
+        delivery_id: i64,
+        attempts: i32,
+        outcome: FailedAttempt,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let (status, next) = match outcome {
+            FailedAttempt::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+            FailedAttempt::GiveUp => (DeliveryStatus::Failed, None),
+        };
+        sqlx::query(
+            "UPDATE notification_deliveries SET status = $3, \
+             next_attempt_at = COALESCE($4, next_attempt_at), last_error = $5 \
+             WHERE delivery_id = $1 AND attempts = $2 AND status = 'pending'",
+        )
+        .bind(delivery_id)
+        .bind(attempts)
+        .bind(status.as_str())
+        .bind(next)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
