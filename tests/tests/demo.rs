@@ -20,6 +20,7 @@ async fn the_demo_seeds_one_tenant_per_state_with_consistent_spend() {
         gateway_addr: "127.0.0.1:0".parse().unwrap(),
         cache_ttl_secs: 60,
         eval_interval_secs: 0,
+        notification_receiver: true,
     })
     .await
     .unwrap();
@@ -116,6 +117,16 @@ async fn the_demo_seeds_one_tenant_per_state_with_consistent_spend() {
         }
     };
     assert_eq!((alerts("acme").await, alerts("umbrella").await), (0, 3));
+
+    // Each alert reaches the demo's receiver, signed.
+    let receiver = stack.receiver.as_ref().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while receiver.received().len() < 6 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let received = receiver.received();
+    assert_eq!(received.len(), 6, "{received:?}");
+    assert!(received.iter().all(|r| r.signature_valid));
 
     // umbrella's chat calls are refused by LiteLLM; acme's work.
     let http = reqwest::Client::new();

@@ -14,6 +14,8 @@ use budget_service::store::NewAlert;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use litellm_sim::{SimControl, SimServer};
 use serde::Deserialize;
+
+pub mod receiver;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -32,10 +34,17 @@ pub struct StackConfig {
     pub cache_ttl_secs: u64,
     /// Seconds between evaluator passes; 0 turns the background evaluator off.
     pub eval_interval_secs: u64,
+    /// Run a local receiver for alert notifications and point every demo tenant at it.
+    pub notification_receiver: bool,
 }
+
+/// The signing secret the demo's receiver checks.
+pub const DEMO_RECEIVER_SECRET: &str = "demo-receiver-signing-secret";
 
 /// litellm-sim, budget-service and the gateway, running.
 pub struct RunningStack {
+    /// The demo's notification receiver, when started with one.
+    pub receiver: Option<receiver::Receiver>,
     pub sim: SimServer,
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
@@ -105,7 +114,13 @@ impl RunningStack {
         let channel = Channel::from_shared(format!("http://{grpc_addr}"))?
             .connect()
             .await?;
+        let receiver = if config.notification_receiver {
+            Some(receiver::Receiver::start(DEMO_RECEIVER_SECRET).await?)
+        } else {
+            None
+        };
         Ok(RunningStack {
+            receiver,
             sim,
             grpc_addr,
             http_addr,
@@ -327,6 +342,25 @@ impl RunningStack {
         let mut keys = Vec::new();
         for seed in demo_tenants() {
             keys.push((seed.id.clone(), self.seed_tenant(&seed).await?));
+        }
+        if let Some(receiver) = &self.receiver {
+            // Every tenant notifies the demo's own receiver, signed.
+            for (id, _) in &keys {
+                self.client
+                    .clone()
+                    .set_notification_targets(pb::SetNotificationTargetsRequest {
+                        tenant_id: id.clone(),
+                        targets: vec![pb::NotificationTarget {
+                            kind: pb::NotificationKind::Webhook.into(),
+                            url: format!("http://{}/budget-alerts", receiver.addr),
+                            secret: DEMO_RECEIVER_SECRET.into(),
+                            description: "demo receiver (prints to the terminal)".into(),
+                            ..Default::default()
+                        }],
+                    })
+                    .await
+                    .with_context(|| format!("notification target for {id}"))?;
+            }
         }
         self.sim().set_webhook_url(Some(format!(
             "http://{}/hooks/litellm/{webhook_secret}",

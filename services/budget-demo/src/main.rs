@@ -48,6 +48,7 @@ async fn run() -> anyhow::Result<()> {
             .context("GATEWAY_ADDR")?,
         cache_ttl_secs: 60,
         eval_interval_secs: 60,
+        notification_receiver: true,
     };
     let result = serve(&config).await;
     if let Some(cluster) = cluster {

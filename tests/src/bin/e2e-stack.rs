@@ -39,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
         cache_ttl_secs,
         // Browser tests seed exactly the alerts they check; no background passes.
         eval_interval_secs: 0,
+        notification_receiver: false,
     };
     let stack = Arc::new(RunningStack::start(&config).await?);
     let control = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
