@@ -19,7 +19,13 @@ const SIM_MASTER_KEY: &str = "sk-demo-master";
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    budget_service::cli::init_tracing();
+    // Quiet by default so the URL and the received notifications stay readable.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     match run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -61,10 +67,10 @@ async fn serve(config: &StackConfig) -> anyhow::Result<()> {
     let stack = RunningStack::start(config).await?;
     let keys = stack.seed_demo(&config.webhook_secret).await?;
     let traffic = tokio::spawn(chat_traffic(
+        stack.sim(),
         stack.sim.base_url(),
         keys.into_iter()
             .filter(|(id, _)| id == "acme" || id == "globex")
-            .map(|(_, key)| key)
             .collect(),
     ));
     let url = format!("http://{}", stack.gateway_addr);
@@ -91,13 +97,19 @@ async fn serve(config: &StackConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// acme and globex keep making small chat calls so their numbers move while the demo runs.
-async fn chat_traffic(sim_url: String, keys: Vec<String>) {
+/// acme and globex keep making chat calls so their numbers move while the demo runs: each
+/// call costs $0.50 (litellm-sim's fixed price), globex calls every 2 s and acme every 4 s,
+/// so globex crosses 100 % within about 8 minutes and its alerts appear by themselves.
+async fn chat_traffic(sim: litellm_sim::SimControl, sim_url: String, keys: Vec<(String, String)>) {
+    sim.set_chat_cost(Some(0.5));
     let http = reqwest::Client::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(3));
-    loop {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    for round in 0u64.. {
         tick.tick().await;
-        for key in &keys {
+        for (id, key) in &keys {
+            if id == "acme" && round % 2 == 1 {
+                continue;
+            }
             let body = serde_json::json!({
                 "model": "gpt-4o-mini",
                 "messages": [{"role": "user", "content": "Summarise today's tickets."}],
@@ -110,7 +122,7 @@ async fn chat_traffic(sim_url: String, keys: Vec<String>) {
                 .send()
                 .await;
             if let Err(error) = sent {
-                tracing::warn!(error = %error, "demo chat call failed");
+                tracing::warn!(tenant_id = %id, error = %error, "demo chat call failed");
             }
         }
     }
