@@ -147,7 +147,17 @@ export async function newPage(browser, { width = 1280, height = 900 } = {}) {
   page.problems = [];
   page.on("pageerror", (e) => page.problems.push(`pageerror: ${e.message}`));
   page.on("console", (m) => {
-    if (m.type() === "error") page.problems.push(`console: ${m.text()}`);
+    // Failed responses are reported below with their URL.
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) page.problems.push(`console: ${m.text()}`);
+  });
+  page.on("response", (r) => {
+    // Chromium asks for /favicon.ico on its own; the dashboard has none.
+    if (r.status() >= 400 && new URL(r.url()).pathname !== "/favicon.ico") page.problems.push(`HTTP ${r.status()} ${r.url()}`);
+  });
+  page.on("requestfailed", (r) => {
+    // Leaving a page aborts its calls on purpose.
+    const why = r.failure()?.errorText ?? "";
+    if (why !== "net::ERR_ABORTED") page.problems.push(`request failed: ${r.url()} ${why}`);
   });
   return page;
 }
@@ -222,4 +232,69 @@ export function overWhite(css) {
   const { r, g, b, a } = parseRgb(css);
   const mix = (c) => Math.round(c * a + 255 * (1 - a));
   return { r: mix(r), g: mix(g), b: mix(b) };
+}
+
+// ---------------------------------------------------------------------------
+// gRPC-web bodies, for tests that rewrite a request on its way to the real server.
+
+/** The protobuf fields of `buf` as [{no, wire, value}] (varints as BigInt, bytes as Buffer). */
+export function decodeProto(buf) {
+  const fields = [];
+  let i = 0;
+  const varint = () => {
+    let v = 0n;
+    for (let shift = 0n; ; shift += 7n) {
+      const b = buf[i++];
+      v |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) return v;
+    }
+  };
+  while (i < buf.length) {
+    const key = Number(varint());
+    const no = key >> 3;
+    const wire = key & 7;
+    if (wire === 0) fields.push({ no, wire, value: varint() });
+    else if (wire === 2) {
+      const len = Number(varint());
+      fields.push({ no, wire, value: buf.subarray(i, i + len) });
+      i += len;
+    } else throw new Error(`wire type ${wire} is not handled`);
+  }
+  return fields;
+}
+
+/** The inverse of decodeProto. */
+export function encodeProto(fields) {
+  const out = [];
+  const varint = (v) => {
+    let n = BigInt.asUintN(64, BigInt(v));
+    do {
+      let b = Number(n & 0x7fn);
+      n >>= 7n;
+      if (n > 0n) b |= 0x80;
+      out.push(b);
+    } while (n > 0n);
+  };
+  for (const f of fields) {
+    varint((f.no << 3) | f.wire);
+    if (f.wire === 0) varint(f.value);
+    else {
+      const bytes = Buffer.isBuffer(f.value) ? f.value : Buffer.from(f.value);
+      varint(bytes.length);
+      out.push(...bytes);
+    }
+  }
+  return Buffer.from(out);
+}
+
+/** A gRPC-web request body (one data frame) -> the message bytes, and back. */
+export function unframe(body) {
+  assert.equal(body[0], 0, "an uncompressed data frame");
+  return body.subarray(5, 5 + body.readUInt32BE(1));
+}
+
+export function frame(message) {
+  const head = Buffer.alloc(5);
+  head.writeUInt32BE(message.length, 1);
+  return Buffer.concat([head, message]);
 }

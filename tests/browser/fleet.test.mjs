@@ -1,0 +1,190 @@
+// The fleet page "/": tenants fullest first with their states, search, the tenant picker,
+// and the narrow (390 px) layout without horizontal scrolling.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  assertNoProblems,
+  closePage,
+  launchBrowser,
+  newPage,
+  open,
+  screenshot,
+  startStack,
+  text,
+  waitReady,
+} from "./harness.mjs";
+
+let stack;
+let browser;
+
+before(async () => {
+  [stack, browser] = await Promise.all([startStack(), launchBrowser()]);
+  await stack.seedDemo();
+  // One more "acme" so a search can match several tenants, by id and by display name.
+  await stack.seedTenant({ id: "acme-eu", display_name: "Acme Europe", max_budget_usd: 400, spend_usd: 80 });
+});
+
+after(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+function fleetRows(page) {
+  return page.locator("#fleet-table tbody tr").evaluateAll((trs) =>
+    trs.map((tr) => ({
+      id: tr.dataset.tenantId,
+      state: tr.dataset.state,
+      cells: [...tr.cells].map((td) => td.innerText.trim()),
+      badgeBg: getComputedStyle(tr.querySelector(".badge")).backgroundColor,
+      href: tr.querySelector("a")?.getAttribute("href"),
+    })),
+  );
+}
+
+/** Types into the fleet search and waits for the list to settle (the search is debounced). */
+async function search(page, value, expectedCount) {
+  await page.fill("#fleet-search", value);
+  await page.waitForFunction((want) => document.getElementById("fleet-count")?.textContent === want, expectedCount);
+}
+
+test("all tenants, fullest first, with spend, budget, percent and state", async () => {
+  const page = await newPage(browser);
+  try {
+    await open(page, stack, "/");
+    assert.equal(await text(page, "h1"), "Tenants");
+    const rows = await fleetRows(page);
+    assert.deepEqual(
+      rows.map((r) => [r.id, r.state, ...r.cells]),
+      [
+        ["umbrella", "blocked", "Umbrella Corporation (umbrella)", "$348.00", "$300.00", "116.0%", "Blocked"],
+        ["initech", "grace", "Initech (initech)", "$208.00", "$200.00", "104.0%", "Grace period"],
+        ["globex", "warning", "Globex (globex)", "$880.00", "$1,000.00", "88.0%", "Warning"],
+        ["acme", "ok", "Acme Corp (acme)", "$210.00", "$500.00", "42.0%", "OK"],
+        ["acme-eu", "ok", "Acme Europe (acme-eu)", "$80.00", "$400.00", "20.0%", "OK"],
+        ["hooli", "ok", "Hooli (hooli)", "$15.00", "$500.00", "3.0%", "OK"],
+      ],
+    );
+    assert.equal(await text(page, "#fleet-count"), "6 tenants");
+    // Each state's badge has its own colour; blocked is the story's dark red.
+    const bg = Object.fromEntries(rows.map((r) => [r.state, r.badgeBg]));
+    assert.equal(bg.blocked, "rgb(139, 0, 0)");
+    assert.equal(new Set(Object.values(bg)).size, 4, `one colour per state: ${JSON.stringify(bg)}`);
+    assert.equal(rows[0].href, "/tenants/umbrella");
+    await screenshot(page, "fleet");
+    assertNoProblems(page);
+  } finally {
+    await closePage(page);
+  }
+});
+
+test("search filters by id or name prefix; one match opens the tenant; no match says so", async () => {
+  const page = await newPage(browser);
+  try {
+    await open(page, stack, "/");
+    await search(page, "acme", "2 tenants");
+    assert.deepEqual((await fleetRows(page)).map((r) => r.id), ["acme", "acme-eu"]);
+    // Display names match case-insensitively, and a single match opens that tenant.
+    await page.fill("#fleet-search", "ACME E");
+    await page.waitForURL(/\/tenants\/acme-eu$/);
+    await waitReady(page);
+    assert.equal(await text(page, "#tenant-title"), "Tenant acme-eu");
+
+    await open(page, stack, "/");
+    await search(page, "nobody", "No tenant matches “nobody”");
+    assert.equal(await page.isVisible("#fleet-table"), false);
+    await search(page, "", "6 tenants");
+    assert.equal((await fleetRows(page)).length, 6);
+
+    // A row's link opens the tenant page without a reload.
+    await page.evaluate(() => (window.__sameDocument = true));
+    await page.click("#fleet-table tr[data-tenant-id=initech] a");
+    await page.waitForURL(/\/tenants\/initech$/);
+    await waitReady(page);
+    assert.equal(await page.evaluate(() => window.__sameDocument), true, "client-side navigation");
+    assert.equal(await text(page, "#grace-indicator"), "Grace Period: Active");
+    assertNoProblems(page);
+  } finally {
+    await closePage(page);
+  }
+});
+
+test("the tenant picker switches tenants (Enter on the only match, arrows through several)", async () => {
+  const page = await newPage(browser);
+  try {
+    await open(page, stack, "/tenants/acme");
+    assert.equal(await text(page, "#percent-used"), "42.0%");
+    await page.fill("#tenant-picker-input", "glo");
+    await page.waitForSelector("#tenant-picker-results:not([hidden]) a");
+    assert.deepEqual(await page.locator("#tenant-picker-results a").allInnerTexts(), ["Globex (globex)"]);
+    await page.press("#tenant-picker-input", "Enter");
+    await page.waitForURL(/\/tenants\/globex$/);
+    await waitReady(page);
+    assert.equal(await text(page, "#tenant-title"), "Tenant globex");
+    assert.equal(await text(page, "#percent-used"), "88.0%");
+    assert.equal(await page.inputValue("#tenant-picker-input"), "", "the picker clears after switching");
+
+    // Several matches: ArrowDown into the list, ArrowDown again, Enter follows the link.
+    await page.fill("#tenant-picker-input", "acme");
+    await page.waitForFunction(() => document.querySelectorAll("#tenant-picker-results a").length === 2);
+    await page.press("#tenant-picker-input", "ArrowDown");
+    await page.keyboard.press("ArrowDown");
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), "Acme Europe (acme-eu)");
+    await page.keyboard.press("Enter");
+    await page.waitForURL(/\/tenants\/acme-eu$/);
+    await waitReady(page);
+    assert.equal(await text(page, "#max-budget"), "$400.00");
+
+    // A whole id and Enter at once (before the list has loaded) opens it too.
+    await page.fill("#tenant-picker-input", "umbrella");
+    await page.press("#tenant-picker-input", "Enter");
+    await page.waitForURL(/\/tenants\/umbrella$/, { timeout: 5_000 });
+    await waitReady(page);
+    assert.equal(await text(page, "#grace-indicator"), "Blocked");
+    await page.goBack();
+    await page.waitForURL(/\/tenants\/acme-eu$/);
+    await waitReady(page);
+
+    // Back returns to the previous tenant.
+    await page.goBack();
+    await page.waitForURL(/\/tenants\/globex$/);
+    await waitReady(page);
+    assert.equal(await text(page, "#max-budget"), "$1,000.00");
+    assertNoProblems(page);
+  } finally {
+    await closePage(page);
+  }
+});
+
+test("at 390 px wide neither the fleet nor a tenant page scrolls sideways", async () => {
+  const page = await newPage(browser, { width: 390, height: 844 });
+  try {
+    const overflow = () =>
+      page.evaluate(() => ({
+        scroll: document.documentElement.scrollWidth,
+        client: document.documentElement.clientWidth,
+        wide: [...document.querySelectorAll("body *")]
+          .filter((el) => el.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+          .map((el) => el.id || el.tagName)
+          .slice(0, 5),
+      }));
+    await open(page, stack, "/");
+    let o = await overflow();
+    assert.ok(o.scroll <= 390, `fleet scrollWidth ${o.scroll}: ${o.wide}`);
+    // The table turns into labelled rows.
+    assert.equal(await page.locator("#fleet-table thead").evaluate((t) => t.getBoundingClientRect().height <= 1), true);
+    await screenshot(page, "narrow-fleet");
+
+    for (const id of ["globex", "umbrella"]) {
+      await open(page, stack, `/tenants/${id}`);
+      o = await overflow();
+      assert.ok(o.scroll <= 390, `${id} scrollWidth ${o.scroll}: ${o.wide}`);
+      const chart = await page.locator("#spend-chart canvas").first().boundingBox();
+      assert.ok(chart.x >= 0 && chart.x + chart.width <= 390, `the chart fits: ${JSON.stringify(chart)}`);
+    }
+    await screenshot(page, "narrow");
+    assertNoProblems(page);
+  } finally {
+    await closePage(page);
+  }
+});
