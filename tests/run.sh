@@ -18,6 +18,6 @@ echo "== dashboard: unit tests and committed bundle is fresh"
 (cd gateway/web && npm test --silent && npm run --silent check-bundle)
 if [ -d tests/browser ]; then
     echo "== browser tests (headless Chromium)"
-    cargo build --locked -p budget-e2e --bin e2e-stack
+    cargo build --locked -p budget-e2e --bin e2e-stack -p budget-gateway --bin budget-gateway
     (cd tests/browser && node --test --test-concurrency=1 ./*.test.mjs)
 fi

@@ -1,7 +1,13 @@
-//! The HTTP surface: which paths go where, and the layers every response passes through.
+//! The HTTP surface: which paths go where, who may use them, and the layers every response
+//! passes through.
+
+use std::time::SystemTime;
 
 use axum::Router;
-use axum::routing::get;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::middleware::from_fn;
+use axum::response::Response;
+use axum::routing::{get, post};
 use budget_proto::v1::budget_service_server::SERVICE_NAME;
 use http::header::{CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
 use http::{HeaderMap, HeaderValue, Method, Uri};
@@ -12,20 +18,48 @@ use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::assets::Assets;
+use crate::cross_site::refuse_cross_site;
 use crate::grpc_proxy::GrpcProxy;
+use crate::session::Sessions;
+use crate::signin::{self, SIGN_IN_PATH, TokenCheck};
 
 /// Allows nothing but this origin's own files and API; the dashboard needs nothing else.
 const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-pub(crate) fn router(assets: Assets, proxy: GrpcProxy) -> Router {
+/// The sign-in form is one field; anything much larger is not a sign-in.
+const SIGN_IN_BODY_LIMIT: usize = 8 * 1024;
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    pub(crate) assets: Assets,
+    pub(crate) sessions: Sessions,
+    pub(crate) token_check: TokenCheck,
+}
+
+pub(crate) fn router(state: AppState, proxy: GrpcProxy) -> Router {
     // Only `/budget.v1.BudgetService/{Method}` is forwarded. Any other gRPC path (health,
     // reflection, other services) falls through to the static files and gets an HTTP 404,
-    // which gRPC-web clients read as UNIMPLEMENTED.
+    // which gRPC-web clients read as UNIMPLEMENTED. The proxy adds the session's token and
+    // answers UNAUTHENTICATED without a session.
     let grpc_web_to_budget_service = ServiceBuilder::new()
         .layer(GrpcWebLayer::new())
         .service(proxy);
+
+    // Everything that acts for the signed-in person refuses requests from other sites' pages.
+    let acting = Router::new()
+        .route(
+            "/session",
+            post(signin::sign_in).layer(DefaultBodyLimit::max(SIGN_IN_BODY_LIMIT)),
+        )
+        .route("/signout", post(signin::sign_out))
+        .route_service(
+            &format!("/{SERVICE_NAME}/{{method}}"),
+            grpc_web_to_budget_service,
+        )
+        .route_layer(from_fn(refuse_cross_site));
 
     // Layers run top to bottom on the request and bottom to top on the response:
     // 1. Trace is outermost so its span covers everything and it logs the final status.
@@ -46,21 +80,34 @@ pub(crate) fn router(assets: Assets, proxy: GrpcProxy) -> Router {
             X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        // `same-origin`, not `no-referrer`: under `no-referrer` browsers send `Origin: null` with
+        // the sign-in and sign-out forms, which the cross-site check must refuse.
         .layer(SetResponseHeaderLayer::overriding(
             REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
+            HeaderValue::from_static("same-origin"),
         ));
 
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route_service(
-            &format!("/{SERVICE_NAME}/{{method}}"),
-            grpc_web_to_budget_service,
-        )
-        .fallback(
-            move |method: Method, uri: Uri, headers: HeaderMap| async move {
-                assets.respond(&method, uri.path(), &headers)
-            },
-        )
+        .route(SIGN_IN_PATH, get(signin::page))
+        .merge(acting)
+        .fallback(pages_and_files)
+        .with_state(state)
         .layer(layers)
+}
+
+/// The dashboard's pages for signed-in visitors, the sign-in page for the others; the static
+/// files (`/assets/*`) for everyone, as they hold nothing but the dashboard's code.
+async fn pages_and_files(
+    State(app): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let path = uri.path();
+    let is_page = (method == Method::GET || method == Method::HEAD) && app.assets.is_page(path);
+    if is_page && app.sessions.current(&headers, SystemTime::now()).is_none() {
+        return signin::signed_out_page(&headers);
+    }
+    app.assets.respond(&method, path, &headers)
 }

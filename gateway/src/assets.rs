@@ -76,6 +76,22 @@ impl Assets {
         }
     }
 
+    /// Whether `path` names a page of the dashboard (`index.html`, or a route it serves as
+    /// `index.html`) rather than a static file; pages are for signed-in visitors only.
+    pub(crate) fn is_page(&self, path: &str) -> bool {
+        let path = path.strip_prefix('/').unwrap_or(path);
+        path == "index.html"
+            || (!path.starts_with("assets/") && self.find(path).is_none() && is_page_route(path))
+    }
+
+    /// The dashboard's stylesheet (`assets/app-<hash>.css`), which the sign-in page uses too.
+    pub(crate) fn stylesheet(&self) -> Option<&'static str> {
+        self.files
+            .iter()
+            .map(|file| file.path)
+            .find(|path| path.starts_with("assets/") && path.ends_with(".css"))
+    }
+
     fn find(&self, path: &str) -> Option<&'static EmbeddedFile> {
         let files = self.files;
         files
@@ -172,6 +188,13 @@ mod tests {
     use super::*;
 
     static FIXTURE: &[EmbeddedFile] = &[
+        EmbeddedFile {
+            path: "assets/app-1a2b3c.css",
+            content_type: "text/css; charset=utf-8",
+            identity: b"body{}",
+            gzip: None,
+            brotli: None,
+        },
         EmbeddedFile {
             path: "assets/app-1a2b3c.js",
             content_type: "text/javascript; charset=utf-8",
@@ -292,6 +315,24 @@ mod tests {
         assert_eq!(head.status(), StatusCode::OK);
         let post = assets.respond(&Method::POST, "/", &HeaderMap::new());
         assert_eq!(post.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn pages_are_told_apart_from_files() {
+        let assets = Assets::new(FIXTURE);
+        for page in ["/", "/index.html", "/tenants/acme", "/tenants/acme/"] {
+            assert!(assets.is_page(page), "{page}");
+        }
+        for file in [
+            "/assets/app-1a2b3c.js",
+            "/assets/missing",
+            "/favicon.ico",
+            "/budget.v1.BudgetService/WhoAmI",
+        ] {
+            assert!(!assets.is_page(file), "{file}");
+        }
+        assert_eq!(assets.stylesheet(), Some("assets/app-1a2b3c.css"));
+        assert_eq!(Assets::new(&[]).stylesheet(), None);
     }
 
     #[test]

@@ -4,8 +4,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
 
-/// Where the gateway listens, where budget-service is, and how long a forwarded call may take.
+use crate::session::SessionKey;
+
+/// Where the gateway listens, where budget-service is, how long a forwarded call may take, and how
+/// sign-in sessions are sealed and how long they last.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "budget-gateway", version, about)]
 pub struct Config {
@@ -30,6 +35,54 @@ pub struct Config {
         value_parser = parse_positive_secs,
     )]
     pub upstream_timeout: Duration,
+
+    /// The key that seals session cookies: 32 bytes in base64 (`openssl rand -base64 32`). Every
+    /// replica behind one address needs the same key. Unset, each start picks a random key, so
+    /// sessions end when the gateway restarts and other replicas cannot read them.
+    #[arg(
+        long,
+        env = "GATEWAY_SESSION_KEY",
+        hide_env_values = true,
+        value_parser = SessionKeyParser,
+    )]
+    pub session_key: Option<SessionKey>,
+
+    /// How long a sign-in lasts; after it the browser must sign in again.
+    #[arg(
+        long = "session-ttl-secs",
+        env = "GATEWAY_SESSION_TTL_SECS",
+        default_value = "43200",
+        value_parser = parse_positive_secs,
+    )]
+    pub session_ttl: Duration,
+}
+
+/// Parses `GATEWAY_SESSION_KEY` with an error of its own: clap's usual message repeats the
+/// refused value, which would print (most of) a secret.
+#[derive(Debug, Clone, Copy)]
+struct SessionKeyParser;
+
+impl TypedValueParser for SessionKeyParser {
+    type Value = SessionKey;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<SessionKey, clap::Error> {
+        let parsed = value
+            .to_str()
+            .ok_or_else(|| "is not text".to_owned())
+            .and_then(|text| SessionKey::from_base64(text).map_err(|err| err.to_string()));
+        parsed.map_err(|reason| {
+            clap::Error::raw(
+                ErrorKind::ValueValidation,
+                format!("GATEWAY_SESSION_KEY (--session-key) {reason}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
 }
 
 fn parse_positive_secs(value: &str) -> Result<Duration, String> {
@@ -51,6 +104,8 @@ mod tests {
         assert_eq!(config.addr, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.budget_service_url, "http://127.0.0.1:50051");
         assert_eq!(config.upstream_timeout, Duration::from_secs(10));
+        assert_eq!(config.session_key, None);
+        assert_eq!(config.session_ttl, Duration::from_secs(43_200));
     }
 
     #[test]
@@ -63,11 +118,35 @@ mod tests {
             "http://budget-service:50051",
             "--upstream-timeout-secs",
             "3",
+            "--session-key",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            "--session-ttl-secs",
+            "600",
         ])
         .unwrap();
         assert_eq!(config.addr.port(), 9000);
         assert_eq!(config.budget_service_url.host(), Some("budget-service"));
         assert_eq!(config.upstream_timeout, Duration::from_secs(3));
+        let key: [u8; 32] = std::array::from_fn(|i| u8::try_from(i).unwrap());
+        assert_eq!(config.session_key, Some(SessionKey::from_bytes(key)));
+        assert_eq!(config.session_ttl, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn a_bad_session_key_is_refused_without_repeating_it() {
+        for bad in ["c2hvcnQ=", "not base64 at all!"] {
+            let err = Config::try_parse_from(["budget-gateway", "--session-key", bad]).unwrap_err();
+            let message = err.to_string();
+            assert!(message.contains("GATEWAY_SESSION_KEY"), "{message}");
+            assert!(!message.contains(bad), "{message}");
+        }
+        let config = Config::try_parse_from([
+            "budget-gateway",
+            "--session-key",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        ])
+        .unwrap();
+        assert!(!format!("{config:?}").contains("AAECAwQF"));
     }
 
     #[test]
@@ -75,5 +154,6 @@ mod tests {
         assert!(
             Config::try_parse_from(["budget-gateway", "--upstream-timeout-secs", "0"]).is_err()
         );
+        assert!(Config::try_parse_from(["budget-gateway", "--session-ttl-secs", "0"]).is_err());
     }
 }

@@ -1,9 +1,11 @@
-//! Forwards gRPC calls to budget-service unchanged, over one pooled, lazily connected channel.
+//! Forwards gRPC calls to budget-service, over one pooled, lazily connected channel, with the
+//! caller's token from their session cookie.
 //!
 //! tonic-web's `GrpcWebLayer` sits in front of this service and converts the browser's gRPC-web
 //! to gRPC and the answer back. This service decodes no messages and knows no RPC, so status
 //! codes, messages and `grpc-status-details-bin` reach the browser exactly as budget-service sent
-//! them. Only failures to reach budget-service become statuses made here.
+//! them. Only calls without a session and failures to reach budget-service become statuses made
+//! here.
 
 use std::convert::Infallible;
 use std::error::Error;
@@ -11,8 +13,9 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use http::header::{AUTHORIZATION, COOKIE, HOST};
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyStream, StreamBody};
 use tonic::Status;
@@ -20,33 +23,41 @@ use tonic::body::Body;
 use tonic::transport::{Channel, Endpoint};
 use tower::{Service, ServiceExt};
 
+use crate::session::Sessions;
+
 const GRPC_TIMEOUT: &str = "grpc-timeout";
 /// The gRPC spec allows at most eight digits in a `grpc-timeout` value.
 const MAX_GRPC_TIMEOUT_VALUE: u64 = 99_999_999;
 
-/// A tower service that sends every request it gets to budget-service and returns the answer.
+/// The channel to budget-service. Nothing connects until the first call, so the gateway starts
+/// while budget-service is down. Every call on it waits at most `timeout`, even when the
+/// browser's own `grpc-timeout` is longer.
+pub(crate) fn budget_service_channel(budget_service_url: http::Uri, timeout: Duration) -> Channel {
+    Endpoint::from(budget_service_url)
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .connect_lazy()
+}
+
+/// A tower service that sends every request with a session to budget-service, as that session's
+/// caller, and returns the answer.
 #[derive(Debug, Clone)]
 pub(crate) struct GrpcProxy {
     channel: Channel,
     default_timeout: HeaderValue,
+    sessions: Sessions,
 }
 
 impl GrpcProxy {
-    /// Nothing connects until the first call, so the gateway starts while budget-service is down.
-    ///
-    /// `timeout` is the deadline sent upstream when the browser sets none; the channel also waits
-    /// at most that long even when the browser's own `grpc-timeout` is longer.
-    pub(crate) fn new(budget_service_url: http::Uri, timeout: Duration) -> Self {
-        let channel = Endpoint::from(budget_service_url)
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .connect_lazy();
+    /// `timeout` is the deadline sent upstream when the browser sets none.
+    pub(crate) fn new(channel: Channel, timeout: Duration, sessions: Sessions) -> Self {
         let seconds = timeout.as_secs().clamp(1, MAX_GRPC_TIMEOUT_VALUE);
         let default_timeout = HeaderValue::try_from(format!("{seconds}S"))
             .expect("digits and a unit letter are a valid header value");
         Self {
             channel,
             default_timeout,
+            sessions,
         }
     }
 }
@@ -63,10 +74,20 @@ impl Service<Request<Body>> for GrpcProxy {
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let session = self.sessions.current(request.headers(), SystemTime::now());
+        let Some(bearer) = session.as_ref().and_then(|session| session.bearer()) else {
+            let status = Status::unauthenticated("Sign in to use the budget service");
+            return Box::pin(std::future::ready(Ok(status.into_http())));
+        };
         let mut request = request.map(without_length);
         let headers = request.headers_mut();
+        // The caller is whoever the session says, never what the browser claims; and the sealed
+        // cookie is for the gateway only.
+        headers.remove(AUTHORIZATION);
+        headers.remove(COOKIE);
+        headers.insert(AUTHORIZATION, bearer);
         // The channel takes the authority from its endpoint; the browser's Host names the gateway.
-        headers.remove(http::header::HOST);
+        headers.remove(HOST);
         if !headers.contains_key(GRPC_TIMEOUT) {
             headers.insert(GRPC_TIMEOUT, self.default_timeout.clone());
         }
@@ -128,13 +149,14 @@ impl fmt::Display for ErrorChain<'_> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::session::SessionKey;
 
     #[tokio::test]
     async fn default_deadline_is_whole_seconds() {
-        let proxy = GrpcProxy::new(
-            "http://127.0.0.1:1".parse().unwrap(),
-            Duration::from_secs(10),
-        );
+        let timeout = Duration::from_secs(10);
+        let channel = budget_service_channel("http://127.0.0.1:1".parse().unwrap(), timeout);
+        let sessions = Sessions::new(&SessionKey::from_bytes([0; 32]), timeout, false);
+        let proxy = GrpcProxy::new(channel, timeout, sessions);
         assert_eq!(proxy.default_timeout, "10S");
     }
 

@@ -1,5 +1,6 @@
-//! budget-gateway: serves the embedded budget dashboard and forwards its gRPC-web calls to
-//! budget-service as gRPC. It knows the API only through `budget-proto`, so it deploys on its own.
+//! budget-gateway: serves the embedded budget dashboard to signed-in people and forwards its
+//! gRPC-web calls to budget-service as gRPC, with the token of their session. It knows the API
+//! only through `budget-proto`, so it deploys on its own.
 //!
 //! ```no_run
 //! # async fn run(config: budget_gateway::Config) -> anyhow::Result<()> {
@@ -12,10 +13,14 @@
 mod app;
 mod assets;
 mod config;
+mod cross_site;
 mod grpc_proxy;
+mod session;
 mod shutdown;
+mod signin;
 mod startup;
 
 pub use config::Config;
+pub use session::{InvalidSessionKey, RandomSourceError, SessionKey};
 pub use shutdown::shutdown_signal;
 pub use startup::{BuildError, Gateway};

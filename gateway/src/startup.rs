@@ -8,10 +8,12 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::app;
+use crate::app::{self, AppState};
 use crate::assets::Assets;
 use crate::config::Config;
-use crate::grpc_proxy::GrpcProxy;
+use crate::grpc_proxy::{GrpcProxy, budget_service_channel};
+use crate::session::{RandomSourceError, SessionKey, Sessions};
+use crate::signin::TokenCheck;
 
 /// Extra time, beyond the upstream deadline, for the last responses to be written while draining.
 const DRAIN_MARGIN: Duration = Duration::from_secs(2);
@@ -31,6 +33,9 @@ pub enum BuildError {
     /// budget-service is reached over plain-HTTP h2c, as `http://host:port`.
     #[error("BUDGET_SERVICE_URL must look like http://host:port, got {0}")]
     UpstreamUrl(http::Uri),
+    /// No GATEWAY_SESSION_KEY was given and no random one could be made.
+    #[error("cannot make a session key")]
+    SessionKey(#[source] RandomSourceError),
 }
 
 /// A bound, ready-to-serve gateway.
@@ -60,12 +65,38 @@ impl Gateway {
             addr: config.addr,
             source,
         })?;
-        tracing::info!(%local_addr, budget_service = %url, "gateway listening");
-        let proxy = GrpcProxy::new(url, config.upstream_timeout);
+        let key = match config.session_key {
+            Some(key) => key,
+            None => {
+                tracing::warn!(
+                    "GATEWAY_SESSION_KEY is not set: sessions are sealed with a random key, so \
+                     they end when this gateway stops and no other replica can read them"
+                );
+                SessionKey::random().map_err(BuildError::SessionKey)?
+            }
+        };
+        // Browsers send Secure cookies over HTTPS only (and to localhost): a gateway on a public
+        // address sits behind TLS, one on loopback is being tried out over plain HTTP.
+        let secure_cookie = !config.addr.ip().is_loopback();
+        let sessions = Sessions::new(&key, config.session_ttl, secure_cookie);
+        tracing::info!(
+            %local_addr,
+            budget_service = %url,
+            session_ttl = ?config.session_ttl,
+            secure_cookie,
+            "gateway listening"
+        );
+        let channel = budget_service_channel(url, config.upstream_timeout);
+        let proxy = GrpcProxy::new(channel.clone(), config.upstream_timeout, sessions.clone());
+        let state = AppState {
+            assets: Assets::embedded(),
+            sessions,
+            token_check: TokenCheck::new(channel),
+        };
         Ok(Self {
             listener,
             local_addr,
-            router: app::router(Assets::embedded(), proxy),
+            router: app::router(state, proxy),
             // In-flight calls end by the upstream deadline, so a drain never needs much longer.
             drain_timeout: config.upstream_timeout + DRAIN_MARGIN,
         })

@@ -45,6 +45,8 @@ const CHROMIUM_ARGS = [
  * Starts e2e-stack and waits for its JSON line. Returns its addresses plus seeding and sim helpers.
  * `stop()` closes its stdin (it drops its database) and waits for it to exit.
  */
+let currentStack = null;
+
 export async function startStack({ cacheTtlSecs } = {}) {
   if (!existsSync(stackBin)) {
     throw new Error(`${stackBin} is missing: run \`cargo build -p budget-e2e --bin e2e-stack\` in ${repoRoot} first`);
@@ -98,9 +100,12 @@ export async function startStack({ cacheTtlSecs } = {}) {
     now: async () => new Date((await getJson(`${info.sim_url}/sim/clock`, simHeaders)).now),
   };
 
-  return {
+  const started = {
     ...info,
     sim,
+    /** Creates an API token: role platform_admin | tenant_admin | service; returns its value. */
+    createToken: async (name, role, tenantId) =>
+      (await control("/tokens", { name, role, ...(tenantId ? { tenant_id: tenantId } : {}) })).token,
     /** Creates a tenant (see budget_demo::TenantSeed); returns {virtual_key, key_hash}. */
     seedTenant: (seed) => control("/tenants", seed),
     /** Seeds acme, globex, initech, umbrella and hooli; returns {tenant id: virtual key}. */
@@ -108,6 +113,8 @@ export async function startStack({ cacheTtlSecs } = {}) {
     logTail: () => logTail,
     stop,
   };
+  currentStack = started;
+  return started;
 }
 
 async function request(url, init) {
@@ -140,8 +147,11 @@ export function launchBrowser() {
  * A new context and page (own cache, cookies) that records page errors and failed console
  * messages; `page.problems` lists them so a test can assert there were none.
  */
-export async function newPage(browser, { width = 1280, height = 900 } = {}) {
+export async function newPage(browser, { width = 1280, height = 900, token } = {}) {
   const context = await browser.newContext({ viewport: { width, height }, timezoneId: "UTC" });
+  // Signed in as a platform admin unless told otherwise (`token: null` stays signed out).
+  const signInWith = token === undefined ? currentStack?.platform_token : token;
+  if (signInWith && currentStack) await signIn(context, currentStack, signInWith);
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
   page.problems = [];
@@ -160,6 +170,12 @@ export async function newPage(browser, { width = 1280, height = 900 } = {}) {
     if (why !== "net::ERR_ABORTED") page.problems.push(`request failed: ${r.url()} ${why}`);
   });
   return page;
+}
+
+/** Signs a browser context in at the stack's gateway (the sign-in form's POST). */
+export async function signIn(context, stack, token) {
+  const answer = await context.request.post(`${stack.gateway_url}/session`, { form: { token }, maxRedirects: 0 });
+  if (answer.status() !== 303) throw new Error(`sign-in answered ${answer.status()}`);
 }
 
 /** Closes a page made by newPage together with its context. */

@@ -7,9 +7,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use budget_demo::{AuthedClient, Bearer};
 use budget_proto::v1 as pb;
 use budget_proto::v1::budget_service_client::BudgetServiceClient;
 use budget_service::Settings;
+use budget_service::domain::auth::Role;
 use budget_service::service::Budgets;
 use litellm_sim::{SimControl, SimServer};
 use sqlx::Connection;
@@ -19,6 +21,9 @@ use tonic::transport::Channel;
 
 /// The secret in the webhook path the test services accept.
 pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
+
+/// The platform-admin token the test services accept (BUDGET_BOOTSTRAP_TOKEN).
+pub const ADMIN_TOKEN: &str = "bgt_test_platform_admin_bootstrap";
 
 /// The master key the in-process litellm-sim accepts.
 pub const SIM_MASTER_KEY: &str = "sk-test-master";
@@ -81,6 +86,8 @@ impl TestDatabase {
 /// Knobs for a stack.
 #[derive(Clone, Debug)]
 pub struct StackOptions {
+    pub write_rate_per_sec: f64,
+    pub write_burst: f64,
     pub cache_ttl_secs: u64,
     pub litellm_timeout_secs: u64,
     /// 0 (the default in tests): no background evaluator; call [`Stack::evaluate`].
@@ -90,6 +97,9 @@ pub struct StackOptions {
 impl Default for StackOptions {
     fn default() -> StackOptions {
         StackOptions {
+            // Generous, so tests that make many changes are not rate limited.
+            write_rate_per_sec: 1000.0,
+            write_burst: 1000.0,
             cache_ttl_secs: 60,
             litellm_timeout_secs: 5,
             eval_interval_secs: 0,
@@ -105,7 +115,9 @@ pub struct Stack {
     /// budget-service's HTTP side (webhooks).
     pub http_addr: SocketAddr,
     pub budgets: Arc<Budgets>,
-    client: BudgetServiceClient<Channel>,
+    client: AuthedClient,
+    channel: Channel,
+    pub authenticator: Arc<budget_service::service::auth::Authenticator>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -125,6 +137,9 @@ impl Stack {
         settings.grpc_addr = "127.0.0.1:0".parse().unwrap();
         settings.http_addr = "127.0.0.1:0".parse().unwrap();
         settings.webhook_secret = Some(WEBHOOK_SECRET.into());
+        settings.bootstrap_token = Some(ADMIN_TOKEN.into());
+        settings.write_rate_per_sec = options.write_rate_per_sec;
+        settings.write_burst = options.write_burst;
         settings.cache_ttl_secs = options.cache_ttl_secs;
         settings.litellm_timeout_secs = options.litellm_timeout_secs;
         settings.shutdown_grace_secs = 2;
@@ -135,6 +150,7 @@ impl Stack {
         let addr = app.local_addr();
         let http_addr = app.http_addr();
         let budgets = app.budgets();
+        let authenticator = app.authenticator();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async {
             let _ = stop_rx.await;
@@ -150,15 +166,39 @@ impl Stack {
             addr,
             http_addr,
             budgets,
-            client: BudgetServiceClient::new(channel),
+            client: BudgetServiceClient::with_interceptor(
+                channel.clone(),
+                Bearer::new(ADMIN_TOKEN).unwrap(),
+            ),
+            channel,
+            authenticator,
             stop: Some(stop_tx),
             task: Some(task),
         }
     }
 
-    /// A client over the shared channel.
-    pub fn client(&self) -> BudgetServiceClient<Channel> {
+    /// A platform-admin client over the shared channel.
+    pub fn client(&self) -> AuthedClient {
         self.client.clone()
+    }
+
+    /// A client sending `token` (or no token at all).
+    pub fn client_with(&self, token: Option<&str>) -> AuthedClient {
+        let bearer = Bearer::new(token.unwrap_or("none")).unwrap();
+        let client = BudgetServiceClient::with_interceptor(self.channel.clone(), bearer);
+        if token.is_some() {
+            client
+        } else {
+            BudgetServiceClient::with_interceptor(self.channel.clone(), Bearer::absent())
+        }
+    }
+
+    /// Creates a token with the given role and tenant scope and returns its value.
+    pub async fn token(&self, name: &str, role: Role, tenant: Option<&str>) -> String {
+        self.authenticator
+            .create_token("test", name, role, tenant)
+            .await
+            .unwrap()
     }
 
     pub fn sim(&self) -> SimControl {

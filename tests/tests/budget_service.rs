@@ -303,7 +303,10 @@ async fn update_writes_litellm_database_and_audit_and_clears_the_cache() {
     let events = audit(&stack, "acme").await;
     assert_eq!(events.len(), 2);
     assert_eq!(events[0].action, "budget_config_updated");
-    assert_eq!(events[0].actor, "unauthenticated");
+    assert_eq!(
+        events[0].actor, "bootstrap",
+        "the token's name is the actor"
+    );
     assert_eq!(
         events[0].old_config.as_ref().unwrap().max_budget_micros,
         500 * USD

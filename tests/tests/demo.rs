@@ -21,6 +21,7 @@ async fn the_demo_seeds_one_tenant_per_state_with_consistent_spend() {
         cache_ttl_secs: 60,
         eval_interval_secs: 0,
         notification_receiver: true,
+        bootstrap_token: budget_e2e::ADMIN_TOKEN.into(),
     })
     .await
     .unwrap();

@@ -15,7 +15,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use budget_e2e::{SIM_MASTER_KEY, TestDatabase, config, field_violations, init_test_logs};
 use budget_proto::v1 as pb;
-use budget_proto::v1::budget_service_client::BudgetServiceClient;
 use budget_service::Settings;
 use budget_service::service::Budgets;
 use litellm_sim::SimServer;
@@ -24,7 +23,6 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
 
 const SECRET: &str = "whsec-0123456789abcdef";
 const DASHBOARD: &str = "https://budget.example.test";
@@ -182,6 +180,7 @@ impl World {
         settings.delivery_retry_base_ms = retry_base_ms;
         settings.delivery_timeout_secs = 2;
         settings.dashboard_url = format!("{DASHBOARD}/");
+        settings.bootstrap_token = Some(budget_e2e::ADMIN_TOKEN.into());
         let app = budget_service::Application::build(settings)
             .await
             .expect("budget-service builds");
@@ -191,13 +190,11 @@ impl World {
         let task = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
         }));
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
+        let client = budget_demo::connect(addr, budget_e2e::ADMIN_TOKEN)
             .await
             .unwrap();
         Instance {
-            client: BudgetServiceClient::new(channel),
+            client,
             budgets,
             stop,
             task,
@@ -210,14 +207,14 @@ impl World {
 }
 
 struct Instance {
-    client: BudgetServiceClient<Channel>,
+    client: budget_demo::AuthedClient,
     budgets: Arc<Budgets>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
 impl Instance {
-    fn client(&self) -> BudgetServiceClient<Channel> {
+    fn client(&self) -> budget_demo::AuthedClient {
         self.client.clone()
     }
 
@@ -827,12 +824,9 @@ async fn urls_and_secrets_are_never_returned_and_are_kept_when_omitted() {
     assert_eq!(
         details,
         vec![
+            ("bootstrap", format!("webhook {origin} (Pager)").as_str()),
             (
-                "unauthenticated",
-                format!("webhook {origin} (Pager)").as_str()
-            ),
-            (
-                "unauthenticated",
+                "bootstrap",
                 format!("webhook {origin} (On-call pager); Slack {origin}").as_str()
             ),
         ]

@@ -1,4 +1,5 @@
-//! gRPC-web in, gRPC to budget-service out, and the answer back unchanged.
+//! gRPC-web in, gRPC to budget-service out, and the answer back unchanged (for a signed-in
+//! browser; see `sessions.rs` for the others).
 
 use std::time::{Duration, Instant};
 
@@ -7,8 +8,8 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 use crate::helpers::{
-    TestGateway, Wire, fixed_status, frame, invalid_config_status, spawn_fake_budget_service,
-    unreachable_url,
+    ADMIN_TOKEN, TestGateway, Wire, admin_cookie, fixed_status, frame, invalid_config_status,
+    spawn_fake_budget_service, unreachable_url,
 };
 
 fn status_request() -> GetBudgetStatusRequest {
@@ -19,7 +20,7 @@ fn status_request() -> GetBudgetStatusRequest {
 
 #[tokio::test]
 async fn binary_grpc_web_call_returns_the_upstream_message() {
-    let gateway = TestGateway::spawn(spawn_fake_budget_service().await).await;
+    let gateway = TestGateway::signed_in().await;
 
     let reply = gateway
         .grpc_web_call("GetBudgetStatus", &status_request(), Wire::Binary, &[])
@@ -37,12 +38,13 @@ async fn binary_grpc_web_call_returns_the_upstream_message() {
 
 #[tokio::test]
 async fn explicit_proto_content_type_is_accepted_too() {
-    let gateway = TestGateway::spawn(spawn_fake_budget_service().await).await;
+    let gateway = TestGateway::signed_in().await;
 
     let response = gateway
         .client
         .post(gateway.url("/budget.v1.BudgetService/GetBudgetStatus"))
         .header("content-type", "application/grpc-web+proto")
+        .header("cookie", gateway.cookie.as_deref().unwrap())
         .body(frame(
             0x00,
             &prost::Message::encode_to_vec(&status_request()),
@@ -64,7 +66,7 @@ async fn explicit_proto_content_type_is_accepted_too() {
 
 #[tokio::test]
 async fn text_grpc_web_call_returns_the_upstream_message() {
-    let gateway = TestGateway::spawn(spawn_fake_budget_service().await).await;
+    let gateway = TestGateway::signed_in().await;
 
     let reply = gateway
         .grpc_web_call("GetBudgetStatus", &status_request(), Wire::Text, &[])
@@ -82,7 +84,7 @@ async fn text_grpc_web_call_returns_the_upstream_message() {
 
 #[tokio::test]
 async fn error_status_message_and_details_arrive_unchanged() {
-    let gateway = TestGateway::spawn(spawn_fake_budget_service().await).await;
+    let gateway = TestGateway::signed_in().await;
     let expected = invalid_config_status();
 
     for wire in [Wire::Binary, Wire::Text] {
@@ -125,7 +127,7 @@ async fn error_status_message_and_details_arrive_unchanged() {
 
 #[tokio::test]
 async fn upstream_unimplemented_passes_through() {
-    let gateway = TestGateway::spawn(spawn_fake_budget_service().await).await;
+    let gateway = TestGateway::signed_in().await;
 
     let reply = gateway
         .grpc_web_call(
@@ -152,7 +154,7 @@ async fn upstream_unimplemented_passes_through() {
 
 #[tokio::test]
 async fn paths_outside_the_budget_service_are_not_forwarded() {
-    let gateway = TestGateway::spawn(spawn_fake_budget_service().await).await;
+    let gateway = TestGateway::signed_in().await;
 
     for path in [
         "/grpc.health.v1.Health/Check",
@@ -178,7 +180,8 @@ async fn paths_outside_the_budget_service_are_not_forwarded() {
 
 #[tokio::test]
 async fn unreachable_upstream_is_unavailable() {
-    let gateway = TestGateway::spawn(unreachable_url().await).await;
+    let mut gateway = TestGateway::spawn(unreachable_url().await).await;
+    gateway.cookie = Some(admin_cookie().await);
 
     for wire in [Wire::Binary, Wire::Text] {
         let reply = gateway
@@ -196,9 +199,10 @@ async fn unreachable_upstream_is_unavailable() {
 
 #[tokio::test]
 async fn a_deadline_is_sent_upstream_when_the_browser_sets_none() {
-    let gateway =
+    let mut gateway =
         TestGateway::spawn_with_timeout(spawn_fake_budget_service().await, Duration::from_secs(7))
             .await;
+    gateway.sign_in_as(ADMIN_TOKEN).await;
     let request = GetBudgetConfigRequest {
         tenant_id: "acme".to_owned(),
     };
@@ -231,9 +235,10 @@ async fn a_deadline_is_sent_upstream_when_the_browser_sets_none() {
 
 #[tokio::test]
 async fn the_gateway_waits_no_longer_than_its_upstream_timeout() {
-    let gateway =
+    let mut gateway =
         TestGateway::spawn_with_timeout(spawn_fake_budget_service().await, Duration::from_secs(1))
             .await;
+    gateway.sign_in_as(ADMIN_TOKEN).await;
     // The fake sleeps page_size milliseconds; the browser asks for a much longer deadline.
     let slow = ListAlertsRequest {
         page_size: 5_000,

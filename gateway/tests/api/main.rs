@@ -4,5 +4,6 @@
 
 mod grpc_web;
 mod helpers;
+mod sessions;
 mod shutdown;
 mod static_files;

@@ -5,11 +5,11 @@ use std::time::Duration;
 use budget_proto::v1::{ListAlertsRequest, ListAlertsResponse};
 use tonic::Code;
 
-use crate::helpers::{TestGateway, Wire, spawn_fake_budget_service};
+use crate::helpers::{TestGateway, Wire};
 
 #[tokio::test]
 async fn shutdown_finishes_in_flight_calls_then_stops() {
-    let mut gateway = TestGateway::spawn(spawn_fake_budget_service().await).await;
+    let mut gateway = TestGateway::signed_in().await;
     let (stop, server) = gateway.take_shutdown();
     let slow = ListAlertsRequest {
         page_size: 500,

@@ -3,17 +3,17 @@
 
 use std::io::Read as _;
 
-use crate::helpers::{TestGateway, unreachable_url};
+use crate::helpers::{TestGateway, admin_cookie, unreachable_url};
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
     form-action 'self'; frame-ancestors 'none'";
 
-fn assert_security_headers(response: &reqwest::Response) {
+pub fn assert_security_headers(response: &reqwest::Response) {
     let headers = response.headers();
     assert_eq!(headers["content-security-policy"], CSP);
     assert_eq!(headers["x-content-type-options"], "nosniff");
-    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["referrer-policy"], "same-origin");
 }
 
 #[tokio::test]
@@ -26,7 +26,8 @@ async fn healthz_is_ok() {
 
 #[tokio::test]
 async fn page_routes_serve_index_html_with_strict_headers() {
-    let gateway = TestGateway::spawn(unreachable_url().await).await;
+    let mut gateway = TestGateway::spawn(unreachable_url().await).await;
+    gateway.cookie = Some(admin_cookie().await);
 
     for path in ["/", "/tenants/acme"] {
         let response = gateway.get(path).await;
@@ -56,7 +57,8 @@ async fn page_routes_serve_index_html_with_strict_headers() {
 
 #[tokio::test]
 async fn assets_are_immutable_and_compressed_on_request() {
-    let gateway = TestGateway::spawn(unreachable_url().await).await;
+    let mut gateway = TestGateway::spawn(unreachable_url().await).await;
+    gateway.cookie = Some(admin_cookie().await);
     let index = gateway.get("/").await;
     if index.status() == 503 {
         eprintln!("dashboard not built: no assets to check");
@@ -69,6 +71,7 @@ async fn assets_are_immutable_and_compressed_on_request() {
         "index.html references /assets/*: {index}"
     );
 
+    // Assets are fetched without the session cookie: they are public.
     for asset in assets {
         let plain = gateway
             .client

@@ -1,7 +1,7 @@
 // The BudgetService client (gRPC-web on the page's own origin) and the translation of
 // its errors and timestamps into what the page shows.
 
-import { createClient, ConnectError, Code } from "@connectrpc/connect";
+import { createClient, ConnectError, Code, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { BudgetService, type TenantSummary } from "./gen/budget/v1/budget_pb";
@@ -11,9 +11,35 @@ import { fieldForViolation, type FormErrors } from "./format";
 /** Every call gives up after this long, so a hung backend shows an error instead of a spinner. */
 const TIMEOUT_MS = 15_000;
 
+/** The gateway's sign-in page, where an UNAUTHENTICATED answer sends the browser. */
+export const SIGN_IN_PATH = "/signin";
+
+let signingIn = false;
+
+/**
+ * UNAUTHENTICATED from any call means the session cookie is gone, expired or its token revoked:
+ * the page can do nothing more, so the browser goes to the sign-in page (once). The error still
+ * reaches the caller, which shows it until the browser has left.
+ */
+const signInWhenUnauthenticated: Interceptor = (next) => async (req) => {
+  try {
+    return await next(req);
+  } catch (err) {
+    if (ConnectError.from(err).code === Code.Unauthenticated && !signingIn) {
+      signingIn = true;
+      window.location.assign(SIGN_IN_PATH);
+    }
+    throw err;
+  }
+};
+
 export const api = createClient(
   BudgetService,
-  createGrpcWebTransport({ baseUrl: window.location.origin, defaultTimeoutMs: TIMEOUT_MS }),
+  createGrpcWebTransport({
+    baseUrl: window.location.origin,
+    defaultTimeoutMs: TIMEOUT_MS,
+    interceptors: [signInWhenUnauthenticated],
+  }),
 );
 
 /** A protobuf Timestamp as a Date; undefined when unset. */
@@ -46,6 +72,11 @@ function isNetworkError(err: ConnectError): boolean {
   return err.cause instanceof TypeError || err.code === Code.Unavailable;
 }
 
+/** What a tenant page says when the caller's token may not read that tenant. */
+export function noAccessText(tenantId: string): string {
+  return `You do not have access to tenant ${tenantId}.`;
+}
+
 export function errorCode(err: unknown): Code {
   return ConnectError.from(err).code;
 }
@@ -62,8 +93,9 @@ export function describeError(err: unknown, tenantId?: string): string {
     case Code.Aborted:
       return "This budget was changed by someone else. Reload to see the latest values.";
     case Code.PermissionDenied:
-    case Code.Unauthenticated:
       return "You are not allowed to do this";
+    case Code.Unauthenticated:
+      return "Your session has ended. Sign in again.";
     case Code.DeadlineExceeded:
       return "The budget service did not answer in time";
     default:

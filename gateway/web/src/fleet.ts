@@ -10,7 +10,10 @@ export function tenantPath(tenantId: string): string {
   return `/tenants/${encodeURIComponent(tenantId)}`;
 }
 
-function tenantName(t: TenantSummary): string {
+/** What the picker lists: a tenant summary, or just an id. */
+type TenantName = Pick<TenantSummary, "tenantId" | "displayName">;
+
+function tenantName(t: TenantName): string {
   return t.displayName && t.displayName !== t.tenantId ? `${t.displayName} (${t.tenantId})` : t.tenantId;
 }
 
@@ -124,8 +127,9 @@ export function showFleet(root: HTMLElement, go: (path: string, replace?: boolea
 /**
  * The header's search-as-you-type tenant switcher: typing lists matching tenants as links;
  * Enter opens the only match (or an exact id); arrows move through the list; Escape closes it.
+ * A caller limited to `onlyTenant` is offered that tenant alone, without asking the service.
  */
-export function createTenantPicker(go: (path: string) => void): HTMLElement {
+export function createTenantPicker(go: (path: string) => void, onlyTenant?: string): HTMLElement {
   const input = h("input", {
     id: "tenant-picker-input",
     type: "search",
@@ -136,7 +140,7 @@ export function createTenantPicker(go: (path: string) => void): HTMLElement {
     "aria-expanded": "false",
   });
   const list = h("ul", { id: "tenant-picker-results", class: "picker-results", hidden: true });
-  let matches: TenantSummary[] = [];
+  let matches: TenantName[] = [];
   /** The filter `matches` answers. */
   let matchesFor = "";
   let seq = 0;
@@ -170,9 +174,10 @@ export function createTenantPicker(go: (path: string) => void): HTMLElement {
     }
     let items: HTMLElement[];
     try {
-      const res = await api.listTenants({ filter, pageSize: 10 });
+      const found =
+        onlyTenant === undefined ? (await api.listTenants({ filter, pageSize: 10 })).tenants : ownTenant(onlyTenant, filter);
       if (mine !== seq) return;
-      matches = res.tenants;
+      matches = found;
       matchesFor = filter;
       items = matches.map((t) =>
         h("li", {}, h("a", { href: tenantPath(t.tenantId), onclick: () => ((input.value = ""), close()) }, tenantName(t))),
@@ -252,4 +257,9 @@ export function createTenantPicker(go: (path: string) => void): HTMLElement {
     if (!form.contains(e.relatedTarget as Node | null)) close();
   });
   return form;
+}
+
+/** The one tenant a limited caller may open, when `filter` matches its id. */
+function ownTenant(tenantId: string, filter: string): TenantName[] {
+  return tenantId.includes(filter.toLowerCase()) ? [{ tenantId, displayName: "" }] : [];
 }

@@ -1,7 +1,7 @@
 // Pure helpers: money, percents, dates, labels and form validation. No DOM, no I/O,
 // so `npm test` can run them under node.
 
-import { AlertType, BudgetState, DeliveryStatus, NotificationKind } from "./gen/budget/v1/budget_pb";
+import { AlertType, BudgetState, DeliveryStatus, NotificationKind, Role } from "./gen/budget/v1/budget_pb";
 
 export const MICROS_PER_DOLLAR = 1_000_000n;
 const MICROS_PER_CENT = 10_000n;
@@ -151,6 +151,28 @@ export function nextResetDate(duration: BudgetDuration, now: Date): string {
 /** "Next reset will move to 2027-01-27". */
 export function resetMoveText(duration: BudgetDuration, now: Date): string {
   return `Next reset will move to ${nextResetDate(duration, now)}`;
+}
+
+// ---------------------------------------------------------------------------
+// Who is signed in.
+
+/** What a role may do, in words: "platform admin", "tenant admin", "service". */
+export function roleLabel(role: Role): string {
+  switch (role) {
+    case Role.PLATFORM_ADMIN:
+      return "platform admin";
+    case Role.TENANT_ADMIN:
+      return "tenant admin";
+    case Role.SERVICE:
+      return "service";
+    default:
+      return "unknown role";
+  }
+}
+
+/** The header's "Signed in as NAME (role)". */
+export function signedInText(name: string, role: Role): string {
+  return `Signed in as ${name || "unknown"} (${roleLabel(role)})`;
 }
 
 // ---------------------------------------------------------------------------

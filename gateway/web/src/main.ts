@@ -1,8 +1,13 @@
-// Entry point: the header, History API routing between the fleet page and tenant pages.
+// Entry point: who is signed in, the header, History API routing between the fleet page and
+// tenant pages.
 
 import "./styles.css";
+import { api, errorCode } from "./api";
+import { Code } from "@connectrpc/connect";
 import { h } from "./dom";
-import { createTenantPicker, showFleet } from "./fleet";
+import { createTenantPicker, showFleet, tenantPath } from "./fleet";
+import { signedInText } from "./format";
+import type { WhoAmIResponse } from "./gen/budget/v1/budget_pb";
 import { showTenant } from "./tenant";
 
 /** What a route leaves running (calls, timers, charts); stopped when the route changes. */
@@ -12,12 +17,25 @@ export interface Page {
 
 const main = document.getElementById("main")!;
 let current: Page | undefined;
+/** Who the session belongs to; undefined when WhoAmI failed (the pages then say what fails). */
+let me: WhoAmIResponse | undefined;
+
+/** The one tenant the caller may see, or undefined for every tenant. */
+function onlyTenant(): string | undefined {
+  return me?.tenantId || undefined;
+}
 
 function route(): void {
   current?.stop();
   delete document.body.dataset.ready;
   const path = window.location.pathname;
   const tenant = /^\/tenants\/([^/]+)\/?$/.exec(path);
+  const own = onlyTenant();
+  if ((path === "/" || path === "/index.html") && own !== undefined) {
+    // A caller limited to one tenant has no fleet: its tenant is the home page.
+    go(tenantPath(own), true);
+    return;
+  }
   if (path === "/" || path === "/index.html") {
     document.title = "Tenants · LLM budget";
     current = showFleet(main, go);
@@ -28,13 +46,13 @@ function route(): void {
     } catch {
       id = tenant[1]!;
     }
-    current = showTenant(main, id);
+    current = showTenant(main, id, own === undefined);
   } else {
     document.title = "Not found · LLM budget";
     current = undefined;
     main.replaceChildren(
       h("h1", { tabindex: "-1" }, "Page not found"),
-      h("p", {}, h("a", { href: "/" }, "Show all tenants")),
+      h("p", {}, h("a", { href: "/" }, own === undefined ? "Show all tenants" : `Show tenant ${own}`)),
     );
     document.body.dataset.ready = "1";
   }
@@ -49,6 +67,20 @@ function go(path: string, replace = false): void {
   route();
 }
 
+/** "Signed in as NAME (role)" and the sign-out button: a plain form, so it works without the API. */
+function sessionBox(): HTMLElement {
+  return h(
+    "div",
+    { id: "session", class: "session" },
+    me ? h("span", { id: "signed-in-as" }, signedInText(me.name, me.role)) : null,
+    h(
+      "form",
+      { id: "sign-out-form", method: "post", action: "/signout" },
+      h("button", { id: "sign-out", type: "submit" }, "Sign out"),
+    ),
+  );
+}
+
 // Same-origin links are handled here; modified clicks (new tab, ...) keep the browser's behaviour.
 document.addEventListener("click", (e) => {
   if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
@@ -60,5 +92,17 @@ document.addEventListener("click", (e) => {
 });
 window.addEventListener("popstate", route);
 
-document.getElementById("picker-slot")!.replaceWith(createTenantPicker((path) => go(path)));
-route();
+async function start(): Promise<void> {
+  try {
+    me = await api.whoAmI({});
+  } catch (err) {
+    // UNAUTHENTICATED: the browser is already on its way to the sign-in page.
+    if (errorCode(err) === Code.Unauthenticated) return;
+    me = undefined;
+  }
+  document.getElementById("picker-slot")!.replaceWith(createTenantPicker((path) => go(path), onlyTenant()));
+  document.querySelector("header.top")!.append(sessionBox());
+  route();
+}
+
+void start();

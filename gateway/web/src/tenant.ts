@@ -11,7 +11,7 @@ import type {
   GetSpendHistoryResponse,
 } from "./gen/budget/v1/budget_pb";
 import { BudgetState } from "./gen/budget/v1/budget_pb";
-import { api, describeError, errorCode, isCanceled, toDate } from "./api";
+import { api, describeError, errorCode, isCanceled, noAccessText, toDate } from "./api";
 import { renderChart } from "./chart";
 import { fill, h, say } from "./dom";
 import { createConfigForm } from "./form";
@@ -326,7 +326,11 @@ function auditView(tenantId: string, signal: AbortSignal) {
 // ---------------------------------------------------------------------------
 // The page.
 
-export function showTenant(root: HTMLElement, tenantId: string): Page {
+/**
+ * The page for `tenantId`. `allTenants` is false for a caller limited to one tenant, who has no
+ * fleet page to go back to.
+ */
+export function showTenant(root: HTMLElement, tenantId: string, allTenants = true): Page {
   const ctl = new AbortController();
   const { signal } = ctl;
   const timers: ReturnType<typeof setInterval>[] = [];
@@ -348,10 +352,14 @@ export function showTenant(root: HTMLElement, tenantId: string): Page {
   let history: GetSpendHistoryResponse | undefined;
   let historyError: unknown;
 
-  /** NOT_FOUND from any call means the whole page is about nothing: say so once, hide the rest. */
-  function notFound(err: unknown): boolean {
-    if (errorCode(err) !== Code.NotFound) return false;
-    say(pageError, describeError(err, tenantId));
+  /**
+   * NOT_FOUND or PERMISSION_DENIED from any read means the whole page has nothing to show: say so
+   * once, hide the rest.
+   */
+  function wholePageError(err: unknown): boolean {
+    const code = errorCode(err);
+    if (code !== Code.NotFound && code !== Code.PermissionDenied) return false;
+    say(pageError, code === Code.PermissionDenied ? noAccessText(tenantId) : describeError(err, tenantId));
     for (const el of [usage.element, chart, alerts.element, configSection, notifications.element, audit.element]) {
       el.hidden = true;
     }
@@ -384,7 +392,7 @@ export function showTenant(root: HTMLElement, tenantId: string): Page {
       if (status) usage.show(status);
     } catch (err) {
       if (isCanceled(err)) throw err;
-      if (!notFound(err)) usage.fail(err);
+      if (!wholePageError(err)) usage.fail(err);
     }
   }
 
@@ -394,7 +402,7 @@ export function showTenant(root: HTMLElement, tenantId: string): Page {
       if (config) form.setConfig(config);
     } catch (err) {
       if (isCanceled(err)) throw err;
-      if (!notFound(err)) form.setLoadError(describeError(err, tenantId));
+      if (!wholePageError(err)) form.setLoadError(describeError(err, tenantId));
     }
   }
 
@@ -404,7 +412,7 @@ export function showTenant(root: HTMLElement, tenantId: string): Page {
       historyError = undefined;
     } catch (err) {
       if (isCanceled(err)) throw err;
-      if (!notFound(err)) historyError = err;
+      if (!wholePageError(err)) historyError = err;
     }
   }
 
@@ -415,7 +423,7 @@ export function showTenant(root: HTMLElement, tenantId: string): Page {
 
   fill(
     root,
-    h("p", { class: "crumbs" }, h("a", { href: "/" }, "All tenants")),
+    allTenants ? h("p", { class: "crumbs" }, h("a", { href: "/" }, "All tenants")) : null,
     h("h1", { id: "tenant-title", tabindex: "-1" }, `Tenant ${tenantId}`),
     pageError,
     h(

@@ -20,6 +20,54 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl Bearer {
+    pub fn new(token: &str) -> anyhow::Result<Bearer> {
+        Ok(Bearer(Some(
+            format!("Bearer {token}")
+                .parse()
+                .context("token is not valid header text")?,
+        )))
+    }
+
+    /// Sends no authorization at all (tests of anonymous callers).
+    pub fn absent() -> Bearer {
+        Bearer(None)
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A budget-service client that sends a token.
+pub type AuthedClient =
+    BudgetServiceClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>;
+
+/// Connects a client that sends `token` on every call.
+pub async fn connect(addr: SocketAddr, token: &str) -> anyhow::Result<AuthedClient> {
+    let channel = Channel::from_shared(format!("http://{addr}"))?
+        .connect()
+        .await?;
+    Ok(BudgetServiceClient::with_interceptor(
+        channel,
+        Bearer::new(token)?,
+    ))
+}
+
 /// Where each part listens; port 0 picks a free port.
 #[derive(Clone, Debug)]
 pub struct StackConfig {
@@ -36,6 +84,8 @@ pub struct StackConfig {
     pub eval_interval_secs: u64,
     /// Run a local receiver for alert notifications and point every demo tenant at it.
     pub notification_receiver: bool,
+    /// The platform-admin token budget-service accepts from its environment.
+    pub bootstrap_token: String,
 }
 
 /// The signing secret the demo's receiver checks.
@@ -50,7 +100,9 @@ pub struct RunningStack {
     pub http_addr: SocketAddr,
     pub gateway_addr: SocketAddr,
     pub budgets: Arc<Budgets>,
-    pub client: BudgetServiceClient<Channel>,
+    /// A client with the platform-admin bootstrap token.
+    pub client: AuthedClient,
+    pub authenticator: Arc<budget_service::service::auth::Authenticator>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -67,6 +119,7 @@ impl RunningStack {
             &config.sim_master_key,
         );
         settings.grpc_addr = config.grpc_addr;
+        settings.bootstrap_token = Some(config.bootstrap_token.clone());
         settings.http_addr = config.http_addr;
         settings.webhook_secret = Some(config.webhook_secret.clone());
         settings.cache_ttl_secs = config.cache_ttl_secs;
@@ -78,6 +131,7 @@ impl RunningStack {
         let grpc_addr = app.local_addr();
         let http_addr = app.http_addr();
         let budgets = app.budgets();
+        let authenticator = app.authenticator();
 
         let gateway = budget_gateway::Gateway::build(budget_gateway::Config {
             addr: config.gateway_addr,
@@ -85,6 +139,9 @@ impl RunningStack {
                 .parse()
                 .context("budget-service URL")?,
             upstream_timeout: Duration::from_secs(10),
+            // A fresh random key per run: signing in again after a restart is fine here.
+            session_key: None,
+            session_ttl: Duration::from_secs(12 * 3600),
         })
         .await
         .context("starting the gateway")?;
@@ -111,9 +168,7 @@ impl RunningStack {
                 }
             }),
         ];
-        let channel = Channel::from_shared(format!("http://{grpc_addr}"))?
-            .connect()
-            .await?;
+        let client = connect(grpc_addr, &config.bootstrap_token).await?;
         let receiver = if config.notification_receiver {
             Some(receiver::Receiver::start(DEMO_RECEIVER_SECRET).await?)
         } else {
@@ -126,7 +181,8 @@ impl RunningStack {
             http_addr,
             gateway_addr,
             budgets,
-            client: BudgetServiceClient::new(channel),
+            client,
+            authenticator,
             stop,
             tasks,
         })

@@ -55,6 +55,7 @@ async fn run() -> anyhow::Result<()> {
         cache_ttl_secs: 60,
         eval_interval_secs: 60,
         notification_receiver: true,
+        bootstrap_token: std::env::var("BUDGET_BOOTSTRAP_TOKEN").unwrap_or_else(|_| random_token()),
     };
     let result = serve(&config).await;
     if let Some(cluster) = cluster {
@@ -73,6 +74,16 @@ async fn serve(config: &StackConfig) -> anyhow::Result<()> {
             .filter(|(id, _)| id == "acme" || id == "globex")
             .collect(),
     ));
+    let acme_admin = stack
+        .authenticator
+        .create_token(
+            "budget-demo",
+            "acme-admin",
+            budget_service::domain::auth::Role::TenantAdmin,
+            Some("acme"),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the demo's tenant-admin token: {e}"))?;
     let url = format!("http://{}", stack.gateway_addr);
     println!();
     println!("  Budget dashboard:  {url}/");
@@ -88,6 +99,11 @@ async fn serve(config: &StackConfig) -> anyhow::Result<()> {
         stack.sim.base_url(),
         config.sim_master_key
     );
+    println!(
+        "  Sign in with:      {}  (platform admin: every tenant)",
+        config.bootstrap_token
+    );
+    println!("                     {acme_admin}  (tenant admin of acme only)");
     println!("  Ctrl-C stops everything.");
     println!();
     budget_service::startup::shutdown_signal().await;
@@ -126,6 +142,14 @@ async fn chat_traffic(sim: litellm_sim::SimControl, sim_url: String, keys: Vec<(
             }
         }
     }
+}
+
+/// A fresh random bootstrap token for this demo run.
+fn random_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("bgt_demo_{}", hex::encode(bytes))
 }
 
 fn env_or(name: &str, default: &str) -> String {

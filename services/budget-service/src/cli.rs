@@ -9,8 +9,10 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
 use crate::domain::RawSettings;
+use crate::domain::auth::Role;
 use crate::domain::money::{MICROS_PER_USD, usd_to_micros};
 use crate::litellm::LiteLlmClient;
+use crate::service::auth::Authenticator;
 use crate::service::{Actor, Budgets, SystemClock};
 use crate::startup::{Application, shutdown_signal};
 use crate::store::Store;
@@ -45,6 +47,36 @@ enum Command {
     Tenant {
         #[command(subcommand)]
         command: TenantCommand,
+    },
+    /// Manage API tokens (who may call budget-service).
+    Token {
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Create a token; prints only the token, shown this once.
+    Create {
+        /// platform_admin, tenant_admin or service.
+        #[arg(long)]
+        role: String,
+        /// The one tenant the token is limited to (required for tenant_admin).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// A unique name; audit events name the token's changes by it.
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never their values).
+    List,
+    /// Revoke a token by name; takes effect within BUDGET_TOKEN_CACHE_SECS.
+    Revoke {
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -157,6 +189,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Tenant { command } => tenant(command).await,
+        Command::Token {
+            database_url,
+            command,
+        } => token(&database_url, command).await,
     }
 }
 
@@ -177,6 +213,60 @@ async fn budgets(settings: &Settings) -> anyhow::Result<Arc<Budgets>> {
         Arc::new(SystemClock),
         settings.cache_ttl(),
     )))
+}
+
+async fn token(database_url: &str, command: TokenCommand) -> anyhow::Result<()> {
+    let store = Store::connect(database_url, 2, std::time::Duration::from_secs(10))
+        .await
+        .context("connecting to PostgreSQL")?;
+    store.migrate().await.context("applying migrations")?;
+    let settings = Settings::new(database_url, "http://unused", "unused").auth();
+    let auth = Authenticator::new(store, &settings);
+    let failed =
+        |e: crate::error::BudgetError| anyhow::anyhow!(tonic::Status::from(e).message().to_owned());
+    match command {
+        TokenCommand::Create { role, tenant, name } => {
+            let role = Role::parse(&role)
+                .context("--role must be platform_admin, tenant_admin or service")?;
+            let token = auth
+                .create_token("cli", &name, role, tenant.as_deref())
+                .await
+                .map_err(failed)?;
+            println!("{token}");
+        }
+        TokenCommand::List => {
+            println!(
+                "{:<32} {:<15} {:<20} {:<20} STATUS",
+                "NAME", "ROLE", "TENANT", "LAST USED"
+            );
+            for t in auth.list_tokens().await.map_err(failed)? {
+                let tenant = t
+                    .tenant
+                    .as_ref()
+                    .map_or("*".to_owned(), ToString::to_string);
+                let used = t.last_used_at.map_or("never".to_owned(), |at| {
+                    at.format("%Y-%m-%d %H:%M").to_string()
+                });
+                let status = if t.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "live"
+                };
+                println!(
+                    "{:<32} {:<15} {:<20} {:<20} {status}",
+                    t.name,
+                    t.role.as_str(),
+                    tenant,
+                    used
+                );
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            auth.revoke_token("cli", &name).await.map_err(failed)?;
+            eprintln!("token {name} revoked");
+        }
+    }
+    Ok(())
 }
 
 fn raw_settings(budget: &BudgetArgs) -> anyhow::Result<RawSettings> {
@@ -241,7 +331,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             );
             loop {
                 let page = budgets
-                    .list_tenants(&filter, "tenant_id", 500, &token)
+                    .list_tenants(None, &filter, "tenant_id", 500, &token)
                     .await
                     .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
                 for t in &page.items {

@@ -64,6 +64,18 @@ pub struct Settings {
     /// Timeout of each notification POST, in seconds.
     #[arg(long, env = "BUDGET_DELIVERY_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
     pub delivery_timeout_secs: u64,
+    /// How long a checked token is remembered, in seconds (a revocation takes effect within it).
+    #[arg(long, env = "BUDGET_TOKEN_CACHE_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub token_cache_secs: u64,
+    /// A platform-admin token accepted from the environment, so a fresh install is usable at once.
+    #[arg(long, env = "BUDGET_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    pub bootstrap_token: Option<String>,
+    /// Changes per second each token may make (sustained).
+    #[arg(long, env = "BUDGET_WRITE_RATE_PER_SEC", default_value_t = 5.0)]
+    pub write_rate_per_sec: f64,
+    /// Changes each token may make in a burst.
+    #[arg(long, env = "BUDGET_WRITE_BURST", default_value_t = 20.0)]
+    pub write_burst: f64,
     /// Apply migrations at startup.
     #[arg(skip = true)]
     pub migrate: bool,
@@ -89,6 +101,10 @@ impl Settings {
             delivery_poll_ms: 1000,
             delivery_retry_base_ms: 1000,
             delivery_timeout_secs: 10,
+            token_cache_secs: 5,
+            bootstrap_token: None,
+            write_rate_per_sec: 5.0,
+            write_burst: 20.0,
             migrate: true,
         }
     }
@@ -102,6 +118,12 @@ impl Settings {
         if self.litellm_master_key.trim().is_empty() {
             return Err("LITELLM_MASTER_KEY must not be empty".into());
         }
+        if !(self.write_rate_per_sec.is_finite() && self.write_rate_per_sec > 0.0) {
+            return Err("BUDGET_WRITE_RATE_PER_SEC must be a positive number".into());
+        }
+        if !(self.write_burst.is_finite() && self.write_burst >= 1.0) {
+            return Err("BUDGET_WRITE_BURST must be at least 1".into());
+        }
         if !(self.database_url.starts_with("postgres://")
             || self.database_url.starts_with("postgresql://"))
         {
@@ -112,6 +134,15 @@ impl Settings {
             return Err("BUDGET_DASHBOARD_URL must be an http:// or https:// URL".into());
         }
         Ok(())
+    }
+
+    pub fn auth(&self) -> crate::service::auth::AuthSettings {
+        crate::service::auth::AuthSettings {
+            token_cache_ttl: Duration::from_secs(self.token_cache_secs),
+            bootstrap_token: self.bootstrap_token.clone(),
+            write_rate_per_sec: self.write_rate_per_sec,
+            write_burst: self.write_burst,
+        }
     }
 
     pub fn cache_ttl(&self) -> Duration {

@@ -40,6 +40,18 @@ pub enum BudgetError {
     NotSaved(#[source] StoreError),
     #[error("internal error")]
     Internal(#[source] StoreError),
+    /// No token, or one that is unknown or revoked.
+    #[error("missing or invalid token")]
+    Unauthenticated,
+    /// The caller's role or tenant scope does not allow the call.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// The caller made too many changes too fast.
+    #[error("too many changes; retry after {retry_after:?}")]
+    RateLimited { retry_after: std::time::Duration },
+    /// Tokens could not be checked (database unavailable).
+    #[error("token check unavailable")]
+    AuthUnavailable,
     /// An error shared by callers that waited on the same cache fill.
     #[error(transparent)]
     Shared(Arc<BudgetError>),

@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::grpc::BudgetApi;
 use crate::litellm::LiteLlmClient;
 use crate::notify::Notifier;
+use crate::service::auth::Authenticator;
 use crate::service::{Budgets, Deliveries, DeliveryPolicy, SystemClock};
 use crate::store::Store;
 
@@ -28,6 +29,7 @@ pub struct Application {
     http_listener: TcpListener,
     http_addr: SocketAddr,
     budgets: Arc<Budgets>,
+    auth: Arc<Authenticator>,
     deliveries: Arc<Deliveries>,
     settings: Settings,
 }
@@ -82,7 +84,12 @@ impl Application {
         if settings.webhook_secret.as_deref().is_none_or(str::is_empty) {
             tracing::warn!("BUDGET_WEBHOOK_SECRET is not set: LiteLLM webhooks will be refused");
         }
+        let auth = Arc::new(Authenticator::new(
+            budgets.store().clone(),
+            &settings.auth(),
+        ));
         Ok(Application {
+            auth,
             listener,
             local_addr,
             http_listener,
@@ -106,6 +113,11 @@ impl Application {
         self.http_addr
     }
 
+    /// The token checker, for tools and tests that create tokens in-process.
+    pub fn authenticator(&self) -> Arc<Authenticator> {
+        self.auth.clone()
+    }
+
     /// The use cases, for tools and tests that need them in-process.
     pub fn budgets(&self) -> Arc<Budgets> {
         self.budgets.clone()
@@ -127,7 +139,7 @@ impl Application {
         let reflection_v1alpha = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
-        let api = BudgetServiceServer::new(BudgetApi::new(self.budgets.clone()))
+        let api = BudgetServiceServer::new(BudgetApi::new(self.budgets.clone(), self.auth.clone()))
             .max_decoding_message_size(MAX_REQUEST_BYTES);
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -151,3 +151,144 @@ async fn tenant_commands_and_serve_shutdown() {
     };
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_commands_print_only_the_token_and_audit() {
+    let (url, _name) = fresh_database().await;
+    let sim = SimServer::start("127.0.0.1:0", MASTER).await.unwrap();
+    let base = sim.base_url();
+    let created = cli(
+        &url,
+        &base,
+        &["tenant", "create", "--id", "acme", "--max-budget", "100"],
+    );
+    assert!(created.status.success());
+
+    let token = cli(
+        &url,
+        &base,
+        &[
+            "token",
+            "create",
+            "--role",
+            "tenant_admin",
+            "--tenant",
+            "acme",
+            "--name",
+            "acme-ops",
+        ],
+    );
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let value = String::from_utf8(token.stdout).unwrap();
+    assert!(
+        value.trim().starts_with("bgt_") && value.trim().len() > 40 && value.lines().count() == 1,
+        "{value}"
+    );
+
+    let bad = cli(
+        &url,
+        &base,
+        &[
+            "token",
+            "create",
+            "--role",
+            "tenant_admin",
+            "--name",
+            "no-tenant",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("needs --tenant"));
+
+    let listed = String::from_utf8(cli(&url, &base, &["token", "list"]).stdout).unwrap();
+    assert!(
+        listed.contains("acme-ops") && listed.contains("tenant_admin") && listed.contains("live"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(value.trim()),
+        "list never shows token values"
+    );
+
+    assert!(
+        cli(&url, &base, &["token", "revoke", "--name", "acme-ops"])
+            .status
+            .success()
+    );
+    let listed = String::from_utf8(cli(&url, &base, &["token", "list"]).stdout).unwrap();
+    assert!(listed.contains("revoked"), "{listed}");
+
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let actions: Vec<(String, String)> = sqlx::query_as(
+        "SELECT action, actor FROM audit_events WHERE action LIKE 'token_%' ORDER BY event_id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        actions,
+        vec![
+            ("token_created".to_owned(), "cli".to_owned()),
+            ("token_revoked".to_owned(), "cli".to_owned())
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_never_contain_secrets() {
+    let (url, _name) = fresh_database().await;
+    let sim = SimServer::start("127.0.0.1:0", MASTER).await.unwrap();
+    let base = sim.base_url();
+    let bootstrap = "bgt_log_scan_bootstrap_secret_value";
+    let webhook_secret = "webhook-secret-for-log-scan";
+    let log_path = std::env::temp_dir().join(format!("budget-log-scan-{}.log", std::process::id()));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_budget-service"))
+        .args([
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .env("DATABASE_URL", &url)
+        .env("LITELLM_BASE_URL", &base)
+        .env("LITELLM_MASTER_KEY", MASTER)
+        .env("BUDGET_BOOTSTRAP_TOKEN", bootstrap)
+        .env("BUDGET_WEBHOOK_SECRET", webhook_secret)
+        .env("BUDGET_EVAL_INTERVAL_SECS", "1")
+        .env("RUST_LOG", "debug")
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    // A tenant whose key LiteLLM refuses to read, so error paths log too.
+    let created = cli(
+        &url,
+        &base,
+        &["tenant", "create", "--id", "acme", "--max-budget", "100"],
+    );
+    let virtual_key = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    sim.control().inject(litellm_sim::FaultRule::new(
+        "/key/info",
+        litellm_sim::Fault::Status500,
+    ));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status();
+    let _ = serve.wait();
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let _ = std::fs::remove_file(&log_path);
+    assert!(
+        logs.contains("evaluation pass"),
+        "the service ran and logged: {}",
+        &logs[..logs.len().min(500)]
+    );
+    for secret in [MASTER, bootstrap, webhook_secret, virtual_key.as_str()] {
+        assert!(!logs.contains(secret), "a secret appears in the logs");
+    }
+}

@@ -5,6 +5,8 @@
 //! Seeding API (plain HTTP on `control_url`):
 //! - `POST /tenants` with a `budget_demo::TenantSeed` JSON body -> `{"virtual_key", "key_hash"}`
 //! - `POST /demo` -> seeds the demo's five tenants
+//! - `POST /tokens` with `{"name", "role": "platform_admin"|"tenant_admin"|"service", "tenant_id"?}`
+//!   -> `{"token"}`; the JSON line's `platform_token` is a platform admin's
 //!
 //! Faults, spend and clocks: litellm-sim's own `/sim/*` routes on `sim_url` (master key).
 
@@ -40,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
         // Browser tests seed exactly the alerts they check; no background passes.
         eval_interval_secs: 0,
         notification_receiver: false,
+        bootstrap_token: budget_e2e::ADMIN_TOKEN.into(),
     };
     let stack = Arc::new(RunningStack::start(&config).await?);
     let control = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -47,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
     let router = Router::new()
         .route("/tenants", post(seed_tenant))
         .route("/demo", post(seed_demo))
+        .route("/tokens", post(create_token))
         .with_state(stack.clone());
     let control_task = tokio::spawn(async move { axum::serve(control, router).await });
 
@@ -59,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
             "sim_master_key": SIM_MASTER_KEY,
             "control_url": format!("http://{control_addr}"),
             "database_url": db.url,
+            "platform_token": budget_e2e::ADMIN_TOKEN,
         })
     );
 
@@ -101,4 +106,32 @@ async fn seed_demo(
     let keys: serde_json::Map<String, serde_json::Value> =
         keys.into_iter().map(|(id, key)| (id, key.into())).collect();
     Ok(Json(keys.into()))
+}
+
+#[derive(serde::Deserialize)]
+struct TokenRequest {
+    name: String,
+    role: String,
+    tenant_id: Option<String>,
+}
+
+async fn create_token(
+    State(stack): State<Arc<RunningStack>>,
+    Json(request): Json<TokenRequest>,
+) -> Result<Json<serde_json::Value>, (StatusCode, String)> {
+    let role = budget_service::domain::auth::Role::parse(&request.role).ok_or((
+        StatusCode::BAD_REQUEST,
+        format!("unknown role {}", request.role),
+    ))?;
+    let token = stack
+        .authenticator
+        .create_token(
+            "e2e-stack",
+            &request.name,
+            role,
+            request.tenant_id.as_deref(),
+        )
+        .await
+        .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    Ok(Json(serde_json::json!({ "token": token })))
 }

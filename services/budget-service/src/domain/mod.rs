@@ -3,6 +3,7 @@
 //! Nothing here does I/O or reads the clock; "now" is always passed in.
 
 pub mod alert;
+pub mod auth;
 pub mod budget;
 pub mod forecast;
 pub mod history;

@@ -10,24 +10,64 @@ use budget_proto::v1 as pb;
 use budget_proto::v1::budget_service_server::BudgetService;
 use tonic::{Request, Response, Status};
 
+use crate::domain::TenantId;
+use crate::domain::auth::{Access, Principal, Role};
+use crate::error::BudgetError;
+use crate::service::auth::Authenticator;
 use crate::service::{Actor, Budgets};
 
-/// Until authentication lands, every change is recorded as made by this actor.
-const ANONYMOUS_ACTOR: &str = "unauthenticated";
-
-/// The gRPC handler over the budget use cases.
+/// The gRPC handler over the budget use cases. Every RPC first authenticates the caller's
+/// bearer token, then checks the role table, then (for writes) the caller's write rate.
 pub struct BudgetApi {
     budgets: Arc<Budgets>,
+    auth: Arc<Authenticator>,
 }
 
 impl BudgetApi {
-    pub fn new(budgets: Arc<Budgets>) -> BudgetApi {
-        BudgetApi { budgets }
+    pub fn new(budgets: Arc<Budgets>, auth: Arc<Authenticator>) -> BudgetApi {
+        BudgetApi { budgets, auth }
+    }
+
+    /// The caller, if it may do `access` on `tenant_id` (empty: no particular tenant).
+    async fn caller<T>(
+        &self,
+        request: &Request<T>,
+        access: Access,
+        tenant_id: &str,
+    ) -> Result<Arc<Principal>, Status> {
+        let authorization = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        let principal = self.auth.authenticate(authorization).await?;
+        // An id that does not parse matches no scope; unscoped callers get the validation error later.
+        let tenant = TenantId::parse(tenant_id);
+        let allowed = match (&tenant, tenant_id.is_empty()) {
+            (None, false) => principal.tenant.is_none() && principal.may(access, None),
+            _ => principal.may(access, tenant.as_ref()),
+        };
+        if !allowed {
+            let what = if tenant_id.is_empty() {
+                "this".to_owned()
+            } else {
+                format!("tenant {tenant_id}")
+            };
+            return Err(BudgetError::PermissionDenied(format!(
+                "The token {} ({}) may not do this for {what}",
+                principal.name,
+                principal.role.as_str()
+            ))
+            .into());
+        }
+        if access == Access::WriteTenant || access == Access::Administer {
+            self.auth.take_write(&principal)?;
+        }
+        Ok(principal)
     }
 }
 
-fn actor<T>(_request: &Request<T>) -> Actor {
-    Actor(ANONYMOUS_ACTOR.to_owned())
+fn actor(principal: &Principal) -> Actor {
+    Actor(principal.name.clone())
 }
 
 #[tonic::async_trait]
@@ -36,6 +76,8 @@ impl BudgetService for BudgetApi {
         &self,
         request: Request<pb::GetBudgetStatusRequest>,
     ) -> Result<Response<pb::GetBudgetStatusResponse>, Status> {
+        self.caller(&request, Access::ReadTenant, &request.get_ref().tenant_id)
+            .await?;
         let status = self.budgets.status(&request.get_ref().tenant_id).await?;
         Ok(Response::new(pb::GetBudgetStatusResponse {
             status: Some(convert::status(&status)),
@@ -46,6 +88,8 @@ impl BudgetService for BudgetApi {
         &self,
         request: Request<pb::GetBudgetConfigRequest>,
     ) -> Result<Response<pb::GetBudgetConfigResponse>, Status> {
+        self.caller(&request, Access::ReadTenant, &request.get_ref().tenant_id)
+            .await?;
         let config = self.budgets.config(&request.get_ref().tenant_id).await?;
         Ok(Response::new(pb::GetBudgetConfigResponse {
             config: Some(convert::config(&config)),
@@ -56,7 +100,10 @@ impl BudgetService for BudgetApi {
         &self,
         request: Request<pb::UpdateBudgetConfigRequest>,
     ) -> Result<Response<pb::UpdateBudgetConfigResponse>, Status> {
-        let actor = actor(&request);
+        let caller = self
+            .caller(&request, Access::WriteTenant, &request.get_ref().tenant_id)
+            .await?;
+        let actor = actor(&caller);
         let req = request.into_inner();
         let raw = convert::raw_settings(req.config.as_ref());
         let config = self
@@ -72,6 +119,8 @@ impl BudgetService for BudgetApi {
         &self,
         request: Request<pb::ListAlertsRequest>,
     ) -> Result<Response<pb::ListAlertsResponse>, Status> {
+        self.caller(&request, Access::ReadTenant, &request.get_ref().tenant_id)
+            .await?;
         let req = request.get_ref();
         let (page, total) = self
             .budgets
@@ -88,6 +137,8 @@ impl BudgetService for BudgetApi {
         &self,
         request: Request<pb::GetSpendHistoryRequest>,
     ) -> Result<Response<pb::GetSpendHistoryResponse>, Status> {
+        self.caller(&request, Access::ReadTenant, &request.get_ref().tenant_id)
+            .await?;
         let req = request.get_ref();
         let history = self.budgets.spend_history(&req.tenant_id, req.days).await?;
         Ok(Response::new(pb::GetSpendHistoryResponse {
@@ -107,10 +158,17 @@ impl BudgetService for BudgetApi {
         &self,
         request: Request<pb::ListTenantsRequest>,
     ) -> Result<Response<pb::ListTenantsResponse>, Status> {
+        let caller = self.caller(&request, Access::ListTenants, "").await?;
         let req = request.get_ref();
         let page = self
             .budgets
-            .list_tenants(&req.filter, &req.order_by, req.page_size, &req.page_token)
+            .list_tenants(
+                caller.tenant.as_ref(),
+                &req.filter,
+                &req.order_by,
+                req.page_size,
+                &req.page_token,
+            )
             .await?;
         Ok(Response::new(pb::ListTenantsResponse {
             tenants: page.items.iter().map(convert::tenant_summary).collect(),
@@ -122,7 +180,10 @@ impl BudgetService for BudgetApi {
         &self,
         request: Request<pb::CreateTenantRequest>,
     ) -> Result<Response<pb::CreateTenantResponse>, Status> {
-        let actor = actor(&request);
+        let caller = self
+            .caller(&request, Access::Administer, &request.get_ref().tenant_id)
+            .await?;
+        let actor = actor(&caller);
         let req = request.into_inner();
         let raw = convert::raw_settings(req.config.as_ref());
         let created = self
@@ -140,6 +201,8 @@ impl BudgetService for BudgetApi {
         &self,
         request: Request<pb::ListAuditEventsRequest>,
     ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        self.caller(&request, Access::ReadTenant, &request.get_ref().tenant_id)
+            .await?;
         let req = request.get_ref();
         let page = self
             .budgets
@@ -155,6 +218,8 @@ impl BudgetService for BudgetApi {
         &self,
         request: Request<pb::ListNotificationTargetsRequest>,
     ) -> Result<Response<pb::ListNotificationTargetsResponse>, Status> {
+        self.caller(&request, Access::ReadTenant, &request.get_ref().tenant_id)
+            .await?;
         let targets = self
             .budgets
             .notification_targets(&request.get_ref().tenant_id)
@@ -168,7 +233,10 @@ impl BudgetService for BudgetApi {
         &self,
         request: Request<pb::SetNotificationTargetsRequest>,
     ) -> Result<Response<pb::SetNotificationTargetsResponse>, Status> {
-        let actor = actor(&request);
+        let caller = self
+            .caller(&request, Access::WriteTenant, &request.get_ref().tenant_id)
+            .await?;
+        let actor = actor(&caller);
         let req = request.into_inner();
         let raw: Vec<_> = req.targets.iter().map(convert::raw_target).collect();
         let targets = self
@@ -177,6 +245,27 @@ impl BudgetService for BudgetApi {
             .await?;
         Ok(Response::new(pb::SetNotificationTargetsResponse {
             targets: targets.iter().map(convert::target).collect(),
+        }))
+    }
+
+    async fn who_am_i(
+        &self,
+        request: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::WhoAmIResponse>, Status> {
+        let caller = self.caller(&request, Access::Identity, "").await?;
+        let role = match caller.role {
+            Role::PlatformAdmin => pb::Role::PlatformAdmin,
+            Role::TenantAdmin => pb::Role::TenantAdmin,
+            Role::Service => pb::Role::Service,
+        };
+        Ok(Response::new(pb::WhoAmIResponse {
+            name: caller.name.clone(),
+            role: role.into(),
+            tenant_id: caller
+                .tenant
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         }))
     }
 }

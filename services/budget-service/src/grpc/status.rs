@@ -71,6 +71,23 @@ fn status_of(error: &BudgetError) -> Status {
             tracing::error!(error = %cause, source = ?std::error::Error::source(cause), "internal error");
             Status::internal("Internal error")
         }
+        BudgetError::Unauthenticated => {
+            Status::unauthenticated("Missing, unknown or revoked token")
+        }
+        BudgetError::PermissionDenied(what) => Status::permission_denied(what.clone()),
+        BudgetError::RateLimited { retry_after } => {
+            let mut details = ErrorDetails::new();
+            details.set_retry_info(Some(*retry_after));
+            Status::with_error_details(
+                Code::ResourceExhausted,
+                format!(
+                    "Too many changes; retry in {:.1} s",
+                    retry_after.as_secs_f64()
+                ),
+                details,
+            )
+        }
+        BudgetError::AuthUnavailable => Status::unavailable("Cannot check tokens right now"),
         BudgetError::Shared(inner) => status_of(inner),
     }
 }

@@ -4,6 +4,7 @@
 //! Holds the one store, the one LiteLLM client and the caches. Knows neither protobuf
 //! nor SQL; errors are [`BudgetError`].
 
+pub mod auth;
 mod evaluation;
 mod notifications;
 
@@ -442,6 +443,7 @@ impl Budgets {
     /// listing never calls LiteLLM), ordered by "tenant_id" (default) or "percent_used desc".
     pub async fn list_tenants(
         &self,
+        scope: Option<&TenantId>,
         filter: &str,
         order_by: &str,
         page_size: i32,
@@ -468,7 +470,7 @@ impl Budgets {
         let cursor = tenant_cursor(order, page_token)?;
         let mut rows = self
             .store
-            .list_tenant_statuses(filter, order, cursor.as_ref(), limit + 1)
+            .list_tenant_statuses(scope, filter, order, cursor.as_ref(), limit + 1)
             .await?;
         let next_page_token = next_token(&mut rows, limit, |(t, _, status)| match order {
             TenantOrder::TenantId => paging::encode_key("tenants", t.tenant_id.as_str()),

@@ -4,6 +4,7 @@
 
 mod notifications;
 mod rows;
+mod tokens;
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use crate::domain::{AlertKind, BudgetSettings, BudgetState, BudgetStatus, Tenant
 pub use notifications::{DeliveryRecord, DueDelivery, FailedAttempt, TARGET_REMOVED, TargetRecord};
 pub use rows::{AlertRecord, AuditRecord, ConfigRecord, TenantRecord};
 use rows::{AlertRow, AuditRow, SettingsJson, TenantConfigRow};
+pub use tokens::TokenRecord;
 
 /// An open transaction; callers pass it back into the store's functions.
 pub type Tx = Transaction<'static, Postgres>;
@@ -456,6 +458,7 @@ impl Store {
     /// A page of tenants with their settings and latest evaluated status.
     pub async fn list_tenant_statuses(
         &self,
+        only: Option<&TenantId>,
         filter: &str,
         order: TenantOrder,
         cursor: Option<&TenantCursor>,
@@ -471,11 +474,13 @@ impl Store {
             TenantOrder::TenantId => sqlx::query_as(tenant_status_sql!(
                 "WHERE (t.tenant_id LIKE $1 OR lower(t.display_name) LIKE $1) \
                  AND ($2::text IS NULL OR t.tenant_id > $2) AND $3::float8 IS NULL \
+                 AND ($5::text IS NULL OR t.tenant_id = $5) \
                  ORDER BY t.tenant_id LIMIT $4"
             )),
             TenantOrder::PercentUsedDesc => sqlx::query_as(tenant_status_sql!(
                 "WHERE (t.tenant_id LIKE $1 OR lower(t.display_name) LIKE $1) \
                  AND ($2::text IS NULL OR (COALESCE(s.percent_used, -1), t.tenant_id) < ($3::float8, $2)) \
+                 AND ($5::text IS NULL OR t.tenant_id = $5) \
                  ORDER BY COALESCE(s.percent_used, -1) DESC, t.tenant_id DESC LIMIT $4"
             )),
         }
@@ -483,6 +488,7 @@ impl Store {
         .bind(after_id)
         .bind(after_percent)
         .bind(limit)
+        .bind(only.map(TenantId::as_str))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(rows::TenantStatusRow::split).collect()
