@@ -817,6 +817,7 @@ async fn list_tenants_filters_pages_and_summarises() {
                     page_token: token,
                     filter,
                     order_by: String::new(),
+                    include_deleted: false,
                 })
                 .await
                 .unwrap()

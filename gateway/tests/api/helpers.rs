@@ -235,6 +235,62 @@ impl BudgetService for FakeBudgetService {
         self.caller(&request)?;
         Err(Status::unimplemented("not in the fake"))
     }
+
+    async fn delete_tenant(
+        &self,
+        request: Request<DeleteTenantRequest>,
+    ) -> Result<Response<DeleteTenantResponse>, Status> {
+        self.caller(&request)?;
+        Err(Status::unimplemented("not in the fake"))
+    }
+
+    async fn rotate_tenant_key(
+        &self,
+        request: Request<RotateTenantKeyRequest>,
+    ) -> Result<Response<RotateTenantKeyResponse>, Status> {
+        self.caller(&request)?;
+        Err(Status::unimplemented("not in the fake"))
+    }
+
+    async fn attach_tenant_key(
+        &self,
+        request: Request<AttachTenantKeyRequest>,
+    ) -> Result<Response<AttachTenantKeyResponse>, Status> {
+        self.caller(&request)?;
+        Err(Status::unimplemented("not in the fake"))
+    }
+
+    async fn suspend_tenant(
+        &self,
+        request: Request<SuspendTenantRequest>,
+    ) -> Result<Response<SuspendTenantResponse>, Status> {
+        self.caller(&request)?;
+        Err(Status::unimplemented("not in the fake"))
+    }
+
+    async fn resume_tenant(
+        &self,
+        request: Request<ResumeTenantRequest>,
+    ) -> Result<Response<ResumeTenantResponse>, Status> {
+        self.caller(&request)?;
+        Err(Status::unimplemented("not in the fake"))
+    }
+
+    async fn grant_temporary_increase(
+        &self,
+        request: Request<GrantTemporaryIncreaseRequest>,
+    ) -> Result<Response<GrantTemporaryIncreaseResponse>, Status> {
+        self.caller(&request)?;
+        Err(Status::unimplemented("not in the fake"))
+    }
+
+    async fn export_tenant_data(
+        &self,
+        request: Request<ExportTenantDataRequest>,
+    ) -> Result<Response<ExportTenantDataResponse>, Status> {
+        self.caller(&request)?;
+        Err(Status::unimplemented("not in the fake"))
+    }
 }
 
 fn init_test_log() {

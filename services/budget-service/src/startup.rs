@@ -143,7 +143,9 @@ impl Application {
             .max_decoding_message_size(MAX_REQUEST_BYTES);
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        // Every call has a deadline on the server side too, whatever the client sent.
         let server = tonic::transport::Server::builder()
+            .timeout(std::time::Duration::from_secs(30))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)

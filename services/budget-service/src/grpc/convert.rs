@@ -56,6 +56,8 @@ pub fn status(s: &BudgetStatus) -> pb::BudgetStatus {
         projected_exhaustion_time: s.forecast.exhaustion_time.map(timestamp),
         alert_at_micros: s.alert_at_micros,
         daily_rate_micros: s.forecast.daily_rate_micros,
+        base_budget_micros: s.settings.max_budget_micros,
+        ..Default::default()
     }
 }
 
@@ -85,6 +87,7 @@ pub fn tenant(t: &TenantRecord) -> pb::Tenant {
         display_name: t.display_name.clone(),
         key_alias: t.key_alias.clone(),
         create_time: Some(timestamp(t.created_at)),
+        ..Default::default()
     }
 }
 

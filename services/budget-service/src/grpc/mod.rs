@@ -268,4 +268,63 @@ impl BudgetService for BudgetApi {
                 .unwrap_or_default(),
         }))
     }
+
+    async fn delete_tenant(
+        &self,
+        _request: Request<pb::DeleteTenantRequest>,
+    ) -> Result<Response<pb::DeleteTenantResponse>, Status> {
+        Err(Status::unimplemented("DeleteTenant is not implemented yet"))
+    }
+
+    async fn rotate_tenant_key(
+        &self,
+        _request: Request<pb::RotateTenantKeyRequest>,
+    ) -> Result<Response<pb::RotateTenantKeyResponse>, Status> {
+        Err(Status::unimplemented(
+            "RotateTenantKey is not implemented yet",
+        ))
+    }
+
+    async fn attach_tenant_key(
+        &self,
+        _request: Request<pb::AttachTenantKeyRequest>,
+    ) -> Result<Response<pb::AttachTenantKeyResponse>, Status> {
+        Err(Status::unimplemented(
+            "AttachTenantKey is not implemented yet",
+        ))
+    }
+
+    async fn suspend_tenant(
+        &self,
+        _request: Request<pb::SuspendTenantRequest>,
+    ) -> Result<Response<pb::SuspendTenantResponse>, Status> {
+        Err(Status::unimplemented(
+            "SuspendTenant is not implemented yet",
+        ))
+    }
+
+    async fn resume_tenant(
+        &self,
+        _request: Request<pb::ResumeTenantRequest>,
+    ) -> Result<Response<pb::ResumeTenantResponse>, Status> {
+        Err(Status::unimplemented("ResumeTenant is not implemented yet"))
+    }
+
+    async fn grant_temporary_increase(
+        &self,
+        _request: Request<pb::GrantTemporaryIncreaseRequest>,
+    ) -> Result<Response<pb::GrantTemporaryIncreaseResponse>, Status> {
+        Err(Status::unimplemented(
+            "GrantTemporaryIncrease is not implemented yet",
+        ))
+    }
+
+    async fn export_tenant_data(
+        &self,
+        _request: Request<pb::ExportTenantDataRequest>,
+    ) -> Result<Response<pb::ExportTenantDataResponse>, Status> {
+        Err(Status::unimplemented(
+            "ExportTenantData is not implemented yet",
+        ))
+    }
 }

@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file budget/v1/budget.proto.
  */
 export const file_budget_v1_budget: GenFile = /*@__PURE__*/
-  fileDesc("ChZidWRnZXQvdjEvYnVkZ2V0LnByb3RvEglidWRnZXQudjEikAQKDEJ1ZGdldFN0YXR1cxIRCgl0ZW5hbnRfaWQYASABKAkSFAoMc3BlbmRfbWljcm9zGAIgASgDEhkKEW1heF9idWRnZXRfbWljcm9zGAMgASgDEhQKDHBlcmNlbnRfdXNlZBgEIAEoARIfChdhbGVydF90aHJlc2hvbGRfcGVyY2VudBgFIAEoBRIfChdncmFjZV90aHJlc2hvbGRfcGVyY2VudBgGIAEoBRIXCg9ibG9ja19hdF9taWNyb3MYByABKAMSJQoFc3RhdGUYCCABKA4yFi5idWRnZXQudjEuQnVkZ2V0U3RhdGUSLgoKcmVzZXRfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQZGF5c191bnRpbF9yZXNldBgKIAEoBRIXCg9idWRnZXRfZHVyYXRpb24YCyABKAkSLgoKZmV0Y2hfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHgoWcHJvamVjdGVkX3NwZW5kX21pY3JvcxgNIAEoAxI9Chlwcm9qZWN0ZWRfZXhoYXVzdGlvbl90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9hbGVydF9hdF9taWNyb3MYDyABKAMSGQoRZGFpbHlfcmF0ZV9taWNyb3MYECABKAMihgIKDEJ1ZGdldENvbmZpZxIRCgl0ZW5hbnRfaWQYASABKAkSGQoRbWF4X2J1ZGdldF9taWNyb3MYAiABKAMSHwoXYWxlcnRfdGhyZXNob2xkX3BlcmNlbnQYAyABKAUSHwoXZ3JhY2VfdGhyZXNob2xkX3BlcmNlbnQYBCABKAUSFwoPYnVkZ2V0X2R1cmF0aW9uGAUgASgJEgwKBGV0YWcYBiABKAkSLwoLdXBkYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJlc2V0X3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqQCCgVBbGVydBIQCghhbGVydF9pZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSIgoEdHlwZRgDIAEoDjIULmJ1ZGdldC52MS5BbGVydFR5cGUSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHNwZW5kX21pY3JvcxgFIAEoAxIZChFtYXhfYnVkZ2V0X21pY3JvcxgGIAEoAxIPCgdwZXJjZW50GAcgASgBEhkKEXRocmVzaG9sZF9wZXJjZW50GAggASgFEg8KB21lc3NhZ2UYCSABKAkSMwoKZGVsaXZlcmllcxgKIAMoCzIfLmJ1ZGdldC52MS5Ob3RpZmljYXRpb25EZWxpdmVyeSKOAgoUTm90aWZpY2F0aW9uRGVsaXZlcnkSEQoJdGFyZ2V0X2lkGAEgASgJEikKBGtpbmQYAiABKA4yGy5idWRnZXQudjEuTm90aWZpY2F0aW9uS2luZBIpCgZzdGF0dXMYAyABKA4yGS5idWRnZXQudjEuRGVsaXZlcnlTdGF0dXMSEAoIYXR0ZW1wdHMYBCABKAUSEgoKbGFzdF9lcnJvchgFIAEoCRIwCgxkZWxpdmVyX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEW5leHRfYXR0ZW1wdF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLdAQoSTm90aWZpY2F0aW9uVGFyZ2V0EhEKCXRhcmdldF9pZBgBIAEoCRIpCgRraW5kGAIgASgOMhsuYnVkZ2V0LnYxLk5vdGlmaWNhdGlvbktpbmQSCwoDdXJsGAMgASgJEg4KBnNlY3JldBgEIAEoCRISCgpoYXNfc2VjcmV0GAUgASgIEhMKC2Rlc2NyaXB0aW9uGAYgASgJEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp1cmxfb3JpZ2luGAggASgJInUKBlRlbmFudBIRCgl0ZW5hbnRfaWQYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEhEKCWtleV9hbGlhcxgDIAEoCRIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi8AEKDVRlbmFudFN1bW1hcnkSEQoJdGVuYW50X2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIZChFtYXhfYnVkZ2V0X21pY3JvcxgDIAEoAxIUCgxzcGVuZF9taWNyb3MYBCABKAMSFAoMcGVyY2VudF91c2VkGAUgASgBEiUKBXN0YXRlGAYgASgOMhYuYnVkZ2V0LnYxLkJ1ZGdldFN0YXRlEhgKEHN0YXR1c19hdmFpbGFibGUYByABKAgSLgoKZmV0Y2hfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiMAoKRGFpbHlTcGVuZBIMCgRkYXRlGAEgASgJEhQKDHNwZW5kX21pY3JvcxgCIAEoAyLrAQoKQXVkaXRFdmVudBIQCghldmVudF9pZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSDQoFYWN0b3IYAyABKAkSDgoGYWN0aW9uGAQgASgJEisKCm9sZF9jb25maWcYBSABKAsyFy5idWRnZXQudjEuQnVkZ2V0Q29uZmlnEisKCm5ld19jb25maWcYBiABKAsyFy5idWRnZXQudjEuQnVkZ2V0Q29uZmlnEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZkZXRhaWwYCCABKAkiKwoWR2V0QnVkZ2V0U3RhdHVzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiQgoXR2V0QnVkZ2V0U3RhdHVzUmVzcG9uc2USJwoGc3RhdHVzGAEgASgLMhcuYnVkZ2V0LnYxLkJ1ZGdldFN0YXR1cyIrChZHZXRCdWRnZXRDb25maWdSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSJCChdHZXRCdWRnZXRDb25maWdSZXNwb25zZRInCgZjb25maWcYASABKAsyFy5idWRnZXQudjEuQnVkZ2V0Q29uZmlnImUKGVVwZGF0ZUJ1ZGdldENvbmZpZ1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEicKBmNvbmZpZxgCIAEoCzIXLmJ1ZGdldC52MS5CdWRnZXRDb25maWcSDAoEZXRhZxgDIAEoCSJFChpVcGRhdGVCdWRnZXRDb25maWdSZXNwb25zZRInCgZjb25maWcYASABKAsyFy5idWRnZXQudjEuQnVkZ2V0Q29uZmlnIk0KEUxpc3RBbGVydHNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJjChJMaXN0QWxlcnRzUmVzcG9uc2USIAoGYWxlcnRzGAEgAygLMhAuYnVkZ2V0LnYxLkFsZXJ0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgFIjkKFkdldFNwZW5kSGlzdG9yeVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEgwKBGRheXMYAiABKAUiVgoXR2V0U3BlbmRIaXN0b3J5UmVzcG9uc2USIwoEZGF5cxgBIAMoCzIVLmJ1ZGdldC52MS5EYWlseVNwZW5kEhYKDmRheXNfd2l0aF9kYXRhGAIgASgFIl0KEkxpc3RUZW5hbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIOCgZmaWx0ZXIYAyABKAkSEAoIb3JkZXJfYnkYBCABKAkiWQoTTGlzdFRlbmFudHNSZXNwb25zZRIpCgd0ZW5hbnRzGAEgAygLMhguYnVkZ2V0LnYxLlRlbmFudFN1bW1hcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImcKE0NyZWF0ZVRlbmFudFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRInCgZjb25maWcYAyABKAsyFy5idWRnZXQudjEuQnVkZ2V0Q29uZmlnIncKFENyZWF0ZVRlbmFudFJlc3BvbnNlEiEKBnRlbmFudBgBIAEoCzIRLmJ1ZGdldC52MS5UZW5hbnQSEwoLdmlydHVhbF9rZXkYAiABKAkSJwoGY29uZmlnGAMgASgLMhcuYnVkZ2V0LnYxLkJ1ZGdldENvbmZpZyJSChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJZChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIlCgZldmVudHMYASADKAsyFS5idWRnZXQudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiMwoeTGlzdE5vdGlmaWNhdGlvblRhcmdldHNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSJRCh9MaXN0Tm90aWZpY2F0aW9uVGFyZ2V0c1Jlc3BvbnNlEi4KB3RhcmdldHMYASADKAsyHS5idWRnZXQudjEuTm90aWZpY2F0aW9uVGFyZ2V0ImIKHVNldE5vdGlmaWNhdGlvblRhcmdldHNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIuCgd0YXJnZXRzGAIgAygLMh0uYnVkZ2V0LnYxLk5vdGlmaWNhdGlvblRhcmdldCJQCh5TZXROb3RpZmljYXRpb25UYXJnZXRzUmVzcG9uc2USLgoHdGFyZ2V0cxgBIAMoCzIdLmJ1ZGdldC52MS5Ob3RpZmljYXRpb25UYXJnZXQiDwoNV2hvQW1JUmVxdWVzdCJQCg5XaG9BbUlSZXNwb25zZRIMCgRuYW1lGAEgASgJEh0KBHJvbGUYAiABKA4yDy5idWRnZXQudjEuUm9sZRIRCgl0ZW5hbnRfaWQYAyABKAkqXgoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASFwoTUk9MRV9QTEFURk9STV9BRE1JThABEhUKEVJPTEVfVEVOQU5UX0FETUlOEAISEAoMUk9MRV9TRVJWSUNFEAMqjAEKC0J1ZGdldFN0YXRlEhwKGEJVREdFVF9TVEFURV9VTlNQRUNJRklFRBAAEhMKD0JVREdFVF9TVEFURV9PSxABEhgKFEJVREdFVF9TVEFURV9XQVJOSU5HEAISFgoSQlVER0VUX1NUQVRFX0dSQUNFEAMSGAoUQlVER0VUX1NUQVRFX0JMT0NLRUQQBCqZAQoJQWxlcnRUeXBlEhoKFkFMRVJUX1RZUEVfVU5TUEVDSUZJRUQQABIYChRBTEVSVF9UWVBFX1RIUkVTSE9MRBABEh4KGkFMRVJUX1RZUEVfQlVER0VUX0VYQ0VFREVEEAISFgoSQUxFUlRfVFlQRV9CTE9DS0VEEAMSHgoaQUxFUlRfVFlQRV9QUk9KRUNURURfTElNSVQQBCpxChBOb3RpZmljYXRpb25LaW5kEiEKHU5PVElGSUNBVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASHQoZTk9USUZJQ0FUSU9OX0tJTkRfV0VCSE9PSxABEhsKF05PVElGSUNBVElPTl9LSU5EX1NMQUNLEAIqiQEKDkRlbGl2ZXJ5U3RhdHVzEh8KG0RFTElWRVJZX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF0RFTElWRVJZX1NUQVRVU19QRU5ESU5HEAESHQoZREVMSVZFUllfU1RBVFVTX0RFTElWRVJFRBACEhoKFkRFTElWRVJZX1NUQVRVU19GQUlMRUQQAzLkBwoNQnVkZ2V0U2VydmljZRJYCg9HZXRCdWRnZXRTdGF0dXMSIS5idWRnZXQudjEuR2V0QnVkZ2V0U3RhdHVzUmVxdWVzdBoiLmJ1ZGdldC52MS5HZXRCdWRnZXRTdGF0dXNSZXNwb25zZRJYCg9HZXRCdWRnZXRDb25maWcSIS5idWRnZXQudjEuR2V0QnVkZ2V0Q29uZmlnUmVxdWVzdBoiLmJ1ZGdldC52MS5HZXRCdWRnZXRDb25maWdSZXNwb25zZRJhChJVcGRhdGVCdWRnZXRDb25maWcSJC5idWRnZXQudjEuVXBkYXRlQnVkZ2V0Q29uZmlnUmVxdWVzdBolLmJ1ZGdldC52MS5VcGRhdGVCdWRnZXRDb25maWdSZXNwb25zZRJJCgpMaXN0QWxlcnRzEhwuYnVkZ2V0LnYxLkxpc3RBbGVydHNSZXF1ZXN0Gh0uYnVkZ2V0LnYxLkxpc3RBbGVydHNSZXNwb25zZRJYCg9HZXRTcGVuZEhpc3RvcnkSIS5idWRnZXQudjEuR2V0U3BlbmRIaXN0b3J5UmVxdWVzdBoiLmJ1ZGdldC52MS5HZXRTcGVuZEhpc3RvcnlSZXNwb25zZRJMCgtMaXN0VGVuYW50cxIdLmJ1ZGdldC52MS5MaXN0VGVuYW50c1JlcXVlc3QaHi5idWRnZXQudjEuTGlzdFRlbmFudHNSZXNwb25zZRJPCgxDcmVhdGVUZW5hbnQSHi5idWRnZXQudjEuQ3JlYXRlVGVuYW50UmVxdWVzdBofLmJ1ZGdldC52MS5DcmVhdGVUZW5hbnRSZXNwb25zZRJYCg9MaXN0QXVkaXRFdmVudHMSIS5idWRnZXQudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBoiLmJ1ZGdldC52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZRJwChdMaXN0Tm90aWZpY2F0aW9uVGFyZ2V0cxIpLmJ1ZGdldC52MS5MaXN0Tm90aWZpY2F0aW9uVGFyZ2V0c1JlcXVlc3QaKi5idWRnZXQudjEuTGlzdE5vdGlmaWNhdGlvblRhcmdldHNSZXNwb25zZRJtChZTZXROb3RpZmljYXRpb25UYXJnZXRzEiguYnVkZ2V0LnYxLlNldE5vdGlmaWNhdGlvblRhcmdldHNSZXF1ZXN0GikuYnVkZ2V0LnYxLlNldE5vdGlmaWNhdGlvblRhcmdldHNSZXNwb25zZRI9CgZXaG9BbUkSGC5idWRnZXQudjEuV2hvQW1JUmVxdWVzdBoZLmJ1ZGdldC52MS5XaG9BbUlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChZidWRnZXQvdjEvYnVkZ2V0LnByb3RvEglidWRnZXQudjEi+QQKDEJ1ZGdldFN0YXR1cxIRCgl0ZW5hbnRfaWQYASABKAkSFAoMc3BlbmRfbWljcm9zGAIgASgDEhkKEW1heF9idWRnZXRfbWljcm9zGAMgASgDEhQKDHBlcmNlbnRfdXNlZBgEIAEoARIfChdhbGVydF90aHJlc2hvbGRfcGVyY2VudBgFIAEoBRIfChdncmFjZV90aHJlc2hvbGRfcGVyY2VudBgGIAEoBRIXCg9ibG9ja19hdF9taWNyb3MYByABKAMSJQoFc3RhdGUYCCABKA4yFi5idWRnZXQudjEuQnVkZ2V0U3RhdGUSLgoKcmVzZXRfdGltZRgJIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQZGF5c191bnRpbF9yZXNldBgKIAEoBRIXCg9idWRnZXRfZHVyYXRpb24YCyABKAkSLgoKZmV0Y2hfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHgoWcHJvamVjdGVkX3NwZW5kX21pY3JvcxgNIAEoAxI9Chlwcm9qZWN0ZWRfZXhoYXVzdGlvbl90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIXCg9hbGVydF9hdF9taWNyb3MYDyABKAMSGQoRZGFpbHlfcmF0ZV9taWNyb3MYECABKAMSEQoJc3VzcGVuZGVkGBEgASgIEjgKEnRlbXBvcmFyeV9pbmNyZWFzZRgSIAEoCzIcLmJ1ZGdldC52MS5UZW1wb3JhcnlJbmNyZWFzZRIaChJiYXNlX2J1ZGdldF9taWNyb3MYEyABKAMihgIKDEJ1ZGdldENvbmZpZxIRCgl0ZW5hbnRfaWQYASABKAkSGQoRbWF4X2J1ZGdldF9taWNyb3MYAiABKAMSHwoXYWxlcnRfdGhyZXNob2xkX3BlcmNlbnQYAyABKAUSHwoXZ3JhY2VfdGhyZXNob2xkX3BlcmNlbnQYBCABKAUSFwoPYnVkZ2V0X2R1cmF0aW9uGAUgASgJEgwKBGV0YWcYBiABKAkSLwoLdXBkYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJlc2V0X3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqQCCgVBbGVydBIQCghhbGVydF9pZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSIgoEdHlwZRgDIAEoDjIULmJ1ZGdldC52MS5BbGVydFR5cGUSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHNwZW5kX21pY3JvcxgFIAEoAxIZChFtYXhfYnVkZ2V0X21pY3JvcxgGIAEoAxIPCgdwZXJjZW50GAcgASgBEhkKEXRocmVzaG9sZF9wZXJjZW50GAggASgFEg8KB21lc3NhZ2UYCSABKAkSMwoKZGVsaXZlcmllcxgKIAMoCzIfLmJ1ZGdldC52MS5Ob3RpZmljYXRpb25EZWxpdmVyeSKOAgoUTm90aWZpY2F0aW9uRGVsaXZlcnkSEQoJdGFyZ2V0X2lkGAEgASgJEikKBGtpbmQYAiABKA4yGy5idWRnZXQudjEuTm90aWZpY2F0aW9uS2luZBIpCgZzdGF0dXMYAyABKA4yGS5idWRnZXQudjEuRGVsaXZlcnlTdGF0dXMSEAoIYXR0ZW1wdHMYBCABKAUSEgoKbGFzdF9lcnJvchgFIAEoCRIwCgxkZWxpdmVyX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEW5leHRfYXR0ZW1wdF90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLdAQoSTm90aWZpY2F0aW9uVGFyZ2V0EhEKCXRhcmdldF9pZBgBIAEoCRIpCgRraW5kGAIgASgOMhsuYnVkZ2V0LnYxLk5vdGlmaWNhdGlvbktpbmQSCwoDdXJsGAMgASgJEg4KBnNlY3JldBgEIAEoCRISCgpoYXNfc2VjcmV0GAUgASgIEhMKC2Rlc2NyaXB0aW9uGAYgASgJEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgp1cmxfb3JpZ2luGAggASgJIrkBCgZUZW5hbnQSEQoJdGVuYW50X2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIRCglrZXlfYWxpYXMYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2RlbGV0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglzdXNwZW5kZWQYBiABKAgitAIKDVRlbmFudFN1bW1hcnkSEQoJdGVuYW50X2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIZChFtYXhfYnVkZ2V0X21pY3JvcxgDIAEoAxIUCgxzcGVuZF9taWNyb3MYBCABKAMSFAoMcGVyY2VudF91c2VkGAUgASgBEiUKBXN0YXRlGAYgASgOMhYuYnVkZ2V0LnYxLkJ1ZGdldFN0YXRlEhgKEHN0YXR1c19hdmFpbGFibGUYByABKAgSLgoKZmV0Y2hfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZGVsZXRlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXN1c3BlbmRlZBgKIAEoCCIwCgpEYWlseVNwZW5kEgwKBGRhdGUYASABKAkSFAoMc3BlbmRfbWljcm9zGAIgASgDIusBCgpBdWRpdEV2ZW50EhAKCGV2ZW50X2lkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRINCgVhY3RvchgDIAEoCRIOCgZhY3Rpb24YBCABKAkSKwoKb2xkX2NvbmZpZxgFIAEoCzIXLmJ1ZGdldC52MS5CdWRnZXRDb25maWcSKwoKbmV3X2NvbmZpZxgGIAEoCzIXLmJ1ZGdldC52MS5CdWRnZXRDb25maWcSLwoLY3JlYXRlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmRldGFpbBgIIAEoCSIrChZHZXRCdWRnZXRTdGF0dXNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSJCChdHZXRCdWRnZXRTdGF0dXNSZXNwb25zZRInCgZzdGF0dXMYASABKAsyFy5idWRnZXQudjEuQnVkZ2V0U3RhdHVzIisKFkdldEJ1ZGdldENvbmZpZ1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkIKF0dldEJ1ZGdldENvbmZpZ1Jlc3BvbnNlEicKBmNvbmZpZxgBIAEoCzIXLmJ1ZGdldC52MS5CdWRnZXRDb25maWciZQoZVXBkYXRlQnVkZ2V0Q29uZmlnUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSJwoGY29uZmlnGAIgASgLMhcuYnVkZ2V0LnYxLkJ1ZGdldENvbmZpZxIMCgRldGFnGAMgASgJIkUKGlVwZGF0ZUJ1ZGdldENvbmZpZ1Jlc3BvbnNlEicKBmNvbmZpZxgBIAEoCzIXLmJ1ZGdldC52MS5CdWRnZXRDb25maWciTQoRTGlzdEFsZXJ0c1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJImMKEkxpc3RBbGVydHNSZXNwb25zZRIgCgZhbGVydHMYASADKAsyEC5idWRnZXQudjEuQWxlcnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAUiOQoWR2V0U3BlbmRIaXN0b3J5UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSDAoEZGF5cxgCIAEoBSJWChdHZXRTcGVuZEhpc3RvcnlSZXNwb25zZRIjCgRkYXlzGAEgAygLMhUuYnVkZ2V0LnYxLkRhaWx5U3BlbmQSFgoOZGF5c193aXRoX2RhdGEYAiABKAUidgoSTGlzdFRlbmFudHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEg4KBmZpbHRlchgDIAEoCRIQCghvcmRlcl9ieRgEIAEoCRIXCg9pbmNsdWRlX2RlbGV0ZWQYBSABKAgiWQoTTGlzdFRlbmFudHNSZXNwb25zZRIpCgd0ZW5hbnRzGAEgAygLMhguYnVkZ2V0LnYxLlRlbmFudFN1bW1hcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJImcKE0NyZWF0ZVRlbmFudFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRInCgZjb25maWcYAyABKAsyFy5idWRnZXQudjEuQnVkZ2V0Q29uZmlnIncKFENyZWF0ZVRlbmFudFJlc3BvbnNlEiEKBnRlbmFudBgBIAEoCzIRLmJ1ZGdldC52MS5UZW5hbnQSEwoLdmlydHVhbF9rZXkYAiABKAkSJwoGY29uZmlnGAMgASgLMhcuYnVkZ2V0LnYxLkJ1ZGdldENvbmZpZyJSChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJZChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIlCgZldmVudHMYASADKAsyFS5idWRnZXQudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiMwoeTGlzdE5vdGlmaWNhdGlvblRhcmdldHNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSJRCh9MaXN0Tm90aWZpY2F0aW9uVGFyZ2V0c1Jlc3BvbnNlEi4KB3RhcmdldHMYASADKAsyHS5idWRnZXQudjEuTm90aWZpY2F0aW9uVGFyZ2V0ImIKHVNldE5vdGlmaWNhdGlvblRhcmdldHNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIuCgd0YXJnZXRzGAIgAygLMh0uYnVkZ2V0LnYxLk5vdGlmaWNhdGlvblRhcmdldCJQCh5TZXROb3RpZmljYXRpb25UYXJnZXRzUmVzcG9uc2USLgoHdGFyZ2V0cxgBIAMoCzIdLmJ1ZGdldC52MS5Ob3RpZmljYXRpb25UYXJnZXQiDwoNV2hvQW1JUmVxdWVzdCJQCg5XaG9BbUlSZXNwb25zZRIMCgRuYW1lGAEgASgJEh0KBHJvbGUYAiABKA4yDy5idWRnZXQudjEuUm9sZRIRCgl0ZW5hbnRfaWQYAyABKAkiawoRVGVtcG9yYXJ5SW5jcmVhc2USFQoNYW1vdW50X21pY3JvcxgBIAEoAxIvCgtleHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAMgASgJIigKE0RlbGV0ZVRlbmFudFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIjkKFERlbGV0ZVRlbmFudFJlc3BvbnNlEiEKBnRlbmFudBgBIAEoCzIRLmJ1ZGdldC52MS5UZW5hbnQiKwoWUm90YXRlVGVuYW50S2V5UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiUQoXUm90YXRlVGVuYW50S2V5UmVzcG9uc2USIQoGdGVuYW50GAEgASgLMhEuYnVkZ2V0LnYxLlRlbmFudBITCgt2aXJ0dWFsX2tleRgCIAEoCSI9ChZBdHRhY2hUZW5hbnRLZXlSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIQCghrZXlfaGFzaBgCIAEoCSI8ChdBdHRhY2hUZW5hbnRLZXlSZXNwb25zZRIhCgZ0ZW5hbnQYASABKAsyES5idWRnZXQudjEuVGVuYW50IjkKFFN1c3BlbmRUZW5hbnRSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiOgoVU3VzcGVuZFRlbmFudFJlc3BvbnNlEiEKBnRlbmFudBgBIAEoCzIRLmJ1ZGdldC52MS5UZW5hbnQiKAoTUmVzdW1lVGVuYW50UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiOQoUUmVzdW1lVGVuYW50UmVzcG9uc2USIQoGdGVuYW50GAEgASgLMhEuYnVkZ2V0LnYxLlRlbmFudCKKAQodR3JhbnRUZW1wb3JhcnlJbmNyZWFzZVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhUKDWFtb3VudF9taWNyb3MYAiABKAMSLwoLZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgEIAEoCSJQCh5HcmFudFRlbXBvcmFyeUluY3JlYXNlUmVzcG9uc2USLgoIaW5jcmVhc2UYASABKAsyHC5idWRnZXQudjEuVGVtcG9yYXJ5SW5jcmVhc2UidwoXRXhwb3J0VGVuYW50RGF0YVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEiMKBGtpbmQYAiABKA4yFS5idWRnZXQudjEuRXhwb3J0S2luZBISCgpzdGFydF9kYXRlGAMgASgJEhAKCGVuZF9kYXRlGAQgASgJIjkKGEV4cG9ydFRlbmFudERhdGFSZXNwb25zZRIQCghmaWxlbmFtZRgBIAEoCRILCgNjc3YYAiABKAwqXgoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASFwoTUk9MRV9QTEFURk9STV9BRE1JThABEhUKEVJPTEVfVEVOQU5UX0FETUlOEAISEAoMUk9MRV9TRVJWSUNFEAMqjAEKC0J1ZGdldFN0YXRlEhwKGEJVREdFVF9TVEFURV9VTlNQRUNJRklFRBAAEhMKD0JVREdFVF9TVEFURV9PSxABEhgKFEJVREdFVF9TVEFURV9XQVJOSU5HEAISFgoSQlVER0VUX1NUQVRFX0dSQUNFEAMSGAoUQlVER0VUX1NUQVRFX0JMT0NLRUQQBCqZAQoJQWxlcnRUeXBlEhoKFkFMRVJUX1RZUEVfVU5TUEVDSUZJRUQQABIYChRBTEVSVF9UWVBFX1RIUkVTSE9MRBABEh4KGkFMRVJUX1RZUEVfQlVER0VUX0VYQ0VFREVEEAISFgoSQUxFUlRfVFlQRV9CTE9DS0VEEAMSHgoaQUxFUlRfVFlQRV9QUk9KRUNURURfTElNSVQQBCpxChBOb3RpZmljYXRpb25LaW5kEiEKHU5PVElGSUNBVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASHQoZTk9USUZJQ0FUSU9OX0tJTkRfV0VCSE9PSxABEhsKF05PVElGSUNBVElPTl9LSU5EX1NMQUNLEAIqiQEKDkRlbGl2ZXJ5U3RhdHVzEh8KG0RFTElWRVJZX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF0RFTElWRVJZX1NUQVRVU19QRU5ESU5HEAESHQoZREVMSVZFUllfU1RBVFVTX0RFTElWRVJFRBACEhoKFkRFTElWRVJZX1NUQVRVU19GQUlMRUQQAyp8CgpFeHBvcnRLaW5kEhsKF0VYUE9SVF9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXRVhQT1JUX0tJTkRfREFJTFlfU1BFTkQQARIWChJFWFBPUlRfS0lORF9BTEVSVFMQAhIcChhFWFBPUlRfS0lORF9BVURJVF9FVkVOVFMQAzLaDAoNQnVkZ2V0U2VydmljZRJYCg9HZXRCdWRnZXRTdGF0dXMSIS5idWRnZXQudjEuR2V0QnVkZ2V0U3RhdHVzUmVxdWVzdBoiLmJ1ZGdldC52MS5HZXRCdWRnZXRTdGF0dXNSZXNwb25zZRJYCg9HZXRCdWRnZXRDb25maWcSIS5idWRnZXQudjEuR2V0QnVkZ2V0Q29uZmlnUmVxdWVzdBoiLmJ1ZGdldC52MS5HZXRCdWRnZXRDb25maWdSZXNwb25zZRJhChJVcGRhdGVCdWRnZXRDb25maWcSJC5idWRnZXQudjEuVXBkYXRlQnVkZ2V0Q29uZmlnUmVxdWVzdBolLmJ1ZGdldC52MS5VcGRhdGVCdWRnZXRDb25maWdSZXNwb25zZRJJCgpMaXN0QWxlcnRzEhwuYnVkZ2V0LnYxLkxpc3RBbGVydHNSZXF1ZXN0Gh0uYnVkZ2V0LnYxLkxpc3RBbGVydHNSZXNwb25zZRJYCg9HZXRTcGVuZEhpc3RvcnkSIS5idWRnZXQudjEuR2V0U3BlbmRIaXN0b3J5UmVxdWVzdBoiLmJ1ZGdldC52MS5HZXRTcGVuZEhpc3RvcnlSZXNwb25zZRJMCgtMaXN0VGVuYW50cxIdLmJ1ZGdldC52MS5MaXN0VGVuYW50c1JlcXVlc3QaHi5idWRnZXQudjEuTGlzdFRlbmFudHNSZXNwb25zZRJPCgxDcmVhdGVUZW5hbnQSHi5idWRnZXQudjEuQ3JlYXRlVGVuYW50UmVxdWVzdBofLmJ1ZGdldC52MS5DcmVhdGVUZW5hbnRSZXNwb25zZRJYCg9MaXN0QXVkaXRFdmVudHMSIS5idWRnZXQudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBoiLmJ1ZGdldC52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZRJwChdMaXN0Tm90aWZpY2F0aW9uVGFyZ2V0cxIpLmJ1ZGdldC52MS5MaXN0Tm90aWZpY2F0aW9uVGFyZ2V0c1JlcXVlc3QaKi5idWRnZXQudjEuTGlzdE5vdGlmaWNhdGlvblRhcmdldHNSZXNwb25zZRJtChZTZXROb3RpZmljYXRpb25UYXJnZXRzEiguYnVkZ2V0LnYxLlNldE5vdGlmaWNhdGlvblRhcmdldHNSZXF1ZXN0GikuYnVkZ2V0LnYxLlNldE5vdGlmaWNhdGlvblRhcmdldHNSZXNwb25zZRI9CgZXaG9BbUkSGC5idWRnZXQudjEuV2hvQW1JUmVxdWVzdBoZLmJ1ZGdldC52MS5XaG9BbUlSZXNwb25zZRJPCgxEZWxldGVUZW5hbnQSHi5idWRnZXQudjEuRGVsZXRlVGVuYW50UmVxdWVzdBofLmJ1ZGdldC52MS5EZWxldGVUZW5hbnRSZXNwb25zZRJYCg9Sb3RhdGVUZW5hbnRLZXkSIS5idWRnZXQudjEuUm90YXRlVGVuYW50S2V5UmVxdWVzdBoiLmJ1ZGdldC52MS5Sb3RhdGVUZW5hbnRLZXlSZXNwb25zZRJYCg9BdHRhY2hUZW5hbnRLZXkSIS5idWRnZXQudjEuQXR0YWNoVGVuYW50S2V5UmVxdWVzdBoiLmJ1ZGdldC52MS5BdHRhY2hUZW5hbnRLZXlSZXNwb25zZRJSCg1TdXNwZW5kVGVuYW50Eh8uYnVkZ2V0LnYxLlN1c3BlbmRUZW5hbnRSZXF1ZXN0GiAuYnVkZ2V0LnYxLlN1c3BlbmRUZW5hbnRSZXNwb25zZRJPCgxSZXN1bWVUZW5hbnQSHi5idWRnZXQudjEuUmVzdW1lVGVuYW50UmVxdWVzdBofLmJ1ZGdldC52MS5SZXN1bWVUZW5hbnRSZXNwb25zZRJtChZHcmFudFRlbXBvcmFyeUluY3JlYXNlEiguYnVkZ2V0LnYxLkdyYW50VGVtcG9yYXJ5SW5jcmVhc2VSZXF1ZXN0GikuYnVkZ2V0LnYxLkdyYW50VGVtcG9yYXJ5SW5jcmVhc2VSZXNwb25zZRJbChBFeHBvcnRUZW5hbnREYXRhEiIuYnVkZ2V0LnYxLkV4cG9ydFRlbmFudERhdGFSZXF1ZXN0GiMuYnVkZ2V0LnYxLkV4cG9ydFRlbmFudERhdGFSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * A tenant's spend and limits at one moment.
@@ -136,6 +136,27 @@ export type BudgetStatus = Message<"budget.v1.BudgetStatus"> & {
    * @generated from field: int64 daily_rate_micros = 16;
    */
   dailyRateMicros: bigint;
+
+  /**
+   * True while an emergency stop blocks the tenant's key.
+   *
+   * @generated from field: bool suspended = 17;
+   */
+  suspended: boolean;
+
+  /**
+   * The temporary increase in force, if any; max_budget_micros already includes it.
+   *
+   * @generated from field: budget.v1.TemporaryIncrease temporary_increase = 18;
+   */
+  temporaryIncrease?: TemporaryIncrease | undefined;
+
+  /**
+   * The tenant's usual budget, without a temporary increase.
+   *
+   * @generated from field: int64 base_budget_micros = 19;
+   */
+  baseBudgetMicros: bigint;
 };
 
 /**
@@ -471,6 +492,20 @@ export type Tenant = Message<"budget.v1.Tenant"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 4;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * When the tenant was deleted; unset while it exists.
+   *
+   * @generated from field: google.protobuf.Timestamp delete_time = 5;
+   */
+  deleteTime?: Timestamp | undefined;
+
+  /**
+   * True while an emergency stop blocks the tenant's key.
+   *
+   * @generated from field: bool suspended = 6;
+   */
+  suspended: boolean;
 };
 
 /**
@@ -541,6 +576,20 @@ export type TenantSummary = Message<"budget.v1.TenantSummary"> & {
    * @generated from field: google.protobuf.Timestamp fetch_time = 8;
    */
   fetchTime?: Timestamp | undefined;
+
+  /**
+   * When the tenant was deleted; unset while it exists.
+   *
+   * @generated from field: google.protobuf.Timestamp delete_time = 9;
+   */
+  deleteTime?: Timestamp | undefined;
+
+  /**
+   * True while an emergency stop blocks the tenant's key.
+   *
+   * @generated from field: bool suspended = 10;
+   */
+  suspended: boolean;
 };
 
 /**
@@ -948,6 +997,13 @@ export type ListTenantsRequest = Message<"budget.v1.ListTenantsRequest"> & {
    * @generated from field: string order_by = 4;
    */
   orderBy: string;
+
+  /**
+   * Also list deleted tenants (the archive).
+   *
+   * @generated from field: bool include_deleted = 5;
+   */
+  includeDeleted: boolean;
 };
 
 /**
@@ -1260,6 +1316,405 @@ export const WhoAmIResponseSchema: GenMessage<WhoAmIResponse> = /*@__PURE__*/
   messageDesc(file_budget_v1_budget, 30);
 
 /**
+ * A budget raised for a while, for example for a launch.
+ *
+ * @generated from message budget.v1.TemporaryIncrease
+ */
+export type TemporaryIncrease = Message<"budget.v1.TemporaryIncrease"> & {
+  /**
+   * The amount added to the budget while it lasts.
+   *
+   * @generated from field: int64 amount_micros = 1;
+   */
+  amountMicros: bigint;
+
+  /**
+   * When the budget returns to its usual amount.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 2;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * Why it was granted, shown in the dashboard.
+   *
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message budget.v1.TemporaryIncrease.
+ * Use `create(TemporaryIncreaseSchema)` to create a new message.
+ */
+export const TemporaryIncreaseSchema: GenMessage<TemporaryIncrease> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 31);
+
+/**
+ * Request for DeleteTenant.
+ *
+ * @generated from message budget.v1.DeleteTenantRequest
+ */
+export type DeleteTenantRequest = Message<"budget.v1.DeleteTenantRequest"> & {
+  /**
+   * The tenant to delete.
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+};
+
+/**
+ * Describes the message budget.v1.DeleteTenantRequest.
+ * Use `create(DeleteTenantRequestSchema)` to create a new message.
+ */
+export const DeleteTenantRequestSchema: GenMessage<DeleteTenantRequest> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 32);
+
+/**
+ * Response for DeleteTenant.
+ *
+ * @generated from message budget.v1.DeleteTenantResponse
+ */
+export type DeleteTenantResponse = Message<"budget.v1.DeleteTenantResponse"> & {
+  /**
+   * The tenant as it was.
+   *
+   * @generated from field: budget.v1.Tenant tenant = 1;
+   */
+  tenant?: Tenant | undefined;
+};
+
+/**
+ * Describes the message budget.v1.DeleteTenantResponse.
+ * Use `create(DeleteTenantResponseSchema)` to create a new message.
+ */
+export const DeleteTenantResponseSchema: GenMessage<DeleteTenantResponse> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 33);
+
+/**
+ * Request for RotateTenantKey.
+ *
+ * @generated from message budget.v1.RotateTenantKeyRequest
+ */
+export type RotateTenantKeyRequest = Message<"budget.v1.RotateTenantKeyRequest"> & {
+  /**
+   * The tenant whose key to replace.
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+};
+
+/**
+ * Describes the message budget.v1.RotateTenantKeyRequest.
+ * Use `create(RotateTenantKeyRequestSchema)` to create a new message.
+ */
+export const RotateTenantKeyRequestSchema: GenMessage<RotateTenantKeyRequest> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 34);
+
+/**
+ * Response for RotateTenantKey.
+ *
+ * @generated from message budget.v1.RotateTenantKeyResponse
+ */
+export type RotateTenantKeyResponse = Message<"budget.v1.RotateTenantKeyResponse"> & {
+  /**
+   * The tenant with its new key alias.
+   *
+   * @generated from field: budget.v1.Tenant tenant = 1;
+   */
+  tenant?: Tenant | undefined;
+
+  /**
+   * The new raw LiteLLM key, returned this once.
+   *
+   * @generated from field: string virtual_key = 2;
+   */
+  virtualKey: string;
+};
+
+/**
+ * Describes the message budget.v1.RotateTenantKeyResponse.
+ * Use `create(RotateTenantKeyResponseSchema)` to create a new message.
+ */
+export const RotateTenantKeyResponseSchema: GenMessage<RotateTenantKeyResponse> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 35);
+
+/**
+ * Request for AttachTenantKey.
+ *
+ * @generated from message budget.v1.AttachTenantKeyRequest
+ */
+export type AttachTenantKeyRequest = Message<"budget.v1.AttachTenantKeyRequest"> & {
+  /**
+   * The tenant to point at the key.
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * sha256 of the key (LiteLLM's `token`), 64 hex digits.
+   *
+   * @generated from field: string key_hash = 2;
+   */
+  keyHash: string;
+};
+
+/**
+ * Describes the message budget.v1.AttachTenantKeyRequest.
+ * Use `create(AttachTenantKeyRequestSchema)` to create a new message.
+ */
+export const AttachTenantKeyRequestSchema: GenMessage<AttachTenantKeyRequest> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 36);
+
+/**
+ * Response for AttachTenantKey.
+ *
+ * @generated from message budget.v1.AttachTenantKeyResponse
+ */
+export type AttachTenantKeyResponse = Message<"budget.v1.AttachTenantKeyResponse"> & {
+  /**
+   * The tenant as now stored.
+   *
+   * @generated from field: budget.v1.Tenant tenant = 1;
+   */
+  tenant?: Tenant | undefined;
+};
+
+/**
+ * Describes the message budget.v1.AttachTenantKeyResponse.
+ * Use `create(AttachTenantKeyResponseSchema)` to create a new message.
+ */
+export const AttachTenantKeyResponseSchema: GenMessage<AttachTenantKeyResponse> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 37);
+
+/**
+ * Request for SuspendTenant.
+ *
+ * @generated from message budget.v1.SuspendTenantRequest
+ */
+export type SuspendTenantRequest = Message<"budget.v1.SuspendTenantRequest"> & {
+  /**
+   * The tenant to stop.
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * Why, recorded in the audit trail.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message budget.v1.SuspendTenantRequest.
+ * Use `create(SuspendTenantRequestSchema)` to create a new message.
+ */
+export const SuspendTenantRequestSchema: GenMessage<SuspendTenantRequest> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 38);
+
+/**
+ * Response for SuspendTenant.
+ *
+ * @generated from message budget.v1.SuspendTenantResponse
+ */
+export type SuspendTenantResponse = Message<"budget.v1.SuspendTenantResponse"> & {
+  /**
+   * The tenant as now stored.
+   *
+   * @generated from field: budget.v1.Tenant tenant = 1;
+   */
+  tenant?: Tenant | undefined;
+};
+
+/**
+ * Describes the message budget.v1.SuspendTenantResponse.
+ * Use `create(SuspendTenantResponseSchema)` to create a new message.
+ */
+export const SuspendTenantResponseSchema: GenMessage<SuspendTenantResponse> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 39);
+
+/**
+ * Request for ResumeTenant.
+ *
+ * @generated from message budget.v1.ResumeTenantRequest
+ */
+export type ResumeTenantRequest = Message<"budget.v1.ResumeTenantRequest"> & {
+  /**
+   * The tenant to let work again.
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+};
+
+/**
+ * Describes the message budget.v1.ResumeTenantRequest.
+ * Use `create(ResumeTenantRequestSchema)` to create a new message.
+ */
+export const ResumeTenantRequestSchema: GenMessage<ResumeTenantRequest> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 40);
+
+/**
+ * Response for ResumeTenant.
+ *
+ * @generated from message budget.v1.ResumeTenantResponse
+ */
+export type ResumeTenantResponse = Message<"budget.v1.ResumeTenantResponse"> & {
+  /**
+   * The tenant as now stored.
+   *
+   * @generated from field: budget.v1.Tenant tenant = 1;
+   */
+  tenant?: Tenant | undefined;
+};
+
+/**
+ * Describes the message budget.v1.ResumeTenantResponse.
+ * Use `create(ResumeTenantResponseSchema)` to create a new message.
+ */
+export const ResumeTenantResponseSchema: GenMessage<ResumeTenantResponse> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 41);
+
+/**
+ * Request for GrantTemporaryIncrease.
+ *
+ * @generated from message budget.v1.GrantTemporaryIncreaseRequest
+ */
+export type GrantTemporaryIncreaseRequest = Message<"budget.v1.GrantTemporaryIncreaseRequest"> & {
+  /**
+   * The tenant whose budget to raise.
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * The amount, greater than 0 and at most 10,000,000 USD.
+   *
+   * @generated from field: int64 amount_micros = 2;
+   */
+  amountMicros: bigint;
+
+  /**
+   * When the increase ends; in the future, at most 90 days ahead.
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 3;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * Why (required, at most 200 characters).
+   *
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message budget.v1.GrantTemporaryIncreaseRequest.
+ * Use `create(GrantTemporaryIncreaseRequestSchema)` to create a new message.
+ */
+export const GrantTemporaryIncreaseRequestSchema: GenMessage<GrantTemporaryIncreaseRequest> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 42);
+
+/**
+ * Response for GrantTemporaryIncrease.
+ *
+ * @generated from message budget.v1.GrantTemporaryIncreaseResponse
+ */
+export type GrantTemporaryIncreaseResponse = Message<"budget.v1.GrantTemporaryIncreaseResponse"> & {
+  /**
+   * The increase as now in force.
+   *
+   * @generated from field: budget.v1.TemporaryIncrease increase = 1;
+   */
+  increase?: TemporaryIncrease | undefined;
+};
+
+/**
+ * Describes the message budget.v1.GrantTemporaryIncreaseResponse.
+ * Use `create(GrantTemporaryIncreaseResponseSchema)` to create a new message.
+ */
+export const GrantTemporaryIncreaseResponseSchema: GenMessage<GrantTemporaryIncreaseResponse> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 43);
+
+/**
+ * Request for ExportTenantData.
+ *
+ * @generated from message budget.v1.ExportTenantDataRequest
+ */
+export type ExportTenantDataRequest = Message<"budget.v1.ExportTenantDataRequest"> & {
+  /**
+   * The tenant to export.
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * What to export.
+   *
+   * @generated from field: budget.v1.ExportKind kind = 2;
+   */
+  kind: ExportKind;
+
+  /**
+   * First UTC day, "YYYY-MM-DD".
+   *
+   * @generated from field: string start_date = 3;
+   */
+  startDate: string;
+
+  /**
+   * Last UTC day, "YYYY-MM-DD", inclusive; at most 400 days after start_date.
+   *
+   * @generated from field: string end_date = 4;
+   */
+  endDate: string;
+};
+
+/**
+ * Describes the message budget.v1.ExportTenantDataRequest.
+ * Use `create(ExportTenantDataRequestSchema)` to create a new message.
+ */
+export const ExportTenantDataRequestSchema: GenMessage<ExportTenantDataRequest> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 44);
+
+/**
+ * Response for ExportTenantData.
+ *
+ * @generated from message budget.v1.ExportTenantDataResponse
+ */
+export type ExportTenantDataResponse = Message<"budget.v1.ExportTenantDataResponse"> & {
+  /**
+   * A suggested file name, e.g. "acme-alerts-2026-11-01-2026-11-30.csv".
+   *
+   * @generated from field: string filename = 1;
+   */
+  filename: string;
+
+  /**
+   * RFC 4180 CSV with a header row: amounts in dollars with cents, times in UTC ISO 8601.
+   *
+   * @generated from field: bytes csv = 2;
+   */
+  csv: Uint8Array;
+};
+
+/**
+ * Describes the message budget.v1.ExportTenantDataResponse.
+ * Use `create(ExportTenantDataResponseSchema)` to create a new message.
+ */
+export const ExportTenantDataResponseSchema: GenMessage<ExportTenantDataResponse> = /*@__PURE__*/
+  messageDesc(file_budget_v1_budget, 45);
+
+/**
  * What a caller's token may do.
  *
  * @generated from enum budget.v1.Role
@@ -1474,6 +1929,47 @@ export const DeliveryStatusSchema: GenEnum<DeliveryStatus> = /*@__PURE__*/
   enumDesc(file_budget_v1_budget, 4);
 
 /**
+ * What ExportTenantData exports.
+ *
+ * @generated from enum budget.v1.ExportKind
+ */
+export enum ExportKind {
+  /**
+   * Never sent.
+   *
+   * @generated from enum value: EXPORT_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * One row per UTC day: date, spend in dollars.
+   *
+   * @generated from enum value: EXPORT_KIND_DAILY_SPEND = 1;
+   */
+  DAILY_SPEND = 1,
+
+  /**
+   * One row per alert.
+   *
+   * @generated from enum value: EXPORT_KIND_ALERTS = 2;
+   */
+  ALERTS = 2,
+
+  /**
+   * One row per audit event.
+   *
+   * @generated from enum value: EXPORT_KIND_AUDIT_EVENTS = 3;
+   */
+  AUDIT_EVENTS = 3,
+}
+
+/**
+ * Describes the enum budget.v1.ExportKind.
+ */
+export const ExportKindSchema: GenEnum<ExportKind> = /*@__PURE__*/
+  enumDesc(file_budget_v1_budget, 5);
+
+/**
  * BudgetService owns each tenant's LLM budget: how much it may spend per period,
  * when admins are warned, and how far past 100 % it may go (the grace period)
  * before LiteLLM blocks its virtual key.
@@ -1592,6 +2088,76 @@ export const BudgetService: GenService<{
     methodKind: "unary";
     input: typeof WhoAmIRequestSchema;
     output: typeof WhoAmIResponseSchema;
+  },
+  /**
+   * Deletes the tenant's LiteLLM key and marks the tenant deleted; its history is kept.
+   *
+   * @generated from rpc budget.v1.BudgetService.DeleteTenant
+   */
+  deleteTenant: {
+    methodKind: "unary";
+    input: typeof DeleteTenantRequestSchema;
+    output: typeof DeleteTenantResponseSchema;
+  },
+  /**
+   * Gives the tenant a new LiteLLM key with the same settings and spend, then deletes the old one.
+   *
+   * @generated from rpc budget.v1.BudgetService.RotateTenantKey
+   */
+  rotateTenantKey: {
+    methodKind: "unary";
+    input: typeof RotateTenantKeyRequestSchema;
+    output: typeof RotateTenantKeyResponseSchema;
+  },
+  /**
+   * Points the tenant at a LiteLLM key created elsewhere, by its hash.
+   *
+   * @generated from rpc budget.v1.BudgetService.AttachTenantKey
+   */
+  attachTenantKey: {
+    methodKind: "unary";
+    input: typeof AttachTenantKeyRequestSchema;
+    output: typeof AttachTenantKeyResponseSchema;
+  },
+  /**
+   * Emergency stop: blocks the tenant's LiteLLM key at once.
+   *
+   * @generated from rpc budget.v1.BudgetService.SuspendTenant
+   */
+  suspendTenant: {
+    methodKind: "unary";
+    input: typeof SuspendTenantRequestSchema;
+    output: typeof SuspendTenantResponseSchema;
+  },
+  /**
+   * Lifts an emergency stop (platform admins only).
+   *
+   * @generated from rpc budget.v1.BudgetService.ResumeTenant
+   */
+  resumeTenant: {
+    methodKind: "unary";
+    input: typeof ResumeTenantRequestSchema;
+    output: typeof ResumeTenantResponseSchema;
+  },
+  /**
+   * Raises the tenant's budget by an amount until an expiry time, then returns it by itself.
+   *
+   * @generated from rpc budget.v1.BudgetService.GrantTemporaryIncrease
+   */
+  grantTemporaryIncrease: {
+    methodKind: "unary";
+    input: typeof GrantTemporaryIncreaseRequestSchema;
+    output: typeof GrantTemporaryIncreaseResponseSchema;
+  },
+  /**
+   * Exports the tenant's daily spend, alerts or audit events for a date range as CSV.
+   *
+   * @generated from rpc budget.v1.BudgetService.ExportTenantData
+   */
+  exportTenantData: {
+    methodKind: "unary";
+    input: typeof ExportTenantDataRequestSchema;
+    output: typeof ExportTenantDataResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_budget_v1_budget, 0);
