@@ -19,6 +19,7 @@ use tracing::Level;
 
 use crate::assets::Assets;
 use crate::cross_site::refuse_cross_site;
+use crate::export::{self, Exporter};
 use crate::grpc_proxy::GrpcProxy;
 use crate::session::Sessions;
 use crate::signin::{self, SIGN_IN_PATH, TokenCheck};
@@ -37,6 +38,7 @@ pub(crate) struct AppState {
     pub(crate) assets: Assets,
     pub(crate) sessions: Sessions,
     pub(crate) token_check: TokenCheck,
+    pub(crate) exporter: Exporter,
 }
 
 pub(crate) fn router(state: AppState, proxy: GrpcProxy) -> Router {
@@ -90,6 +92,7 @@ pub(crate) fn router(state: AppState, proxy: GrpcProxy) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(SIGN_IN_PATH, get(signin::page))
+        .route("/export/{tenant_id}/{file}", get(export::download))
         .merge(acting)
         .fallback(pages_and_files)
         .with_state(state)

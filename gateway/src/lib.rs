@@ -14,6 +14,7 @@ mod app;
 mod assets;
 mod config;
 mod cross_site;
+mod export;
 mod grpc_proxy;
 mod session;
 mod shutdown;

@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use crate::app::{self, AppState};
 use crate::assets::Assets;
 use crate::config::Config;
+use crate::export::Exporter;
 use crate::grpc_proxy::{GrpcProxy, budget_service_channel};
 use crate::session::{RandomSourceError, SessionKey, Sessions};
 use crate::signin::TokenCheck;
@@ -91,7 +92,8 @@ impl Gateway {
         let state = AppState {
             assets: Assets::embedded(),
             sessions,
-            token_check: TokenCheck::new(channel),
+            token_check: TokenCheck::new(channel.clone()),
+            exporter: Exporter::new(channel),
         };
         Ok(Self {
             listener,

@@ -92,6 +92,8 @@ pub struct StackOptions {
     pub litellm_timeout_secs: u64,
     /// 0 (the default in tests): no background evaluator; call [`Stack::evaluate`].
     pub eval_interval_secs: u64,
+    /// LITELLM_ENTERPRISE: rotate keys with /key/regenerate.
+    pub litellm_enterprise: bool,
 }
 
 impl Default for StackOptions {
@@ -103,6 +105,7 @@ impl Default for StackOptions {
             cache_ttl_secs: 60,
             litellm_timeout_secs: 5,
             eval_interval_secs: 0,
+            litellm_enterprise: false,
         }
     }
 }
@@ -144,6 +147,7 @@ impl Stack {
         settings.litellm_timeout_secs = options.litellm_timeout_secs;
         settings.shutdown_grace_secs = 2;
         settings.eval_interval_secs = options.eval_interval_secs;
+        settings.litellm_enterprise = options.litellm_enterprise;
         let app = budget_service::Application::build(settings)
             .await
             .expect("budget-service builds");

@@ -72,6 +72,8 @@ pub const TENANT_TOKEN: &str = "good-tenant";
 ///   `authorization` header in `config.budget_duration`.
 /// - UpdateBudgetConfig: `invalid_config_status`.
 /// - ListAlerts: sleeps `page_size` milliseconds, then answers with `total_size = page_size`.
+/// - ExportTenantData: a CSV naming the caller; NOT_FOUND for `nobody`, UNAVAILABLE for `down`,
+///   INVALID_ARGUMENT for start date `bad`, PERMISSION_DENIED for a tenant admin's other tenants.
 /// - everything else: UNIMPLEMENTED.
 #[derive(Clone, Default)]
 struct FakeBudgetService {
@@ -288,8 +290,32 @@ impl BudgetService for FakeBudgetService {
         &self,
         request: Request<ExportTenantDataRequest>,
     ) -> Result<Response<ExportTenantDataResponse>, Status> {
-        self.caller(&request)?;
-        Err(Status::unimplemented("not in the fake"))
+        let caller = self.caller(&request)?;
+        let req = request.into_inner();
+        if !caller.tenant_id.is_empty() && caller.tenant_id != req.tenant_id {
+            return Err(Status::permission_denied("not your tenant"));
+        }
+        match req.tenant_id.as_str() {
+            "nobody" => return Err(Status::not_found("Tenant nobody not found")),
+            "down" => return Err(Status::unavailable("database unavailable")),
+            _ => {}
+        }
+        if req.start_date == "bad" {
+            return Err(Status::invalid_argument(
+                "Start date must be a date as YYYY-MM-DD",
+            ));
+        }
+        let kind = ExportKind::try_from(req.kind).unwrap_or(ExportKind::Unspecified);
+        Ok(Response::new(ExportTenantDataResponse {
+            filename: format!(
+                "{}-{}-{}-{}.csv",
+                req.tenant_id,
+                kind.as_str_name(),
+                req.start_date,
+                req.end_date
+            ),
+            csv: format!("caller,note\r\n{},\"a, \"\"b\"\"\"\r\n", caller.name).into_bytes(),
+        }))
     }
 }
 

@@ -2,6 +2,7 @@
 //! against a fake budget-service.
 #![allow(clippy::unwrap_used)]
 
+mod exports;
 mod grpc_web;
 mod helpers;
 mod sessions;

@@ -110,6 +110,7 @@ export function showFleet(root: HTMLElement, go: (path: string, replace?: boolea
   fill(
     root,
     h("h1", { tabindex: "-1" }, "Tenants"),
+    h("p", { class: "crumbs" }, h("a", { id: "archive-link", href: "/archive" }, "Archive of deleted tenants")),
     h(
       "form",
       { role: "search", class: "fleet-search", onsubmit: (e) => e.preventDefault() },

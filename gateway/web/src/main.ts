@@ -9,6 +9,7 @@ import { createTenantPicker, showFleet, tenantPath } from "./fleet";
 import { signedInText } from "./format";
 import type { WhoAmIResponse } from "./gen/budget/v1/budget_pb";
 import { showTenant } from "./tenant";
+import { showArchive } from "./lifecycle";
 
 /** What a route leaves running (calls, timers, charts); stopped when the route changes. */
 export interface Page {
@@ -39,6 +40,8 @@ function route(): void {
   if (path === "/" || path === "/index.html") {
     document.title = "Tenants · LLM budget";
     current = showFleet(main, go);
+  } else if (path === "/archive") {
+    current = showArchive(main);
   } else if (tenant) {
     let id: string;
     try {
@@ -46,7 +49,7 @@ function route(): void {
     } catch {
       id = tenant[1]!;
     }
-    current = showTenant(main, id, own === undefined);
+    current = showTenant(main, id, own === undefined, me?.role);
   } else {
     document.title = "Not found · LLM budget";
     current = undefined;

@@ -10,11 +10,12 @@ import type {
   BudgetStatus,
   GetSpendHistoryResponse,
 } from "./gen/budget/v1/budget_pb";
-import { BudgetState } from "./gen/budget/v1/budget_pb";
+import { BudgetState, type Role } from "./gen/budget/v1/budget_pb";
 import { api, describeError, errorCode, isCanceled, noAccessText, toDate } from "./api";
 import { renderChart } from "./chart";
 import { fill, h, say } from "./dom";
 import { createConfigForm } from "./form";
+import { exportView, lifecycleView } from "./lifecycle";
 import { notificationsView } from "./notifications";
 import {
   actionLabel,
@@ -330,7 +331,7 @@ function auditView(tenantId: string, signal: AbortSignal) {
  * The page for `tenantId`. `allTenants` is false for a caller limited to one tenant, who has no
  * fleet page to go back to.
  */
-export function showTenant(root: HTMLElement, tenantId: string, allTenants = true): Page {
+export function showTenant(root: HTMLElement, tenantId: string, allTenants = true, role?: Role): Page {
   const ctl = new AbortController();
   const { signal } = ctl;
   const timers: ReturnType<typeof setInterval>[] = [];
@@ -346,6 +347,8 @@ export function showTenant(root: HTMLElement, tenantId: string, allTenants = tru
   const configSection = section("config", "Budget Configuration", form.element);
   configSection.querySelector("h2")!.id = "config-heading";
   const notifications = notificationsView(tenantId, signal, () => void audit.load().catch(ignoreCanceled));
+  const life = lifecycleView(tenantId, role, () => void refreshAfterSave());
+  const exports = exportView(tenantId);
 
   let status: BudgetStatus | undefined;
   let config: BudgetConfig | undefined;
@@ -360,7 +363,7 @@ export function showTenant(root: HTMLElement, tenantId: string, allTenants = tru
     const code = errorCode(err);
     if (code !== Code.NotFound && code !== Code.PermissionDenied) return false;
     say(pageError, code === Code.PermissionDenied ? noAccessText(tenantId) : describeError(err, tenantId));
-    for (const el of [usage.element, chart, alerts.element, configSection, notifications.element, audit.element]) {
+    for (const el of [usage.element, chart, alerts.element, configSection, notifications.element, audit.element, life.actions, exports, ...life.top]) {
       el.hidden = true;
     }
     return true;
@@ -390,9 +393,11 @@ export function showTenant(root: HTMLElement, tenantId: string, allTenants = tru
     try {
       status = (await api.getBudgetStatus({ tenantId }, { signal })).status;
       if (status) usage.show(status);
+      if (status) life.show(status);
     } catch (err) {
       if (isCanceled(err)) throw err;
       if (!wholePageError(err)) usage.fail(err);
+      life.fail(err);
     }
   }
 
@@ -426,11 +431,12 @@ export function showTenant(root: HTMLElement, tenantId: string, allTenants = tru
     allTenants ? h("p", { class: "crumbs" }, h("a", { href: "/" }, "All tenants")) : null,
     h("h1", { id: "tenant-title", tabindex: "-1" }, `Tenant ${tenantId}`),
     pageError,
+    ...life.top,
     h(
       "div",
       { class: "layout" },
-      h("div", { class: "col" }, usage.element, chart, alerts.element),
-      h("div", { class: "col" }, configSection, notifications.element, audit.element),
+      h("div", { class: "col" }, usage.element, chart, alerts.element, exports),
+      h("div", { class: "col" }, configSection, life.actions, notifications.element, audit.element),
     ),
   );
   document.title = `${tenantId} · LLM budget`;

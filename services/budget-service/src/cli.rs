@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate` and `tenant create|attach|list`.
+//! The command line: `serve`, `migrate` and `tenant create|attach|list|export|grant-increase`.
 //! Amounts on the command line are dollars (`--max-budget 500`); inside, micros.
 
 use std::process::ExitCode;
@@ -125,6 +125,79 @@ enum TenantCommand {
         #[command(flatten)]
         budget: BudgetArgs,
     },
+    /// Print a tenant's daily spend, alerts or audit events for UTC days FROM..=TO as CSV.
+    Export {
+        #[command(flatten)]
+        settings: Settings,
+        #[arg(long)]
+        id: String,
+        /// daily-spend, alerts or audit-events.
+        #[arg(long)]
+        kind: String,
+        /// First UTC day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Last UTC day, YYYY-MM-DD (inclusive).
+        #[arg(long)]
+        to: String,
+    },
+    /// Raise a tenant's budget by AMOUNT dollars until a time; replaces any increase in force.
+    GrantIncrease {
+        #[command(flatten)]
+        settings: Settings,
+        #[arg(long)]
+        id: String,
+        /// Dollars added to the budget, e.g. 200 or 49.99.
+        #[arg(long)]
+        amount: f64,
+        /// When the budget returns to its usual amount (RFC 3339, e.g. 2026-12-05T00:00:00Z).
+        #[arg(long)]
+        until: String,
+        /// Why (recorded in the audit trail, at most 200 characters).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Delete a tenant: its LiteLLM key is deleted, its history and audit kept.
+    Delete {
+        #[command(flatten)]
+        settings: Settings,
+        #[arg(long)]
+        id: String,
+    },
+    /// Replace a tenant's LiteLLM key; prints only the new key, shown once.
+    RotateKey {
+        #[command(flatten)]
+        settings: Settings,
+        #[arg(long)]
+        id: String,
+    },
+    /// Point an existing tenant at another LiteLLM key (by its sha256 hash).
+    AttachKey {
+        #[command(flatten)]
+        settings: Settings,
+        #[arg(long)]
+        id: String,
+        /// sha256 hash of the key (LiteLLM's `token`).
+        #[arg(long)]
+        key_hash: String,
+    },
+    /// Emergency stop: block a tenant's LiteLLM key.
+    Suspend {
+        #[command(flatten)]
+        settings: Settings,
+        #[arg(long)]
+        id: String,
+        /// Why, recorded in the audit trail.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Unblock a suspended tenant's LiteLLM key.
+    Resume {
+        #[command(flatten)]
+        settings: Settings,
+        #[arg(long)]
+        id: String,
+    },
     /// List tenants with their budget use.
     List {
         #[command(flatten)]
@@ -206,7 +279,8 @@ async fn budgets(settings: &Settings) -> anyhow::Result<Arc<Budgets>> {
         &settings.litellm_base_url,
         &settings.litellm_master_key,
         settings.litellm_timeout(),
-    )?;
+    )?
+    .with_enterprise(settings.litellm_enterprise);
     Ok(Arc::new(Budgets::new(
         store,
         litellm,
@@ -319,6 +393,114 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             println!(
                 "tenant {} attached to key {}",
                 tenant.tenant_id, tenant.key_hash
+            );
+            Ok(())
+        }
+        TenantCommand::Delete { settings, id } => {
+            let tenant = budgets(&settings)
+                .await?
+                .delete_tenant(&id, &cli_actor())
+                .await
+                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+            println!("tenant {} deleted", tenant.tenant_id);
+            Ok(())
+        }
+        TenantCommand::RotateKey { settings, id } => {
+            let (tenant, key) = budgets(&settings)
+                .await?
+                .rotate_tenant_key(&id, &cli_actor())
+                .await
+                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+            eprintln!(
+                "tenant {} has a new LiteLLM key ({}), shown once:",
+                tenant.tenant_id, tenant.key_alias
+            );
+            println!("{key}");
+            Ok(())
+        }
+        TenantCommand::AttachKey {
+            settings,
+            id,
+            key_hash,
+        } => {
+            let tenant = budgets(&settings)
+                .await?
+                .attach_tenant_key(&id, &key_hash, &cli_actor())
+                .await
+                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+            println!(
+                "tenant {} now uses key {} ({})",
+                tenant.tenant_id, tenant.key_hash, tenant.key_alias
+            );
+            Ok(())
+        }
+        TenantCommand::Suspend {
+            settings,
+            id,
+            reason,
+        } => {
+            let tenant = budgets(&settings)
+                .await?
+                .suspend_tenant(&id, &reason, &cli_actor())
+                .await
+                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+            println!("tenant {} suspended", tenant.tenant_id);
+            Ok(())
+        }
+        TenantCommand::Resume { settings, id } => {
+            let tenant = budgets(&settings)
+                .await?
+                .resume_tenant(&id, &cli_actor())
+                .await
+                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+            println!("tenant {} resumed", tenant.tenant_id);
+            Ok(())
+        }
+        TenantCommand::Export {
+            settings,
+            id,
+            kind,
+            from,
+            to,
+        } => {
+            let kind = crate::domain::export::ExportKind::parse(&kind)
+                .context("--kind must be daily-spend, alerts or audit-events")?;
+            let budgets = budgets(&settings).await?;
+            let export = budgets
+                .export(&id, Some(kind), &from, &to)
+                .await
+                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+            print!("{}", export.csv);
+            Ok(())
+        }
+        TenantCommand::GrantIncrease {
+            settings,
+            id,
+            amount,
+            until,
+            reason,
+        } => {
+            let amount_micros =
+                usd_to_micros(amount).context("--amount must be a number of dollars")?;
+            let until = chrono::DateTime::parse_from_rfc3339(&until)
+                .context("--until must be an RFC 3339 time, e.g. 2026-12-05T00:00:00Z")?
+                .with_timezone(&chrono::Utc);
+            let raw = crate::domain::RawIncrease {
+                amount_micros,
+                expire_time: Some(until),
+                reason,
+            };
+            let budgets = budgets(&settings).await?;
+            let increase = budgets
+                .grant_increase(&id, &raw, &cli_actor())
+                .await
+                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+            println!(
+                "tenant {id}: budget raised by {} until {}",
+                crate::domain::money::format_usd(increase.amount_micros),
+                increase
+                    .expire_time
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             );
             Ok(())
         }

@@ -16,6 +16,10 @@ pub struct Settings {
     /// LiteLLM master key (admin API).
     #[arg(long, env = "LITELLM_MASTER_KEY", hide_env_values = true)]
     pub litellm_master_key: String,
+    /// The proxy has LiteLLM's enterprise licence: rotate keys with /key/regenerate instead
+    /// of generating a replacement and deleting the old key.
+    #[arg(long, env = "LITELLM_ENTERPRISE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub litellm_enterprise: bool,
     /// Address the gRPC server listens on.
     #[arg(long, env = "BUDGET_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
@@ -76,6 +80,10 @@ pub struct Settings {
     /// Changes each token may make in a burst.
     #[arg(long, env = "BUDGET_WRITE_BURST", default_value_t = 20.0)]
     pub write_burst: f64,
+    /// Days alert history, notification deliveries, audit events and daily spend are kept;
+    /// older rows are purged daily.
+    #[arg(long, env = "BUDGET_RETENTION_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(30..=36_500))]
+    pub retention_days: u32,
     /// Apply migrations at startup.
     #[arg(skip = true)]
     pub migrate: bool,
@@ -88,6 +96,7 @@ impl Settings {
             database_url: database_url.to_owned(),
             litellm_base_url: litellm_base_url.to_owned(),
             litellm_master_key: litellm_master_key.to_owned(),
+            litellm_enterprise: false,
             grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
             webhook_secret: None,
@@ -105,6 +114,7 @@ impl Settings {
             bootstrap_token: None,
             write_rate_per_sec: 5.0,
             write_burst: 20.0,
+            retention_days: 400,
             migrate: true,
         }
     }
@@ -128,6 +138,9 @@ impl Settings {
             || self.database_url.starts_with("postgresql://"))
         {
             return Err("DATABASE_URL must be a postgres:// URL".into());
+        }
+        if self.retention_days < 30 {
+            return Err("BUDGET_RETENTION_DAYS must be at least 30".into());
         }
         let dashboard = url::Url::parse(&self.dashboard_url).ok();
         if !dashboard.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {
@@ -168,6 +181,11 @@ impl Settings {
 
     pub fn delivery_retry_base(&self) -> Duration {
         Duration::from_millis(self.delivery_retry_base_ms)
+    }
+
+    /// How long old rows are kept before the daily purge deletes them.
+    pub fn retention(&self) -> chrono::Duration {
+        chrono::Duration::days(i64::from(self.retention_days))
     }
 
     pub fn delivery_timeout(&self) -> Duration {

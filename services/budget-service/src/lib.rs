@@ -14,6 +14,7 @@ pub mod http;
 pub mod litellm;
 pub mod notify;
 pub mod paging;
+pub mod purger;
 pub mod service;
 pub mod startup;
 pub mod store;

@@ -54,7 +54,8 @@ impl Application {
             &settings.litellm_master_key,
             settings.litellm_timeout(),
         )
-        .context("building the LiteLLM client")?;
+        .context("building the LiteLLM client")?
+        .with_enterprise(settings.litellm_enterprise);
         let notifier = Notifier::new(settings.delivery_timeout())
             .context("building the notification sender")?;
         let deliveries = Arc::new(Deliveries::new(
@@ -175,6 +176,11 @@ impl Application {
                 background_stopped.clone(),
             ))
         });
+        let mut purger = tokio::spawn(crate::purger::run(
+            self.budgets.clone(),
+            self.settings.retention(),
+            background_stopped.clone(),
+        ));
         let deliverer = self.settings.delivery_poll().map(|poll| {
             tokio::spawn(crate::deliverer::run(
                 self.deliveries.clone(),
@@ -216,6 +222,13 @@ impl Application {
             if tokio::time::timeout(grace, &mut deliverer).await.is_err() {
                 deliverer.abort();
             }
+        }
+        // The purge stops between batches, each one short statement.
+        if tokio::time::timeout(self.settings.shutdown_grace(), &mut purger)
+            .await
+            .is_err()
+        {
+            purger.abort();
         }
         tracing::info!("budget-service stopped");
         Ok(())

@@ -1,5 +1,5 @@
-//! The `/key/*` admin endpoints: generate, update, info, list, delete, block, unblock and
-//! reset_spend, with LiteLLM's field semantics (merge-patch updates, `budget_duration`
+//! The `/key/*` admin endpoints: generate, update, info, list, delete, block, unblock,
+//! regenerate and reset_spend, with LiteLLM's field semantics (merge-patch updates, `budget_duration`
 //! recomputing `budget_reset_at` on every update that carries it, soft budgets in a joined
 //! budget row, deleted keys kept in an archive).
 
@@ -746,6 +746,48 @@ pub(crate) async fn unblock(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     set_blocked(&sim, &headers, &body, "/key/unblock", false)
+}
+
+/// POST /key/regenerate `{"key": <raw or hash>, ...}` (an enterprise feature in LiteLLM;
+/// the sim does not check a licence): the key's value is replaced in place, keeping its spend,
+/// limits and budget row, with any other fields sent applied like `/key/update`. The old value
+/// is gone (404). The answer is a `GenerateKeyResponse` with the new raw `key`.
+pub(crate) async fn regenerate(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let body = body_object(&body)?;
+    sim.with_state(|db, now| {
+        require_admin(&headers, &sim.master_key, db, now, "/key/regenerate")?;
+        let key = opt_string(&body, "key")?
+            .flatten()
+            .ok_or_else(|| ApiError::bad_request("key is required", Some("key")))?;
+        let old = db
+            .live_token(&key)
+            .ok_or_else(|| ApiError::not_found("Key not found.", Some("key")))?;
+        let mut fields = body.clone();
+        fields.remove("key");
+        let patch = KeyPatch::parse(&fields, now)?;
+        if let Some(Some(alias)) = &patch.key_alias
+            && db.tokens_with_alias(alias).iter().any(|t| *t != old)
+        {
+            return Err(duplicate_alias(alias));
+        }
+        let raw_key = crate::util::generate_raw_key();
+        let token = hash_token(&raw_key);
+        let mut record = db
+            .keys
+            .remove(&old)
+            .ok_or_else(|| ApiError::not_found("Key not found.", Some("key")))?;
+        patch.apply(&mut record, now);
+        record.token = token.clone();
+        record.key_name = abbreviate(&raw_key);
+        record.updated_at = now;
+        let response = generate_response(&record, &raw_key, None);
+        db.keys.insert(token, record);
+        Ok(Json(response))
+    })
 }
 
 /// POST /key/{key}/reset_spend {"reset_to": float}

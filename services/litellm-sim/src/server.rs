@@ -74,6 +74,7 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         .route("/key/delete", post(keys::delete))
         .route("/key/block", post(keys::block))
         .route("/key/unblock", post(keys::unblock))
+        .route("/key/regenerate", post(keys::regenerate))
         .route("/key/{key}/reset_spend", post(keys::reset_spend))
         .route("/user/daily/activity/aggregated", get(activity::aggregated))
         .route("/user/daily/activity", get(activity::paginated))

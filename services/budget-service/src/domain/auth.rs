@@ -50,8 +50,11 @@ pub enum Access {
     ListTenants,
     /// UpdateBudgetConfig, SetNotificationTargets.
     WriteTenant,
-    /// CreateTenant and every tenant lifecycle RPC.
+    /// CreateTenant and every tenant lifecycle RPC but SuspendTenant.
     Administer,
+    /// SuspendTenant: an emergency stop a tenant admin may pull on its own tenant (resuming
+    /// is Administer).
+    Suspend,
 }
 
 impl Principal {
@@ -70,6 +73,8 @@ impl Principal {
             (Role::TenantAdmin, Access::WriteTenant) => in_scope,
             (Role::Service, Access::WriteTenant) => false,
             (Role::TenantAdmin | Role::Service, Access::Administer) => false,
+            (Role::TenantAdmin, Access::Suspend) => in_scope,
+            (Role::Service, Access::Suspend) => false,
         }
     }
 }
@@ -96,7 +101,14 @@ mod tests {
         let service_all = principal(Role::Service, None);
         let service_one = principal(Role::Service, Some("acme"));
         use Access::*;
-        for access in [Identity, ReadTenant, ListTenants, WriteTenant, Administer] {
+        for access in [
+            Identity,
+            ReadTenant,
+            ListTenants,
+            WriteTenant,
+            Administer,
+            Suspend,
+        ] {
             assert!(admin.may(access, theirs), "{access:?}");
         }
         assert!(tenant_admin.may(ReadTenant, own) && !tenant_admin.may(ReadTenant, theirs));
@@ -105,6 +117,9 @@ mod tests {
         assert!(service_all.may(ReadTenant, theirs) && !service_all.may(WriteTenant, own));
         assert!(service_one.may(ReadTenant, own) && !service_one.may(ReadTenant, theirs));
         assert!(!service_one.may(Administer, own));
+        assert!(tenant_admin.may(Suspend, own) && !tenant_admin.may(Suspend, theirs));
+        assert!(!tenant_admin.may(Suspend, None));
+        assert!(!service_all.may(Suspend, own) && !service_one.may(Suspend, own));
         for p in [&tenant_admin, &service_all, &service_one] {
             assert!(p.may(Identity, None) && p.may(ListTenants, None));
         }

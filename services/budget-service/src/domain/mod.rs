@@ -5,8 +5,10 @@
 pub mod alert;
 pub mod auth;
 pub mod budget;
+pub mod export;
 pub mod forecast;
 pub mod history;
+pub mod increase;
 pub mod money;
 pub mod notification;
 pub mod status;
@@ -18,6 +20,7 @@ pub use budget::{
 };
 pub use forecast::Forecast;
 pub use history::DailyHistory;
+pub use increase::{RawIncrease, TemporaryIncrease};
 pub use notification::{DeliveryStatus, NotificationKind};
 pub use status::BudgetStatus;
 pub use tenant::TenantId;

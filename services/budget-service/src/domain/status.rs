@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use super::budget::{BudgetSettings, BudgetState, days_until_reset};
 use super::forecast::{Forecast, forecast};
 use super::history::DailyHistory;
+use super::increase::TemporaryIncrease;
 use super::tenant::TenantId;
 
 /// Everything GetBudgetStatus reports, computed at `fetch_time`.
@@ -22,6 +23,12 @@ pub struct BudgetStatus {
     pub days_until_reset: i32,
     pub fetch_time: DateTime<Utc>,
     pub forecast: Forecast,
+    /// True while the tenant is suspended (we blocked its key on purpose).
+    pub suspended: bool,
+    /// The tenant's usual budget; `settings` holds the effective one (with any increase).
+    pub base_budget_micros: i64,
+    /// The temporary increase in force, if any.
+    pub temporary_increase: Option<TemporaryIncrease>,
 }
 
 impl BudgetStatus {
@@ -52,6 +59,21 @@ impl BudgetStatus {
                 now,
                 reset_time,
             ),
+            base_budget_micros: settings.max_budget_micros,
+            temporary_increase: None,
+            suspended: false,
         }
+    }
+
+    /// Marks the status as computed on effective settings that include `increase`, whose
+    /// usual budget is `base_budget_micros`.
+    pub fn with_increase(
+        mut self,
+        base_budget_micros: i64,
+        increase: Option<TemporaryIncrease>,
+    ) -> BudgetStatus {
+        self.base_budget_micros = base_budget_micros;
+        self.temporary_increase = increase;
+        self
     }
 }

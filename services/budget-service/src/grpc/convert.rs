@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::notification::{RawTarget, url_origin};
 use crate::domain::{
     AlertKind, BudgetSettings, BudgetState, BudgetStatus, DeliveryStatus, NotificationKind,
-    RawSettings,
+    RawIncrease, RawSettings, TemporaryIncrease,
 };
 use crate::service::{AlertEntry, TenantOverview};
 use crate::store::{AuditRecord, ConfigRecord, DeliveryRecord, TargetRecord, TenantRecord};
@@ -52,12 +52,13 @@ pub fn status(s: &BudgetStatus) -> pb::BudgetStatus {
         days_until_reset: s.days_until_reset,
         budget_duration: s.settings.budget_duration.as_str().to_owned(),
         fetch_time: Some(timestamp(s.fetch_time)),
+        suspended: s.suspended,
         projected_spend_micros: s.forecast.projected_spend_micros,
         projected_exhaustion_time: s.forecast.exhaustion_time.map(timestamp),
         alert_at_micros: s.alert_at_micros,
         daily_rate_micros: s.forecast.daily_rate_micros,
-        base_budget_micros: s.settings.max_budget_micros,
-        ..Default::default()
+        base_budget_micros: s.base_budget_micros,
+        temporary_increase: s.temporary_increase.as_ref().map(increase),
     }
 }
 
@@ -87,7 +88,8 @@ pub fn tenant(t: &TenantRecord) -> pb::Tenant {
         display_name: t.display_name.clone(),
         key_alias: t.key_alias.clone(),
         create_time: Some(timestamp(t.created_at)),
-        ..Default::default()
+        delete_time: t.deleted_at.map(timestamp),
+        suspended: t.suspended_at.is_some(),
     }
 }
 
@@ -96,6 +98,8 @@ pub fn tenant_summary(o: &TenantOverview) -> pb::TenantSummary {
         tenant_id: o.tenant.tenant_id.to_string(),
         display_name: o.tenant.display_name.clone(),
         max_budget_micros: o.config.settings.max_budget_micros,
+        delete_time: o.tenant.deleted_at.map(timestamp),
+        suspended: o.tenant.suspended_at.is_some(),
         ..Default::default()
     };
     if let Some(s) = &o.status {
@@ -193,5 +197,25 @@ pub fn audit(e: &AuditRecord) -> pb::AuditEvent {
         new_config: e.new.as_ref().map(|s| settings(e.tenant_id.as_str(), s)),
         create_time: Some(timestamp(e.created_at)),
         detail: e.detail.clone().unwrap_or_default(),
+    }
+}
+
+pub fn increase(i: &TemporaryIncrease) -> pb::TemporaryIncrease {
+    pb::TemporaryIncrease {
+        amount_micros: i.amount_micros,
+        expire_time: Some(timestamp(i.expire_time)),
+        reason: i.reason.clone(),
+    }
+}
+
+/// A GrantTemporaryIncrease request as plain values; an unset or unrepresentable expiry is
+/// `None` (reported as required).
+pub fn raw_increase(req: &pb::GrantTemporaryIncreaseRequest) -> RawIncrease {
+    RawIncrease {
+        amount_micros: req.amount_micros,
+        expire_time: req.expire_time.as_ref().and_then(|t| {
+            DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(u32::MAX))
+        }),
+        reason: req.reason.clone(),
     }
 }

@@ -12,6 +12,7 @@ use tonic::{Request, Response, Status};
 
 use crate::domain::TenantId;
 use crate::domain::auth::{Access, Principal, Role};
+use crate::domain::export::ExportKind;
 use crate::error::BudgetError;
 use crate::service::auth::Authenticator;
 use crate::service::{Actor, Budgets};
@@ -59,7 +60,10 @@ impl BudgetApi {
             ))
             .into());
         }
-        if access == Access::WriteTenant || access == Access::Administer {
+        if matches!(
+            access,
+            Access::WriteTenant | Access::Administer | Access::Suspend
+        ) {
             self.auth.take_write(&principal)?;
         }
         Ok(principal)
@@ -162,12 +166,13 @@ impl BudgetService for BudgetApi {
         let req = request.get_ref();
         let page = self
             .budgets
-            .list_tenants(
+            .list_tenants_including(
                 caller.tenant.as_ref(),
                 &req.filter,
                 &req.order_by,
                 req.page_size,
                 &req.page_token,
+                req.include_deleted,
             )
             .await?;
         Ok(Response::new(pb::ListTenantsResponse {
@@ -271,60 +276,125 @@ impl BudgetService for BudgetApi {
 
     async fn delete_tenant(
         &self,
-        _request: Request<pb::DeleteTenantRequest>,
+        request: Request<pb::DeleteTenantRequest>,
     ) -> Result<Response<pb::DeleteTenantResponse>, Status> {
-        Err(Status::unimplemented("DeleteTenant is not implemented yet"))
+        let caller = self
+            .caller(&request, Access::Administer, &request.get_ref().tenant_id)
+            .await?;
+        let tenant = self
+            .budgets
+            .delete_tenant(&request.get_ref().tenant_id, &actor(&caller))
+            .await?;
+        Ok(Response::new(pb::DeleteTenantResponse {
+            tenant: Some(convert::tenant(&tenant)),
+        }))
     }
 
     async fn rotate_tenant_key(
         &self,
-        _request: Request<pb::RotateTenantKeyRequest>,
+        request: Request<pb::RotateTenantKeyRequest>,
     ) -> Result<Response<pb::RotateTenantKeyResponse>, Status> {
-        Err(Status::unimplemented(
-            "RotateTenantKey is not implemented yet",
-        ))
+        let caller = self
+            .caller(&request, Access::Administer, &request.get_ref().tenant_id)
+            .await?;
+        let (tenant, virtual_key) = self
+            .budgets
+            .rotate_tenant_key(&request.get_ref().tenant_id, &actor(&caller))
+            .await?;
+        Ok(Response::new(pb::RotateTenantKeyResponse {
+            tenant: Some(convert::tenant(&tenant)),
+            virtual_key,
+        }))
     }
 
     async fn attach_tenant_key(
         &self,
-        _request: Request<pb::AttachTenantKeyRequest>,
+        request: Request<pb::AttachTenantKeyRequest>,
     ) -> Result<Response<pb::AttachTenantKeyResponse>, Status> {
-        Err(Status::unimplemented(
-            "AttachTenantKey is not implemented yet",
-        ))
+        let caller = self
+            .caller(&request, Access::Administer, &request.get_ref().tenant_id)
+            .await?;
+        let req = request.get_ref();
+        let tenant = self
+            .budgets
+            .attach_tenant_key(&req.tenant_id, &req.key_hash, &actor(&caller))
+            .await?;
+        Ok(Response::new(pb::AttachTenantKeyResponse {
+            tenant: Some(convert::tenant(&tenant)),
+        }))
     }
 
     async fn suspend_tenant(
         &self,
-        _request: Request<pb::SuspendTenantRequest>,
+        request: Request<pb::SuspendTenantRequest>,
     ) -> Result<Response<pb::SuspendTenantResponse>, Status> {
-        Err(Status::unimplemented(
-            "SuspendTenant is not implemented yet",
-        ))
+        let caller = self
+            .caller(&request, Access::Suspend, &request.get_ref().tenant_id)
+            .await?;
+        let req = request.get_ref();
+        let tenant = self
+            .budgets
+            .suspend_tenant(&req.tenant_id, &req.reason, &actor(&caller))
+            .await?;
+        Ok(Response::new(pb::SuspendTenantResponse {
+            tenant: Some(convert::tenant(&tenant)),
+        }))
     }
 
     async fn resume_tenant(
         &self,
-        _request: Request<pb::ResumeTenantRequest>,
+        request: Request<pb::ResumeTenantRequest>,
     ) -> Result<Response<pb::ResumeTenantResponse>, Status> {
-        Err(Status::unimplemented("ResumeTenant is not implemented yet"))
+        let caller = self
+            .caller(&request, Access::Administer, &request.get_ref().tenant_id)
+            .await?;
+        let tenant = self
+            .budgets
+            .resume_tenant(&request.get_ref().tenant_id, &actor(&caller))
+            .await?;
+        Ok(Response::new(pb::ResumeTenantResponse {
+            tenant: Some(convert::tenant(&tenant)),
+        }))
     }
 
     async fn grant_temporary_increase(
         &self,
-        _request: Request<pb::GrantTemporaryIncreaseRequest>,
+        request: Request<pb::GrantTemporaryIncreaseRequest>,
     ) -> Result<Response<pb::GrantTemporaryIncreaseResponse>, Status> {
-        Err(Status::unimplemented(
-            "GrantTemporaryIncrease is not implemented yet",
-        ))
+        let caller = self
+            .caller(&request, Access::Administer, &request.get_ref().tenant_id)
+            .await?;
+        let actor = actor(&caller);
+        let req = request.get_ref();
+        let increase = self
+            .budgets
+            .grant_increase(&req.tenant_id, &convert::raw_increase(req), &actor)
+            .await?;
+        Ok(Response::new(pb::GrantTemporaryIncreaseResponse {
+            increase: Some(convert::increase(&increase)),
+        }))
     }
 
     async fn export_tenant_data(
         &self,
-        _request: Request<pb::ExportTenantDataRequest>,
+        request: Request<pb::ExportTenantDataRequest>,
     ) -> Result<Response<pb::ExportTenantDataResponse>, Status> {
-        Err(Status::unimplemented(
-            "ExportTenantData is not implemented yet",
-        ))
+        self.caller(&request, Access::ReadTenant, &request.get_ref().tenant_id)
+            .await?;
+        let req = request.get_ref();
+        let kind = match pb::ExportKind::try_from(req.kind) {
+            Ok(pb::ExportKind::DailySpend) => Some(ExportKind::DailySpend),
+            Ok(pb::ExportKind::Alerts) => Some(ExportKind::Alerts),
+            Ok(pb::ExportKind::AuditEvents) => Some(ExportKind::AuditEvents),
+            Ok(pb::ExportKind::Unspecified) | Err(_) => None,
+        };
+        let export = self
+            .budgets
+            .export(&req.tenant_id, kind, &req.start_date, &req.end_date)
+            .await?;
+        Ok(Response::new(pb::ExportTenantDataResponse {
+            filename: export.filename,
+            csv: export.csv.into_bytes(),
+        }))
     }
 }

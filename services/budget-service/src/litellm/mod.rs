@@ -3,6 +3,7 @@
 //! Every answer is validated here (finite, non-negative amounts, parseable dates) and
 //! converted to micros and UTC, so the rest of the service never sees LiteLLM's floats.
 
+mod lifecycle;
 mod webhook;
 mod wire;
 
@@ -98,6 +99,8 @@ pub struct LiteLlmClient {
     http: reqwest::Client,
     base_url: String,
     master_key: String,
+    /// The proxy has LiteLLM's enterprise licence (/key/regenerate works).
+    enterprise: bool,
 }
 
 impl LiteLlmClient {
@@ -118,6 +121,7 @@ impl LiteLlmClient {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
             master_key: master_key.to_owned(),
+            enterprise: false,
         })
     }
 

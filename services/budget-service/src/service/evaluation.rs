@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use chrono::Days;
 use tokio::sync::watch;
 
-use super::{Actor, Budgets, key_limits, read_error, usable_key};
+use super::{Actor, Budgets, key_limits, read_error};
+use crate::domain::increase::effective_settings;
 use crate::domain::{BudgetSettings, BudgetStatus, due_alerts};
 use crate::error::BudgetError;
 use crate::litellm::{KeyBudget, KeyStatus};
@@ -25,6 +26,8 @@ pub struct PassReport {
     pub alerts_recorded: usize,
     pub keys_repaired: usize,
     pub failed: usize,
+    /// Temporary increases whose time was up and that were reverted.
+    pub increases_expired: usize,
     /// True when the pass stopped early for a shutdown.
     pub interrupted: bool,
 }
@@ -35,6 +38,8 @@ impl Budgets {
         &self,
         stop: &watch::Receiver<bool>,
     ) -> Result<PassReport, BudgetError> {
+        // Expired increases first, so the keys read below already have their usual limits.
+        let increases_expired = self.expire_increases().await?;
         let keys = self.all_keys().await?;
         let today = self.clock.now().date_naive();
         let yesterday = today.checked_sub_days(Days::new(1)).unwrap_or(today);
@@ -53,7 +58,10 @@ impl Budgets {
                 None
             }
         };
-        let mut report = PassReport::default();
+        let mut report = PassReport {
+            increases_expired,
+            ..PassReport::default()
+        };
         let mut after: Option<String> = None;
         loop {
             let batch = self
@@ -127,7 +135,7 @@ impl Budgets {
             .key_info(&tenant.key_hash)
             .await
             .map_err(|e| read_error(&id, e))?;
-        let key = usable_key(&id, key)?;
+        let key = super::lifecycle::tenant_key(&tenant, key)?;
         let status = self.compute_status(&tenant, &config, &key).await?;
         self.store.upsert_tenant_status(&status).await?;
         self.statuses.insert(id, std::sync::Arc::new(status)).await;
@@ -141,7 +149,7 @@ impl Budgets {
         key: &KeyBudget,
         recent_days: Option<&[(chrono::NaiveDate, i64)]>,
     ) -> Result<Evaluation, BudgetError> {
-        let key = usable_key(&tenant.tenant_id, key.clone())?;
+        let key = super::lifecycle::tenant_key(tenant, key.clone())?;
         if let Some(days) = recent_days {
             // Only once the full history is loaded; otherwise compute_status loads it.
             if self
@@ -156,12 +164,14 @@ impl Budgets {
             }
         }
         let status = self.compute_status(tenant, config, &key).await?;
+        // The settings in force, with a temporary increase while it lasts.
+        let effective = status.settings;
         let alerts = self.record_alerts(&status).await?;
         self.store.upsert_tenant_status(&status).await?;
         self.statuses
             .insert(tenant.tenant_id.clone(), std::sync::Arc::new(status))
             .await;
-        let repaired = if key_differs(&key, &config.settings) {
+        let repaired = if key_differs(&key, &effective) {
             self.repair_key(tenant).await?
         } else {
             false
@@ -194,6 +204,16 @@ impl Budgets {
     /// Puts our settings back on a key changed behind our back. The settings row is locked
     /// and the key re-read first, so a concurrent UpdateBudgetConfig is never undone.
     async fn repair_key(&self, tenant: &TenantRecord) -> Result<bool, BudgetError> {
+        let now = self.clock.now();
+        if self
+            .store
+            .temporary_increase(&tenant.tenant_id)
+            .await?
+            .is_some_and(|i| !i.in_force(now))
+        {
+            // The key still has an expired increase: revert it (audited as such).
+            return self.expire_increase(&tenant.tenant_id).await;
+        }
         let mut tx = self.store.begin().await?;
         let Some((_, config)) = self
             .store
@@ -207,10 +227,15 @@ impl Budgets {
             .key_info(&tenant.key_hash)
             .await
             .map_err(|e| read_error(&tenant.tenant_id, e))?;
-        if !key_differs(&key, &config.settings) {
+        let increase = self
+            .store
+            .temporary_increase_in(&mut tx, &tenant.tenant_id)
+            .await?;
+        let effective = effective_settings(&config.settings, increase.as_ref(), now);
+        if !key_differs(&key, &effective) {
             return Ok(false);
         }
-        let mut limits = key_limits(&config.settings, None);
+        let mut limits = key_limits(&effective, None);
         if key.budget_duration.as_deref() == Some(config.settings.budget_duration.as_str()) {
             // Resending an unchanged period would restart it in LiteLLM.
             limits.budget_duration = None;
@@ -232,7 +257,7 @@ impl Budgets {
             actor: &actor.0,
             action: "litellm_key_repaired",
             old: None,
-            new: Some(&config.settings),
+            new: Some(&effective),
             detail: None,
         };
         self.store.insert_audit(&mut tx, audit).await?;

@@ -6,9 +6,14 @@
 
 pub mod auth;
 mod evaluation;
+mod exports;
+mod increases;
+mod lifecycle;
 mod notifications;
+pub mod retention;
 
 pub use evaluation::PassReport;
+pub use exports::Export;
 pub use notifications::{DELIVERY_BATCH, Deliveries, DeliveryPolicy, DeliveryReport};
 
 use std::collections::HashMap;
@@ -19,6 +24,7 @@ use chrono::{DateTime, Days, Utc};
 use moka::future::Cache;
 
 use crate::domain::history::MAX_HISTORY_DAYS;
+use crate::domain::increase::effective_settings;
 use crate::domain::{
     BudgetSettings, BudgetStatus, DailyHistory, FieldViolation, RawSettings, TenantId,
 };
@@ -133,7 +139,7 @@ impl Budgets {
     async fn fetch_status(&self, id: &TenantId) -> Result<Arc<BudgetStatus>, BudgetError> {
         let (tenant, config) = self.tenant_config(id).await?;
         let key = self.litellm.key_info(&tenant.key_hash).await;
-        let key = usable_key(id, key.map_err(|e| read_error(id, e))?)?;
+        let key = lifecycle::tenant_key(&tenant, key.map_err(|e| read_error(id, e))?)?;
         Ok(Arc::new(self.compute_status(&tenant, &config, &key).await?))
     }
 
@@ -159,14 +165,23 @@ impl Budgets {
                 tracing::warn!(tenant_id = %tenant.tenant_id, error = %error, "could not remember the reset time");
             }
         }
-        Ok(BudgetStatus::compute(
+        let (effective, increase) = self
+            .effective_now(&tenant.tenant_id, &config.settings)
+            .await?;
+        let status = BudgetStatus::compute(
             tenant.tenant_id.clone(),
-            config.settings,
+            effective,
             key.spend_micros,
             key.budget_reset_at,
             &history,
             self.clock.now(),
-        ))
+        )
+        .with_increase(config.settings.max_budget_micros, increase);
+        // A key we blocked on purpose is reported, not refused (see `lifecycle`).
+        Ok(BudgetStatus {
+            suspended: tenant.suspended_at.is_some(),
+            ..status
+        })
     }
 
     /// The last 90 days of the tenant's daily spend from our database, which the evaluator
@@ -224,11 +239,16 @@ impl Budgets {
         if !etag.is_empty() && etag != current.etag() {
             return Err(BudgetError::StaleEtag);
         }
+        // While a temporary increase lasts, the key gets the new settings plus the increase.
+        let now = self.clock.now();
+        let increase = self.store.temporary_increase_in(&mut tx, &id).await?;
+        let old_limits = effective_settings(&current.settings, increase.as_ref(), now);
+        let new_limits = effective_settings(&settings, increase.as_ref(), now);
         let key = self
             .litellm
             .update_key(
                 &tenant.key_hash,
-                &key_limits(&settings, Some(&current.settings)),
+                &key_limits(&new_limits, Some(&old_limits)),
             )
             .await
             .map_err(|e| write_error(&id, e))?;
@@ -246,7 +266,7 @@ impl Budgets {
             Ok(saved) => saved,
             Err(error) => {
                 return Err(self
-                    .restore_key(&tenant, &current.settings, &settings, error)
+                    .restore_key(&tenant, &old_limits, &new_limits, error)
                     .await);
             }
         };
@@ -338,6 +358,8 @@ impl Budgets {
             key_alias: alias,
             key_hash: key.key_hash.clone(),
             created_at: self.clock.now(),
+            deleted_at: None,
+            suspended_at: None,
         };
         match self
             .insert_tenant(tx, &record, &settings, reset_at, actor)
@@ -405,6 +427,8 @@ impl Budgets {
             key_alias: id.key_alias(),
             key_hash,
             created_at: self.clock.now(),
+            deleted_at: None,
+            suspended_at: None,
         };
         self.insert_tenant(tx, &record, &settings, key.budget_reset_at, actor)
             .await
@@ -449,6 +473,20 @@ impl Budgets {
         page_size: i32,
         page_token: &str,
     ) -> Result<Page<TenantOverview>, BudgetError> {
+        self.list_tenants_including(scope, filter, order_by, page_size, page_token, false)
+            .await
+    }
+
+    /// Like [`Budgets::list_tenants`], with deleted tenants too when `include_deleted`.
+    pub async fn list_tenants_including(
+        &self,
+        scope: Option<&TenantId>,
+        filter: &str,
+        order_by: &str,
+        page_size: i32,
+        page_token: &str,
+        include_deleted: bool,
+    ) -> Result<Page<TenantOverview>, BudgetError> {
         let limit = paging::page_size(page_size, TENANTS_PAGE.0, TENANTS_PAGE.1)?;
         let filter = filter.trim();
         if filter.chars().count() > 200 {
@@ -470,7 +508,14 @@ impl Budgets {
         let cursor = tenant_cursor(order, page_token)?;
         let mut rows = self
             .store
-            .list_tenant_statuses(scope, filter, order, cursor.as_ref(), limit + 1)
+            .list_tenant_statuses_including(
+                scope,
+                filter,
+                order,
+                cursor.as_ref(),
+                limit + 1,
+                include_deleted,
+            )
             .await?;
         let next_page_token = next_token(&mut rows, limit, |(t, _, status)| match order {
             TenantOrder::TenantId => paging::encode_key("tenants", t.tenant_id.as_str()),
@@ -547,7 +592,10 @@ impl Budgets {
         let id = parse_tenant(tenant_id)?;
         let limit = paging::page_size(page_size, AUDIT_PAGE.0, AUDIT_PAGE.1)?;
         let cursor = paging::decode_cursor("audit", page_token)?;
-        self.tenant_config(&id).await?;
+        // Deleted tenants keep a readable audit trail (their deletion is in it).
+        if !self.store.tenant_ever_existed(&id).await? {
+            return Err(BudgetError::TenantNotFound(id));
+        }
         let mut items = self.store.list_audit(&id, cursor, limit + 1).await?;
         let next_page_token = next_token(&mut items, limit, |e| {
             paging::encode_cursor("audit", (e.created_at, e.event_id))

@@ -2,7 +2,11 @@
 //! audit events and alert notifications. Errors are classified by SQLSTATE, never by
 //! message text.
 
+mod exports;
+mod increases;
+mod lifecycle;
 mod notifications;
+mod retention;
 mod rows;
 mod tokens;
 
@@ -14,6 +18,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::{AlertKind, BudgetSettings, BudgetState, BudgetStatus, TenantId};
 pub use notifications::{DeliveryRecord, DueDelivery, FailedAttempt, TARGET_REMOVED, TargetRecord};
+pub use retention::PurgeCounts;
 pub use rows::{AlertRecord, AuditRecord, ConfigRecord, TenantRecord};
 use rows::{AlertRow, AuditRow, SettingsJson, TenantConfigRow};
 pub use tokens::TokenRecord;
@@ -94,6 +99,7 @@ macro_rules! tenant_status_sql {
     ($tail:literal) => {
         concat!(
             "SELECT t.tenant_id, t.display_name, t.key_alias, t.key_hash, t.created_at, ",
+            "t.deleted_at, t.suspended_at, ",
             "c.max_budget_micros, c.alert_threshold_percent, c.grace_threshold_percent, c.budget_duration, ",
             "c.version, c.updated_at, c.budget_reset_at, ",
             "s.spend_micros AS status_spend_micros, s.percent_used AS status_percent_used, ",
@@ -115,6 +121,7 @@ macro_rules! tenant_config_sql {
     ($tail:literal) => {
         concat!(
             "SELECT t.tenant_id, t.display_name, t.key_alias, t.key_hash, t.created_at, ",
+            "t.deleted_at, t.suspended_at, ",
             "c.max_budget_micros, c.alert_threshold_percent, c.grace_threshold_percent, c.budget_duration, ",
             "c.version, c.updated_at, c.budget_reset_at ",
             "FROM tenants t JOIN tenant_configs c USING (tenant_id) ",
@@ -163,11 +170,12 @@ impl Store {
         &self,
         id: &TenantId,
     ) -> Result<Option<(TenantRecord, ConfigRecord)>, StoreError> {
-        let row: Option<TenantConfigRow> =
-            sqlx::query_as(tenant_config_sql!("WHERE t.tenant_id = $1"))
-                .bind(id.as_str())
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<TenantConfigRow> = sqlx::query_as(tenant_config_sql!(
+            "WHERE t.tenant_id = $1 AND t.deleted_at IS NULL"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(TenantConfigRow::split).transpose()
     }
 
@@ -178,21 +186,23 @@ impl Store {
         tx: &mut Tx,
         id: &TenantId,
     ) -> Result<Option<(TenantRecord, ConfigRecord)>, StoreError> {
-        let row: Option<TenantConfigRow> =
-            sqlx::query_as(tenant_config_sql!("WHERE t.tenant_id = $1 FOR UPDATE OF c"))
-                .bind(id.as_str())
-                .fetch_optional(&mut **tx)
-                .await?;
+        let row: Option<TenantConfigRow> = sqlx::query_as(tenant_config_sql!(
+            "WHERE t.tenant_id = $1 AND t.deleted_at IS NULL FOR UPDATE OF c"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
         row.map(TenantConfigRow::split).transpose()
     }
 
     /// The tenant whose LiteLLM key has this hash.
     pub async fn tenant_by_key_hash(&self, key_hash: &str) -> Result<Option<TenantId>, StoreError> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT tenant_id FROM tenants WHERE key_hash = $1")
-                .bind(key_hash)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT tenant_id FROM tenants WHERE key_hash = $1 AND deleted_at IS NULL",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|(id,)| {
             TenantId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("tenant id {id:?}")))
         })
@@ -327,7 +337,7 @@ impl Store {
     ) -> Result<Vec<(TenantRecord, ConfigRecord)>, StoreError> {
         let pattern = format!("{}%", escape_like(&filter.to_lowercase()));
         let rows: Vec<TenantConfigRow> = sqlx::query_as(tenant_config_sql!(
-            "WHERE (t.tenant_id LIKE $1 OR lower(t.display_name) LIKE $1) \
+            "WHERE (t.tenant_id LIKE $1 OR lower(t.display_name) LIKE $1) AND t.deleted_at IS NULL \
              AND ($2::text IS NULL OR t.tenant_id > $2) ORDER BY t.tenant_id LIMIT $3"
         ))
         .bind(pattern)
@@ -455,7 +465,7 @@ pub enum TenantCursor {
 }
 
 impl Store {
-    /// A page of tenants with their settings and latest evaluated status.
+    /// A page of existing tenants with their settings and latest evaluated status.
     pub async fn list_tenant_statuses(
         &self,
         only: Option<&TenantId>,
@@ -463,6 +473,20 @@ impl Store {
         order: TenantOrder,
         cursor: Option<&TenantCursor>,
         limit: i64,
+    ) -> Result<Vec<(TenantRecord, ConfigRecord, Option<StatusRow>)>, StoreError> {
+        self.list_tenant_statuses_including(only, filter, order, cursor, limit, false)
+            .await
+    }
+
+    /// Like [`Store::list_tenant_statuses`], with deleted tenants too when `include_deleted`.
+    pub async fn list_tenant_statuses_including(
+        &self,
+        only: Option<&TenantId>,
+        filter: &str,
+        order: TenantOrder,
+        cursor: Option<&TenantCursor>,
+        limit: i64,
+        include_deleted: bool,
     ) -> Result<Vec<(TenantRecord, ConfigRecord, Option<StatusRow>)>, StoreError> {
         let pattern = format!("{}%", escape_like(&filter.to_lowercase()));
         let (after_percent, after_id) = match cursor {
@@ -474,13 +498,13 @@ impl Store {
             TenantOrder::TenantId => sqlx::query_as(tenant_status_sql!(
                 "WHERE (t.tenant_id LIKE $1 OR lower(t.display_name) LIKE $1) \
                  AND ($2::text IS NULL OR t.tenant_id > $2) AND $3::float8 IS NULL \
-                 AND ($5::text IS NULL OR t.tenant_id = $5) \
+                 AND ($5::text IS NULL OR t.tenant_id = $5) AND ($6 OR t.deleted_at IS NULL) \
                  ORDER BY t.tenant_id LIMIT $4"
             )),
             TenantOrder::PercentUsedDesc => sqlx::query_as(tenant_status_sql!(
                 "WHERE (t.tenant_id LIKE $1 OR lower(t.display_name) LIKE $1) \
                  AND ($2::text IS NULL OR (COALESCE(s.percent_used, -1), t.tenant_id) < ($3::float8, $2)) \
-                 AND ($5::text IS NULL OR t.tenant_id = $5) \
+                 AND ($5::text IS NULL OR t.tenant_id = $5) AND ($6 OR t.deleted_at IS NULL) \
                  ORDER BY COALESCE(s.percent_used, -1) DESC, t.tenant_id DESC LIMIT $4"
             )),
         }
@@ -489,6 +513,7 @@ impl Store {
         .bind(after_percent)
         .bind(limit)
         .bind(only.map(TenantId::as_str))
+        .bind(include_deleted)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(rows::TenantStatusRow::split).collect()

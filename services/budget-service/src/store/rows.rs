@@ -16,6 +16,10 @@ pub struct TenantRecord {
     /// sha256 of the LiteLLM virtual key.
     pub key_hash: String,
     pub created_at: DateTime<Utc>,
+    /// When DeleteTenant deleted it; `None` while it exists.
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// When SuspendTenant blocked its key; `None` unless suspended.
+    pub suspended_at: Option<DateTime<Utc>>,
 }
 
 /// A tenant's stored settings.
@@ -138,6 +142,8 @@ pub struct TenantConfigRow {
     key_alias: String,
     key_hash: String,
     created_at: DateTime<Utc>,
+    deleted_at: Option<DateTime<Utc>>,
+    suspended_at: Option<DateTime<Utc>>,
     #[sqlx(flatten)]
     config: ConfigRow,
 }
@@ -151,6 +157,8 @@ impl TenantConfigRow {
             key_alias: self.key_alias,
             key_hash: self.key_hash,
             created_at: self.created_at,
+            deleted_at: self.deleted_at,
+            suspended_at: self.suspended_at,
         };
         Ok((tenant, config))
     }

@@ -1,0 +1,286 @@
+//! CSV exports: the date range rules, RFC 4180 writing, and the value formats
+//! (dollars with cents, UTC ISO 8601 times). Pure; no I/O.
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+
+use super::budget::FieldViolation;
+use super::money::MICROS_PER_USD;
+
+/// The longest range an export may cover: `end` at most this many days after `start`.
+pub const MAX_EXPORT_DAYS: i64 = 400;
+
+/// What an export contains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportKind {
+    DailySpend,
+    Alerts,
+    AuditEvents,
+}
+
+impl ExportKind {
+    /// The name used in file names and URLs.
+    pub fn slug(self) -> &'static str {
+        match self {
+            ExportKind::DailySpend => "daily-spend",
+            ExportKind::Alerts => "alerts",
+            ExportKind::AuditEvents => "audit-events",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<ExportKind> {
+        [
+            ExportKind::DailySpend,
+            ExportKind::Alerts,
+            ExportKind::AuditEvents,
+        ]
+        .into_iter()
+        .find(|k| k.slug() == raw)
+    }
+}
+
+/// UTC days from `start` through `end`, inclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DateRange {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+}
+
+impl DateRange {
+    /// Checks both dates (strict `YYYY-MM-DD`), `start <= end` and the length limit; one
+    /// violation per bad field.
+    pub fn parse(start: &str, end: &str) -> Result<DateRange, Vec<FieldViolation>> {
+        let parsed_start = strict_date(start);
+        let parsed_end = strict_date(end);
+        let mut violations = Vec::new();
+        if parsed_start.is_none() {
+            violations.push(FieldViolation::new(
+                "start_date",
+                "Start date must be a date as YYYY-MM-DD",
+            ));
+        }
+        if parsed_end.is_none() {
+            violations.push(FieldViolation::new(
+                "end_date",
+                "End date must be a date as YYYY-MM-DD",
+            ));
+        }
+        let (Some(start), Some(end)) = (parsed_start, parsed_end) else {
+            return Err(violations);
+        };
+        if end < start {
+            return Err(vec![FieldViolation::new(
+                "end_date",
+                "End date must not be before the start date",
+            )]);
+        }
+        if (end - start).num_days() > MAX_EXPORT_DAYS {
+            return Err(vec![FieldViolation::new(
+                "end_date",
+                format!("End date must be at most {MAX_EXPORT_DAYS} days after the start date"),
+            )]);
+        }
+        Ok(DateRange { start, end })
+    }
+
+    /// Every day of the range, oldest first.
+    pub fn days(&self) -> impl Iterator<Item = NaiveDate> + '_ {
+        self.start.iter_days().take_while(|d| *d <= self.end)
+    }
+
+    /// The first instant of `start` and the first instant after `end`.
+    pub fn bounds(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        let after = self.end.checked_add_days(Days::new(1)).unwrap_or(self.end);
+        (
+            self.start.and_time(chrono::NaiveTime::MIN).and_utc(),
+            after.and_time(chrono::NaiveTime::MIN).and_utc(),
+        )
+    }
+}
+
+fn strict_date(raw: &str) -> Option<NaiveDate> {
+    let shape = raw.len() == 10
+        && raw.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shape {
+        return None;
+    }
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()
+}
+
+/// The suggested file name, e.g. `acme-alerts-2026-11-01-2026-11-30.csv`.
+pub fn file_name(tenant: &str, kind: ExportKind, range: &DateRange) -> String {
+    format!(
+        "{tenant}-{}-{}-{}.csv",
+        kind.slug(),
+        range.start.format("%Y-%m-%d"),
+        range.end.format("%Y-%m-%d")
+    )
+}
+
+/// An RFC 4180 CSV document: CRLF line ends; fields containing a comma, quote, CR or LF are
+/// quoted with inner quotes doubled.
+#[derive(Debug, Default)]
+pub struct CsvWriter {
+    out: String,
+}
+
+impl CsvWriter {
+    /// A document starting with the header row.
+    pub fn with_header(header: &[&str]) -> CsvWriter {
+        let mut writer = CsvWriter::default();
+        writer.row(header);
+        writer
+    }
+
+    pub fn row<S: AsRef<str>>(&mut self, fields: &[S]) {
+        for (i, field) in fields.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            let field = field.as_ref();
+            if field.contains([',', '"', '\r', '\n']) {
+                self.out.push('"');
+                self.out.push_str(&field.replace('"', "\"\""));
+                self.out.push('"');
+            } else {
+                self.out.push_str(field);
+            }
+        }
+        self.out.push_str("\r\n");
+    }
+
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+/// Micros as plain dollars with cents, rounded half away from zero: "1234.50", "-0.01".
+pub fn dollars(micros: i64) -> String {
+    let micros = i128::from(micros);
+    let half_cent = i128::from(MICROS_PER_USD / 200);
+    let rounded = if micros < 0 {
+        micros - half_cent
+    } else {
+        micros + half_cent
+    };
+    let cents = rounded / i128::from(MICROS_PER_USD / 100);
+    let sign = if cents < 0 { "-" } else { "" };
+    let cents = cents.abs();
+    format!("{sign}{}.{:02}", cents / 100, cents % 100)
+}
+
+/// A time in UTC ISO 8601 to the second: "2026-11-28T15:04:05Z".
+pub fn iso_time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The daily spend CSV: one row per day of the range, days without spend as 0.00.
+pub fn daily_spend_csv(range: &DateRange, days: &[(NaiveDate, i64)]) -> String {
+    let spend: std::collections::BTreeMap<NaiveDate, i64> = days.iter().copied().collect();
+    let mut csv = CsvWriter::with_header(&["date", "spend_usd"]);
+    for day in range.days() {
+        let micros = spend.get(&day).copied().unwrap_or(0);
+        csv.row(&[day.format("%Y-%m-%d").to_string(), dollars(micros)]);
+    }
+    csv.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(raw: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(raw, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn quotes_only_fields_that_need_it() {
+        let mut csv = CsvWriter::with_header(&["a", "b"]);
+        csv.row(&["plain", "with,comma"]);
+        csv.row(&["say \"hi\"", "two\nlines"]);
+        csv.row(&["cr\rhere", ""]);
+        assert_eq!(
+            csv.finish(),
+            "a,b\r\nplain,\"with,comma\"\r\n\"say \"\"hi\"\"\",\"two\nlines\"\r\n\"cr\rhere\",\r\n"
+        );
+    }
+
+    #[test]
+    fn formats_dollars_with_cents() {
+        assert_eq!(dollars(1_234_500_000), "1234.50");
+        assert_eq!(dollars(0), "0.00");
+        assert_eq!(dollars(5_000), "0.01");
+        assert_eq!(dollars(4_999), "0.00");
+        assert_eq!(dollars(-10_000), "-0.01");
+        assert_eq!(dollars(i64::MAX), "9223372036854.78");
+    }
+
+    #[test]
+    fn formats_times_in_utc() {
+        let at = DateTime::parse_from_rfc3339("2026-11-28T16:04:05+01:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(iso_time(at), "2026-11-28T15:04:05Z");
+    }
+
+    #[test]
+    fn parses_strict_dates_and_limits() {
+        let range = DateRange::parse("2026-11-01", "2026-11-30").unwrap();
+        assert_eq!(range.days().count(), 30);
+        for bad in [
+            "2026-1-01",
+            "2026-11-31",
+            "20261101",
+            " 2026-11-01",
+            "2026-11-01T00",
+            "",
+        ] {
+            let err = DateRange::parse(bad, "2026-12-01").unwrap_err();
+            assert_eq!(err.len(), 1, "{bad}");
+            assert_eq!(err[0].field, "start_date");
+        }
+        let both = DateRange::parse("x", "y").unwrap_err();
+        assert_eq!(both.len(), 2);
+        assert_eq!(
+            DateRange::parse("2026-11-02", "2026-11-01").unwrap_err()[0].field,
+            "end_date"
+        );
+        assert!(DateRange::parse("2025-01-01", "2026-02-05").is_ok()); // 400 days after
+        assert!(DateRange::parse("2025-01-01", "2026-02-06").is_err());
+        assert!(DateRange::parse("2026-11-01", "2026-11-01").is_ok());
+    }
+
+    #[test]
+    fn bounds_cover_whole_utc_days() {
+        let range = DateRange::parse("2026-11-01", "2026-11-02").unwrap();
+        let (from, to) = range.bounds();
+        assert_eq!(iso_time(from), "2026-11-01T00:00:00Z");
+        assert_eq!(iso_time(to), "2026-11-03T00:00:00Z");
+    }
+
+    #[test]
+    fn daily_spend_is_zero_filled() {
+        let range = DateRange::parse("2026-11-01", "2026-11-03").unwrap();
+        let csv = daily_spend_csv(&range, &[(date("2026-11-02"), 1_500_000)]);
+        assert_eq!(
+            csv,
+            "date,spend_usd\r\n2026-11-01,0.00\r\n2026-11-02,1.50\r\n2026-11-03,0.00\r\n"
+        );
+    }
+
+    #[test]
+    fn names_files_and_kinds() {
+        let range = DateRange::parse("2026-11-01", "2026-11-30").unwrap();
+        assert_eq!(
+            file_name("acme", ExportKind::Alerts, &range),
+            "acme-alerts-2026-11-01-2026-11-30.csv"
+        );
+        assert_eq!(
+            ExportKind::parse("audit-events"),
+            Some(ExportKind::AuditEvents)
+        );
+        assert_eq!(ExportKind::parse("nope"), None);
+    }
+}

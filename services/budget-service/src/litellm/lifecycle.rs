@@ -1,0 +1,137 @@
+//! Key lifecycle calls: a replacement key carrying the old one's spend, /key/regenerate
+//! (enterprise only), /key/block and /key/unblock, and /key/info with the key's alias.
+
+use serde::Deserialize;
+
+use super::wire::{GenerateResponse, KeyInfoResponse, sha256_hex};
+use super::{KeyBudget, KeyLimits, LiteLlmClient, LiteLlmError, NewKey};
+use crate::domain::money::micros_to_usd;
+
+#[derive(Deserialize)]
+struct AliasInfo {
+    info: AliasRow,
+}
+
+#[derive(Deserialize)]
+struct AliasRow {
+    key_alias: Option<String>,
+}
+
+impl LiteLlmClient {
+    /// Marks the proxy as licensed for enterprise features (LITELLM_ENTERPRISE).
+    pub fn with_enterprise(mut self, enterprise: bool) -> LiteLlmClient {
+        self.enterprise = enterprise;
+        self
+    }
+
+    /// Whether /key/regenerate may be used.
+    pub fn enterprise(&self) -> bool {
+        self.enterprise
+    }
+
+    /// POST /key/generate for a tenant's replacement key: the limits (with `budget_duration`,
+    /// so LiteLLM computes a fresh reset date), the old key's spend carried over with `spend`,
+    /// and `blocked` when the tenant is suspended.
+    pub async fn generate_replacement_key(
+        &self,
+        alias: &str,
+        tenant_id: &str,
+        limits: &KeyLimits,
+        spend_micros: i64,
+        blocked: bool,
+    ) -> Result<NewKey, LiteLlmError> {
+        let mut body = serde_json::json!({
+            "key_alias": alias,
+            "max_budget": micros_to_usd(limits.max_budget_micros),
+            "soft_budget": micros_to_usd(limits.soft_budget_micros),
+            "budget_duration": limits.budget_duration,
+            "spend": micros_to_usd(spend_micros),
+            "metadata": {"tenant_id": tenant_id},
+        });
+        if let (true, Some(map)) = (blocked, body.as_object_mut()) {
+            map.insert("blocked".into(), true.into());
+        }
+        let request = self.http.post(self.url("/key/generate")).json(&body);
+        let answer: GenerateResponse = match self.send(request).await {
+            Err(LiteLlmError::Upstream {
+                status: 400,
+                message,
+                ..
+            }) if message.contains("already exists") => {
+                return Err(LiteLlmError::DuplicateAlias(alias.to_owned()));
+            }
+            other => other?,
+        };
+        new_key(answer)
+    }
+
+    /// POST /key/regenerate (enterprise licence): LiteLLM replaces the key's value in place,
+    /// keeping its spend and limits; the old value stops working at once.
+    pub async fn regenerate_key(
+        &self,
+        key_hash: &str,
+        alias: &str,
+    ) -> Result<NewKey, LiteLlmError> {
+        let body = serde_json::json!({ "key": key_hash, "key_alias": alias });
+        let request = self.http.post(self.url("/key/regenerate")).json(&body);
+        let answer: GenerateResponse = self.send(request).await?;
+        new_key(answer)
+    }
+
+    /// POST /key/block: LiteLLM refuses every call made with the key.
+    pub async fn block_key(&self, key_hash: &str) -> Result<(), LiteLlmError> {
+        self.set_blocked("/key/block", key_hash).await
+    }
+
+    /// POST /key/unblock.
+    pub async fn unblock_key(&self, key_hash: &str) -> Result<(), LiteLlmError> {
+        self.set_blocked("/key/unblock", key_hash).await
+    }
+
+    async fn set_blocked(&self, path: &str, key_hash: &str) -> Result<(), LiteLlmError> {
+        let body = serde_json::json!({ "key": key_hash });
+        let request = self.http.post(self.url(path)).json(&body);
+        let _: serde_json::Value = self.send(request).await?;
+        Ok(())
+    }
+
+    /// GET /key/info, with the key's alias.
+    pub async fn key_info_with_alias(
+        &self,
+        key_hash: &str,
+    ) -> Result<(KeyBudget, Option<String>), LiteLlmError> {
+        let request = self
+            .http
+            .get(self.url("/key/info"))
+            .query(&[("key", key_hash)]);
+        let answer: serde_json::Value = self.send(request).await?;
+        let alias = serde_json::from_value::<AliasInfo>(answer.clone())
+            .map_err(|e| LiteLlmError::InvalidResponse(format!("undecodable key info: {e}")))?
+            .info
+            .key_alias;
+        let info: KeyInfoResponse = serde_json::from_value(answer)
+            .map_err(|e| LiteLlmError::InvalidResponse(format!("undecodable key info: {e}")))?;
+        Ok((info.info.into_budget()?, alias))
+    }
+}
+
+/// The raw key and its hash; the hash is computed, as LiteLLM does, from the raw key.
+fn new_key(answer: GenerateResponse) -> Result<NewKey, LiteLlmError> {
+    if !answer.key.starts_with("sk-") {
+        return Err(LiteLlmError::InvalidResponse(
+            "generated key has an unexpected form".into(),
+        ));
+    }
+    let key_hash = sha256_hex(&answer.key);
+    if let Some(token) = answer.token.as_deref().or(answer.token_id.as_deref())
+        && token != key_hash
+    {
+        return Err(LiteLlmError::InvalidResponse(
+            "generated key does not match its hash".into(),
+        ));
+    }
+    Ok(NewKey {
+        raw_key: answer.key,
+        key_hash,
+    })
+}

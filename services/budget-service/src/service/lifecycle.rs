@@ -1,0 +1,388 @@
+//! Tenant lifecycle: delete, rotate or attach the key, suspend and resume.
+//!
+//! Each use case locks the tenant's settings row (so it is serialised with budget updates and
+//! with the evaluator's drift repair), changes LiteLLM, then records the change and its audit
+//! event in the same transaction.
+
+use super::{Actor, Budgets, key_limits, parse_tenant, read_error, usable_key, write_error};
+use crate::domain::{FieldViolation, TenantId};
+use crate::error::BudgetError;
+use crate::litellm::{KeyBudget, KeyStatus, LiteLlmError, NewKey};
+use crate::store::{NewAudit, StoreError, TenantRecord, Tx};
+
+/// The longest suspension reason kept in the audit trail.
+const MAX_REASON_CHARS: usize = 500;
+
+/// The key status a tenant's key must have: active, or blocked when we suspended the tenant
+/// (the status is then reported with `suspended`, not refused).
+pub(super) fn tenant_key(tenant: &TenantRecord, key: KeyBudget) -> Result<KeyBudget, BudgetError> {
+    if key.status == KeyStatus::Revoked && tenant.suspended_at.is_some() {
+        return Ok(key);
+    }
+    usable_key(&tenant.tenant_id, key)
+}
+
+impl Budgets {
+    /// Deletes the tenant's LiteLLM key and marks the tenant deleted: its history, alerts and
+    /// audit trail stay, the evaluator and fleet view skip it, its RPCs answer NOT_FOUND and
+    /// its id is never reused. A key LiteLLM no longer has counts as deleted, so a retry after
+    /// a failed commit finishes the job.
+    pub async fn delete_tenant(
+        &self,
+        tenant_id: &str,
+        actor: &Actor,
+    ) -> Result<TenantRecord, BudgetError> {
+        let id = parse_tenant(tenant_id)?;
+        let (mut tx, mut tenant) = self.lock_tenant(&id).await?;
+        let deleted_at = self.store.mark_tenant_deleted(&mut tx, &id).await?;
+        self.audit(&mut tx, &id, actor, "tenant_deleted", None)
+            .await?;
+        match self.litellm.delete_key(&tenant.key_hash).await {
+            Ok(()) | Err(LiteLlmError::KeyNotFound) => {}
+            Err(error) => return Err(BudgetError::LiteLlmWriteFailed(error)),
+        }
+        tx.commit().await.map_err(StoreError::from)?;
+        self.statuses.invalidate(&id).await;
+        tracing::info!(tenant_id = %id, actor = %actor.0, "tenant deleted");
+        tenant.deleted_at = Some(deleted_at);
+        Ok(tenant)
+    }
+
+    /// Replaces the tenant's LiteLLM key and returns the new raw key, shown this once.
+    ///
+    /// Without LITELLM_ENTERPRISE (LiteLLM's /key/regenerate needs its licence) a new key is
+    /// generated with alias `tenant-<id>-<n>` (n counts rotations), our limits and the old
+    /// key's current spend; sending `budget_duration` makes LiteLLM compute a fresh reset
+    /// date, which is remembered. The stored hash is switched in one transaction with the
+    /// audit event, then the old key is deleted. If that last delete fails the rotation still
+    /// stands (the new key is only shown now) and the failure is logged for an operator.
+    pub async fn rotate_tenant_key(
+        &self,
+        tenant_id: &str,
+        actor: &Actor,
+    ) -> Result<(TenantRecord, String), BudgetError> {
+        let id = parse_tenant(tenant_id)?;
+        let (mut tx, mut tenant) = self.lock_tenant(&id).await?;
+        let (_, config) = self.tenant_config(&id).await?;
+        let rotations = self.store.key_rotations(&mut tx, &id).await?;
+        let alias = format!("{}-{}", id.key_alias(), rotations.saturating_add(1));
+        let old = self
+            .litellm
+            .key_info(&tenant.key_hash)
+            .await
+            .map_err(|e| read_error(&id, e))?;
+        let enterprise = self.litellm.enterprise();
+        let key: NewKey = if enterprise {
+            self.litellm
+                .regenerate_key(&tenant.key_hash, &alias)
+                .await
+                .map_err(|e| write_error(&id, e))?
+        } else {
+            self.litellm
+                .generate_replacement_key(
+                    &alias,
+                    id.as_str(),
+                    &key_limits(&config.settings, None),
+                    old.spend_micros,
+                    tenant.suspended_at.is_some(),
+                )
+                .await
+                .map_err(|e| match e {
+                    LiteLlmError::DuplicateAlias(alias) => BudgetError::KeyAliasTaken(alias),
+                    e => BudgetError::LiteLlmWriteFailed(e),
+                })?
+        };
+        let reset_at = self
+            .litellm
+            .key_info(&key.key_hash)
+            .await
+            .ok()
+            .and_then(|info| info.budget_reset_at);
+        let detail = format!("new key alias {alias}");
+        let saved = self
+            .switch_key(
+                tx,
+                &id,
+                &key.key_hash,
+                &alias,
+                true,
+                reset_at,
+                actor,
+                "tenant_key_rotated",
+                &detail,
+            )
+            .await;
+        if let Err(error) = saved {
+            if !enterprise && let Err(delete) = self.litellm.delete_key(&key.key_hash).await {
+                tracing::error!(tenant_id = %id, error = %delete, "could not delete the new key of a rotation that was not saved");
+            }
+            return Err(error.into());
+        }
+        if !enterprise && let Err(error) = self.litellm.delete_key(&tenant.key_hash).await {
+            tracing::error!(tenant_id = %id, error = %error, "key rotated but the old key could not be deleted in LiteLLM; delete it by hand");
+        }
+        self.statuses.invalidate(&id).await;
+        tracing::info!(tenant_id = %id, actor = %actor.0, "tenant key rotated");
+        tenant.key_hash = key.key_hash;
+        tenant.key_alias = alias;
+        Ok((tenant, key.raw_key))
+    }
+
+    /// Points the tenant at a key created elsewhere (by sha256 hash) after checking LiteLLM
+    /// has it and it is usable, and pushes our limits to it (`budget_duration` only when the
+    /// key's differs, so its period is not restarted). The previous key is left as it is.
+    pub async fn attach_tenant_key(
+        &self,
+        tenant_id: &str,
+        key_hash: &str,
+        actor: &Actor,
+    ) -> Result<TenantRecord, BudgetError> {
+        let id = parse_tenant(tenant_id);
+        let key_hash = key_hash.trim().to_ascii_lowercase();
+        let hash_ok = key_hash.len() == 64 && key_hash.bytes().all(|b| b.is_ascii_hexdigit());
+        let id = match (id, hash_ok) {
+            (Ok(id), true) => id,
+            (id, hash_ok) => {
+                let mut violations: Vec<FieldViolation> = id.err().into_iter().collect();
+                if !hash_ok {
+                    violations.push(hash_violation());
+                }
+                return Err(BudgetError::InvalidArgument(violations));
+            }
+        };
+        let (mut tx, mut tenant) = self.lock_tenant(&id).await?;
+        if let Some(owner) = self.store.any_tenant_with_key(&mut tx, &key_hash).await? {
+            let description = if owner == id.as_str() {
+                "The tenant already uses this key".to_owned()
+            } else {
+                format!("The key belongs to tenant {owner}")
+            };
+            return Err(FieldViolation::new("key_hash", description).into());
+        }
+        let (_, config) = self.tenant_config(&id).await?;
+        let (key, alias) =
+            self.litellm
+                .key_info_with_alias(&key_hash)
+                .await
+                .map_err(|e| match e {
+                    LiteLlmError::KeyNotFound => BudgetError::from(FieldViolation::new(
+                        "key_hash",
+                        "LiteLLM does not know this key",
+                    )),
+                    other => BudgetError::BudgetDataUnavailable(other),
+                })?;
+        let key = tenant_key(&tenant, key)?;
+        let mut limits = key_limits(&config.settings, None);
+        if key.budget_duration.as_deref() == limits.budget_duration {
+            limits.budget_duration = None;
+        }
+        let updated = self
+            .litellm
+            .update_key(&key_hash, &limits)
+            .await
+            .map_err(|e| write_error(&id, e))?;
+        if tenant.suspended_at.is_some() {
+            self.litellm
+                .block_key(&key_hash)
+                .await
+                .map_err(|e| write_error(&id, e))?;
+        }
+        let alias = alias.unwrap_or_else(|| id.key_alias());
+        let reset_at = updated.budget_reset_at.or(key.budget_reset_at);
+        let detail = format!("attached key alias {alias}");
+        self.switch_key(
+            tx,
+            &id,
+            &key_hash,
+            &alias,
+            false,
+            reset_at,
+            actor,
+            "tenant_key_attached",
+            &detail,
+        )
+        .await?;
+        self.statuses.invalidate(&id).await;
+        tracing::info!(tenant_id = %id, actor = %actor.0, "key attached to tenant");
+        tenant.key_hash = key_hash;
+        tenant.key_alias = alias;
+        Ok(tenant)
+    }
+
+    /// An emergency stop: blocks the tenant's key in LiteLLM (/key/block) and records why.
+    /// The status keeps answering, with `suspended`. Suspending a suspended tenant changes
+    /// nothing.
+    pub async fn suspend_tenant(
+        &self,
+        tenant_id: &str,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<TenantRecord, BudgetError> {
+        let id = parse_tenant(tenant_id);
+        let reason = reason.trim();
+        let reason_ok =
+            reason.chars().count() <= MAX_REASON_CHARS && !reason.chars().any(char::is_control);
+        let id = match (id, reason_ok) {
+            (Ok(id), true) => id,
+            (id, reason_ok) => {
+                let mut violations: Vec<FieldViolation> = id.err().into_iter().collect();
+                if !reason_ok {
+                    violations.push(FieldViolation::new(
+                        "reason",
+                        "Reason must be at most 500 characters, without control characters",
+                    ));
+                }
+                return Err(BudgetError::InvalidArgument(violations));
+            }
+        };
+        let (mut tx, mut tenant) = self.lock_tenant(&id).await?;
+        if tenant.suspended_at.is_some() {
+            return Ok(tenant);
+        }
+        self.litellm
+            .block_key(&tenant.key_hash)
+            .await
+            .map_err(|e| write_error(&id, e))?;
+        let reason = (!reason.is_empty()).then_some(reason);
+        let saved = async {
+            let at = self.store.set_suspended(&mut tx, &id, true, reason).await?;
+            let detail = format!("reason: {}", reason.unwrap_or("(none given)"));
+            self.audit(&mut tx, &id, actor, "tenant_suspended", Some(&detail))
+                .await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(at)
+        }
+        .await;
+        let at = match saved {
+            Ok(at) => at,
+            Err(error) => {
+                return Err(self.undo_block(&tenant, true, error).await);
+            }
+        };
+        self.statuses.invalidate(&id).await;
+        tracing::info!(tenant_id = %id, actor = %actor.0, "tenant suspended");
+        tenant.suspended_at = at;
+        Ok(tenant)
+    }
+
+    /// Lets a suspended tenant work again (/key/unblock). Resuming a tenant that is not
+    /// suspended changes nothing.
+    pub async fn resume_tenant(
+        &self,
+        tenant_id: &str,
+        actor: &Actor,
+    ) -> Result<TenantRecord, BudgetError> {
+        let id = parse_tenant(tenant_id)?;
+        let (mut tx, mut tenant) = self.lock_tenant(&id).await?;
+        if tenant.suspended_at.is_none() {
+            return Ok(tenant);
+        }
+        self.litellm
+            .unblock_key(&tenant.key_hash)
+            .await
+            .map_err(|e| write_error(&id, e))?;
+        let saved = async {
+            self.store.set_suspended(&mut tx, &id, false, None).await?;
+            self.audit(&mut tx, &id, actor, "tenant_resumed", None)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        if let Err(error) = saved {
+            return Err(self.undo_block(&tenant, false, error).await);
+        }
+        self.statuses.invalidate(&id).await;
+        tracing::info!(tenant_id = %id, actor = %actor.0, "tenant resumed");
+        tenant.suspended_at = None;
+        Ok(tenant)
+    }
+
+    /// Locks the tenant's settings row; NOT_FOUND for unknown and deleted tenants.
+    async fn lock_tenant(&self, id: &TenantId) -> Result<(Tx, TenantRecord), BudgetError> {
+        let mut tx = self.store.begin().await?;
+        let (tenant, _) = self
+            .store
+            .lock_tenant_config(&mut tx, id)
+            .await?
+            .ok_or_else(|| BudgetError::TenantNotFound(id.clone()))?;
+        Ok((tx, tenant))
+    }
+
+    async fn audit(
+        &self,
+        tx: &mut Tx,
+        id: &TenantId,
+        actor: &Actor,
+        action: &str,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let event = NewAudit {
+            tenant_id: id,
+            actor: &actor.0,
+            action,
+            old: None,
+            new: None,
+            detail,
+        };
+        self.store.insert_audit(tx, event).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn switch_key(
+        &self,
+        mut tx: Tx,
+        id: &TenantId,
+        key_hash: &str,
+        alias: &str,
+        rotated: bool,
+        reset_at: Option<chrono::DateTime<chrono::Utc>>,
+        actor: &Actor,
+        action: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        self.store
+            .set_tenant_key(&mut tx, id, key_hash, alias, rotated)
+            .await?;
+        if reset_at.is_some() {
+            self.store.set_reset_time(&mut tx, id, reset_at).await?;
+        }
+        self.audit(&mut tx, id, actor, action, Some(detail)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Puts the key's blocked flag back after our write failed (`blocked`: what was attempted).
+    async fn undo_block(
+        &self,
+        tenant: &TenantRecord,
+        blocked: bool,
+        cause: StoreError,
+    ) -> BudgetError {
+        let undone = if blocked {
+            self.litellm.unblock_key(&tenant.key_hash).await
+        } else {
+            self.litellm.block_key(&tenant.key_hash).await
+        };
+        match undone {
+            Ok(()) => match cause {
+                StoreError::Unavailable(_) => BudgetError::DatabaseUnavailable(cause),
+                other => BudgetError::NotSaved(other),
+            },
+            Err(restore) => {
+                tracing::error!(
+                    tenant_id = %tenant.tenant_id, error = %cause, restore_error = %restore,
+                    "saving the suspension failed and LiteLLM could not be restored"
+                );
+                BudgetError::Drift(cause)
+            }
+        }
+    }
+}
+
+fn hash_violation() -> FieldViolation {
+    FieldViolation::new(
+        "key_hash",
+        "Key hash must be 64 hex digits (sha256 of the key)",
+    )
+}
