@@ -1,11 +1,12 @@
 //! The HTTP surface: which paths go where, who may use them, and the layers every response
 //! passes through.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::middleware::from_fn;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::{get, post};
 use budget_proto::v1::budget_service_server::SERVICE_NAME;
@@ -21,6 +22,7 @@ use crate::assets::Assets;
 use crate::cross_site::refuse_cross_site;
 use crate::export::{self, Exporter};
 use crate::grpc_proxy::GrpcProxy;
+use crate::metrics::{self, GrpcMetricsLayer, Metrics};
 use crate::session::Sessions;
 use crate::signin::{self, SIGN_IN_PATH, TokenCheck};
 
@@ -46,8 +48,12 @@ pub(crate) fn router(state: AppState, proxy: GrpcProxy) -> Router {
     // reflection, other services) falls through to the static files and gets an HTTP 404,
     // which gRPC-web clients read as UNIMPLEMENTED. The proxy adds the session's token and
     // answers UNAUTHENTICATED without a session.
+    // Between tonic-web and the proxy, the metrics layer sees plain gRPC (the code in the
+    // headers or trailers) and sets `x-request-id` on the upstream call and the answer.
+    let metrics = Arc::new(Metrics::new());
     let grpc_web_to_budget_service = ServiceBuilder::new()
         .layer(GrpcWebLayer::new())
+        .layer(GrpcMetricsLayer::new(metrics.clone()))
         .service(proxy);
 
     // Everything that acts for the signed-in person refuses requests from other sites' pages.
@@ -65,7 +71,8 @@ pub(crate) fn router(state: AppState, proxy: GrpcProxy) -> Router {
 
     // Layers run top to bottom on the request and bottom to top on the response:
     // 1. Trace is outermost so its span covers everything and it logs the final status.
-    // 2. The security headers are set on every response, including 404, 503 and gRPC-web
+    // 2. The HTTP metrics count every response but gRPC-web calls (counted on their route).
+    // 3. The security headers are set on every response, including 404, 503 and gRPC-web
     //    answers, overriding anything inside, so no page can go out without them.
     // The gRPC-web translation is not here but on its route only, so pages never pass through it.
     let layers = ServiceBuilder::new()
@@ -74,6 +81,7 @@ pub(crate) fn router(state: AppState, proxy: GrpcProxy) -> Router {
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+        .layer(from_fn_with_state(metrics.clone(), metrics::count_http))
         .layer(SetResponseHeaderLayer::overriding(
             CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE),
@@ -91,6 +99,10 @@ pub(crate) fn router(state: AppState, proxy: GrpcProxy) -> Router {
 
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(metrics::serve).with_state::<AppState>(metrics.clone()),
+        )
         .route(SIGN_IN_PATH, get(signin::page))
         .route("/export/{tenant_id}/{file}", get(export::download))
         .merge(acting)

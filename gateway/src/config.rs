@@ -18,13 +18,19 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
 
-    /// The plain-HTTP (h2c) gRPC address of budget-service.
+    /// The gRPC address of budget-service: `http://host:port` (plain-HTTP h2c) or
+    /// `https://host:port` (TLS, checked against GATEWAY_SERVICE_CA_FILE).
     #[arg(
         long,
         env = "BUDGET_SERVICE_URL",
         default_value = "http://127.0.0.1:50051"
     )]
     pub budget_service_url: http::Uri,
+
+    /// PEM CA certificate(s) that budget-service's certificate must chain to; required when
+    /// BUDGET_SERVICE_URL is https, unused when it is http.
+    #[arg(long = "service-ca-file", env = "GATEWAY_SERVICE_CA_FILE")]
+    pub service_ca_file: Option<std::path::PathBuf>,
 
     /// The deadline for a forwarded call when the browser sends no `grpc-timeout`, and the longest
     /// the gateway ever waits for budget-service.
@@ -106,6 +112,7 @@ mod tests {
         assert_eq!(config.upstream_timeout, Duration::from_secs(10));
         assert_eq!(config.session_key, None);
         assert_eq!(config.session_ttl, Duration::from_secs(43_200));
+        assert_eq!(config.service_ca_file, None);
     }
 
     #[test]

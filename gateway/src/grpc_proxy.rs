@@ -20,7 +20,7 @@ use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyStream, StreamBody};
 use tonic::Status;
 use tonic::body::Body;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tower::{Service, ServiceExt};
 
 use crate::session::Sessions;
@@ -31,12 +31,19 @@ const MAX_GRPC_TIMEOUT_VALUE: u64 = 99_999_999;
 
 /// The channel to budget-service. Nothing connects until the first call, so the gateway starts
 /// while budget-service is down. Every call on it waits at most `timeout`, even when the
-/// browser's own `grpc-timeout` is longer.
-pub(crate) fn budget_service_channel(budget_service_url: http::Uri, timeout: Duration) -> Channel {
-    Endpoint::from(budget_service_url)
+/// browser's own `grpc-timeout` is longer. With `tls` (an https URL), it speaks TLS.
+pub(crate) fn budget_service_channel(
+    budget_service_url: http::Uri,
+    timeout: Duration,
+    tls: Option<ClientTlsConfig>,
+) -> Result<Channel, tonic::transport::Error> {
+    let mut endpoint = Endpoint::from(budget_service_url)
         .timeout(timeout)
-        .connect_timeout(timeout)
-        .connect_lazy()
+        .connect_timeout(timeout);
+    if let Some(tls) = tls {
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    Ok(endpoint.connect_lazy())
 }
 
 /// A tower service that sends every request with a session to budget-service, as that session's
@@ -154,7 +161,8 @@ mod tests {
     #[tokio::test]
     async fn default_deadline_is_whole_seconds() {
         let timeout = Duration::from_secs(10);
-        let channel = budget_service_channel("http://127.0.0.1:1".parse().unwrap(), timeout);
+        let channel =
+            budget_service_channel("http://127.0.0.1:1".parse().unwrap(), timeout, None).unwrap();
         let sessions = Sessions::new(&SessionKey::from_bytes([0; 32]), timeout, false);
         let proxy = GrpcProxy::new(channel, timeout, sessions);
         assert_eq!(proxy.default_timeout, "10S");

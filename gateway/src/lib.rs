@@ -16,6 +16,7 @@ mod config;
 mod cross_site;
 mod export;
 mod grpc_proxy;
+mod metrics;
 mod session;
 mod shutdown;
 mod signin;

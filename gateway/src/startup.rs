@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tonic::transport::{Certificate, ClientTlsConfig};
 
 use crate::app::{self, AppState};
 use crate::assets::Assets;
@@ -31,12 +32,45 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
-    /// budget-service is reached over plain-HTTP h2c, as `http://host:port`.
-    #[error("BUDGET_SERVICE_URL must look like http://host:port, got {0}")]
+    /// budget-service is reached as `http://host:port` (h2c) or `https://host:port` (TLS).
+    #[error("BUDGET_SERVICE_URL must look like http://host:port or https://host:port, got {0}")]
     UpstreamUrl(http::Uri),
+    /// An https BUDGET_SERVICE_URL needs the CA to check budget-service's certificate against.
+    #[error(
+        "BUDGET_SERVICE_URL is https, so GATEWAY_SERVICE_CA_FILE must name the PEM CA \
+         certificate that signed budget-service's certificate"
+    )]
+    ServiceCaMissing,
+    /// GATEWAY_SERVICE_CA_FILE cannot be read or holds no PEM certificate.
+    #[error("GATEWAY_SERVICE_CA_FILE: {path}: {reason}")]
+    ServiceCa {
+        /// The file from the config.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// tonic refused the TLS settings for the channel to budget-service.
+    #[error("cannot set up TLS to budget-service (GATEWAY_SERVICE_CA_FILE)")]
+    ServiceTls(#[source] tonic::transport::Error),
     /// No GATEWAY_SESSION_KEY was given and no random one could be made.
     #[error("cannot make a session key")]
     SessionKey(#[source] RandomSourceError),
+}
+
+/// TLS to budget-service, trusting only the CA certificate(s) in `ca_file`. The server name
+/// checked is the host of BUDGET_SERVICE_URL.
+fn service_tls(ca_file: Option<&std::path::Path>) -> Result<ClientTlsConfig, BuildError> {
+    let path = ca_file.ok_or(BuildError::ServiceCaMissing)?;
+    let invalid = |reason: String| BuildError::ServiceCa {
+        path: path.to_owned(),
+        reason,
+    };
+    let pem =
+        std::fs::read_to_string(path).map_err(|err| invalid(format!("cannot read: {err}")))?;
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(invalid("holds no PEM certificate".to_owned()));
+    }
+    Ok(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
 }
 
 /// A bound, ready-to-serve gateway.
@@ -53,9 +87,11 @@ impl Gateway {
     /// the channel connects on first use, so budget-service need not be up yet.
     pub async fn build(config: Config) -> Result<Self, BuildError> {
         let url = config.budget_service_url;
-        if url.scheme_str() != Some("http") || url.authority().is_none() {
-            return Err(BuildError::UpstreamUrl(url));
-        }
+        let tls = match (url.scheme_str(), url.authority()) {
+            (Some("http"), Some(_)) => None,
+            (Some("https"), Some(_)) => Some(service_tls(config.service_ca_file.as_deref())?),
+            _ => return Err(BuildError::UpstreamUrl(url)),
+        };
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|source| BuildError::Bind {
@@ -87,7 +123,8 @@ impl Gateway {
             secure_cookie,
             "gateway listening"
         );
-        let channel = budget_service_channel(url, config.upstream_timeout);
+        let channel = budget_service_channel(url, config.upstream_timeout, tls)
+            .map_err(BuildError::ServiceTls)?;
         let proxy = GrpcProxy::new(channel.clone(), config.upstream_timeout, sessions.clone());
         let state = AppState {
             assets: Assets::embedded(),
@@ -147,5 +184,76 @@ impl Gateway {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn config(url: &str, ca_file: Option<&str>) -> Config {
+        let mut args = vec![
+            "budget-gateway",
+            "--addr",
+            "127.0.0.1:0",
+            "--budget-service-url",
+            url,
+        ];
+        if let Some(ca_file) = ca_file {
+            args.extend(["--service-ca-file", ca_file]);
+        }
+        Config::try_parse_from(args).unwrap()
+    }
+
+    #[tokio::test]
+    async fn https_without_a_ca_file_is_refused_at_build() {
+        let err = Gateway::build(config("https://localhost:50051", None))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BuildError::ServiceCaMissing), "{err:?}");
+        assert!(err.to_string().contains("GATEWAY_SERVICE_CA_FILE"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_or_non_pem_ca_file_is_refused_at_build() {
+        let missing = std::env::temp_dir().join("budget-gateway-no-such-ca.pem");
+        let err = Gateway::build(config(
+            "https://localhost:50051",
+            Some(missing.to_str().unwrap()),
+        ))
+        .await
+        .unwrap_err();
+        assert!(matches!(err, BuildError::ServiceCa { .. }), "{err:?}");
+        assert!(err.to_string().contains("GATEWAY_SERVICE_CA_FILE"), "{err}");
+
+        let not_pem =
+            std::env::temp_dir().join(format!("budget-gateway-not-pem-{}.pem", std::process::id()));
+        std::fs::write(&not_pem, "hello").unwrap();
+        let err = Gateway::build(config(
+            "https://localhost:50051",
+            Some(not_pem.to_str().unwrap()),
+        ))
+        .await
+        .unwrap_err();
+        let _ = std::fs::remove_file(&not_pem);
+        assert!(
+            err.to_string().contains("holds no PEM certificate"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn http_needs_no_ca_file_and_other_schemes_are_refused() {
+        assert!(
+            Gateway::build(config("http://127.0.0.1:50051", None))
+                .await
+                .is_ok()
+        );
+        let err = Gateway::build(config("ftp://127.0.0.1:50051", None))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BuildError::UpstreamUrl(_)), "{err:?}");
     }
 }

@@ -3,6 +3,8 @@
 //! tonic channel. Logs stay quiet unless `TEST_LOG=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod scale;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -136,13 +136,19 @@ impl BudgetService for FakeBudgetService {
         request: Request<GetBudgetStatusRequest>,
     ) -> Result<Response<GetBudgetStatusResponse>, Status> {
         let caller = self.caller(&request)?;
+        // Echoed as `x-echo-request-id`, so tests see the id that reached budget-service.
+        let request_id = request.metadata().get("x-request-id").cloned();
         let tenant_id = request.into_inner().tenant_id;
         if !caller.tenant_id.is_empty() && caller.tenant_id != tenant_id {
             return Err(Status::permission_denied("not your tenant"));
         }
-        Ok(Response::new(GetBudgetStatusResponse {
+        let mut response = Response::new(GetBudgetStatusResponse {
             status: Some(fixed_status(&tenant_id)),
-        }))
+        });
+        if let Some(id) = request_id {
+            response.metadata_mut().insert("x-echo-request-id", id);
+        }
+        Ok(response)
     }
 
     async fn get_budget_config(
@@ -422,6 +428,7 @@ impl TestGateway {
             upstream_timeout: options.upstream_timeout,
             session_key: Some(SessionKey::from_bytes(options.session_key)),
             session_ttl: options.session_ttl,
+            service_ca_file: None,
         };
         let gateway = Gateway::build(config).await.unwrap();
         let mut addr = gateway.local_addr();

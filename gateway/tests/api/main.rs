@@ -5,6 +5,7 @@
 mod exports;
 mod grpc_web;
 mod helpers;
+mod metrics;
 mod sessions;
 mod shutdown;
 mod static_files;

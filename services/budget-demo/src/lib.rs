@@ -142,6 +142,7 @@ impl RunningStack {
             // A fresh random key per run: signing in again after a restart is fine here.
             session_key: None,
             session_ttl: Duration::from_secs(12 * 3600),
+            service_ca_file: None,
         })
         .await
         .context("starting the gateway")?;

@@ -2,6 +2,7 @@
 //! Nothing else in the service reads environment variables.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything `serve` needs. Tests build it directly.
@@ -84,6 +85,13 @@ pub struct Settings {
     /// older rows are purged daily.
     #[arg(long, env = "BUDGET_RETENTION_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(30..=36_500))]
     pub retention_days: u32,
+    /// PEM certificate chain the gRPC server presents; with BUDGET_TLS_KEY_FILE it serves TLS.
+    /// Both or neither; neither serves plain HTTP/2 (h2c).
+    #[arg(long, env = "BUDGET_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of BUDGET_TLS_CERT_FILE's certificate.
+    #[arg(long, env = "BUDGET_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
     /// Apply migrations at startup.
     #[arg(skip = true)]
     pub migrate: bool,
@@ -115,6 +123,8 @@ impl Settings {
             write_rate_per_sec: 5.0,
             write_burst: 20.0,
             retention_days: 400,
+            tls_cert_file: None,
+            tls_key_file: None,
             migrate: true,
         }
     }
@@ -141,6 +151,12 @@ impl Settings {
         }
         if self.retention_days < 30 {
             return Err("BUDGET_RETENTION_DAYS must be at least 30".into());
+        }
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err(
+                "BUDGET_TLS_CERT_FILE and BUDGET_TLS_KEY_FILE must be set together (or neither)"
+                    .into(),
+            );
         }
         let dashboard = url::Url::parse(&self.dashboard_url).ok();
         if !dashboard.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {
@@ -188,7 +204,54 @@ impl Settings {
         chrono::Duration::days(i64::from(self.retention_days))
     }
 
+    /// The gRPC server's TLS settings: `None` without BUDGET_TLS_CERT_FILE/BUDGET_TLS_KEY_FILE.
+    /// Reads both files now, with an error naming the variable whose file is unreadable or not
+    /// PEM of the right kind.
+    pub fn server_tls(&self) -> Result<Option<tonic::transport::ServerTlsConfig>, String> {
+        let (Some(cert_file), Some(key_file)) = (&self.tls_cert_file, &self.tls_key_file) else {
+            return Ok(None);
+        };
+        let cert = read_pem(
+            "BUDGET_TLS_CERT_FILE",
+            cert_file,
+            &["-----BEGIN CERTIFICATE-----"],
+            "a certificate",
+        )?;
+        let key = read_pem(
+            "BUDGET_TLS_KEY_FILE",
+            key_file,
+            &[
+                "-----BEGIN PRIVATE KEY-----",
+                "-----BEGIN RSA PRIVATE KEY-----",
+                "-----BEGIN EC PRIVATE KEY-----",
+            ],
+            "a private key",
+        )?;
+        let identity = tonic::transport::Identity::from_pem(cert, key);
+        Ok(Some(
+            tonic::transport::ServerTlsConfig::new().identity(identity),
+        ))
+    }
+
     pub fn delivery_timeout(&self) -> Duration {
         Duration::from_secs(self.delivery_timeout_secs)
     }
+}
+
+/// Reads a PEM file named by `variable`, checking it holds one of `markers`.
+fn read_pem(
+    variable: &str,
+    path: &std::path::Path,
+    markers: &[&str],
+    what: &str,
+) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| format!("{variable}: cannot read {}: {err}", path.display()))?;
+    if !markers.iter().any(|marker| text.contains(marker)) {
+        return Err(format!(
+            "{variable}: {} holds no PEM {what}",
+            path.display()
+        ));
+    }
+    Ok(text)
 }

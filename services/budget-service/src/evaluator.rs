@@ -12,10 +12,20 @@ use crate::service::Budgets;
 pub async fn run(budgets: Arc<Budgets>, interval: Duration, mut stop: watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // One replica at a time runs passes (see `cluster`); the lock goes with this task.
+    let mut leadership = crate::cluster::Leadership::new(budgets.clone());
     loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stop.wait_for(|stopped| *stopped) => return,
+        let stopping = tokio::select! {
+            _ = ticker.tick() => false,
+            _ = stop.wait_for(|stopped| *stopped) => true,
+        };
+        if stopping {
+            leadership.release().await;
+            return;
+        }
+        if !leadership.lead().await {
+            tracing::debug!("evaluation pass skipped: another replica leads the evaluator");
+            continue;
         }
         let started = Instant::now();
         match budgets.evaluation_pass(&stop).await {
@@ -33,7 +43,8 @@ pub async fn run(budgets: Arc<Budgets>, interval: Duration, mut stop: watch::Rec
             }
         }
         if *stop.borrow() {
-            return;
+            break;
         }
     }
+    leadership.release().await;
 }

@@ -1,5 +1,5 @@
 //! The plain-HTTP side of budget-service on BUDGET_HTTP_ADDR: LiteLLM's budget webhook
-//! receiver, `POST /hooks/litellm/{secret}`.
+//! receiver, `POST /hooks/litellm/{secret}`, `/healthz` and Prometheus' `/metrics`.
 //!
 //! LiteLLM cannot sign webhooks, so the secret rides in the path and is compared in
 //! constant time. A webhook only prompts an evaluation of its tenant from a fresh read;
@@ -37,9 +37,22 @@ pub fn router(budgets: Arc<Budgets>, webhook_secret: Option<String>) -> Router {
     Router::new()
         .route("/hooks/litellm/{secret}", post(litellm_webhook))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/metrics", axum::routing::get(metrics))
         // The body limit answers 413 before the handler reads anything.
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
         .with_state(state)
+}
+
+/// Prometheus' text exposition of this service's metrics.
+async fn metrics(State(state): State<HookState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        state.budgets.metrics().render(),
+    )
+        .into_response()
 }
 
 async fn litellm_webhook(

@@ -4,6 +4,7 @@
 //! `main -> cli -> startup -> grpc -> service -> { store, litellm, notify } -> domain`.
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod deliverer;
 pub mod domain;
@@ -12,6 +13,7 @@ pub mod evaluator;
 pub mod grpc;
 pub mod http;
 pub mod litellm;
+pub mod metrics;
 pub mod notify;
 pub mod paging;
 pub mod purger;

@@ -32,6 +32,8 @@ pub struct Application {
     auth: Arc<Authenticator>,
     deliveries: Arc<Deliveries>,
     settings: Settings,
+    /// `None`: plain HTTP/2 (h2c).
+    tls: Option<tonic::transport::ServerTlsConfig>,
 }
 
 impl Application {
@@ -39,6 +41,15 @@ impl Application {
     /// the gRPC port (use port 0 in tests).
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         settings.validate().map_err(anyhow::Error::msg)?;
+        let tls = settings.server_tls().map_err(anyhow::Error::msg)?;
+        if let Some(tls) = &tls {
+            // Parses the certificate and key now, so a bad pair fails at startup.
+            tonic::transport::Server::builder()
+                .tls_config(tls.clone())
+                .context(
+                    "BUDGET_TLS_CERT_FILE / BUDGET_TLS_KEY_FILE: invalid certificate or key",
+                )?;
+        }
         let store = Store::connect(
             &settings.database_url,
             settings.db_max_connections,
@@ -98,6 +109,7 @@ impl Application {
             budgets,
             deliveries,
             settings,
+            tls,
         })
     }
 
@@ -144,9 +156,20 @@ impl Application {
             .max_decoding_message_size(MAX_REQUEST_BYTES);
 
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = self.tls.clone() {
+            builder = builder.tls_config(tls).context(
+                "BUDGET_TLS_CERT_FILE / BUDGET_TLS_KEY_FILE: invalid certificate or key",
+            )?;
+        }
         // Every call has a deadline on the server side too, whatever the client sent.
-        let server = tonic::transport::Server::builder()
+        // Layers, outermost first: tonic's error recovery and timeout, then `RpcLayer` (the
+        // RPC span, x-request-id, counts and latency by method and code), then the services.
+        let server = builder
             .timeout(std::time::Duration::from_secs(30))
+            .layer(crate::grpc::layer::RpcLayer::new(
+                self.budgets.metrics().clone(),
+            ))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -155,7 +178,7 @@ impl Application {
                 let _ = stop_rx.await;
             });
         let mut server = tokio::spawn(server);
-        tracing::info!(addr = %self.local_addr, "budget-service serving gRPC");
+        tracing::info!(addr = %self.local_addr, tls = self.tls.is_some(), "budget-service serving gRPC");
         let (background_stop, background_stopped) = tokio::sync::watch::channel(false);
         let mut http_stopped = background_stopped.clone();
         let http_router =
@@ -176,6 +199,11 @@ impl Application {
                 background_stopped.clone(),
             ))
         });
+        // Keeps this replica's status cache in step with changes made on the others.
+        let mut cache_listener = tokio::spawn(crate::cluster::run_cache_listener(
+            self.budgets.clone(),
+            background_stopped.clone(),
+        ));
         let mut purger = tokio::spawn(crate::purger::run(
             self.budgets.clone(),
             self.settings.retention(),
@@ -222,6 +250,12 @@ impl Application {
             if tokio::time::timeout(grace, &mut deliverer).await.is_err() {
                 deliverer.abort();
             }
+        }
+        if tokio::time::timeout(self.settings.shutdown_grace(), &mut cache_listener)
+            .await
+            .is_err()
+        {
+            cache_listener.abort();
         }
         // The purge stops between batches, each one short statement.
         if tokio::time::timeout(self.settings.shutdown_grace(), &mut purger)

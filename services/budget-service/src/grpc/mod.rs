@@ -2,6 +2,7 @@
 //! answers. The only module that knows protobuf types and `tonic::Status`.
 
 mod convert;
+pub mod layer;
 pub mod status;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ impl BudgetApi {
         access: Access,
         tenant_id: &str,
     ) -> Result<Arc<Principal>, Status> {
+        layer::record_tenant(tenant_id);
         let authorization = request
             .metadata()
             .get("authorization")

@@ -101,6 +101,8 @@ pub struct LiteLlmClient {
     master_key: String,
     /// The proxy has LiteLLM's enterprise licence (/key/regenerate works).
     enterprise: bool,
+    /// Call latency and errors by endpoint.
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl LiteLlmClient {
@@ -122,7 +124,14 @@ impl LiteLlmClient {
             base_url: base_url.trim_end_matches('/').to_owned(),
             master_key: master_key.to_owned(),
             enterprise: false,
+            metrics: None,
         })
+    }
+
+    /// Counts every call's latency and errors by endpoint in `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// POST /key/generate: a new key for a tenant with the given limits.
@@ -275,11 +284,33 @@ impl LiteLlmClient {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, LiteLlmError> {
-        let response = request
-            .bearer_auth(&self.master_key)
-            .send()
-            .await
-            .map_err(transport_error)?;
+        let (client, request) = request.bearer_auth(&self.master_key).build_split();
+        let request = request.map_err(transport_error)?;
+        // The path without the base URL's own prefix: "/key/info", never a query or a key.
+        let endpoint = request.url().path().to_owned();
+        let endpoint = url::Url::parse(&self.base_url)
+            .ok()
+            .and_then(|base| {
+                endpoint
+                    .strip_prefix(base.path().trim_end_matches('/'))
+                    .map(str::to_owned)
+            })
+            .unwrap_or(endpoint);
+        let started = std::time::Instant::now();
+        let result = self.exchange(&client, request).await;
+        if let Some(metrics) = &self.metrics {
+            let error = result.as_ref().err().map(error_kind);
+            metrics.litellm_call(&endpoint, started.elapsed(), error);
+        }
+        result
+    }
+
+    async fn exchange<T: DeserializeOwned>(
+        &self,
+        client: &reqwest::Client,
+        request: reqwest::Request,
+    ) -> Result<T, LiteLlmError> {
+        let response = client.execute(request).await.map_err(transport_error)?;
         let status = response.status();
         let body = response.bytes().await.map_err(transport_error)?;
         if status == StatusCode::OK {
@@ -304,6 +335,18 @@ impl LiteLlmClient {
             kind,
             message,
         })
+    }
+}
+
+/// A failure's kind, as a metric label.
+fn error_kind(error: &LiteLlmError) -> &'static str {
+    match error {
+        LiteLlmError::Timeout => "timeout",
+        LiteLlmError::Transport(_) => "transport",
+        LiteLlmError::Upstream { .. } => "upstream",
+        LiteLlmError::KeyNotFound => "not_found",
+        LiteLlmError::DuplicateAlias(_) => "duplicate_alias",
+        LiteLlmError::InvalidResponse(_) => "invalid_response",
     }
 }
 

@@ -34,7 +34,22 @@ pub struct PassReport {
 
 impl Budgets {
     /// Evaluates every tenant once. Stops between tenants when `stop` turns true.
+    /// Counts the pass (and, if it completed, its duration) in the metrics.
     pub async fn evaluation_pass(
+        &self,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<PassReport, BudgetError> {
+        let started = std::time::Instant::now();
+        let result = self.evaluation_pass_unmeasured(stop).await;
+        match &result {
+            Ok(report) if report.interrupted => self.metrics().pass_ended("interrupted"),
+            Ok(_) => self.metrics().pass_completed(started.elapsed()),
+            Err(_) => self.metrics().pass_ended("failed"),
+        }
+        result
+    }
+
+    async fn evaluation_pass_unmeasured(
         &self,
         stop: &watch::Receiver<bool>,
     ) -> Result<PassReport, BudgetError> {
@@ -195,6 +210,7 @@ impl Budgets {
             };
             if let Some(record) = self.store.insert_alert(&alert).await? {
                 tracing::info!(tenant_id = %status.tenant_id, alert = record.kind.as_str(), "budget alert recorded");
+                self.metrics().alert_recorded(record.kind.as_str());
                 recorded.push(record);
             }
         }
@@ -261,6 +277,9 @@ impl Budgets {
             detail: None,
         };
         self.store.insert_audit(&mut tx, audit).await?;
+        self.store
+            .announce_status_change(&mut tx, &tenant.tenant_id)
+            .await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(true)
     }

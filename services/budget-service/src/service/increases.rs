@@ -77,6 +77,7 @@ impl Budgets {
                 detail: Some(&detail),
             };
             self.store.insert_audit(&mut tx, audit).await?;
+            self.store.announce_status_change(&mut tx, &id).await?;
             tx.commit().await?;
             Ok(())
         }
@@ -164,6 +165,7 @@ impl Budgets {
             detail: Some(&detail),
         };
         self.store.insert_audit(&mut tx, audit).await?;
+        self.store.announce_status_change(&mut tx, id).await?;
         tx.commit().await.map_err(StoreError::from)?;
         self.statuses.invalidate(id).await;
         tracing::info!(tenant_id = %id, "temporary budget increase expired; usual limits restored");

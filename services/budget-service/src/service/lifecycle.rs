@@ -37,6 +37,7 @@ impl Budgets {
         let deleted_at = self.store.mark_tenant_deleted(&mut tx, &id).await?;
         self.audit(&mut tx, &id, actor, "tenant_deleted", None)
             .await?;
+        self.store.announce_status_change(&mut tx, &id).await?;
         match self.litellm.delete_key(&tenant.key_hash).await {
             Ok(()) | Err(LiteLlmError::KeyNotFound) => {}
             Err(error) => return Err(BudgetError::LiteLlmWriteFailed(error)),
@@ -249,6 +250,7 @@ impl Budgets {
             let detail = format!("reason: {}", reason.unwrap_or("(none given)"));
             self.audit(&mut tx, &id, actor, "tenant_suspended", Some(&detail))
                 .await?;
+            self.store.announce_status_change(&mut tx, &id).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(at)
         }
@@ -285,6 +287,7 @@ impl Budgets {
             self.store.set_suspended(&mut tx, &id, false, None).await?;
             self.audit(&mut tx, &id, actor, "tenant_resumed", None)
                 .await?;
+            self.store.announce_status_change(&mut tx, &id).await?;
             tx.commit().await?;
             Ok::<_, StoreError>(())
         }
@@ -348,6 +351,7 @@ impl Budgets {
             self.store.set_reset_time(&mut tx, id, reset_at).await?;
         }
         self.audit(&mut tx, id, actor, action, Some(detail)).await?;
+        self.store.announce_status_change(&mut tx, id).await?;
         tx.commit().await?;
         Ok(())
     }

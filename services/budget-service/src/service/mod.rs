@@ -8,6 +8,7 @@ pub mod auth;
 mod evaluation;
 mod exports;
 mod increases;
+mod invalidation;
 mod lifecycle;
 mod notifications;
 pub mod retention;
@@ -98,6 +99,13 @@ pub struct Budgets {
     litellm: LiteLlmClient,
     clock: Arc<dyn Clock>,
     statuses: Cache<TenantId, Arc<BudgetStatus>>,
+    /// This service's Prometheus metrics, shared with the LiteLLM client and the servers.
+    metrics: Arc<crate::metrics::Metrics>,
+    /// Counts invalidations from other replicas' notifications, so a fill that raced one
+    /// is not kept (see `status`).
+    invalidations: std::sync::atomic::AtomicU64,
+    /// Whether this replica's evaluator leads (see `invalidation.rs`).
+    leading: std::sync::atomic::AtomicBool,
 }
 
 pub const ALERTS_PAGE: (i64, i64) = (10, 100);
@@ -111,14 +119,18 @@ impl Budgets {
         clock: Arc<dyn Clock>,
         cache_ttl: Duration,
     ) -> Budgets {
+        let metrics = Arc::new(crate::metrics::Metrics::new());
         Budgets {
             store,
-            litellm,
+            litellm: litellm.with_metrics(metrics.clone()),
+            metrics,
             clock,
             statuses: Cache::builder()
                 .max_capacity(1_000_000)
                 .time_to_live(cache_ttl)
                 .build(),
+            invalidations: std::sync::atomic::AtomicU64::new(0),
+            leading: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -126,14 +138,41 @@ impl Budgets {
         &self.store
     }
 
+    /// This service's metrics (one registry per `Budgets`, so per application).
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
+    }
+
     /// The tenant's status, from the cache or, on a miss, from LiteLLM. Concurrent misses
     /// for one tenant share one fill; errors are not cached.
     pub async fn status(&self, tenant_id: &str) -> Result<Arc<BudgetStatus>, BudgetError> {
         let id = parse_tenant(tenant_id)?;
-        self.statuses
-            .try_get_with_by_ref(&id, self.fetch_status(&id))
+        let raced = std::sync::atomic::AtomicBool::new(false);
+        let missed = std::sync::atomic::AtomicBool::new(false);
+        let fill = async {
+            missed.store(true, std::sync::atomic::Ordering::Relaxed);
+            let before = self.invalidations.load(std::sync::atomic::Ordering::SeqCst);
+            let status = self.fetch_status(&id).await;
+            let after = self.invalidations.load(std::sync::atomic::Ordering::SeqCst);
+            raced.store(before != after, std::sync::atomic::Ordering::SeqCst);
+            status
+        };
+        let status = self
+            .statuses
+            .try_get_with_by_ref(&id, fill)
             .await
-            .map_err(BudgetError::Shared)
+            .map_err(BudgetError::Shared);
+        if missed.load(std::sync::atomic::Ordering::Relaxed) {
+            self.metrics.cache_miss();
+        } else {
+            self.metrics.cache_hit();
+        }
+        let status = status?;
+        if raced.load(std::sync::atomic::Ordering::SeqCst) {
+            // A change was announced while this fill read: it may predate the change.
+            self.statuses.invalidate(&id).await;
+        }
+        Ok(status)
     }
 
     async fn fetch_status(&self, id: &TenantId) -> Result<Arc<BudgetStatus>, BudgetError> {
@@ -294,6 +333,7 @@ impl Budgets {
             detail: None,
         };
         self.store.insert_audit(&mut tx, audit).await?;
+        self.store.announce_status_change(&mut tx, id).await?;
         tx.commit().await?;
         Ok(saved)
     }

@@ -6,6 +6,7 @@ mod exports;
 mod increases;
 mod lifecycle;
 mod notifications;
+mod notify;
 mod retention;
 mod rows;
 mod tokens;
@@ -18,6 +19,10 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::{AlertKind, BudgetSettings, BudgetState, BudgetStatus, TenantId};
 pub use notifications::{DeliveryRecord, DueDelivery, FailedAttempt, TARGET_REMOVED, TargetRecord};
+pub use notify::{
+    CANDIDATE_APPLICATION_NAME, LEADER_APPLICATION_NAME, LISTENER_APPLICATION_NAME, LockSession,
+    STATUS_CHANNEL, StatusChange, StatusChanges,
+};
 pub use retention::PurgeCounts;
 pub use rows::{AlertRecord, AuditRecord, ConfigRecord, TenantRecord};
 use rows::{AlertRow, AuditRow, SettingsJson, TenantConfigRow};

@@ -1,0 +1,258 @@
+//! Prometheus metrics of one budget-service: one registry per [`Metrics`], made by
+//! [`crate::service::Budgets::new`] and shared (in an `Arc`) with the LiteLLM client, the gRPC
+//! layer (`grpc::layer`) and the HTTP side's `/metrics`. No global state, so several
+//! applications in one process (the tests) each count only their own calls.
+//!
+//! Series (all prefixed `budget_`):
+//! - `grpc_requests_total{method,code}`, `grpc_request_duration_seconds{method,code}`
+//! - `status_cache_requests_total{result="hit"|"miss"}`
+//! - `litellm_request_duration_seconds{endpoint}`, `litellm_errors_total{endpoint,kind}`
+//! - `evaluation_pass_duration_seconds`, `evaluation_passes_total{outcome}`,
+//!   `evaluation_lag_seconds` (since the last completed pass, or since start before the first)
+//! - `alerts_recorded_total{type}`
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Buckets for calls that usually take milliseconds and time out after seconds.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// Buckets for evaluation passes, which take seconds to minutes on a large fleet.
+const PASS_BUCKETS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
+
+/// The process's (or one test application's) metrics.
+pub struct Metrics {
+    registry: Registry,
+    grpc_requests: IntCounterVec,
+    grpc_duration: HistogramVec,
+    cache_requests: IntCounterVec,
+    litellm_duration: HistogramVec,
+    litellm_errors: IntCounterVec,
+    pass_duration: Histogram,
+    passes: IntCounterVec,
+    lag: Gauge,
+    last_pass: Mutex<Instant>,
+    alerts: IntCounterVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let grpc_requests = counter_vec(
+            &registry,
+            "budget_grpc_requests_total",
+            "gRPC calls answered, by method and gRPC status code.",
+            &["method", "code"],
+        );
+        let grpc_duration = histogram_vec(
+            &registry,
+            "budget_grpc_request_duration_seconds",
+            "Time from a gRPC call's arrival to its last byte (its trailers).",
+            &["method", "code"],
+            LATENCY_BUCKETS,
+        );
+        let cache_requests = counter_vec(
+            &registry,
+            "budget_status_cache_requests_total",
+            "Status reads by the cache: hit, or miss (one LiteLLM fill; concurrent waiters on \
+             that fill count as hits).",
+            &["result"],
+        );
+        let litellm_duration = histogram_vec(
+            &registry,
+            "budget_litellm_request_duration_seconds",
+            "LiteLLM admin API calls, by endpoint path, successful or not.",
+            &["endpoint"],
+            LATENCY_BUCKETS,
+        );
+        let litellm_errors = counter_vec(
+            &registry,
+            "budget_litellm_errors_total",
+            "LiteLLM admin API calls that failed, by endpoint path and kind.",
+            &["endpoint", "kind"],
+        );
+        let pass_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "budget_evaluation_pass_duration_seconds",
+                "Duration of evaluation passes that completed.",
+            )
+            .buckets(PASS_BUCKETS.to_vec()),
+        )
+        .expect("valid static histogram options");
+        register(&registry, pass_duration.clone());
+        let passes = counter_vec(
+            &registry,
+            "budget_evaluation_passes_total",
+            "Evaluation passes, by outcome: completed, interrupted or failed.",
+            &["outcome"],
+        );
+        let lag = Gauge::with_opts(Opts::new(
+            "budget_evaluation_lag_seconds",
+            "Seconds since the last completed evaluation pass (since start before the first).",
+        ))
+        .expect("valid static gauge options");
+        register(&registry, lag.clone());
+        let alerts = counter_vec(
+            &registry,
+            "budget_alerts_recorded_total",
+            "Alerts recorded (new, after deduplication), by type.",
+            &["type"],
+        );
+        Metrics {
+            registry,
+            grpc_requests,
+            grpc_duration,
+            cache_requests,
+            litellm_duration,
+            litellm_errors,
+            pass_duration,
+            passes,
+            lag,
+            last_pass: Mutex::new(Instant::now()),
+            alerts,
+        }
+    }
+
+    /// One answered gRPC call.
+    pub fn grpc_call(&self, method: &str, code: &str, elapsed: Duration) {
+        self.grpc_requests.with_label_values(&[method, code]).inc();
+        self.grpc_duration
+            .with_label_values(&[method, code])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn cache_hit(&self) {
+        self.cache_requests.with_label_values(&["hit"]).inc();
+    }
+
+    pub fn cache_miss(&self) {
+        self.cache_requests.with_label_values(&["miss"]).inc();
+    }
+
+    /// One LiteLLM call; `error` is the failure's kind, if it failed.
+    pub fn litellm_call(&self, endpoint: &str, elapsed: Duration, error: Option<&str>) {
+        self.litellm_duration
+            .with_label_values(&[endpoint])
+            .observe(elapsed.as_secs_f64());
+        if let Some(kind) = error {
+            self.litellm_errors
+                .with_label_values(&[endpoint, kind])
+                .inc();
+        }
+    }
+
+    /// A pass that ran to its end.
+    pub fn pass_completed(&self, elapsed: Duration) {
+        self.pass_duration.observe(elapsed.as_secs_f64());
+        self.passes.with_label_values(&["completed"]).inc();
+        if let Ok(mut last) = self.last_pass.lock() {
+            *last = Instant::now();
+        }
+    }
+
+    /// A pass stopped by a shutdown (`interrupted`) or an error (`failed`).
+    pub fn pass_ended(&self, outcome: &str) {
+        self.passes.with_label_values(&[outcome]).inc();
+    }
+
+    pub fn alert_recorded(&self, kind: &str) {
+        self.alerts.with_label_values(&[kind]).inc();
+    }
+
+    /// Everything, in Prometheus' text exposition format.
+    pub fn render(&self) -> String {
+        if let Ok(last) = self.last_pass.lock() {
+            self.lag.set(last.elapsed().as_secs_f64());
+        }
+        let mut out = Vec::new();
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %error, "encoding the metrics failed");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// The content type of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+fn register<C: prometheus::core::Collector + 'static>(registry: &Registry, collector: C) {
+    // Names are static and distinct, so this fails only on a programming error.
+    registry
+        .register(Box::new(collector))
+        .expect("metric names are distinct");
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let counter =
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid static counter options");
+    register(registry, counter.clone());
+    counter
+}
+
+fn histogram_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: &[f64],
+) -> HistogramVec {
+    let histogram = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        labels,
+    )
+    .expect("valid static histogram options");
+    register(registry, histogram.clone());
+    histogram
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counted_series_with_labels() {
+        let metrics = Metrics::new();
+        metrics.grpc_call(
+            "budget.v1.BudgetService/GetBudgetStatus",
+            "OK",
+            Duration::from_millis(3),
+        );
+        metrics.cache_miss();
+        metrics.litellm_call("/key/info", Duration::from_millis(2), Some("timeout"));
+        metrics.alert_recorded("threshold");
+        let text = metrics.render();
+        assert!(text.contains(
+            "budget_grpc_requests_total{code=\"OK\",method=\"budget.v1.BudgetService/GetBudgetStatus\"} 1"
+        ));
+        assert!(text.contains("budget_status_cache_requests_total{result=\"miss\"} 1"));
+        assert!(
+            text.contains("budget_litellm_errors_total{endpoint=\"/key/info\",kind=\"timeout\"} 1")
+        );
+        assert!(text.contains("budget_alerts_recorded_total{type=\"threshold\"} 1"));
+        assert!(text.contains("budget_evaluation_lag_seconds "));
+    }
+
+    #[test]
+    fn two_instances_count_separately() {
+        let a = Metrics::new();
+        let b = Metrics::new();
+        a.cache_hit();
+        assert!(a.render().contains("result=\"hit\"} 1"));
+        assert!(!b.render().contains("result=\"hit\""));
+    }
+}
