@@ -167,16 +167,9 @@ impl Budgets {
         let key = super::lifecycle::tenant_key(tenant, key.clone())?;
         if let Some(days) = recent_days {
             // Only once the full history is loaded; otherwise compute_status loads it.
-            if self
-                .store
-                .daily_history(&tenant.tenant_id, self.clock.now().date_naive())
-                .await?
-                .is_some()
-            {
-                self.store
-                    .upsert_daily_spend(&tenant.tenant_id, days)
-                    .await?;
-            }
+            self.store
+                .refresh_recent_spend(&tenant.tenant_id, days)
+                .await?;
         }
         let status = self.compute_status(tenant, config, &key).await?;
         // The settings in force, with a temporary increase while it lasts.

@@ -552,6 +552,25 @@ impl Store {
         id: &TenantId,
         days: &[(NaiveDate, i64)],
     ) -> Result<(), StoreError> {
+        self.write_daily_spend(id, days, false).await
+    }
+
+    /// Like [`Store::upsert_daily_spend`], but only for a tenant whose history was already
+    /// loaded (checked in the same statement, so an evaluator pass needs no extra query).
+    pub async fn refresh_recent_spend(
+        &self,
+        id: &TenantId,
+        days: &[(NaiveDate, i64)],
+    ) -> Result<(), StoreError> {
+        self.write_daily_spend(id, days, true).await
+    }
+
+    async fn write_daily_spend(
+        &self,
+        id: &TenantId,
+        days: &[(NaiveDate, i64)],
+        only_if_loaded: bool,
+    ) -> Result<(), StoreError> {
         if days.is_empty() {
             return Ok(());
         }
@@ -559,11 +578,14 @@ impl Store {
         sqlx::query(
             "INSERT INTO daily_spend (tenant_id, day, spend_micros) \
              SELECT $1, d, s FROM UNNEST($2::date[], $3::bigint[]) AS u(d, s) \
+             WHERE NOT $4 OR EXISTS \
+               (SELECT 1 FROM tenants WHERE tenant_id = $1 AND history_loaded_at IS NOT NULL) \
              ON CONFLICT (tenant_id, day) DO UPDATE SET spend_micros = EXCLUDED.spend_micros, updated_at = now()",
         )
         .bind(id.as_str())
         .bind(dates)
         .bind(spends)
+        .bind(only_if_loaded)
         .execute(&self.pool)
         .await?;
         Ok(())
