@@ -219,21 +219,7 @@ impl LiteLlmClient {
         start: NaiveDate,
         end: NaiveDate,
     ) -> Result<Vec<(NaiveDate, i64)>, LiteLlmError> {
-        let (start, end) = (
-            start.format("%Y-%m-%d").to_string(),
-            end.format("%Y-%m-%d").to_string(),
-        );
-        let request = self
-            .http
-            .get(self.url("/user/daily/activity/aggregated"))
-            .query(&[
-                ("start_date", start.as_str()),
-                ("end_date", end.as_str()),
-                ("api_key", key_hash),
-                ("include_current_utc_day", "true"),
-            ]);
-        let answer: ActivityResponse = self.send(request).await?;
-        answer.into_days()
+        self.activity(start, end, Some(key_hash)).await?.into_days()
     }
 
     /// GET /key/list?return_full_object=true: one page (at most 100) of every key, with
@@ -259,20 +245,32 @@ impl LiteLlmClient {
         start: NaiveDate,
         end: NaiveDate,
     ) -> Result<Vec<(NaiveDate, String, i64)>, LiteLlmError> {
+        self.activity(start, end, None).await?.into_key_days()
+    }
+
+    /// GET /user/daily/activity/aggregated from `start` to `end` (today's spend so far
+    /// included), for one key by hash or, without one, for the whole proxy.
+    async fn activity(
+        &self,
+        start: NaiveDate,
+        end: NaiveDate,
+        key_hash: Option<&str>,
+    ) -> Result<ActivityResponse, LiteLlmError> {
         let (start, end) = (
             start.format("%Y-%m-%d").to_string(),
             end.format("%Y-%m-%d").to_string(),
         );
+        let mut query = vec![
+            ("start_date", start.as_str()),
+            ("end_date", end.as_str()),
+            ("include_current_utc_day", "true"),
+        ];
+        query.extend(key_hash.map(|hash| ("api_key", hash)));
         let request = self
             .http
             .get(self.url("/user/daily/activity/aggregated"))
-            .query(&[
-                ("start_date", start.as_str()),
-                ("end_date", end.as_str()),
-                ("include_current_utc_day", "true"),
-            ]);
-        let answer: ActivityResponse = self.send(request).await?;
-        answer.into_key_days()
+            .query(&query);
+        self.send(request).await
     }
 
     fn url(&self, path: &str) -> String {
