@@ -8,11 +8,11 @@
 //! | `POST /sim/keys/{key}/spend` | `{"spend": 12.5}` | sets the current-window spend |
 //! | `POST /sim/keys/{key}/daily_spend` | `{"date": "2026-11-28", "spend": 1.5}` | sets one day's spend |
 //! | `POST /sim/keys/{key}/daily_history` | `{"spend": [..oldest..newest], "last_day"?: "YYYY-MM-DD"}` | one day per entry, ending `last_day` (default today) |
-//! | `POST /sim/faults` | `{"path_prefix", "fault", "delay_ms"?, "times"?}` | injects a fault |
-//! | `GET /sim/faults` | | `{"faults": [...]}` |
-//! | `DELETE /sim/faults` | | clears every fault |
+//! | `POST /sim/faults` | `{"path_prefix", "fault", "delay_ms"?, "times"?, "rate"?, "seed"?}` | injects a fault (`rate`: share of matching calls, 0 to 1) |
+//! | `GET /sim/faults` | | `{"faults": [...], "injected": {path: n}}` |
+//! | `DELETE /sim/faults` | | clears every fault (not the injected counts) |
 //! | `GET /sim/calls` | `?path=/key/info` optional | `{"calls": {path: n}}` or `{"path", "count"}` |
-//! | `DELETE /sim/calls` | | resets the counters |
+//! | `DELETE /sim/calls` | | resets the counters, injected faults' too |
 //! | `GET /sim/clock` | | `{"now": ts}` |
 //! | `POST /sim/clock/advance` | `{"seconds": 86400}` (or `"ms"`) | moves the clock forward |
 //! | `POST /sim/clock/set` | `{"now": "2026-11-28T12:34:56Z"}` | sets the clock |
@@ -165,16 +165,29 @@ impl SimControl {
         if fault.times == Some(0) {
             return;
         }
-        self.sim.with_state(|db, _| db.faults.push(fault));
+        self.sim.with_state(|db, _| db.faults.add(fault));
     }
 
     /// The fault rules still in force (with their remaining `times`).
     pub fn faults(&self) -> Vec<FaultRule> {
-        self.sim.with_state(|db, _| db.faults.clone())
+        self.sim.with_state(|db, _| db.faults.rules().to_vec())
     }
 
+    /// Removes every fault rule (the counts of injected faults stay).
     pub fn clear_faults(&self) {
         self.sim.with_state(|db, _| db.faults.clear());
+    }
+
+    /// How many faults were injected into calls to `path` exactly, since the start or the last
+    /// [`SimControl::reset_calls`].
+    pub fn injected(&self, path: &str) -> u64 {
+        self.sim
+            .with_state(|db, _| db.faults.injected().get(path).copied().unwrap_or(0))
+    }
+
+    /// Every path's count of injected faults.
+    pub fn all_injected(&self) -> BTreeMap<String, u64> {
+        self.sim.with_state(|db, _| db.faults.injected().clone())
     }
 
     /// How many calls reached `path` exactly (query string excluded), faulted ones included,
@@ -189,8 +202,12 @@ impl SimControl {
         self.sim.with_state(|db, _| db.calls.clone())
     }
 
+    /// Resets the call counters and the counts of injected faults.
     pub fn reset_calls(&self) {
-        self.sim.with_state(|db, _| db.calls.clear());
+        self.sim.with_state(|db, _| {
+            db.calls.clear();
+            db.faults.reset_injected();
+        });
     }
 
     /// Moves the sim's clock (the next access applies any budget reset that became due).
@@ -420,7 +437,12 @@ fn fault_json(rule: &FaultRule) -> Value {
         Fault::ConnectionReset => ("connection_reset", None),
         Fault::NotFound => ("not_found", None),
     };
-    json!({"path_prefix": rule.path_prefix, "fault": name, "delay_ms": delay_ms, "times": rule.times})
+    let mut answer = json!({"path_prefix": rule.path_prefix, "fault": name, "delay_ms": delay_ms, "times": rule.times});
+    if let Some(ppm) = rule.rate_ppm {
+        answer["rate"] = json!(f64::from(ppm) / 1_000_000.0);
+        answer["seed"] = json!(rule.seed);
+    }
+    answer
 }
 
 fn parse_fault(body: &Map<String, Value>) -> ApiResult<FaultRule> {
@@ -462,11 +484,18 @@ fn parse_fault(body: &Map<String, Value>) -> ApiResult<FaultRule> {
         Some(n) => Some(u32::try_from(n).map_err(|_| bad("times must be >= 0"))?),
         None => None,
     };
-    Ok(FaultRule {
-        path_prefix,
-        fault,
-        times,
-    })
+    let mut rule = FaultRule::new(path_prefix, fault);
+    rule.times = times;
+    if let Some(rate) = opt_f64(body, "rate", false)?.flatten() {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(bad("rate must be between 0 and 1"));
+        }
+        rule = rule.rate(rate);
+    }
+    if let Some(seed) = opt_i64(body, "seed")?.flatten() {
+        rule = rule.seed(u64::try_from(seed).map_err(|_| bad("seed must be >= 0"))?);
+    }
+    Ok(rule)
 }
 
 pub(crate) async fn inject_fault(
@@ -486,8 +515,11 @@ pub(crate) async fn list_faults(
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     master_only(&sim, &headers)?;
-    let faults: Vec<Value> = SimControl { sim }.faults().iter().map(fault_json).collect();
-    Ok(Json(json!({"faults": faults})))
+    let control = SimControl { sim };
+    let faults: Vec<Value> = control.faults().iter().map(fault_json).collect();
+    Ok(Json(
+        json!({"faults": faults, "injected": control.all_injected()}),
+    ))
 }
 
 pub(crate) async fn clear_faults(

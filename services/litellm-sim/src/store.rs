@@ -19,7 +19,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::clock::Clock;
-use crate::faults::FaultRule;
+use crate::faults::Faults;
 use crate::periods;
 use crate::util::{fmt_ts, hash_if_needed};
 use crate::webhooks::Alerting;
@@ -348,7 +348,7 @@ pub(crate) struct State {
     pub deleted: HashMap<String, DeletedKey>,
     /// (date, key hash, model) → metrics.
     pub daily: BTreeMap<(NaiveDate, String, String), DayMetrics>,
-    pub faults: Vec<FaultRule>,
+    pub faults: Faults,
     pub calls: BTreeMap<String, u64>,
     /// A fixed cost per chat call, instead of the token-based one.
     pub chat_cost: Option<f64>,
@@ -478,22 +478,8 @@ impl Sim {
         *self.lock().calls.entry(path.to_string()).or_default() += 1;
     }
 
-    /// Takes the first fault rule matching `path`, using up one of its `times`.
+    /// The fault for a call to `path`, if a rule faults it (see [`Faults::take`]).
     pub(crate) fn take_fault(&self, path: &str) -> Option<crate::faults::Fault> {
-        let mut state = self.lock();
-        let index = state
-            .faults
-            .iter()
-            .position(|rule| path.starts_with(&rule.path_prefix))?;
-        let rule = &mut state.faults[index];
-        let fault = rule.fault.clone();
-        match rule.times {
-            Some(n) if n <= 1 => {
-                state.faults.remove(index);
-            }
-            Some(n) => rule.times = Some(n - 1),
-            None => {}
-        }
-        Some(fault)
+        self.lock().faults.take(path)
     }
 }
