@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod scale;
+pub mod tcp_proxy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use budget_service::domain::auth::Role;
 use budget_service::service::Budgets;
 use litellm_sim::{SimControl, SimServer};
 use sqlx::Connection;
+use tcp_proxy::TcpProxy;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -96,6 +98,11 @@ pub struct StackOptions {
     pub eval_interval_secs: u64,
     /// LITELLM_ENTERPRISE: rotate keys with /key/regenerate.
     pub litellm_enterprise: bool,
+    /// The service reaches PostgreSQL through a [`TcpProxy`] (`Stack::db_proxy`) that tests
+    /// can cut and restore.
+    pub database_via_proxy: bool,
+    /// How long a request waits for a database connection (BUDGET_DB_ACQUIRE_TIMEOUT_SECS).
+    pub db_acquire_timeout_secs: u64,
 }
 
 impl Default for StackOptions {
@@ -108,6 +115,8 @@ impl Default for StackOptions {
             litellm_timeout_secs: 5,
             eval_interval_secs: 0,
             litellm_enterprise: false,
+            database_via_proxy: false,
+            db_acquire_timeout_secs: 5,
         }
     }
 }
@@ -123,6 +132,8 @@ pub struct Stack {
     client: AuthedClient,
     channel: Channel,
     pub authenticator: Arc<budget_service::service::auth::Authenticator>,
+    /// The link to PostgreSQL, with `database_via_proxy`.
+    pub db_proxy: Option<TcpProxy>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -138,7 +149,13 @@ impl Stack {
         let sim = SimServer::start("127.0.0.1:0", SIM_MASTER_KEY)
             .await
             .expect("litellm-sim starts");
-        let mut settings = Settings::new(&db.url, &sim.base_url(), SIM_MASTER_KEY);
+        let (database_url, db_proxy) = if options.database_via_proxy {
+            let (url, proxy) = proxied_url(&db.url).await;
+            (url, Some(proxy))
+        } else {
+            (db.url.clone(), None)
+        };
+        let mut settings = Settings::new(&database_url, &sim.base_url(), SIM_MASTER_KEY);
         settings.grpc_addr = "127.0.0.1:0".parse().unwrap();
         settings.http_addr = "127.0.0.1:0".parse().unwrap();
         settings.webhook_secret = Some(WEBHOOK_SECRET.into());
@@ -150,6 +167,7 @@ impl Stack {
         settings.shutdown_grace_secs = 2;
         settings.eval_interval_secs = options.eval_interval_secs;
         settings.litellm_enterprise = options.litellm_enterprise;
+        settings.db_acquire_timeout_secs = options.db_acquire_timeout_secs;
         let app = budget_service::Application::build(settings)
             .await
             .expect("budget-service builds");
@@ -178,6 +196,7 @@ impl Stack {
             ),
             channel,
             authenticator,
+            db_proxy,
             stop: Some(stop_tx),
             task: Some(task),
         }
@@ -259,6 +278,28 @@ impl Stack {
         }
         self.db.drop_database().await;
     }
+}
+
+/// `url` with its host and port replaced by a new [`TcpProxy`] to them.
+async fn proxied_url(url: &str) -> (String, TcpProxy) {
+    let (scheme, rest) = url.split_once("://").expect("a database URL");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (user, host_port) = match authority.rsplit_once('@') {
+        Some((user, host_port)) => (format!("{user}@"), host_port),
+        None => (String::new(), authority),
+    };
+    let host_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    };
+    let upstream = tokio::net::lookup_host(host_port.as_str())
+        .await
+        .expect("database host resolves")
+        .next()
+        .expect("database host has an address");
+    let proxy = TcpProxy::start(upstream).await.expect("proxy starts");
+    (format!("{scheme}://{user}{}/{path}", proxy.addr()), proxy)
 }
 
 /// A settable configuration in dollars and percents.

@@ -1,5 +1,6 @@
 //! Key lifecycle calls: a replacement key carrying the old one's spend, /key/regenerate
-//! (enterprise only), /key/block and /key/unblock, and /key/info with the key's alias.
+//! (enterprise only), /key/block and /key/unblock, /key/info with the key's alias, and the
+//! keys carrying an alias.
 
 use serde::Deserialize;
 
@@ -15,6 +16,29 @@ struct AliasInfo {
 #[derive(Deserialize)]
 struct AliasRow {
     key_alias: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AliasList {
+    keys: Vec<AliasListed>,
+}
+
+#[derive(Deserialize)]
+struct AliasListed {
+    token: String,
+    #[serde(default)]
+    spend: f64,
+    #[serde(default)]
+    metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A live key found by its alias.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AliasedKey {
+    pub key_hash: String,
+    pub spend_micros: i64,
+    /// The `tenant_id` we put in the metadata of the keys we generate.
+    pub tenant_id: Option<String>,
 }
 
 impl LiteLlmClient {
@@ -112,6 +136,33 @@ impl LiteLlmClient {
         let info: KeyInfoResponse = serde_json::from_value(answer)
             .map_err(|e| LiteLlmError::InvalidResponse(format!("undecodable key info: {e}")))?;
         Ok((info.info.into_budget()?, alias))
+    }
+
+    /// GET /key/list?key_alias=: the live keys whose alias is exactly `alias` (one page of
+    /// 100 is plenty: LiteLLM keeps aliases unique).
+    pub async fn keys_with_alias(&self, alias: &str) -> Result<Vec<AliasedKey>, LiteLlmError> {
+        let request = self.http.get(self.url("/key/list")).query(&[
+            ("key_alias", alias),
+            ("return_full_object", "true"),
+            ("size", "100"),
+        ]);
+        let answer: AliasList = self.send(request).await?;
+        answer
+            .keys
+            .into_iter()
+            .map(|key| {
+                Ok(AliasedKey {
+                    spend_micros: super::amount("spend", key.spend)?,
+                    tenant_id: key
+                        .metadata
+                        .as_ref()
+                        .and_then(|m| m.get("tenant_id"))
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned),
+                    key_hash: key.token,
+                })
+            })
+            .collect()
     }
 }
 

@@ -212,7 +212,7 @@ impl Budgets {
 
     /// Puts our settings back on a key changed behind our back. The settings row is locked
     /// and the key re-read first, so a concurrent UpdateBudgetConfig is never undone.
-    async fn repair_key(&self, tenant: &TenantRecord) -> Result<bool, BudgetError> {
+    pub(super) async fn repair_key(&self, tenant: &TenantRecord) -> Result<bool, BudgetError> {
         let now = self.clock.now();
         if self
             .store

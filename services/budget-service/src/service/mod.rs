@@ -283,14 +283,27 @@ impl Budgets {
         let increase = self.store.temporary_increase_in(&mut tx, &id).await?;
         let old_limits = effective_settings(&current.settings, increase.as_ref(), now);
         let new_limits = effective_settings(&settings, increase.as_ref(), now);
-        let key = self
+        let key = match self
             .litellm
             .update_key(
                 &tenant.key_hash,
                 &key_limits(&new_limits, Some(&old_limits)),
             )
             .await
-            .map_err(|e| write_error(&id, e))?;
+        {
+            Ok(key) => key,
+            Err(error) => {
+                if matches!(error, LiteLlmError::InvalidResponse(_)) {
+                    // LiteLLM answered, so it probably applied the change: put our settings
+                    // back now rather than at the evaluator's next pass.
+                    let _ = tx.rollback().await;
+                    if let Err(repair) = self.repair_key(&tenant).await {
+                        tracing::warn!(tenant_id = %id, error = %repair, "could not check the key after a failed update; the evaluator will");
+                    }
+                }
+                return Err(write_error(&id, error));
+            }
+        };
         let saved = self
             .save_config(
                 tx,
@@ -377,14 +390,29 @@ impl Budgets {
             return Err(BudgetError::TenantExists(id));
         }
         let alias = id.key_alias();
-        let key = self
+        let limits = key_limits(&settings, None);
+        let key = match self
             .litellm
-            .generate_key(&alias, id.as_str(), &key_limits(&settings, None))
+            .generate_key(&alias, id.as_str(), &limits)
             .await
-            .map_err(|e| match e {
-                LiteLlmError::DuplicateAlias(alias) => BudgetError::KeyAliasTaken(alias),
-                e => BudgetError::LiteLlmWriteFailed(e),
-            })?;
+        {
+            // A key left by an earlier attempt whose answer we never got: replaced.
+            Err(LiteLlmError::DuplicateAlias(_)) if self.remove_orphan_key(&id, &alias).await => {
+                self.litellm
+                    .generate_key(&alias, id.as_str(), &limits)
+                    .await
+            }
+            Err(error @ LiteLlmError::InvalidResponse(_)) => {
+                // LiteLLM answered, so it probably made the key: remove it now.
+                self.remove_orphan_key(&id, &alias).await;
+                Err(error)
+            }
+            other => other,
+        }
+        .map_err(|e| match e {
+            LiteLlmError::DuplicateAlias(alias) => BudgetError::KeyAliasTaken(alias),
+            e => BudgetError::LiteLlmWriteFailed(e),
+        })?;
         // generate does not return budget_reset_at (contract 2.1); read it back, best effort.
         let reset_at = self
             .litellm
@@ -423,6 +451,45 @@ impl Budgets {
                 })
             }
         }
+    }
+
+    /// Deletes the key a failed CreateTenant may have left in LiteLLM: LiteLLM made it but
+    /// its answer was lost (cut, undecodable or too late), so nobody ever saw the raw key.
+    /// Only a key that names this tenant in its metadata, has no spend and is no tenant's
+    /// key qualifies; a key made by hand for `tenant attach` is left alone. Best effort:
+    /// returns whether a key was deleted.
+    async fn remove_orphan_key(&self, id: &TenantId, alias: &str) -> bool {
+        let keys = match self.litellm.keys_with_alias(alias).await {
+            Ok(keys) => keys,
+            Err(error) => {
+                tracing::warn!(tenant_id = %id, error = %error, "could not look for a key left by a failed create");
+                return false;
+            }
+        };
+        let mut removed = false;
+        for key in keys {
+            if key.tenant_id.as_deref() != Some(id.as_str()) || key.spend_micros != 0 {
+                continue;
+            }
+            match self.store.tenant_by_key_hash(&key.key_hash).await {
+                Ok(None) => {}
+                Ok(Some(_)) => continue,
+                Err(error) => {
+                    tracing::warn!(tenant_id = %id, error = %error, "could not check a key left by a failed create");
+                    continue;
+                }
+            }
+            match self.litellm.delete_key(&key.key_hash).await {
+                Ok(()) => {
+                    tracing::warn!(tenant_id = %id, "deleted the key a failed create left in LiteLLM");
+                    removed = true;
+                }
+                Err(error) => {
+                    tracing::warn!(tenant_id = %id, error = %error, "could not delete a key left by a failed create");
+                }
+            }
+        }
+        removed
     }
 
     /// Makes an existing LiteLLM key (by hash) a new tenant's key, after checking LiteLLM
@@ -529,10 +596,13 @@ impl Budgets {
     ) -> Result<Page<TenantOverview>, BudgetError> {
         let limit = paging::page_size(page_size, TENANTS_PAGE.0, TENANTS_PAGE.1)?;
         let filter = filter.trim();
-        if filter.chars().count() > 200 {
-            return Err(
-                FieldViolation::new("filter", "Filter must be at most 200 characters").into(),
-            );
+        // PostgreSQL cannot compare text holding NUL, so control characters are refused here.
+        if filter.chars().count() > 200 || filter.chars().any(char::is_control) {
+            return Err(FieldViolation::new(
+                "filter",
+                "Filter must be at most 200 characters, without control characters",
+            )
+            .into());
         }
         let order = match order_by.trim() {
             "" | "tenant_id" => TenantOrder::TenantId,
