@@ -4,20 +4,22 @@
 //! tonic-web's `GrpcWebLayer` sits in front of this service and converts the browser's gRPC-web
 //! to gRPC and the answer back. This service decodes no messages and knows no RPC, so status
 //! codes, messages and `grpc-status-details-bin` reach the browser exactly as budget-service sent
-//! them. Only calls without a session and failures to reach budget-service become statuses made
-//! here.
+//! them. Only calls without a session, bodies tonic-web cannot decode (INVALID_ARGUMENT) and
+//! failures to reach budget-service become statuses made here.
 
 use std::convert::Infallible;
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use http::header::{AUTHORIZATION, COOKIE, HOST};
 use http::{HeaderValue, Request, Response};
-use http_body_util::{BodyStream, StreamBody};
+use http_body_util::{BodyExt, BodyStream, StreamBody};
 use tonic::Status;
 use tonic::body::Body;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
@@ -86,7 +88,9 @@ impl Service<Request<Body>> for GrpcProxy {
             let status = Status::unauthenticated("Sign in to use the budget service");
             return Box::pin(std::future::ready(Ok(status.into_http())));
         };
-        let mut request = request.map(without_length);
+        let body_failed = Arc::new(AtomicBool::new(false));
+        let failed = body_failed.clone();
+        let mut request = request.map(|body| without_length(noting_errors(body, failed)));
         let headers = request.headers_mut();
         // The caller is whoever the session says, never what the browser claims; and the sealed
         // cookie is for the gateway only.
@@ -103,6 +107,11 @@ impl Service<Request<Body>> for GrpcProxy {
             let path = request.uri().path().to_owned();
             match channel.oneshot(request).await {
                 Ok(response) => Ok(response.map(without_length)),
+                // A browser body that could not be decoded ends the call with a bare stream reset:
+                // the caller's mistake, not an outage.
+                Err(_) if body_failed.load(Ordering::Relaxed) => {
+                    Ok(Status::invalid_argument("The request is not valid gRPC-web").into_http())
+                }
                 Err(err) => {
                     let status = status_for_failed_call(&err);
                     tracing::warn!(
@@ -116,6 +125,14 @@ impl Service<Request<Body>> for GrpcProxy {
             }
         })
     }
+}
+
+/// Sets `failed` when reading the browser's body fails (tonic-web could not decode it).
+fn noting_errors(body: Body, failed: Arc<AtomicBool>) -> Body {
+    Body::new(body.map_err(move |status| {
+        failed.store(true, Ordering::Relaxed);
+        status
+    }))
 }
 
 /// Hides a body's length. tonic-web passes on the length hint of a grpc-web-text body, which is

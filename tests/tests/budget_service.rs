@@ -872,35 +872,6 @@ async fn list_tenants_filters_pages_and_summarises() {
 }
 
 #[tokio::test]
-async fn concurrent_creates_of_one_id_make_one_tenant_and_one_key() {
-    let stack = Stack::start().await;
-    let attempt = || {
-        let mut client = stack.client();
-        async move {
-            client
-                .create_tenant(pb::CreateTenantRequest {
-                    tenant_id: "acme".into(),
-                    display_name: "Acme".into(),
-                    config: Some(config(100, 80, 110, "30d")),
-                })
-                .await
-        }
-    };
-    let (a, b) = tokio::join!(attempt(), attempt());
-    let codes = [
-        a.as_ref().err().map(|e| e.code()),
-        b.as_ref().err().map(|e| e.code()),
-    ];
-    assert!(
-        codes.contains(&None) && codes.contains(&Some(Code::AlreadyExists)),
-        "{codes:?}"
-    );
-    let live = stack.sim().key("tenant-acme").unwrap();
-    assert_eq!(live.status, litellm_sim::KeyStatus::Active);
-    stack.stop().await;
-}
-
-#[tokio::test]
 async fn create_fails_cleanly_when_litellm_fails() {
     let stack = Stack::start().await;
     stack

@@ -23,6 +23,10 @@ pub fn encode_cursor(kind: &str, (time, id): (DateTime<Utc>, i64)) -> String {
     URL_SAFE_NO_PAD.encode(format!("{kind}:{}:{id}", time.timestamp_micros()))
 }
 
+/// The latest time a cursor may name (the end of year 9999): every time we page by was
+/// written by PostgreSQL's `now()`, and times outside PostgreSQL's range would fail the query.
+const MAX_CURSOR_MICROS: i64 = 253_402_300_799_999_999;
+
 /// Decodes a token made by [`encode_cursor`] for the same `kind`; empty means the first page.
 pub fn decode_cursor(
     kind: &str,
@@ -37,6 +41,7 @@ pub fn decode_cursor(
         (Some(k), Some(micros), Some(id)) if k == kind => micros
             .parse::<i64>()
             .ok()
+            .filter(|micros| (0..=MAX_CURSOR_MICROS).contains(micros))
             .and_then(DateTime::from_timestamp_micros)
             .zip(id.parse::<i64>().ok()),
         _ => None,
@@ -61,11 +66,14 @@ pub fn decode_key(kind: &str, token: &str) -> Result<Option<String>, FieldViolat
         .ok_or_else(invalid)
 }
 
+/// Tokens we make never hold control characters; one that does (a NUL would reach SQL) is
+/// not ours.
 fn decode(token: &str) -> Result<String, FieldViolation> {
     URL_SAFE_NO_PAD
         .decode(token)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|text| !text.chars().any(char::is_control))
         .ok_or_else(invalid)
 }
 
@@ -91,6 +99,17 @@ mod tests {
         let key = encode_key("tenants", "acme");
         assert_eq!(decode_key("tenants", &key), Ok(Some("acme".into())));
         assert!(decode_key("alerts", &key).is_err());
+        for micros in [
+            -1,
+            i64::MIN,
+            -8_000_000_000_000_000_000,
+            MAX_CURSOR_MICROS + 1,
+        ] {
+            let token = URL_SAFE_NO_PAD.encode(format!("alerts:{micros}:1"));
+            assert!(decode_cursor("alerts", &token).is_err(), "{micros}");
+        }
+        let nul = URL_SAFE_NO_PAD.encode("tenants:a\0");
+        assert!(decode_key("tenants", &nul).is_err());
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub const MSG_KIND: &str = "Kind must be webhook or Slack";
 pub const MSG_URL: &str =
     "URL must be an http or https address with a host, at most 2,048 characters";
 pub const MSG_SECRET_LENGTH: &str = "Webhook secret must be 16 to 256 characters";
+/// PostgreSQL cannot store NUL, and no signing key needs control characters.
+pub const MSG_SECRET_CONTROL: &str = "Webhook secret must not contain control characters";
 pub const MSG_SECRET_SLACK: &str = "Slack targets are not signed; leave the secret empty";
 pub const MSG_DESCRIPTION: &str =
     "Description must be at most 200 characters, without control characters";
@@ -184,7 +186,10 @@ pub fn validate_targets(
             Some(NotificationKind::Slack) => Some(SecretChange::Clear),
             Some(NotificationKind::Webhook) => {
                 let length = target.secret.chars().count();
-                if SECRET_CHARS.contains(&length) {
+                if target.secret.chars().any(char::is_control) {
+                    bad("secret", MSG_SECRET_CONTROL);
+                    None
+                } else if SECRET_CHARS.contains(&length) {
                     Some(SecretChange::Set(target.secret.clone()))
                 } else if length == 0 && current.is_some_and(|c| c.has_secret) {
                     Some(SecretChange::Keep)
@@ -382,6 +387,23 @@ mod tests {
             )),
             vec![("targets[0].secret".into(), MSG_SECRET_LENGTH.into())]
         );
+    }
+
+    #[test]
+    fn secrets_with_control_characters_are_refused() {
+        for secret in ["\0".repeat(16), format!("{}\n", "s".repeat(20))] {
+            let raw = RawTarget {
+                kind: Some(NotificationKind::Webhook),
+                url: "https://hooks.example.com/x".into(),
+                secret,
+                ..RawTarget::default()
+            };
+            let violations = validate_targets(&[raw], &[]).unwrap_err();
+            assert_eq!(
+                violations,
+                vec![FieldViolation::new("targets[0].secret", MSG_SECRET_CONTROL)]
+            );
+        }
     }
 
     #[test]

@@ -96,6 +96,7 @@ where
         Box::pin(
             async move {
                 let mut response = future.await?;
+                undecodable_as_invalid_argument(response.headers_mut());
                 if let Ok(value) = HeaderValue::from_str(&request_id) {
                     response.headers_mut().insert(REQUEST_ID, value);
                 }
@@ -204,6 +205,37 @@ impl<B: Body + Unpin> Body for ObservedBody<B> {
     }
 }
 
+/// The start of each message (as sent, percent-encoded) of the INTERNAL statuses tonic answers
+/// when a request's bytes are not one valid message: bad protobuf, a frame cut short, an
+/// unknown or unusable compression flag, no message at all.
+const UNDECODABLE: [&str; 4] = [
+    "failed%20to%20decode%20Protobuf%20message",
+    "Unexpected%20EOF%20decoding%20stream",
+    "Missing%20request%20message",
+    "protocol%20error:",
+];
+
+/// An undecodable request is the caller's mistake, not ours: tonic's INTERNAL for it becomes
+/// INVALID_ARGUMENT with a fixed message, so callers and alerts on INTERNAL see only our
+/// own failures. Decoding fails before any handler runs, so the answer is trailers-only.
+fn undecodable_as_invalid_argument(headers: &mut HeaderMap) {
+    let internal = headers
+        .get("grpc-status")
+        .is_some_and(|code| code.as_bytes() == b"13");
+    let undecodable = headers
+        .get("grpc-message")
+        .and_then(|m| m.to_str().ok())
+        .is_some_and(|m| UNDECODABLE.iter().any(|start| m.starts_with(start)));
+    if internal && undecodable {
+        headers.insert("grpc-status", HeaderValue::from_static("3"));
+        headers.insert(
+            "grpc-message",
+            HeaderValue::from_static("The%20request%20is%20not%20a%20valid%20message"),
+        );
+        headers.remove("grpc-status-details-bin");
+    }
+}
+
 /// The gRPC status code's name from `grpc-status`, if the headers carry one.
 fn grpc_code(headers: &HeaderMap) -> Option<&'static str> {
     let value = headers.get("grpc-status")?.to_str().ok()?;
@@ -263,6 +295,34 @@ mod tests {
         assert!(!is_sane_request_id("has space"));
         assert!(!is_sane_request_id(&"a".repeat(129)));
         assert_eq!(new_request_id().len(), 32);
+    }
+
+    #[test]
+    fn only_undecodable_requests_lose_internal() {
+        let answer = |code: &'static str, message: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("grpc-status", HeaderValue::from_static(code));
+            headers.insert("grpc-message", HeaderValue::from_static(message));
+            undecodable_as_invalid_argument(&mut headers);
+            (
+                headers["grpc-status"].clone(),
+                headers["grpc-message"].clone(),
+            )
+        };
+        let (code, message) = answer(
+            "13",
+            "failed%20to%20decode%20Protobuf%20message:%20invalid%20wire%20type%20value:%207",
+        );
+        assert_eq!(
+            (code.as_bytes(), message.as_bytes()),
+            (
+                &b"3"[..],
+                &b"The%20request%20is%20not%20a%20valid%20message"[..]
+            )
+        );
+        assert_eq!(answer("13", "Unexpected%20EOF%20decoding%20stream.").0, "3");
+        assert_eq!(answer("13", "Internal%20error").0, "13");
+        assert_eq!(answer("5", "Missing%20request%20message").0, "5");
     }
 
     #[test]
