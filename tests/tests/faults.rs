@@ -766,3 +766,64 @@ async fn postgres_unreachable_gives_unavailable_and_recovers() {
     assert_one_alert(&stack, cell, "acme").await;
     stack.stop().await;
 }
+
+/// Waits until the tenant has `want` alerts (the background evaluator's pace), or fails.
+async fn wait_for_alerts(stack: &Stack, cell: &str, id: &str, want: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = alerts(stack, id).await;
+        if got.len() >= want {
+            assert_eq!(
+                got,
+                vec![pb::AlertType::Threshold],
+                "[{cell}] alerts of {id}"
+            );
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "[{cell}] no alert from the background evaluator: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The background evaluator keeps running through LiteLLM and PostgreSQL outages and records
+/// the alert it could not record during them, once.
+#[tokio::test]
+async fn background_evaluator_recovers_after_outages() {
+    let stack = Stack::start_with(StackOptions {
+        database_via_proxy: true,
+        db_acquire_timeout_secs: 1,
+        litellm_timeout_secs: TIMEOUT.as_secs(),
+        eval_interval_secs: 1,
+        ..Default::default()
+    })
+    .await;
+    let proxy = stack.db_proxy.as_ref().unwrap();
+
+    let cell = "background evaluator × LiteLLM 500";
+    stack.create_tenant("acme", 100).await;
+    stack
+        .sim()
+        .inject(FaultRule::new("/key/list", Fault::Status500));
+    stack.sim().set_spend("tenant-acme", 90.0).unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(stack.sim().calls("/key/list") >= 2, "[{cell}] passes ran");
+    assert_eq!(alerts(&stack, "acme").await, vec![], "[{cell}]");
+    stack.sim().clear_faults();
+    wait_for_alerts(&stack, cell, "acme", 1).await;
+
+    let cell = "background evaluator × database unreachable";
+    stack.create_tenant("globex", 100).await;
+    proxy.cut();
+    stack.sim().set_spend("tenant-globex", 90.0).unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    proxy.restore();
+    wait_for_alerts(&stack, cell, "globex", 1).await;
+    // Later passes add nothing.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(alerts(&stack, "acme").await.len(), 1, "[{cell}] acme");
+    assert_eq!(alerts(&stack, "globex").await.len(), 1, "[{cell}] globex");
+    stack.stop().await;
+}
