@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod scale;
+pub mod soak;
 pub mod tcp_proxy;
 
 use std::net::SocketAddr;
