@@ -25,7 +25,8 @@ pub enum Fault {
     Status500,
     /// Never answers; the client gives up (its timeout) or the server shuts down.
     Hang,
-    /// Waits, then answers normally.
+    /// Waits, then runs the call and answers; the call completes even if the client gave up
+    /// meanwhile (as LiteLLM does), so a change answered after the timeout is still applied.
     Slow(Duration),
     /// 200 with a `Content-Type: application/json` body that is not JSON.
     MalformedJson,
@@ -206,8 +207,14 @@ pub(crate) async fn fault_layer(
         )
             .into_response(),
         Fault::Slow(delay) => {
-            tokio::time::sleep(delay).await;
-            next.run(request).await
+            // Like the real proxy, the call finishes even when the client has given up: a
+            // change answered too late is still applied.
+            let call = tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                next.run(request).await
+            });
+            call.await
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
         }
         Fault::TruncatedJson => truncate(next.run(request).await).await,
         Fault::Hang => std::future::pending().await,
