@@ -410,6 +410,7 @@ pub(crate) async fn generate(
         let seq = db.next_seq();
         let mut record = KeyRecord::new(token.clone(), abbreviate(&raw_key), now, seq);
         patch.apply(&mut record, now);
+        db.note_reset_at(record.budget_reset_at);
         let response = generate_response(&record, &raw_key, duration);
         db.deleted.remove(&token);
         db.keys.insert(token, record);
@@ -462,9 +463,11 @@ pub(crate) async fn update(
             }
         let record = db.keys.get_mut(&token).ok_or_else(|| ApiError::not_found("Key not found.", Some("key")))?;
         patch.apply(record, now);
+        let reset_at = record.budget_reset_at;
         let mut response = Map::new();
         response.insert("key".into(), Value::String(echo));
         response.extend(record.row_json());
+        db.note_reset_at(reset_at);
         Ok(Json(Value::Object(response)))
     })
 }
@@ -781,6 +784,7 @@ pub(crate) async fn regenerate(
             .remove(&old)
             .ok_or_else(|| ApiError::not_found("Key not found.", Some("key")))?;
         patch.apply(&mut record, now);
+        db.note_reset_at(record.budget_reset_at);
         record.token = token.clone();
         record.key_name = abbreviate(&raw_key);
         record.updated_at = now;

@@ -353,14 +353,37 @@ pub(crate) struct State {
     /// A fixed cost per chat call, instead of the token-based one.
     pub chat_cost: Option<f64>,
     pub next_seq: u64,
+    /// No key's `budget_reset_at` is earlier than this (`None`: unknown). While the clock has
+    /// not passed it no reset can be due, so requests skip the scan of every key: with 100,000
+    /// keys that scan, not the request, was the sim's cost. Lowered by [`State::note_reset_at`]
+    /// whenever a key's period is set.
+    pub reset_floor: Option<DateTime<Utc>>,
     /// `WEBHOOK_URL`, the budget-alert dedupe cache and the log of sent webhooks.
     pub alerting: Alerting,
 }
 
 impl State {
     fn apply_resets(&mut self, now: DateTime<Utc>) {
+        // `apply_reset` acts only on keys whose reset time is before `now`.
+        if self.reset_floor.is_some_and(|floor| now <= floor) {
+            return;
+        }
+        let mut floor = DateTime::<Utc>::MAX_UTC;
         for record in self.keys.values_mut() {
             record.apply_reset(now);
+            if record.budget_duration.is_some()
+                && let Some(at) = record.budget_reset_at
+            {
+                floor = floor.min(at);
+            }
+        }
+        self.reset_floor = Some(floor);
+    }
+
+    /// Keeps [`State::reset_floor`] a lower bound after a key's `budget_reset_at` was set.
+    pub(crate) fn note_reset_at(&mut self, reset_at: Option<DateTime<Utc>>) {
+        if let (Some(at), Some(floor)) = (reset_at, self.reset_floor) {
+            self.reset_floor = Some(floor.min(at));
         }
     }
 
