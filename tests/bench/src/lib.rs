@@ -35,9 +35,16 @@ pub struct Sizes {
     /// Dashboard loads (0: leave figure 6 to tests/browser/bench-smoke.test.mjs).
     pub dashboard_runs: usize,
     pub memory_tenants: usize,
+    /// Only these figures (1-7); empty runs them all.
+    pub only: Vec<u8>,
 }
 
 impl Sizes {
+    /// Whether figure `n` is to be measured.
+    pub fn wants(&self, n: u8) -> bool {
+        self.only.is_empty() || self.only.contains(&n)
+    }
+
     /// The sizes the issue asks for (about 6-8 minutes on 2 cores, release build).
     pub fn full() -> Sizes {
         Sizes {
@@ -51,6 +58,7 @@ impl Sizes {
             alert_samples: 2_000,
             dashboard_runs: 10,
             memory_tenants: 100_000,
+            only: Vec::new(),
         }
     }
 
@@ -67,6 +75,7 @@ impl Sizes {
             alert_samples: 50,
             dashboard_runs: 0,
             memory_tenants: 300,
+            only: Vec::new(),
         }
     }
 }
@@ -77,21 +86,37 @@ pub async fn run(sizes: &Sizes) -> anyhow::Result<Report> {
     let started = Instant::now();
     let mut figures = Vec::new();
     let step = |name: &str| eprintln!("[{:>6.1} s] {name}", started.elapsed().as_secs_f64());
-    step("7 memory");
-    let memory = memory::run(sizes).await?;
-    step("1 cache hit vs echo");
-    figures.push(hit::run(sizes).await?);
-    step("2 cache-miss storm");
-    figures.push(storm::run(sizes).await?);
-    step("3 ListAlerts");
-    figures.push(alerts::run(sizes).await?);
-    step("4 gateway");
-    figures.push(gateway::run(sizes).await?);
-    step("5 UpdateBudgetConfig");
-    figures.push(update::run(sizes).await?);
-    step("6 dashboard");
-    figures.push(dashboard::run(sizes).await?);
-    figures.push(memory);
+    let memory = if sizes.wants(7) {
+        step("7 memory");
+        Some(memory::run(sizes).await?)
+    } else {
+        None
+    };
+    if sizes.wants(1) {
+        step("1 cache hit vs echo");
+        figures.push(hit::run(sizes).await?);
+    }
+    if sizes.wants(2) {
+        step("2 cache-miss storm");
+        figures.push(storm::run(sizes).await?);
+    }
+    if sizes.wants(3) {
+        step("3 ListAlerts");
+        figures.push(alerts::run(sizes).await?);
+    }
+    if sizes.wants(4) {
+        step("4 gateway");
+        figures.push(gateway::run(sizes).await?);
+    }
+    if sizes.wants(5) {
+        step("5 UpdateBudgetConfig");
+        figures.push(update::run(sizes).await?);
+    }
+    if sizes.wants(6) {
+        step("6 dashboard");
+        figures.push(dashboard::run(sizes).await?);
+    }
+    figures.extend(memory);
     step("done");
     Ok(Report::new(sizes.clone(), figures, started.elapsed()))
 }

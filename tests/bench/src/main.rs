@@ -29,6 +29,9 @@ struct Args {
     /// Dashboard loads (0 skips the browser figure).
     #[arg(long)]
     dashboard_runs: Option<usize>,
+    /// Only these figures, e.g. `--only 2,3` (the report then holds just those).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<u8>,
 }
 
 #[tokio::main]
@@ -54,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(runs) = args.dashboard_runs {
         sizes.dashboard_runs = runs;
     }
+    sizes.only = args.only;
     let report = budget_bench::run(&sizes).await?;
     let text = report.render();
     let out = args
