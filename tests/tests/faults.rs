@@ -299,7 +299,11 @@ async fn update_budget_config_under_each_litellm_fault() {
             // LiteLLM applies the change after we gave up (the drift is real) ...
             tokio::time::sleep(late).await;
             let key = stack.sim().key(&format!("tenant-{id}")).unwrap();
-            assert_eq!(key.max_budget, Some(132.0), "[{cell}] the late change landed");
+            assert_eq!(
+                key.max_budget,
+                Some(132.0),
+                "[{cell}] the late change landed"
+            );
         }
         // ... and the next pass puts our settings back.
         pass(&stack).await.unwrap();
