@@ -1031,3 +1031,56 @@ async fn shutdown_reports_not_serving_and_lets_in_flight_calls_finish() {
     assert!(fresh.is_err(), "the listener is closed after shutdown");
     stack.stop().await;
 }
+
+/// A restart or cache flush meets a storm: 10,000 concurrent GetBudgetStatus calls over 20
+/// tenants on one connection, with a token never used before and every cache empty. Every
+/// call is answered (no connection reset by the server's HTTP/2 flood protection, no pool
+/// exhaustion) and LiteLLM sees exactly one `/key/info` per tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_storm_of_concurrent_status_calls_is_all_answered_with_one_fill_per_tenant() {
+    let stack = Stack::start_with(StackOptions {
+        cache_ttl_secs: 3600,
+        ..StackOptions::default()
+    })
+    .await;
+    let tenants: Vec<String> = (0..20).map(|i| format!("storm-{i:02}")).collect();
+    for tenant in &tenants {
+        stack.create_tenant(tenant, 100).await;
+    }
+    let token = stack
+        .token(
+            "storm-reader",
+            budget_service::domain::auth::Role::PlatformAdmin,
+            None,
+        )
+        .await;
+    stack.budgets.forget_all_statuses();
+    stack.sim().reset_calls();
+    let client = stack.client_with(Some(&token));
+    let calls: Vec<_> = (0..10_000)
+        .map(|i| {
+            let mut client = client.clone();
+            let tenant_id = tenants[i % tenants.len()].clone();
+            tokio::spawn(async move {
+                client
+                    .get_budget_status(pb::GetBudgetStatusRequest { tenant_id })
+                    .await
+                    .map(|_| ())
+                    .map_err(|s| format!("{:?}: {}", s.code(), s.message()))
+            })
+        })
+        .collect();
+    let mut failures = std::collections::BTreeMap::<String, usize>::new();
+    for call in calls {
+        if let Err(what) = call.await.unwrap() {
+            *failures.entry(what).or_default() += 1;
+        }
+    }
+    assert!(failures.is_empty(), "failed calls: {failures:?}");
+    assert_eq!(
+        stack.sim().calls("/key/info"),
+        20,
+        "one LiteLLM read per tenant"
+    );
+    stack.stop().await;
+}

@@ -9,7 +9,6 @@ use anyhow::Context;
 use budget_proto::v1::FILE_DESCRIPTOR_SET;
 use budget_proto::v1::budget_service_server::BudgetServiceServer;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::config::Settings;
 use crate::grpc::BudgetApi;
@@ -21,6 +20,11 @@ use crate::store::Store;
 
 /// Largest request message accepted, in bytes.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// Concurrent calls per HTTP/2 connection; a client queues further calls until one ends.
+const MAX_STREAMS: u32 = 1_000;
+/// The HTTP/2 connection window. h2 allows unread small DATA frames worth half of it (each
+/// counted as up to 256 bytes), so 1 MiB covers MAX_STREAMS waiting requests twice over.
+const CONNECTION_WINDOW_BYTES: u32 = 1024 * 1024;
 
 /// A built, bound, not yet serving budget-service.
 pub struct Application {
@@ -165,7 +169,19 @@ impl Application {
         // Every call has a deadline on the server side too, whatever the client sent.
         // Layers, outermost first: tonic's error recovery and timeout, then `RpcLayer` (the
         // RPC span, x-request-id, counts and latency by method and code), then the services.
+        // HTTP/2 limits per connection. h2 drops a connection (GOAWAY ENHANCE_YOUR_CALM
+        // "too_many_data_frames") once its small request frames waiting to be read exceed half
+        // the connection window: with h2's 64 KiB default that is ~137 unary calls, so a storm
+        // of thousands of concurrent calls on one channel lost every call on it. Streams are
+        // capped at MAX_STREAMS (callers queue the rest) and the window leaves room for them.
+        // TCP_NODELAY on every accepted connection (tonic's own setting does not apply to a
+        // listener we bound): with Nagle's algorithm a reply written in two pieces (e.g. a
+        // ListAlerts page, then its trailers) waited for the client's delayed ACK, ~40 ms.
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
         let server = builder
+            .max_concurrent_streams(MAX_STREAMS)
+            .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
             .timeout(std::time::Duration::from_secs(30))
             .layer(crate::grpc::layer::RpcLayer::new(
                 self.budgets.metrics().clone(),
@@ -174,7 +190,7 @@ impl Application {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(api)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async {
+            .serve_with_incoming_shutdown(incoming, async {
                 let _ = stop_rx.await;
             });
         let mut server = tokio::spawn(server);

@@ -2,6 +2,7 @@
 //! Concurrent misses of one tenant share one fill, so LiteLLM should see one `/key/info` per
 //! tenant.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use budget_e2e::{Stack, StackOptions};
@@ -46,16 +47,22 @@ pub async fn run(sizes: &Sizes) -> anyhow::Result<Figure> {
                 client
                     .get_budget_status(pb::GetBudgetStatusRequest { tenant_id: tenant })
                     .await
-                    .is_ok()
+                    .map(|_| ())
+                    .map_err(|status| describe(&status))
             })
         })
         .collect();
-    let mut failed = 0_usize;
+    // Failures tallied by gRPC code and message, so a miss says what went wrong.
+    let mut failures: BTreeMap<String, usize> = BTreeMap::new();
     for call in calls {
-        if !call.await.unwrap_or(false) {
-            failed += 1;
+        let outcome = call
+            .await
+            .unwrap_or_else(|e| Err(format!("task failed: {e}")));
+        if let Err(what) = outcome {
+            *failures.entry(what).or_default() += 1;
         }
     }
+    let failed: usize = failures.values().sum();
     let elapsed = started.elapsed();
     let by_path = sim.all_calls();
     let key_info = by_path.get("/key/info").copied().unwrap_or(0);
@@ -66,12 +73,13 @@ pub async fn run(sizes: &Sizes) -> anyhow::Result<Figure> {
         title: "Cache-miss storm".into(),
         target: format!("exactly {} LiteLLM calls", sizes.storm_tenants),
         measured: format!(
-            "{} concurrent GetBudgetStatus calls over {} tenants, empty cache: all answered in {:.1} ms ({} failed); LiteLLM calls {total} ({by_path:?}). \
+            "{} concurrent GetBudgetStatus calls over {} tenants, empty cache: all answered in {:.1} ms ({} failed{}); LiteLLM calls {total} ({by_path:?}). \
              (Each tenant's first status ever made {:.1} LiteLLM calls: /key/info plus the one-time history load; done before the storm.)",
             sizes.storm_calls,
             sizes.storm_tenants,
             elapsed.as_secs_f64() * 1000.0,
             failed,
+            failure_tally(&failures),
             first_reads as f64 / sizes.storm_tenants.max(1) as f64
         ),
         ratio: format!("{total} calls / {} tenants", sizes.storm_tenants),
@@ -84,4 +92,29 @@ pub async fn run(sizes: &Sizes) -> anyhow::Result<Figure> {
         ],
         explanation: String::new(),
     })
+}
+
+/// ": 12 × Unavailable: ..., 3 × ..." for the failures, or nothing when there were none.
+fn failure_tally(failures: &BTreeMap<String, usize>) -> String {
+    if failures.is_empty() {
+        return String::new();
+    }
+    let mut by_count: Vec<_> = failures.iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let parts: Vec<String> = by_count
+        .iter()
+        .map(|(what, n)| format!("{n} × {what}"))
+        .collect();
+    format!(": {}", parts.join("; "))
+}
+
+/// A failed call's gRPC code and message, with the transport error's causes when there are any.
+fn describe(status: &tonic::Status) -> String {
+    let mut text = format!("{:?}: {}", status.code(), status.message());
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        text.push_str(&format!(" ({cause})"));
+        source = cause.source();
+    }
+    text
 }

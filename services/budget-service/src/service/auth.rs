@@ -108,11 +108,16 @@ impl Authenticator {
             .await
             .map_err(|e: Arc<StoreError>| BudgetError::Shared(Arc::new(shared_store_error(&e))))?
             .ok_or(BudgetError::Unauthenticated)?;
-        if !self.touched.contains_key(&principal.name) {
-            self.touched.insert(principal.name.clone(), ()).await;
-            if let Err(error) = self.store.touch_token(&principal.name).await {
-                tracing::warn!(error = %error, "could not record a token's last use");
-            }
+        // Only the call that inserts the entry writes, so a burst of first uses of one
+        // token makes one UPDATE, not one per call.
+        let first_use_this_minute = self
+            .touched
+            .entry(principal.name.clone())
+            .or_insert(())
+            .await
+            .is_fresh();
+        if first_use_this_minute && let Err(error) = self.store.touch_token(&principal.name).await {
+            tracing::warn!(error = %error, "could not record a token's last use");
         }
         Ok(principal)
     }
