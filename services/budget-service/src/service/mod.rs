@@ -659,10 +659,12 @@ impl Budgets {
         let id = parse_tenant(tenant_id)?;
         let limit = paging::page_size(page_size, ALERTS_PAGE.0, ALERTS_PAGE.1)?;
         let cursor = paging::decode_cursor("alerts", page_token)?;
-        self.tenant_config(&id).await?;
-        let (rows, total) = tokio::try_join!(
-            self.store.list_alerts(&id, cursor, limit + 1),
-            self.store.count_alerts(&id)
+        // One round trip of wall time for the tenant check, the page and the count (an
+        // unknown tenant's page and count are empty and thrown away).
+        let (_, rows, total) = tokio::try_join!(
+            self.tenant_config(&id),
+            async { Ok(self.store.list_alerts(&id, cursor, limit + 1).await?) },
+            async { Ok(self.store.count_alerts(&id).await?) }
         )?;
         let mut alerts = rows;
         let next_page_token = next_token(&mut alerts, limit, |a| {
