@@ -1,8 +1,9 @@
 // Dashboard speed benchmark (a script, not a timed test):
 //
-//   node bench-dashboard.mjs [--runs N] [--warmup N] [--tenant ID] [--cache-ttl-secs N]
+//   node bench-dashboard.mjs [--runs N] [--warmup N] [--tenant ID] [--cache-ttl-secs N] [--stack-bin PATH]
 //
-// Starts the real stack (target/debug/e2e-stack), seeds the demo and launches Chromium once.
+// Starts the real stack (target/debug/e2e-stack, or E2E_STACK_BIN, or --stack-bin: the benchmark
+// crate passes target/release/e2e-stack so the figure is the release build's), seeds the demo and launches Chromium once.
 // Then, per run, a NEW browser context (empty HTTP cache, new connections) opens
 // {gateway_url}/tenants/globex and the page itself records performance.now() (milliseconds
 // since navigation start) the moment it sets document.body.dataset.ready = "1" (fully drawn:
@@ -16,7 +17,7 @@
 import { cpus, loadavg } from "node:os";
 import { gzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
-import { launchBrowser, signIn, startStack } from "./harness.mjs";
+import { launchBrowser, signIn, stackBin, startStack } from "./harness.mjs";
 
 export const TARGETS = { medianMs: 300, gzipBytes: 80 * 1024 };
 
@@ -108,13 +109,13 @@ async function measureOnce(browser, url, stack) {
 /**
  * Runs the benchmark; `log` gets each human-readable line. Returns the summary object.
  */
-export async function runBenchmark({ runs = 10, warmup = 1, tenant = "globex", cacheTtlSecs, log = console.log } = {}) {
-  const [stack, browser] = await Promise.all([startStack({ cacheTtlSecs }), launchBrowser()]);
+export async function runBenchmark({ runs = 10, warmup = 1, tenant = "globex", cacheTtlSecs, bin = stackBin, log = console.log } = {}) {
+  const [stack, browser] = await Promise.all([startStack({ cacheTtlSecs, bin }), launchBrowser()]);
   try {
     await stack.seedDemo();
     const url = `${stack.gateway_url}/tenants/${encodeURIComponent(tenant)}`;
     const loadBefore = loadavg()[0];
-    log(`benchmark: ${runs} run(s) of ${url} (Chromium ${browser.version()}, ${warmup} warm-up)`);
+    log(`benchmark: ${runs} run(s) of ${url} (Chromium ${browser.version()}, ${warmup} warm-up, stack ${bin})`);
     // The figures move with whatever else the machine runs: say how busy it was.
     log(`machine: ${cpus().length} CPUs, 1-minute load average ${loadBefore.toFixed(2)}`);
     for (let i = 0; i < warmup; i++) {
@@ -140,6 +141,7 @@ export async function runBenchmark({ runs = 10, warmup = 1, tenant = "globex", c
     const sum = (type, field) => assets.filter((a) => !type || a.type === type).reduce((n, a) => n + a[field], 0);
     const summary = {
       url_path: `/tenants/${tenant}`,
+      stack_bin: bin,
       cpus: cpus().length,
       load_average_before: Math.round(loadBefore * 100) / 100,
       load_average_after: Math.round(loadavg()[0] * 100) / 100,
@@ -207,8 +209,12 @@ function parseArgs(argv) {
       case "--tenant":
         opts.tenant = argv[++i];
         break;
+      case "--stack-bin":
+        opts.bin = argv[++i];
+        if (!opts.bin) throw new Error("--stack-bin needs a path");
+        break;
       default:
-        throw new Error(`unknown argument ${argv[i]} (use --runs N, --warmup N, --tenant ID, --cache-ttl-secs N)`);
+        throw new Error(`unknown argument ${argv[i]} (use --runs N, --warmup N, --tenant ID, --cache-ttl-secs N, --stack-bin PATH)`);
     }
   }
   return opts;

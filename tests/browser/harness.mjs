@@ -47,12 +47,12 @@ const CHROMIUM_ARGS = [
  */
 let currentStack = null;
 
-export async function startStack({ cacheTtlSecs } = {}) {
-  if (!existsSync(stackBin)) {
-    throw new Error(`${stackBin} is missing: run \`cargo build -p budget-e2e --bin e2e-stack\` in ${repoRoot} first`);
+export async function startStack({ cacheTtlSecs, bin = stackBin } = {}) {
+  if (!existsSync(bin)) {
+    throw new Error(`${bin} is missing: run \`cargo build -p budget-e2e --bin e2e-stack\` in ${repoRoot} first`);
   }
   const args = cacheTtlSecs === undefined ? [] : ["--cache-ttl-secs", String(cacheTtlSecs)];
-  const child = spawn(stackBin, args, {
+  const child = spawn(bin, args, {
     stdio: ["pipe", "pipe", "pipe"],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
   });

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt as _;
 use budget_proto::v1::FILE_DESCRIPTOR_SET;
 use budget_proto::v1::budget_service_server::BudgetServiceServer;
 use tokio::net::TcpListener;
@@ -200,11 +201,17 @@ impl Application {
         let http_router =
             crate::http::router(self.budgets.clone(), self.settings.webhook_secret.clone());
         let http = tokio::spawn(
-            axum::serve(self.http_listener, http_router)
-                .with_graceful_shutdown(async move {
-                    let _ = http_stopped.wait_for(|stopped| *stopped).await;
-                })
-                .into_future(),
+            axum::serve(
+                self.http_listener.tap_io(|stream| {
+                    // As for gRPC: no ~40 ms Nagle stall on small webhook and metrics answers.
+                    let _ = stream.set_nodelay(true);
+                }),
+                http_router,
+            )
+            .with_graceful_shutdown(async move {
+                let _ = http_stopped.wait_for(|stopped| *stopped).await;
+            })
+            .into_future(),
         );
         tracing::info!(addr = %self.http_addr, "budget-service serving HTTP (webhooks)");
         let evaluator = (self.settings.eval_interval_secs > 0).then(|| {
