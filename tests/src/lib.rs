@@ -253,6 +253,23 @@ impl Stack {
             .into_inner()
     }
 
+    /// The types of a tenant's alerts on the first ListAlerts page (100), newest first.
+    pub async fn alert_types(&self, id: &str) -> Vec<pb::AlertType> {
+        self.client()
+            .list_alerts(pb::ListAlertsRequest {
+                tenant_id: id.into(),
+                page_size: 100,
+                page_token: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .alerts
+            .iter()
+            .map(|a| a.r#type())
+            .collect()
+    }
+
     /// Runs one evaluation pass now.
     pub async fn evaluate(&self) -> budget_service::service::PassReport {
         let (_keep, stop) = tokio::sync::watch::channel(false);

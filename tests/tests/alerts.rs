@@ -11,20 +11,11 @@ use budget_service::service::{Budgets, SystemClock};
 use budget_service::store::Store;
 use chrono::{Days, Utc};
 
+/// Oldest first.
 async fn alert_types(stack: &Stack, id: &str) -> Vec<pb::AlertType> {
-    let mut alerts = stack
-        .client()
-        .list_alerts(pb::ListAlertsRequest {
-            tenant_id: id.into(),
-            page_size: 100,
-            page_token: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .alerts;
-    alerts.reverse(); // oldest first
-    alerts.iter().map(|a| a.r#type()).collect()
+    let mut types = stack.alert_types(id).await;
+    types.reverse();
+    types
 }
 
 #[tokio::test]

@@ -157,23 +157,6 @@ async fn spend_history(stack: &Stack, id: &str) -> Result<Vec<i64>, tonic::Statu
         .map(|r| r.into_inner().days.iter().map(|d| d.spend_micros).collect())
 }
 
-async fn alerts(stack: &Stack, id: &str) -> Vec<pb::AlertType> {
-    stack
-        .client()
-        .list_alerts(pb::ListAlertsRequest {
-            tenant_id: id.into(),
-            page_size: 100,
-            page_token: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .alerts
-        .iter()
-        .map(|a| a.r#type())
-        .collect()
-}
-
 async fn pass(stack: &Stack) -> Result<budget_service::service::PassReport, BudgetError> {
     let (_keep, stop) = tokio::sync::watch::channel(false);
     stack.budgets.evaluation_pass(&stop).await
@@ -230,7 +213,7 @@ async fn assert_one_alert(stack: &Stack, cell: &str, id: &str) {
     for round in 0..2 {
         pass(stack).await.unwrap();
         assert_eq!(
-            alerts(stack, id).await,
+            stack.alert_types(id).await,
             vec![pb::AlertType::Threshold],
             "[{cell}] alerts of {id} after pass {round}"
         );
@@ -404,7 +387,7 @@ async fn evaluator_pass_under_each_litellm_fault() {
                     "[{cell}]"
                 );
                 assert_eq!(
-                    alerts(&stack, &id).await,
+                    stack.alert_types(&id).await,
                     vec![],
                     "[{cell}] nothing recorded"
                 );
@@ -651,7 +634,7 @@ async fn postgres_connection_killed_mid_update_changes_nothing() {
     assert_eq!(report.keys_repaired, 1, "[{cell}] {report:?}");
     assert_agree(&stack, cell, "acme").await;
     assert_eq!(
-        alerts(&stack, "acme").await.len(),
+        stack.alert_types("acme").await.len(),
         1,
         "[{cell}] no new alert"
     );
@@ -782,7 +765,7 @@ async fn postgres_unreachable_gives_unavailable_and_recovers() {
 async fn wait_for_alerts(stack: &Stack, cell: &str, id: &str, want: usize) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let got = alerts(stack, id).await;
+        let got = stack.alert_types(id).await;
         if got.len() >= want {
             assert_eq!(
                 got,
@@ -821,7 +804,7 @@ async fn background_evaluator_recovers_after_outages() {
     stack.sim().set_spend("tenant-acme", 90.0).unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(stack.sim().calls("/key/list") >= 2, "[{cell}] passes ran");
-    assert_eq!(alerts(&stack, "acme").await, vec![], "[{cell}]");
+    assert_eq!(stack.alert_types("acme").await, vec![], "[{cell}]");
     stack.sim().clear_faults();
     wait_for_alerts(&stack, cell, "acme", 1).await;
 
@@ -834,7 +817,11 @@ async fn background_evaluator_recovers_after_outages() {
     wait_for_alerts(&stack, cell, "globex", 1).await;
     // Later passes add nothing.
     tokio::time::sleep(Duration::from_millis(2000)).await;
-    assert_eq!(alerts(&stack, "acme").await.len(), 1, "[{cell}] acme");
-    assert_eq!(alerts(&stack, "globex").await.len(), 1, "[{cell}] globex");
+    assert_eq!(stack.alert_types("acme").await.len(), 1, "[{cell}] acme");
+    assert_eq!(
+        stack.alert_types("globex").await.len(),
+        1,
+        "[{cell}] globex"
+    );
     stack.stop().await;
 }

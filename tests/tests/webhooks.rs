@@ -31,23 +31,6 @@ async fn post(stack: &Stack, secret: &str, body: Vec<u8>) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn alerts(stack: &Stack, id: &str) -> Vec<pb::AlertType> {
-    stack
-        .client()
-        .list_alerts(pb::ListAlertsRequest {
-            tenant_id: id.into(),
-            page_size: 100,
-            page_token: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .alerts
-        .iter()
-        .map(|a| a.r#type())
-        .collect()
-}
-
 #[tokio::test]
 async fn bad_requests_are_refused_without_500_and_change_nothing() {
     let stack = Stack::start().await;
@@ -70,7 +53,7 @@ async fn bad_requests_are_refused_without_500_and_change_nothing() {
     huge.extend(std::iter::repeat_n(b' ', 70 * 1024));
     assert_eq!(post(&stack, WEBHOOK_SECRET, huge).await.0, 413);
     assert!(
-        alerts(&stack, "acme").await.is_empty(),
+        stack.alert_types("acme").await.is_empty(),
         "nothing was evaluated"
     );
 
@@ -93,7 +76,7 @@ async fn bad_requests_are_refused_without_500_and_change_nothing() {
         (200, Some("ignored")),
         "team event"
     );
-    assert!(alerts(&stack, "acme").await.is_empty());
+    assert!(stack.alert_types("acme").await.is_empty());
 
     let (status, answer) = post(&stack, WEBHOOK_SECRET, body).await;
     assert_eq!(
@@ -101,7 +84,7 @@ async fn bad_requests_are_refused_without_500_and_change_nothing() {
         (200, Some("evaluated"))
     );
     assert_eq!(
-        alerts(&stack, "acme").await.len(),
+        stack.alert_types("acme").await.len(),
         3,
         "our rules: threshold, exceeded, blocked"
     );
@@ -132,7 +115,7 @@ async fn every_event_shape_is_accepted_and_our_thresholds_decide() {
             200
         );
         assert_eq!(
-            alerts(&stack, id).await.len(),
+            stack.alert_types(id).await.len(),
             want,
             "{id}: THRESHOLD only past the tenant's own threshold"
         );
@@ -158,7 +141,7 @@ async fn every_event_shape_is_accepted_and_our_thresholds_decide() {
         );
     }
     assert_eq!(
-        alerts(&stack, "usual").await,
+        stack.alert_types("usual").await,
         vec![pb::AlertType::Threshold]
     );
     stack.stop().await;
@@ -173,7 +156,7 @@ async fn the_same_webhook_a_hundred_times_at_once_records_each_alert_once() {
     let sends = (0..100).map(|_| post(&stack, WEBHOOK_SECRET, body.clone()));
     let answers = futures::future::join_all(sends).await;
     assert!(answers.iter().all(|(status, _)| *status == 200));
-    let mut types = alerts(&stack, "acme").await;
+    let mut types = stack.alert_types("acme").await;
     types.sort_by_key(|t| *t as i32);
     assert_eq!(
         types,
@@ -217,7 +200,7 @@ async fn litellm_sims_own_webhooks_drive_evaluation_end_to_end() {
         sent.iter().all(|w| w.status == Some(200)),
         "our receiver accepted every webhook: {sent:?}"
     );
-    let mut types = alerts(&stack, "acme").await;
+    let mut types = stack.alert_types("acme").await;
     types.sort_by_key(|t| *t as i32);
     assert_eq!(
         types,
