@@ -681,6 +681,15 @@ async fn alerts_page_newest_first_without_duplicates_or_gaps() {
         .into_inner();
     assert!(other.alerts.is_empty());
     assert_eq!(other.total_size, 0);
+    let unknown = stack
+        .client()
+        .list_alerts(pb::ListAlertsRequest {
+            tenant_id: "nobody".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
     let bad = stack
         .client()
         .list_alerts(pb::ListAlertsRequest {

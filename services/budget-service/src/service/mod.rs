@@ -17,7 +17,6 @@ pub use evaluation::PassReport;
 pub use exports::Export;
 pub use notifications::{DELIVERY_BATCH, Deliveries, DeliveryPolicy, DeliveryReport};
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -648,8 +647,8 @@ impl Budgets {
         })
     }
 
-    /// A page of the tenant's alerts, newest first, each with its deliveries (read in one
-    /// query for the page), and how many alerts there are in all.
+    /// A page of the tenant's alerts, newest first, each with its deliveries, and how many
+    /// alerts there are in all: one statement, one round trip to PostgreSQL.
     pub async fn list_alerts(
         &self,
         tenant_id: &str,
@@ -659,32 +658,20 @@ impl Budgets {
         let id = parse_tenant(tenant_id)?;
         let limit = paging::page_size(page_size, ALERTS_PAGE.0, ALERTS_PAGE.1)?;
         let cursor = paging::decode_cursor("alerts", page_token)?;
-        // One round trip of wall time for the tenant check, the page and the count (an
-        // unknown tenant's page and count are empty and thrown away).
-        let (_, rows, total) = tokio::try_join!(
-            self.tenant_config(&id),
-            async { Ok(self.store.list_alerts(&id, cursor, limit + 1).await?) },
-            async { Ok(self.store.count_alerts(&id).await?) }
-        )?;
-        let mut alerts = rows;
-        let next_page_token = next_token(&mut alerts, limit, |a| {
-            paging::encode_cursor("alerts", (a.created_at, a.alert_id))
-        });
-        let ids: Vec<i64> = alerts.iter().map(|a| a.alert_id).collect();
-        let mut by_alert: HashMap<i64, Vec<DeliveryRecord>> = HashMap::new();
-        for delivery in self.store.deliveries_of(&ids).await? {
-            by_alert
-                .entry(delivery.alert_id)
-                .or_default()
-                .push(delivery);
-        }
-        let items = alerts
+        let page = self
+            .store
+            .alerts_page(&id, cursor, limit + 1)
+            .await?
+            .ok_or_else(|| BudgetError::TenantNotFound(id.clone()))?;
+        let total = page.total;
+        let mut items: Vec<AlertEntry> = page
+            .alerts
             .into_iter()
-            .map(|alert| AlertEntry {
-                deliveries: by_alert.remove(&alert.alert_id).unwrap_or_default(),
-                alert,
-            })
+            .map(|(alert, deliveries)| AlertEntry { alert, deliveries })
             .collect();
+        let next_page_token = next_token(&mut items, limit, |entry| {
+            paging::encode_cursor("alerts", (entry.alert.created_at, entry.alert.alert_id))
+        });
         Ok((
             Page {
                 items,

@@ -18,7 +18,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::{AlertKind, BudgetSettings, BudgetState, BudgetStatus, TenantId};
-pub use notifications::{DeliveryRecord, DueDelivery, FailedAttempt, TARGET_REMOVED, TargetRecord};
+pub use notifications::{
+    ALERTS_PAGE_SQL, AlertsPage, DeliveryRecord, DueDelivery, FailedAttempt, TARGET_REMOVED,
+    TargetRecord,
+};
 pub use notify::{
     CANDIDATE_APPLICATION_NAME, LEADER_APPLICATION_NAME, LISTENER_APPLICATION_NAME, LockSession,
     STATUS_CHANNEL, StatusChange, StatusChanges,
@@ -385,39 +388,6 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(Some(record))
-    }
-
-    /// A page of a tenant's alerts, newest first, after `cursor`.
-    pub async fn list_alerts(
-        &self,
-        id: &TenantId,
-        cursor: Option<Cursor>,
-        limit: i64,
-    ) -> Result<Vec<AlertRecord>, StoreError> {
-        let (time, last_id) = cursor.map_or((None, None), |(t, i)| (Some(t), Some(i)));
-        let rows: Vec<AlertRow> = sqlx::query_as(
-            "SELECT alert_id, tenant_id, alert_type, spend_micros, max_budget_micros, percent, \
-             threshold_percent, message, created_at FROM budget_alert_history \
-             WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR (created_at, alert_id) < ($2, $3)) \
-             ORDER BY created_at DESC, alert_id DESC LIMIT $4",
-        )
-        .bind(id.as_str())
-        .bind(time)
-        .bind(last_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(AlertRow::into_record).collect()
-    }
-
-    /// How many alerts a tenant has.
-    pub async fn count_alerts(&self, id: &TenantId) -> Result<i64, StoreError> {
-        let (count,): (i64,) =
-            sqlx::query_as("SELECT count(*) FROM budget_alert_history WHERE tenant_id = $1")
-                .bind(id.as_str())
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(count)
     }
 
     /// A page of a tenant's audit events, newest first, after `cursor`.
