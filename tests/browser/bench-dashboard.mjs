@@ -14,6 +14,7 @@
 // the stack starts also pays for its connection pools and cold caches.
 // Targets: median <= 300 ms, JS + CSS <= 80 KB (80 x 1024 bytes) gzipped.
 
+import { readdirSync, readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { gzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
@@ -41,6 +42,64 @@ function recordReady() {
   }).observe(document, { subtree: true, attributes: true, attributeFilter: ["data-ready"] });
 }
 
+/** Clock ticks (1/100 s) of CPU of every process now, by pid: {comm, ticks}. */
+function processTicks() {
+  const out = new Map();
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const close = stat.lastIndexOf(")");
+      // After "pid (comm) ": state is field 3, utime 14 and stime 15.
+      const fields = stat.slice(close + 2).split(" ");
+      out.set(pid, { comm: stat.slice(stat.indexOf("(") + 1, close), ticks: Number(fields[11]) + Number(fields[12]) });
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return out;
+}
+
+/** What a process is, for the CPU split of a load. */
+function processKind(pid, comm, stackPid) {
+  if (Number(pid) === stackPid) return "stack";
+  if (Number(pid) === process.pid) return "node";
+  if (comm.startsWith("postgres")) return "postgres";
+  if (/chrom|headless/i.test(comm)) {
+    let cmdline = "";
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    } catch {
+      // Gone: counted as the browser's.
+    }
+    return cmdline.includes("--type=renderer") ? "renderer" : "browser";
+  }
+  return "other";
+}
+
+/** Milliseconds of CPU per kind of process between two `processTicks` snapshots. */
+function cpuSplit(before, after, stackPid) {
+  const split = { renderer: 0, browser: 0, stack: 0, node: 0, postgres: 0, other: 0, window: 0 };
+  for (const [pid, { comm, ticks }] of after) {
+    const delta = ticks - (before.get(pid)?.ticks ?? 0);
+    if (delta > 0) split[processKind(pid, comm, stackPid)] += delta * 10;
+  }
+  return split;
+}
+
+/** A cold load of a page that draws nothing (the gateway's /healthz): the browser's own floor. */
+async function floorOnce(browser, stack) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  try {
+    await signIn(context, stack, stack.platform_token);
+    const page = await context.newPage();
+    await page.goto(`${stack.gateway_url}/healthz`, { waitUntil: "load" });
+    return await page.evaluate(() => performance.getEntriesByType("navigation")[0].loadEventEnd);
+  } finally {
+    await context.close();
+  }
+}
+
 /** One load in a fresh context: {readyMs, assets: [{url, type, bytes, gzipBytes, wireBytes}]}. */
 async function measureOnce(browser, url, stack) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -49,6 +108,9 @@ async function measureOnce(browser, url, stack) {
     await signIn(context, stack, stack.platform_token);
     await context.addInitScript(recordReady);
     const page = await context.newPage();
+    // Chromium's own counters of the page's main thread (seconds of script, layout, style, tasks).
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Performance.enable");
     const assets = [];
     const pending = [];
     page.on("response", (response) => {
@@ -70,9 +132,22 @@ async function measureOnce(browser, url, stack) {
     });
     const errors = [];
     page.on("pageerror", (e) => errors.push(e.message));
+    const ticksBefore = processTicks();
+    const windowStart = performance.now();
     await page.goto(url, { waitUntil: "commit" });
     await page.waitForFunction(() => window.__readyAt !== undefined, null, { timeout: 30_000, polling: 50 });
+    // CPU of every process from navigation to a little after "fully drawn" (the poll's lag).
+    const cpu = cpuSplit(ticksBefore, processTicks(), stack.pid);
+    cpu.window = performance.now() - windowStart;
     const readyMs = await page.evaluate(() => window.__readyAt);
+    const { metrics } = await cdp.send("Performance.getMetrics");
+    const metric = (name) => Math.round((metrics.find((m) => m.name === name)?.value ?? NaN) * 10000) / 10;
+    const mainThread = {
+      task: metric("TaskDuration"),
+      script: metric("ScriptDuration"),
+      layout: metric("LayoutDuration"),
+      style: metric("RecalcStyleDuration"),
+    };
     // Where the time went, from the page's own timing entries (ms since navigation start).
     const phases = await page.evaluate(() => {
       const nav = performance.getEntriesByType("navigation")[0];
@@ -89,6 +164,12 @@ async function measureOnce(browser, url, stack) {
         firstCall: min(calls.map((r) => r.startTime)),
         lastCall: max(calls.map((r) => r.responseEnd)),
         slowestCall: max(calls.map((r) => r.duration)),
+        // Per call: waiting in the browser (queue, connection) before the request left, and
+        // the time from request sent to the first byte back (gateway + budget-service + wire).
+        maxQueued: max(calls.map((r) => r.requestStart - r.startTime)),
+        maxServer: max(calls.map((r) => r.responseStart - r.requestStart)),
+        sumServer: calls.reduce((n, r) => n + (r.responseStart - r.requestStart), 0),
+        whoAmIEnd: max(calls.filter((r) => r.name.endsWith("/WhoAmI")).map((r) => r.responseEnd)),
         calls: calls.map((r) => [r.name.split("/").pop(), Math.round(r.startTime), Math.round(r.responseEnd)]),
       };
     });
@@ -100,7 +181,7 @@ async function measureOnce(browser, url, stack) {
     await Promise.all(pending);
     if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
     if (!drawn.usage || !drawn.chart || !drawn.alerts) throw new Error(`the page was not fully drawn: ${JSON.stringify(drawn)}`);
-    return { readyMs, assets, phases };
+    return { readyMs, assets, cpu, phases: { ...phases, ...Object.fromEntries(Object.entries(mainThread).map(([k, v]) => [`main_${k}`, v])) } };
   } finally {
     await context.close();
   }
@@ -124,19 +205,28 @@ export async function runBenchmark({ runs = 10, warmup = 1, tenant = "globex", c
     }
     const samples = [];
     const phaseRuns = [];
+    const cpuRuns = [];
     let assets = [];
     for (let i = 0; i < runs; i++) {
       const result = await measureOnce(browser, url, stack);
       samples.push(result.readyMs);
       phaseRuns.push(result.phases);
+      cpuRuns.push(result.cpu);
       if (process.env.BENCH_CALLS) log(`  calls [name, start, end]: ${JSON.stringify(result.phases.calls)}`);
       assets = result.assets;
       const p = result.phases;
       log(
         `run ${i + 1}: ${result.readyMs.toFixed(1)} ms (html ${p.html.toFixed(0)}, js+css ${p.assets.toFixed(0)}, ` +
-          `DOMContentLoaded ${p.dcl.toFixed(0)}, calls ${p.firstCall.toFixed(0)}..${p.lastCall.toFixed(0)}, slowest call ${p.slowestCall.toFixed(0)} ms)`,
+          `DOMContentLoaded ${p.dcl.toFixed(0)}, calls ${p.firstCall.toFixed(0)}..${p.lastCall.toFixed(0)}, slowest call ${p.slowestCall.toFixed(0)} ms, ` +
+          `WhoAmI done ${p.whoAmIEnd.toFixed(0)}, longest queued ${p.maxQueued.toFixed(0)}, longest request-to-first-byte ${p.maxServer.toFixed(0)}, ` +
+          `main thread busy ${p.main_task} ms: script ${p.main_script}, layout ${p.main_layout}, style ${p.main_style})`,
       );
     }
+    // The same-run baseline: cold loads of a page with nothing to draw, same browser and gateway.
+    const floors = [];
+    for (let i = 0; i < runs; i++) floors.push(await floorOnce(browser, stack));
+    const sortedFloors = [...floors].sort((a, b) => a - b);
+    log(`browser floor (cold load of /healthz, median of ${runs}): ${median(sortedFloors).toFixed(1)} ms`);
     const sorted = [...samples].sort((a, b) => a - b);
     const sum = (type, field) => assets.filter((a) => !type || a.type === type).reduce((n, a) => n + a[field], 0);
     const summary = {
@@ -160,7 +250,14 @@ export async function runBenchmark({ runs = 10, warmup = 1, tenant = "globex", c
       raw_bytes: sum(null, "bytes"),
     };
     const phaseMedian = (k) => Math.round(median(phaseRuns.map((p) => p[k]).sort((a, b) => a - b)) * 10) / 10;
-    summary.phases_median_ms = Object.fromEntries(["html", "assets", "dcl", "firstCall", "lastCall", "slowestCall"].map((k) => [k, phaseMedian(k)]));
+    summary.phases_median_ms = Object.fromEntries(["html", "assets", "dcl", "firstCall", "whoAmIEnd", "lastCall", "slowestCall", "maxQueued", "maxServer", "sumServer", "main_task", "main_script", "main_layout", "main_style"].map((k) => [k, phaseMedian(k)]));
+    summary.floor_median_ms = Math.round(median(sortedFloors) * 10) / 10;
+    // Mean CPU per load by kind of process (10 ms ticks, so a mean over the runs), and the mean
+    // wall time it was measured over ("window": navigation start to just after fully drawn).
+    summary.cpu_ms_per_load = Object.fromEntries(
+      Object.keys(cpuRuns[0] ?? {}).map((k) => [k, Math.round(cpuRuns.reduce((n, c) => n + c[k], 0) / cpuRuns.length)]),
+    );
+    log(`CPU per load (mean ms by process): ${JSON.stringify(summary.cpu_ms_per_load)}`);
     summary.gzip_kb = Math.round((summary.gzip_bytes / 1024) * 10) / 10;
     summary.targets = { median_ms: TARGETS.medianMs, gzip_kb: TARGETS.gzipBytes / 1024 };
     summary.meets_targets = summary.median_ms <= TARGETS.medianMs && summary.gzip_bytes <= TARGETS.gzipBytes;
@@ -170,7 +267,9 @@ export async function runBenchmark({ runs = 10, warmup = 1, tenant = "globex", c
     const ph = summary.phases_median_ms;
     log(
       `phases (median ms since navigation start): html ${ph.html}, js+css loaded ${ph.assets}, DOMContentLoaded ${ph.dcl}, ` +
-        `first call ${ph.firstCall}, last call done ${ph.lastCall}, slowest call ${ph.slowestCall}`,
+        `first call ${ph.firstCall}, WhoAmI done ${ph.whoAmIEnd}, last call done ${ph.lastCall}, slowest call ${ph.slowestCall}, ` +
+        `longest queued ${ph.maxQueued}, longest request-to-first-byte ${ph.maxServer} (sum over calls ${ph.sumServer}); ` +
+        `main thread busy ${ph.main_task}: script ${ph.main_script}, layout ${ph.main_layout}, style ${ph.main_style}`,
     );
     log(`fully drawn min/max: ${summary.min_ms} / ${summary.max_ms} ms`);
     log(

@@ -30,4 +30,10 @@ test("the benchmark runs once and reports numbers", async () => {
   assert.equal(summary.gzip_bytes, summary.js_gzip_bytes + summary.css_gzip_bytes);
   assert.deepEqual(summary.assets.map((a) => a.type).sort(), ["script", "stylesheet"]);
   assert.equal(typeof summary.meets_targets, "boolean");
+  // What explains a miss: the same-run floor and where the CPU went, by process.
+  assert.ok(Number.isFinite(summary.floor_median_ms) && summary.floor_median_ms > 0, `floor ${summary.floor_median_ms}`);
+  assert.ok(summary.cpu_ms_per_load.renderer > 0, `renderer CPU ${JSON.stringify(summary.cpu_ms_per_load)}`);
+  for (const key of ["main_task", "main_script", "maxServer"]) {
+    assert.ok(Number.isFinite(summary.phases_median_ms[key]), `${key} = ${summary.phases_median_ms[key]}`);
+  }
 });

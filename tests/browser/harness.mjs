@@ -102,6 +102,8 @@ export async function startStack({ cacheTtlSecs, bin = stackBin } = {}) {
 
   const started = {
     ...info,
+    /** The e2e-stack process (gateway, budget-service and litellm-sim in one). */
+    pid: child.pid,
     sim,
     /** Creates an API token: role platform_admin | tenant_admin | service; returns its value. */
     createToken: async (name, role, tenantId) =>

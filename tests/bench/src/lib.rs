@@ -4,6 +4,7 @@
 //! BENCHMARKS.md; the smoke test runs the same code at [`Sizes::smoke`].
 
 pub mod alerts;
+pub mod cpu;
 pub mod dashboard;
 pub mod gateway;
 pub mod hit;
