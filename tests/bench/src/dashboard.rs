@@ -136,8 +136,9 @@ pub async fn run(sizes: &Sizes) -> anyhow::Result<Figure> {
              the benchmark's Node driver, {:.0} ms in all within a window of {:.0} ms (navigation to just after drawn): \
              on average {:.2} of the {} cores busy. The page's main \
              thread was busy {:.0} ms of the {:.0} ms until drawn (script {:.0}, layout {:.0}, style {:.0}; the rest is \
-             navigation commit, HTML parsing and paint); the API calls themselves took {:.0} ms from request to first byte \
-             at the longest, all of them summed {:.0} ms. The same browser draws a page with nothing on it (/healthz) in \
+             navigation commit, HTML parsing and paint). The API calls waited up to {:.0} ms from request to first byte \
+             (all of them summed {:.0} ms) while the product side used {product_cpu:.0} ms of CPU in all: they waited for a \
+             free core, not for work. The same browser draws a page with nothing on it (/healthz) in \
              {:.0} ms. So the real limit is the browser's CPU for parsing, compiling and running {:.0} KB of JavaScript \
              and CSS and laying out the page on these cores: reaching the target here needs less work in the browser \
              (above all less JavaScript), not a faster server.",
