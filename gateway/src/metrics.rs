@@ -12,21 +12,20 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use axum::extract::{Request as AxumRequest, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response as AxumResponse};
-use http::{HeaderMap, HeaderValue, Request, Response};
-use http_body::{Body, Frame, SizeHint};
+use http::{HeaderValue, Request, Response};
+use http_body::Body;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-/// The header carrying a call's id from the browser through the gateway to budget-service.
-pub(crate) const REQUEST_ID: &str = "x-request-id";
+pub(crate) use budget_proto::wire::REQUEST_ID;
+use budget_proto::wire::{CallMetrics, CallRecord, ObservedBody, is_sane_request_id};
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -86,13 +85,6 @@ impl Metrics {
         }
     }
 
-    fn grpc_call(&self, method: &str, code: &str, started: Instant) {
-        self.grpc_requests.with_label_values(&[method, code]).inc();
-        self.grpc_duration
-            .with_label_values(&[method, code])
-            .observe(started.elapsed().as_secs_f64());
-    }
-
     /// Everything, in Prometheus' text exposition format.
     pub(crate) fn render(&self) -> String {
         let mut out = Vec::new();
@@ -100,6 +92,15 @@ impl Metrics {
             tracing::warn!(error = %error, "encoding the metrics failed");
         }
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl CallMetrics for Metrics {
+    fn grpc_call(&self, method: &str, code: &str, elapsed: std::time::Duration) {
+        self.grpc_requests.with_label_values(&[method, code]).inc();
+        self.grpc_duration
+            .with_label_values(&[method, code])
+            .observe(elapsed.as_secs_f64());
     }
 }
 
@@ -185,7 +186,7 @@ where
     S::Future: Send + 'static,
     ResBody: Body + Unpin,
 {
-    type Response = Response<ObservedBody<ResBody>>;
+    type Response = Response<ObservedBody<ResBody, Metrics>>;
     type Error = S::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
 
@@ -213,12 +214,7 @@ where
             request.headers_mut().insert(REQUEST_ID, value.clone());
         }
         let span = tracing::info_span!("grpc_web", method = %method, request_id = %request_id);
-        let mut record = Record {
-            metrics: self.metrics.clone(),
-            method,
-            started: Instant::now(),
-            done: false,
-        };
+        let record = CallRecord::start(self.metrics.clone(), method);
         let future = span.in_scope(|| self.inner.call(request));
         Box::pin(
             async move {
@@ -226,130 +222,11 @@ where
                 if let Some(value) = header {
                     response.headers_mut().insert(REQUEST_ID, value);
                 }
-                if let Some(code) = grpc_code(response.headers()) {
-                    record.finish(code);
-                }
-                let pending = (!record.done).then(|| record.take());
-                Ok(response.map(|inner| ObservedBody {
-                    inner,
-                    record: pending,
-                }))
+                Ok(record.observe(response))
             }
             .instrument(span),
         )
     }
-}
-
-struct Record {
-    metrics: Arc<Metrics>,
-    method: String,
-    started: Instant,
-    done: bool,
-}
-
-impl Record {
-    fn finish(&mut self, code: &str) {
-        if self.done {
-            return;
-        }
-        self.done = true;
-        // Unknown methods come back UNIMPLEMENTED: one label for all of them.
-        let method = if code == "UNIMPLEMENTED" {
-            "unknown"
-        } else {
-            &self.method
-        };
-        self.metrics.grpc_call(method, code, self.started);
-    }
-
-    fn take(&mut self) -> Record {
-        self.done = true;
-        Record {
-            metrics: self.metrics.clone(),
-            method: std::mem::take(&mut self.method),
-            started: self.started,
-            done: false,
-        }
-    }
-}
-
-impl Drop for Record {
-    fn drop(&mut self) {
-        self.finish("CANCELLED");
-    }
-}
-
-/// A response body that counts the call when its trailers (or its end) go by.
-pub(crate) struct ObservedBody<B> {
-    inner: B,
-    record: Option<Record>,
-}
-
-impl<B: Body + Unpin> Body for ObservedBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        let code = match &polled {
-            Poll::Ready(Some(Ok(frame))) => frame
-                .trailers_ref()
-                .map(|trailers| grpc_code(trailers).unwrap_or("UNKNOWN")),
-            Poll::Ready(Some(Err(_))) => Some("INTERNAL"),
-            Poll::Ready(None) => Some("UNKNOWN"),
-            Poll::Pending => None,
-        };
-        if let Some(code) = code
-            && let Some(mut record) = this.record.take()
-        {
-            record.finish(code);
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-fn grpc_code(headers: &HeaderMap) -> Option<&'static str> {
-    let value = headers.get("grpc-status")?.to_str().ok()?;
-    Some(match value.trim().parse::<u8>().unwrap_or(2) {
-        0 => "OK",
-        1 => "CANCELLED",
-        3 => "INVALID_ARGUMENT",
-        4 => "DEADLINE_EXCEEDED",
-        5 => "NOT_FOUND",
-        6 => "ALREADY_EXISTS",
-        7 => "PERMISSION_DENIED",
-        8 => "RESOURCE_EXHAUSTED",
-        9 => "FAILED_PRECONDITION",
-        10 => "ABORTED",
-        11 => "OUT_OF_RANGE",
-        12 => "UNIMPLEMENTED",
-        13 => "INTERNAL",
-        14 => "UNAVAILABLE",
-        15 => "DATA_LOSS",
-        16 => "UNAUTHENTICATED",
-        _ => "UNKNOWN",
-    })
-}
-
-/// 1 to 128 characters of letters, digits and `-_.:`; anything else is replaced.
-fn is_sane_request_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 fn new_request_id() -> String {
@@ -361,17 +238,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn request_ids_are_checked_and_made() {
-        assert!(is_sane_request_id("req-1"));
-        assert!(!is_sane_request_id("a b"));
-        assert!(!is_sane_request_id(""));
+    fn request_ids_made_here_are_sane() {
         assert!(is_sane_request_id(&new_request_id()));
-    }
-
-    #[test]
-    fn codes_are_named() {
-        let mut headers = HeaderMap::new();
-        headers.insert("grpc-status", HeaderValue::from_static("16"));
-        assert_eq!(grpc_code(&headers), Some("UNAUTHENTICATED"));
     }
 }

@@ -10,4 +10,7 @@ pub mod v1 {
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("budget_descriptor");
 }
 
+/// Shared by budget-service and the gateway beside the messages: request ids, code names, call counting.
+pub mod wire;
+
 pub use prost_types::Timestamp;

@@ -127,14 +127,6 @@ impl Metrics {
         }
     }
 
-    /// One answered gRPC call.
-    pub fn grpc_call(&self, method: &str, code: &str, elapsed: Duration) {
-        self.grpc_requests.with_label_values(&[method, code]).inc();
-        self.grpc_duration
-            .with_label_values(&[method, code])
-            .observe(elapsed.as_secs_f64());
-    }
-
     pub fn cache_hit(&self) {
         self.cache_requests.with_label_values(&["hit"]).inc();
     }
@@ -219,10 +211,21 @@ fn histogram_vec(
     histogram
 }
 
+impl budget_proto::wire::CallMetrics for Metrics {
+    /// One answered gRPC call.
+    fn grpc_call(&self, method: &str, code: &str, elapsed: Duration) {
+        self.grpc_requests.with_label_values(&[method, code]).inc();
+        self.grpc_duration
+            .with_label_values(&[method, code])
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use budget_proto::wire::CallMetrics;
 
     #[test]
     fn renders_counted_series_with_labels() {

@@ -14,16 +14,16 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use http::{HeaderMap, HeaderValue, Request, Response};
-use http_body::{Body, Frame, SizeHint};
+use http_body::Body;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
 use crate::metrics::Metrics;
 
-pub const REQUEST_ID: &str = "x-request-id";
+pub use budget_proto::wire::REQUEST_ID;
+use budget_proto::wire::{CallRecord, ObservedBody, is_sane_request_id};
 
 /// Adds [`RpcObserver`] to a service.
 #[derive(Clone)]
@@ -60,7 +60,7 @@ where
     S::Future: Send + 'static,
     ResBody: Body + Unpin,
 {
-    type Response = Response<ObservedBody<ResBody>>;
+    type Response = Response<ObservedBody<ResBody, Metrics>>;
     type Error = S::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
 
@@ -86,12 +86,7 @@ where
             request_id = %request_id,
             tenant_id = tracing::field::Empty,
         );
-        let mut record = Record {
-            metrics: self.metrics.clone(),
-            method,
-            started: Instant::now(),
-            done: false,
-        };
+        let record = CallRecord::start(self.metrics.clone(), method);
         let future = span.in_scope(|| self.inner.call(request));
         Box::pin(
             async move {
@@ -100,108 +95,10 @@ where
                 if let Ok(value) = HeaderValue::from_str(&request_id) {
                     response.headers_mut().insert(REQUEST_ID, value);
                 }
-                if let Some(code) = grpc_code(response.headers()) {
-                    // Trailers-only: the whole answer is in the headers.
-                    record.finish(code);
-                }
-                let pending = (!record.done).then(|| record.take());
-                Ok(response.map(|inner| ObservedBody {
-                    inner,
-                    record: pending,
-                }))
+                Ok(record.observe(response))
             }
             .instrument(span),
         )
-    }
-}
-
-/// What is still to be counted for one call.
-struct Record {
-    metrics: Arc<Metrics>,
-    method: String,
-    started: Instant,
-    done: bool,
-}
-
-impl Record {
-    fn finish(&mut self, code: &str) {
-        if self.done {
-            return;
-        }
-        self.done = true;
-        // tonic answers UNIMPLEMENTED for paths it does not route: one label for all of them.
-        let method = if code == "UNIMPLEMENTED" {
-            "unknown"
-        } else {
-            &self.method
-        };
-        self.metrics.grpc_call(method, code, self.started.elapsed());
-    }
-
-    /// Moves the pending count out, leaving this one done (so its drop counts nothing).
-    fn take(&mut self) -> Record {
-        self.done = true;
-        Record {
-            metrics: self.metrics.clone(),
-            method: std::mem::take(&mut self.method),
-            started: self.started,
-            done: false,
-        }
-    }
-}
-
-impl Drop for Record {
-    fn drop(&mut self) {
-        self.finish("CANCELLED");
-    }
-}
-
-/// A response body that counts the call when its trailers (or its end) go by.
-pub struct ObservedBody<B> {
-    inner: B,
-    record: Option<Record>,
-}
-
-impl<B: Body + Unpin> Body for ObservedBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(trailers) = frame.trailers_ref() {
-                    let code = grpc_code(trailers).unwrap_or("UNKNOWN");
-                    if let Some(mut record) = this.record.take() {
-                        record.finish(code);
-                    }
-                }
-            }
-            Poll::Ready(Some(Err(_))) => {
-                if let Some(mut record) = this.record.take() {
-                    record.finish("INTERNAL");
-                }
-            }
-            Poll::Ready(None) => {
-                if let Some(mut record) = this.record.take() {
-                    record.finish("UNKNOWN");
-                }
-            }
-            Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 
@@ -236,43 +133,6 @@ fn undecodable_as_invalid_argument(headers: &mut HeaderMap) {
     }
 }
 
-/// The gRPC status code's name from `grpc-status`, if the headers carry one.
-fn grpc_code(headers: &HeaderMap) -> Option<&'static str> {
-    let value = headers.get("grpc-status")?.to_str().ok()?;
-    Some(code_name(value.trim().parse().unwrap_or(2)))
-}
-
-fn code_name(code: u8) -> &'static str {
-    match code {
-        0 => "OK",
-        1 => "CANCELLED",
-        3 => "INVALID_ARGUMENT",
-        4 => "DEADLINE_EXCEEDED",
-        5 => "NOT_FOUND",
-        6 => "ALREADY_EXISTS",
-        7 => "PERMISSION_DENIED",
-        8 => "RESOURCE_EXHAUSTED",
-        9 => "FAILED_PRECONDITION",
-        10 => "ABORTED",
-        11 => "OUT_OF_RANGE",
-        12 => "UNIMPLEMENTED",
-        13 => "INTERNAL",
-        14 => "UNAVAILABLE",
-        15 => "DATA_LOSS",
-        16 => "UNAUTHENTICATED",
-        _ => "UNKNOWN",
-    }
-}
-
-/// 1 to 128 characters of letters, digits and `-_.:`; anything else is replaced.
-pub fn is_sane_request_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-}
-
 fn new_request_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
@@ -289,12 +149,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn request_ids_are_checked() {
-        assert!(is_sane_request_id("abc-123_x.y:z"));
-        assert!(!is_sane_request_id(""));
-        assert!(!is_sane_request_id("has space"));
-        assert!(!is_sane_request_id(&"a".repeat(129)));
+    fn request_ids_made_here_are_sane() {
         assert_eq!(new_request_id().len(), 32);
+        assert!(is_sane_request_id(&new_request_id()));
     }
 
     #[test]
@@ -323,15 +180,5 @@ mod tests {
         assert_eq!(answer("13", "Unexpected%20EOF%20decoding%20stream.").0, "3");
         assert_eq!(answer("13", "Internal%20error").0, "13");
         assert_eq!(answer("5", "Missing%20request%20message").0, "5");
-    }
-
-    #[test]
-    fn codes_are_named() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(grpc_code(&headers), None);
-        headers.insert("grpc-status", HeaderValue::from_static("5"));
-        assert_eq!(grpc_code(&headers), Some("NOT_FOUND"));
-        headers.insert("grpc-status", HeaderValue::from_static("x"));
-        assert_eq!(grpc_code(&headers), Some("UNKNOWN"));
     }
 }
