@@ -1316,3 +1316,45 @@ fn malformed_grpc_web_at_the_gateway_gets_a_clear_error() {
         );
     }
 }
+
+/// A unary call carrying a second message after a valid first one (the case the property test
+/// above once found): tonic alone would run the call with the first message. It is refused
+/// before the handler runs, for each method that changes something, and nothing is stored.
+#[test]
+fn a_unary_call_with_two_messages_is_refused_and_changes_nothing() {
+    let h = Harness::start();
+    let gw = h.rt.block_on(start_gateway(h.stack(), &h.http));
+    // SetNotificationTargetsRequest { tenant_id: "acme" } (no targets: would clear them), twice.
+    let message = [0x0a, 4, b'a', b'c', b'm', b'e'];
+    let mut frame = vec![0, 0, 0, 0, message.len() as u8];
+    frame.extend_from_slice(&message);
+    let body = [frame.clone(), frame].concat();
+    h.rt.block_on(async {
+        for method in [
+            "SetNotificationTargets",
+            "UpdateBudgetConfig",
+            "DeleteTenant",
+        ] {
+            let before = h.snapshot().await;
+            let response = h
+                .http
+                .post(format!(
+                    "http://{}/budget.v1.BudgetService/{method}",
+                    gw.addr
+                ))
+                .header("x-grpc-web", "1")
+                .header("content-type", "application/grpc-web+proto")
+                .header("cookie", &gw.cookie)
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let headers = response.headers().clone();
+            let bytes = response.bytes().await.unwrap();
+            assert_eq!(grpc_web_code(&headers, &bytes), Some(3), "{method}");
+            assert_eq!(h.snapshot().await, before, "{method} stored something");
+        }
+    });
+    let _ = gw.stop.send(());
+    h.stop();
+}

@@ -9,6 +9,11 @@
 //! latency runs until then. A call whose future is dropped before answering (the server
 //! timeout, or the client going away) counts as `CANCELLED`; so does a body dropped before
 //! its trailers.
+//!
+//! Every BudgetService method takes exactly one request message. tonic reads the first one,
+//! quietly drops any that follow and runs the call; here a request body is refused as
+//! INVALID_ARGUMENT as soon as data follows its first whole message, before the handler runs
+//! (tonic reads the rest of a unary body before calling it), so such a call changes nothing.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -56,7 +61,7 @@ pub struct RpcObserver<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RpcObserver<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Send,
+    S: Service<Request<OneMessage<ReqBody>>, Response = Response<ResBody>> + Send,
     S::Future: Send + 'static,
     ResBody: Body + Unpin,
 {
@@ -87,6 +92,8 @@ where
             tenant_id = tracing::field::Empty,
         );
         let record = CallRecord::start(self.metrics.clone(), method);
+        let unary = request.uri().path().starts_with(UNARY_SERVICE);
+        let request = request.map(|inner| OneMessage::new(inner, unary));
         let future = span.in_scope(|| self.inner.call(request));
         Box::pin(
             async move {
@@ -101,6 +108,89 @@ where
         )
     }
 }
+
+/// The path prefix of the service whose every method takes one request message.
+const UNARY_SERVICE: &str = "/budget.v1.BudgetService/";
+
+/// A request body that, when `unary`, fails with INVALID_ARGUMENT once data follows its first
+/// whole gRPC message (a 5-byte header: flag and big-endian length, then the message).
+pub struct OneMessage<B> {
+    inner: B,
+    unary: bool,
+    /// The first message's header bytes seen so far (at most 5).
+    header: Vec<u8>,
+    /// Where the first message ends, once its header is complete.
+    end: Option<u64>,
+    seen: u64,
+}
+
+impl<B> OneMessage<B> {
+    fn new(inner: B, unary: bool) -> Self {
+        Self {
+            inner,
+            unary,
+            header: Vec::with_capacity(5),
+            end: None,
+            seen: 0,
+        }
+    }
+
+    /// Takes note of a chunk of the body; false once it runs past the first message.
+    fn within_one_message(&mut self, chunk: &[u8]) -> bool {
+        if self.end.is_none() {
+            let wanted = (5 - self.header.len()).min(chunk.len());
+            self.header.extend_from_slice(&chunk[..wanted]);
+            if let [_, a, b, c, d] = self.header[..] {
+                self.end = Some(5 + u64::from(u32::from_be_bytes([a, b, c, d])));
+            }
+        }
+        self.seen += chunk.len() as u64;
+        self.end.is_none_or(|end| self.seen <= end)
+    }
+}
+
+impl<B> Body for OneMessage<B>
+where
+    B: Body<Data = tonic::codegen::Bytes> + Unpin,
+    B::Error: Into<tonic::codegen::StdError>,
+{
+    type Data = tonic::codegen::Bytes;
+    type Error = tonic::codegen::StdError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<tonic::codegen::Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let fits = frame
+                    .data_ref()
+                    .is_none_or(|data| !this.unary || this.within_one_message(data));
+                if fits {
+                    Poll::Ready(Some(Ok(frame)))
+                } else {
+                    let refused = tonic::Status::invalid_argument(NOT_ONE_MESSAGE);
+                    Poll::Ready(Some(Err(Box::new(refused))))
+                }
+            }
+            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The message of every refusal of a request that is not one valid message.
+const NOT_ONE_MESSAGE: &str = "The request is not a valid message";
 
 /// The start of each message (as sent, percent-encoded) of the INTERNAL statuses tonic answers
 /// when a request's bytes are not one valid message: bad protobuf, a frame cut short, an
@@ -152,6 +242,60 @@ mod tests {
     fn request_ids_made_here_are_sane() {
         assert_eq!(new_request_id().len(), 32);
         assert!(is_sane_request_id(&new_request_id()));
+    }
+
+    /// A body of the given data chunks.
+    struct Chunks(std::collections::VecDeque<tonic::codegen::Bytes>);
+
+    impl Body for Chunks {
+        type Data = tonic::codegen::Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+            Poll::Ready(
+                self.0
+                    .pop_front()
+                    .map(|data| Ok(http_body::Frame::data(data))),
+            )
+        }
+    }
+
+    /// Reads `chunks` through a `OneMessage`: the refusal's code, if any.
+    async fn refusal(chunks: &[&[u8]], unary: bool) -> Option<tonic::Code> {
+        let chunks = chunks
+            .iter()
+            .map(|c| tonic::codegen::Bytes::copy_from_slice(c))
+            .collect();
+        let mut body = OneMessage::new(Chunks(chunks), unary);
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            if let Err(error) = frame {
+                return Some(tonic::Status::from_error(error).code());
+            }
+        }
+        None
+    }
+
+    #[tokio::test]
+    async fn a_unary_request_is_one_message_however_it_is_split() {
+        let one = [0, 0, 0, 0, 2, 10, 0];
+        let two = [&one[..], &one[..]].concat();
+        let refused = Some(tonic::Code::InvalidArgument);
+        assert_eq!(refusal(&[&one], true).await, None);
+        let split = [&one[..3], &one[3..5], &one[5..]];
+        assert_eq!(refusal(&split, true).await, None, "header split");
+        assert_eq!(
+            refusal(&[&[0, 0, 0, 0, 0]], true).await,
+            None,
+            "empty message"
+        );
+        assert_eq!(refusal(&[&two], true).await, refused, "two in one chunk");
+        assert_eq!(refusal(&[&one, &one], true).await, refused, "two chunks");
+        assert_eq!(refusal(&[&one, &[0]], true).await, refused, "a stray byte");
+        assert_eq!(refusal(&[&two], false).await, None, "streaming services");
     }
 
     #[test]
