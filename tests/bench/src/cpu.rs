@@ -110,6 +110,71 @@ impl CpuSample {
     }
 }
 
+/// The thread name of the load generator's runtime in the figures that split CPU.
+pub const LOAD_THREADS: &str = "bench-load";
+
+/// CPU of some load rounds and the calls they made, per call.
+#[derive(Default)]
+pub struct CallCpu {
+    pub split: CpuSplit,
+    pub calls: u64,
+}
+
+impl CallCpu {
+    pub fn us(&self, component: &str) -> f64 {
+        self.split.components.get(component).copied().unwrap_or(0.0) * 1e6
+            / self.calls.max(1) as f64
+    }
+    pub fn total_us(&self) -> f64 {
+        self.split.machine_busy * 1e6 / self.calls.max(1) as f64
+    }
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = self
+            .split
+            .per_call_us(self.calls)
+            .into_iter()
+            .filter(|(_, us)| *us >= 0.05)
+            .map(|(name, us)| format!("{name} {us:.1}"))
+            .collect();
+        format!(
+            "{:.1} µs of CPU per call: {} (cores busy {:.0} %)",
+            self.total_us(),
+            parts.join(", "),
+            100.0 * self.split.machine_busy / self.split.machine_total.max(1e-9)
+        )
+    }
+}
+
+/// A runtime of two workers with named threads, shut down without blocking when dropped (the
+/// figure runs inside the benchmark's own runtime).
+pub struct Named(Option<tokio::runtime::Runtime>);
+
+impl Named {
+    pub fn new(name: &str) -> anyhow::Result<Named> {
+        Ok(Named(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name(name)
+                .enable_all()
+                .build()?,
+        )))
+    }
+    pub fn handle(&self) -> anyhow::Result<tokio::runtime::Handle> {
+        self.0
+            .as_ref()
+            .map(|rt| rt.handle().clone())
+            .ok_or_else(|| anyhow::anyhow!("runtime already shut down"))
+    }
+}
+
+impl Drop for Named {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use budget_e2e::{ADMIN_TOKEN, SIM_MASTER_KEY, TestDatabase};
 use budget_proto::v1 as pb;
 use prost::Message;
 
-use crate::cpu::{CpuSample, CpuSplit};
+use crate::cpu::{CallCpu, CpuSample, LOAD_THREADS, Named};
 use crate::load::{self, Load};
 use crate::{Figure, Sizes};
 
@@ -169,10 +169,10 @@ pub async fn run(sizes: &Sizes) -> anyhow::Result<Figure> {
 
 /// Why the throughput ratio is what it is, from the measured CPU per call: with the cores
 /// saturated, throughput is the cores' time divided by the CPU one call costs end to end.
-fn throughput_explanation(ratio: f64, direct: &PathCpu, web: &PathCpu) -> String {
+fn throughput_explanation(ratio: f64, direct: &CallCpu, web: &CallCpu) -> String {
     let cpu_ratio = direct.total_us() / web.total_us().max(1e-9);
     let busy =
-        |path: &PathCpu| 100.0 * path.split.machine_busy / path.split.machine_total.max(1e-9);
+        |path: &CallCpu| 100.0 * path.split.machine_busy / path.split.machine_total.max(1e-9);
     // The gRPC-web path's cost at which the CPU ratio would be 0.5, and the gateway's share then.
     let web_budget = 2.0 * direct.total_us();
     let gateway_budget = web.us(GATEWAY) - (web.total_us() - web_budget);
@@ -205,40 +205,8 @@ struct Measured {
     web: Load,
     direct_one: Load,
     web_one: Load,
-    direct_cpu: PathCpu,
-    web_cpu: PathCpu,
-}
-
-/// CPU of all loaded rounds of one path, and the calls they made.
-#[derive(Default)]
-struct PathCpu {
-    split: CpuSplit,
-    calls: u64,
-}
-
-impl PathCpu {
-    fn us(&self, component: &str) -> f64 {
-        self.split.components.get(component).copied().unwrap_or(0.0) * 1e6
-            / self.calls.max(1) as f64
-    }
-    fn total_us(&self) -> f64 {
-        self.split.machine_busy * 1e6 / self.calls.max(1) as f64
-    }
-    fn summary(&self) -> String {
-        let parts: Vec<String> = self
-            .split
-            .per_call_us(self.calls)
-            .into_iter()
-            .filter(|(_, us)| *us >= 0.05)
-            .map(|(name, us)| format!("{name} {us:.1}"))
-            .collect();
-        format!(
-            "{:.1} µs of CPU per call: {} (cores busy {:.0} %)",
-            self.total_us(),
-            parts.join(", "),
-            100.0 * self.split.machine_busy / self.split.machine_total.max(1e-9)
-        )
-    }
+    direct_cpu: CallCpu,
+    web_cpu: CallCpu,
 }
 
 const LOAD: &str = "load generator";
@@ -248,7 +216,7 @@ const SERVICE: &str = "budget-service (+ idle litellm-sim)";
 /// Thread name to component: the load generator and the gateway run on runtimes of their own.
 fn component(thread: &str) -> String {
     match thread {
-        "bench-load" => LOAD,
+        LOAD_THREADS => LOAD,
         "bench-gateway" => GATEWAY,
         _ => SERVICE,
     }
@@ -258,36 +226,6 @@ fn component(thread: &str) -> String {
 /// The one-caller latency rounds: half a load round, at least 0.5 s.
 fn latency_round(sizes: &Sizes) -> Duration {
     (sizes.round / 2).max(Duration::from_millis(500))
-}
-
-/// A runtime of two workers with named threads, shut down without blocking when dropped (the
-/// figure runs inside the benchmark's own runtime).
-struct Named(Option<tokio::runtime::Runtime>);
-
-impl Named {
-    fn new(name: &str) -> anyhow::Result<Named> {
-        Ok(Named(Some(
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name(name)
-                .enable_all()
-                .build()?,
-        )))
-    }
-    fn handle(&self) -> anyhow::Result<tokio::runtime::Handle> {
-        self.0
-            .as_ref()
-            .map(|rt| rt.handle().clone())
-            .ok_or_else(|| anyhow::anyhow!("runtime already shut down"))
-    }
-}
-
-impl Drop for Named {
-    fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
-        }
-    }
 }
 
 /// A second gateway for this figure, on its own runtime (as its own process would be), so its
@@ -337,7 +275,7 @@ async fn measure(stack: &RunningStack, sizes: &Sizes) -> anyhow::Result<Measured
             config: Some(budget_e2e::config(100, 80, 110, "30d")),
         })
         .await?;
-    let load_runtime = Named::new("bench-load")?;
+    let load_runtime = Named::new(LOAD_THREADS)?;
     let gateway_runtime = Named::new("bench-gateway")?;
     let (stop_gateway, gateway_stopped) = tokio::sync::oneshot::channel();
     let gateway_addr =
@@ -407,7 +345,7 @@ async fn drive_both(
     )
     .await;
     let (mut directs, mut webs) = (Vec::new(), Vec::new());
-    let (mut direct_cpu, mut web_cpu) = (PathCpu::default(), PathCpu::default());
+    let (mut direct_cpu, mut web_cpu) = (CallCpu::default(), CallCpu::default());
     for _ in 0..sizes.rounds.max(1) {
         let before = CpuSample::now();
         let round = load::drive(sizes.callers, sizes.round, direct(direct_client.clone())).await;

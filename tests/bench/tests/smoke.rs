@@ -33,6 +33,11 @@ async fn every_figure_is_measured_and_reported() {
     // 4: gRPC-web and direct gRPC both answered.
     assert!(value(4, "web_calls_per_sec") > 0.0 && value(4, "direct_calls_per_sec") > 0.0);
     assert_eq!(value(4, "errors"), 0.0);
+    // ... and where the CPU went is measured per component, for the explanation of a miss.
+    for component in ["gateway", "web_load", "web_service", "direct_service"] {
+        let us = value(4, &format!("{component}_cpu_us_per_call"));
+        assert!(us > 0.0 && us.is_finite(), "{component}: {us} us per call");
+    }
     // 5: updates went through and LiteLLM was called for them.
     assert!(value(5, "calls_per_sec") > 0.0);
     assert_eq!(value(5, "errors"), 0.0);
@@ -52,4 +57,14 @@ async fn every_figure_is_measured_and_reported() {
         );
     }
     assert!(text.contains("## Machine") && text.contains("rustc"));
+    // A missed target always says why, with what was measured.
+    for figure in &report.figures {
+        if figure.met == Some(false) {
+            assert!(
+                figure.explanation.starts_with("Missed:"),
+                "figure {} missed without an explanation",
+                figure.number
+            );
+        }
+    }
 }
