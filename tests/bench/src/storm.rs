@@ -68,6 +68,18 @@ pub async fn run(sizes: &Sizes) -> anyhow::Result<Figure> {
     let key_info = by_path.get("/key/info").copied().unwrap_or(0);
     let total: u64 = by_path.values().sum();
     stack.stop().await;
+    let met = total == sizes.storm_tenants as u64 && failed == 0;
+    let explanation = if met {
+        String::new()
+    } else {
+        format!(
+            "Missed: {total} LiteLLM calls for {} tenants ({by_path:?}) and {failed} failed calls{}. More calls than \
+             tenants means concurrent misses of one tenant did not share one cache fill; failed calls are listed by \
+             what they answered.",
+            sizes.storm_tenants,
+            failure_tally(&failures),
+        )
+    };
     Ok(Figure {
         number: 2,
         title: "Cache-miss storm".into(),
@@ -83,14 +95,14 @@ pub async fn run(sizes: &Sizes) -> anyhow::Result<Figure> {
             first_reads as f64 / sizes.storm_tenants.max(1) as f64
         ),
         ratio: format!("{total} calls / {} tenants", sizes.storm_tenants),
-        met: Some(total == sizes.storm_tenants as u64 && failed == 0),
+        met: Some(met),
         values: vec![
             ("litellm_calls".into(), total as f64),
             ("key_info_calls".into(), key_info as f64),
             ("failed".into(), failed as f64),
             ("all_answered_ms".into(), elapsed.as_secs_f64() * 1000.0),
         ],
-        explanation: String::new(),
+        explanation,
     })
 }
 
