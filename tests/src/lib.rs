@@ -49,6 +49,21 @@ pub fn init_test_logs() {
     }
 }
 
+/// A tenant's alerts on the first ListAlerts page of 100, newest first.
+pub async fn first_alerts(client: &AuthedClient, id: &str) -> Vec<pb::Alert> {
+    client
+        .clone()
+        .list_alerts(pb::ListAlertsRequest {
+            tenant_id: id.into(),
+            page_size: 100,
+            page_token: String::new(),
+        })
+        .await
+        .expect("ListAlerts")
+        .into_inner()
+        .alerts
+}
+
 /// A database that exists for one test.
 pub struct TestDatabase {
     pub name: String,
@@ -255,16 +270,8 @@ impl Stack {
 
     /// The types of a tenant's alerts on the first ListAlerts page (100), newest first.
     pub async fn alert_types(&self, id: &str) -> Vec<pb::AlertType> {
-        self.client()
-            .list_alerts(pb::ListAlertsRequest {
-                tenant_id: id.into(),
-                page_size: 100,
-                page_token: String::new(),
-            })
+        first_alerts(&self.client(), id)
             .await
-            .unwrap()
-            .into_inner()
-            .alerts
             .iter()
             .map(|a| a.r#type())
             .collect()

@@ -40,17 +40,8 @@ async fn each_threshold_fires_once_per_period_and_again_after_the_reset() {
         stack.evaluate().await; // a second pass never repeats an alert
         assert_eq!(alert_types(&stack, "acme").await, want, "at ${spend}");
     }
-    let threshold = stack
-        .client()
-        .list_alerts(pb::ListAlertsRequest {
-            tenant_id: "acme".into(),
-            page_size: 100,
-            page_token: String::new(),
-        })
+    let threshold = budget_e2e::first_alerts(&stack.client(), "acme")
         .await
-        .unwrap()
-        .into_inner()
-        .alerts
         .into_iter()
         .find(|a| a.r#type() == Threshold)
         .unwrap();

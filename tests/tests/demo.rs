@@ -102,20 +102,8 @@ async fn the_demo_seeds_one_tenant_per_state_with_consistent_spend() {
 
     // The evaluator recorded the alerts the states call for.
     let alerts = |id: &'static str| {
-        let mut client = stack.client.clone();
-        async move {
-            client
-                .list_alerts(pb::ListAlertsRequest {
-                    tenant_id: id.into(),
-                    page_size: 100,
-                    page_token: String::new(),
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .alerts
-                .len()
-        }
+        let client = stack.client.clone();
+        async move { budget_e2e::first_alerts(&client, id).await.len() }
     };
     assert_eq!((alerts("acme").await, alerts("umbrella").await), (0, 3));
 

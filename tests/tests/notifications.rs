@@ -261,17 +261,7 @@ impl Instance {
 
     /// The tenant's alerts, oldest first.
     async fn alerts(&self, id: &str) -> Vec<pb::Alert> {
-        let mut alerts = self
-            .client()
-            .list_alerts(pb::ListAlertsRequest {
-                tenant_id: id.into(),
-                page_size: 100,
-                page_token: String::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .alerts;
+        let mut alerts = budget_e2e::first_alerts(&self.client(), id).await;
         alerts.reverse();
         alerts
     }

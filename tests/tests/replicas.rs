@@ -8,7 +8,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use budget_e2e::{AuthedClient, SIM_MASTER_KEY, TestDatabase, config, init_test_logs};
+use budget_e2e::{
+    AuthedClient, SIM_MASTER_KEY, TestDatabase, config, first_alerts, init_test_logs,
+};
 use budget_proto::v1 as pb;
 use budget_service::Settings;
 use budget_service::service::Budgets;
@@ -170,20 +172,6 @@ async fn until_status(
     }
 }
 
-async fn alerts(client: &AuthedClient, id: &str) -> Vec<pb::Alert> {
-    client
-        .clone()
-        .list_alerts(pb::ListAlertsRequest {
-            tenant_id: id.into(),
-            page_size: 100,
-            page_token: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .alerts
-}
-
 #[tokio::test]
 async fn a_change_on_one_replica_reaches_every_replicas_cache_within_a_second() {
     let (db, _sim, mut replicas) = cluster(3, 0).await;
@@ -333,7 +321,7 @@ async fn the_evaluator_runs_on_one_replica_and_another_takes_over_when_it_stops(
 
     // Exactly one replica leads, and its passes record the threshold alert.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while alerts(&client, "acme").await.is_empty() {
+    while first_alerts(&client, "acme").await.is_empty() {
         assert!(Instant::now() < deadline, "no alert recorded");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -355,7 +343,7 @@ async fn the_evaluator_runs_on_one_replica_and_another_takes_over_when_it_stops(
     sim.control().set_spend(&key, 105.0).unwrap();
     let started = Instant::now();
     loop {
-        let types: Vec<_> = alerts(&client, "acme")
+        let types: Vec<_> = first_alerts(&client, "acme")
             .await
             .iter()
             .map(|a| a.r#type())
@@ -375,7 +363,7 @@ async fn the_evaluator_runs_on_one_replica_and_another_takes_over_when_it_stops(
 
     // A few more passes never duplicate an alert.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let mut types: Vec<_> = alerts(&client, "acme")
+    let mut types: Vec<_> = first_alerts(&client, "acme")
         .await
         .iter()
         .map(|a| a.r#type())
