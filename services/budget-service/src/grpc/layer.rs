@@ -117,8 +117,9 @@ const UNARY_SERVICE: &str = "/budget.v1.BudgetService/";
 pub struct OneMessage<B> {
     inner: B,
     unary: bool,
-    /// The first message's header bytes seen so far (at most 5).
-    header: Vec<u8>,
+    /// The first message's header bytes seen so far: `header[..filled]`.
+    header: [u8; 5],
+    filled: usize,
     /// Where the first message ends, once its header is complete.
     end: Option<u64>,
     seen: u64,
@@ -129,7 +130,8 @@ impl<B> OneMessage<B> {
         Self {
             inner,
             unary,
-            header: Vec::with_capacity(5),
+            header: [0; 5],
+            filled: 0,
             end: None,
             seen: 0,
         }
@@ -138,9 +140,11 @@ impl<B> OneMessage<B> {
     /// Takes note of a chunk of the body; false once it runs past the first message.
     fn within_one_message(&mut self, chunk: &[u8]) -> bool {
         if self.end.is_none() {
-            let wanted = (5 - self.header.len()).min(chunk.len());
-            self.header.extend_from_slice(&chunk[..wanted]);
-            if let [_, a, b, c, d] = self.header[..] {
+            let wanted = (5 - self.filled).min(chunk.len());
+            self.header[self.filled..self.filled + wanted].copy_from_slice(&chunk[..wanted]);
+            self.filled += wanted;
+            if self.filled == 5 {
+                let [_, a, b, c, d] = self.header;
                 self.end = Some(5 + u64::from(u32::from_be_bytes([a, b, c, d])));
             }
         }
