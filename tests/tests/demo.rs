@@ -1,14 +1,36 @@
 //! The demo's data: five tenants in the promised states, spend that adds up, umbrella
 //! refused by LiteLLM, alerts recorded by the evaluator, and the whole stack reachable.
+//! The story must hold on every day of a period, so the demo runs under an injected clock
+//! at the days where calendars go wrong: the 1st, the 2nd, mid-month, the 28th to the 31st,
+//! a leap day and the last half hour of a year.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use budget_demo::{RunningStack, StackConfig};
 use budget_e2e::{SIM_MASTER_KEY, TestDatabase, WEBHOOK_SECRET};
 use budget_proto::v1 as pb;
-use chrono::{Datelike, Days, Utc};
+use chrono::{DateTime, Datelike, Days, Utc};
 
-#[tokio::test]
-async fn the_demo_seeds_one_tenant_per_state_with_consistent_spend() {
+macro_rules! demo_on {
+    ($($name:ident: $at:literal,)*) => {$(
+        #[tokio::test]
+        async fn $name() {
+            the_demo_seeds_one_tenant_per_state_with_consistent_spend($at.parse().unwrap()).await;
+        }
+    )*};
+}
+
+demo_on! {
+    on_the_1st_of_a_year: "2027-01-01T09:00:00Z",
+    on_the_2nd: "2027-03-02T00:30:00Z",
+    mid_month: "2027-04-15T12:00:00Z",
+    on_the_28th_of_february: "2027-02-28T18:00:00Z",
+    on_a_leap_day: "2028-02-29T08:00:00Z",
+    on_the_30th_of_a_30_day_month: "2027-04-30T23:00:00Z",
+    on_the_31st: "2027-05-31T06:00:00Z",
+    in_the_last_half_hour_of_a_year: "2027-12-31T23:30:00Z",
+}
+
+async fn the_demo_seeds_one_tenant_per_state_with_consistent_spend(at: DateTime<Utc>) {
     let db = TestDatabase::create().await;
     let stack = RunningStack::start(&StackConfig {
         database_url: db.url.clone(),
@@ -22,9 +44,16 @@ async fn the_demo_seeds_one_tenant_per_state_with_consistent_spend() {
         eval_interval_secs: 0,
         notification_receiver: true,
         bootstrap_token: budget_e2e::ADMIN_TOKEN.into(),
+        start_at: Some(at),
     })
     .await
     .unwrap();
+    let today = stack.sim().now().date_naive();
+    assert_eq!(
+        today,
+        at.date_naive(),
+        "the stack runs at the injected date"
+    );
     let keys = stack.seed_demo(WEBHOOK_SECRET).await.unwrap();
     let mut client = stack.client.clone();
     use pb::BudgetState::*;
@@ -61,12 +90,7 @@ async fn the_demo_seeds_one_tenant_per_state_with_consistent_spend() {
             .await
             .unwrap()
             .into_inner();
-        let first = Utc::now()
-            .date_naive()
-            .with_day(1)
-            .unwrap()
-            .format("%Y-%m-%d")
-            .to_string();
+        let first = today.with_day(1).unwrap().format("%Y-%m-%d").to_string();
         let period: i64 = history
             .days
             .iter()
@@ -75,8 +99,7 @@ async fn the_demo_seeds_one_tenant_per_state_with_consistent_spend() {
             .sum();
         assert_eq!(period, status.spend_micros, "{id}");
         let want_days = if id == "hooli" { 3 } else { 45 };
-        let before = Utc::now()
-            .date_naive()
+        let before = today
             .checked_sub_days(Days::new(want_days))
             .unwrap()
             .format("%Y-%m-%d")
@@ -105,7 +128,17 @@ async fn the_demo_seeds_one_tenant_per_state_with_consistent_spend() {
         let client = stack.client.clone();
         async move { budget_e2e::first_alerts(&client, id).await.len() }
     };
-    assert_eq!((alerts("acme").await, alerts("umbrella").await), (0, 3));
+    assert_eq!(
+        (
+            alerts("acme").await,
+            alerts("globex").await,
+            alerts("initech").await,
+            alerts("umbrella").await,
+            alerts("hooli").await,
+        ),
+        (0, 1, 2, 3, 0),
+        "alerts of acme, globex, initech, umbrella, hooli on {at}"
+    );
 
     // Each alert reaches the demo's receiver, signed.
     let receiver = stack.receiver.as_ref().unwrap();

@@ -9,7 +9,7 @@ use anyhow::Context;
 use budget_proto::v1 as pb;
 use budget_proto::v1::budget_service_client::BudgetServiceClient;
 use budget_service::domain::{AlertKind, TenantId};
-use budget_service::service::Budgets;
+use budget_service::service::{Budgets, Clock, SystemClock};
 use budget_service::store::NewAlert;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use litellm_sim::{SimControl, SimServer};
@@ -86,6 +86,18 @@ pub struct StackConfig {
     pub notification_receiver: bool,
     /// The platform-admin token budget-service accepts from its environment.
     pub bootstrap_token: String,
+    /// Run the whole stack as if it were this time (litellm-sim's clock, which keeps running,
+    /// and budget-service's "now" both read it). Unset: the wall clock.
+    pub start_at: Option<DateTime<Utc>>,
+}
+
+/// budget-service's "now" read from litellm-sim's clock, so both agree on the date.
+struct SimTime(SimControl);
+
+impl Clock for SimTime {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.now()
+    }
 }
 
 /// The signing secret the demo's receiver checks.
@@ -125,7 +137,14 @@ impl RunningStack {
         settings.cache_ttl_secs = config.cache_ttl_secs;
         settings.eval_interval_secs = config.eval_interval_secs;
         settings.shutdown_grace_secs = 3;
-        let app = budget_service::Application::build(settings)
+        let clock: Arc<dyn Clock> = match config.start_at {
+            Some(at) => {
+                sim.control().set_clock(at);
+                Arc::new(SimTime(sim.control()))
+            }
+            None => Arc::new(SystemClock),
+        };
+        let app = budget_service::Application::build_with_clock(settings, clock)
             .await
             .context("starting budget-service")?;
         let grpc_addr = app.local_addr();
@@ -224,19 +243,20 @@ impl RunningStack {
             .into_inner();
         let key = created.virtual_key;
         let sim = self.sim();
-        let today = sim.now().date_naive();
-        let period_start = sim
-            .key(&key)
-            .and_then(|k| k.budget_reset_at)
-            .map_or(today, |reset| {
-                period_start(&seed.budget_duration, reset, today)
-            });
-        for (date, usd) in daily_series(seed.spend_usd, seed.history_days, period_start, today) {
+        let now = sim.now();
+        let today = now.date_naive();
+        let reset = sim.key(&key).and_then(|k| k.budget_reset_at);
+        let period_start = reset.map_or(today, |reset| {
+            period_start(&seed.budget_duration, reset, today)
+        });
+        let pace = Pace::for_seed(seed, now, reset);
+        for (date, usd) in
+            daily_series(seed.spend_usd, seed.history_days, period_start, today, pace)
+        {
             sim.set_daily_spend(&key, date, usd)?;
         }
         sim.set_spend(&key, seed.spend_usd)?;
         let id = TenantId::parse(&seed.id).context("tenant id")?;
-        let now = Utc::now();
         for (n, alert) in seed.alerts.iter().enumerate() {
             let kind = AlertKind::parse(&alert.kind)
                 .with_context(|| format!("alert type {}", alert.kind))?;
@@ -279,6 +299,10 @@ pub struct TenantSeed {
     /// Days of history ending today (the current period's days sum to `spend_usd`).
     #[serde(default)]
     pub history_days: u32,
+    /// Keep the forecast at the reset at or under this % of the budget, on any day of the
+    /// period (the recent daily spend is held down to fit). Unset: spend is spread evenly.
+    #[serde(default)]
+    pub projected_max_percent: Option<f64>,
     #[serde(default)]
     pub alerts: Vec<AlertSeed>,
 }
@@ -322,50 +346,142 @@ fn period_start(duration: &str, reset: DateTime<Utc>, today: NaiveDate) -> Naive
     start.unwrap_or(today).min(today)
 }
 
-/// Daily spends for `history_days` days ending today whose days from `period_start` sum to
-/// `period_spend` exactly (to the cent); days before the period run at the same mean rate.
-/// Gently varying, deterministic; today is a partial day.
+/// How fast a seeded tenant has been spending lately, in dollars per day.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    /// The most the last complete days (what the forecast's rate reads) may average.
+    pub recent_max: f64,
+    /// The most a day before the current period may hold.
+    pub before_period_max: f64,
+}
+
+impl Pace {
+    /// The pace of a tenant whose forecast at `reset` must stay at or under
+    /// `projected_max_percent` of its budget, and whose earlier periods ran at most at the
+    /// block amount over 30 days.
+    pub fn for_seed(seed: &TenantSeed, now: DateTime<Utc>, reset: Option<DateTime<Utc>>) -> Pace {
+        let block = seed.max_budget_usd * f64::from(seed.grace_threshold_percent) / 100.0;
+        let recent_max = match (seed.projected_max_percent, reset) {
+            (Some(percent), Some(reset)) => {
+                let days_left = (reset - now).num_seconds().max(1) as f64 / 86_400.0;
+                let room = seed.max_budget_usd * percent / 100.0 - seed.spend_usd;
+                (room / days_left).max(0.0)
+            }
+            _ => f64::INFINITY,
+        };
+        Pace {
+            recent_max,
+            before_period_max: block / 30.0,
+        }
+    }
+}
+
+/// Complete days before today that the forecast's daily rate reads.
+const RATE_WINDOW_DAYS: u64 = 7;
+
+/// Daily spends for `history_days` days ending today. The days from `period_start` sum to
+/// `period_spend` exactly (to the cent), whatever day of the period today is. The period's
+/// complete days inside the forecast's 7-day window run at the period's mean daily spend,
+/// held to `pace.recent_max`; the rest of the period's spend falls on its earlier days and
+/// on today (a partial day). Days before the period run at the same rate, held to
+/// `pace.before_period_max`. Gently varying and deterministic.
 pub fn daily_series(
     period_spend: f64,
     history_days: u32,
     period_start: NaiveDate,
     today: NaiveDate,
+    pace: Pace,
 ) -> Vec<(NaiveDate, f64)> {
     let days: Vec<NaiveDate> = (0..history_days)
         .rev()
         .filter_map(|back| today.checked_sub_days(Days::new(u64::from(back))))
         .collect();
-    let weight = |d: &NaiveDate| {
-        let wave = 1.0 + 0.35 * (f64::from(d.ordinal()) * 0.9).sin();
-        if *d == today { wave * 0.5 } else { wave }
-    };
-    let in_period: Vec<&NaiveDate> = days.iter().filter(|d| **d >= period_start).collect();
-    let total_weight: f64 = in_period.iter().map(|d| weight(d)).sum();
-    let cents_total = (period_spend * 100.0).round() as i64;
-    let mean = if in_period.is_empty() {
-        0.0
+    let window_start = today
+        .checked_sub_days(Days::new(RATE_WINDOW_DAYS))
+        .unwrap_or(today);
+    let raw_wave = |d: &NaiveDate| 1.0 + 0.35 * (f64::from(d.ordinal()) * 0.9).sin();
+    // Inside the window the wave averages exactly 1, so the window's mean is the rate.
+    let window_days: Vec<&NaiveDate> = days
+        .iter()
+        .filter(|d| **d >= window_start && **d < today)
+        .collect();
+    let window_norm = if window_days.is_empty() {
+        1.0
     } else {
-        period_spend / in_period.len() as f64
+        window_days.iter().map(|d| raw_wave(d)).sum::<f64>() / window_days.len() as f64
     };
-    let mut assigned = 0i64;
-    let mut series = Vec::with_capacity(days.len());
-    for d in &days {
-        let usd = if *d < period_start {
-            (mean * weight(d) * 100.0).round() / 100.0
-        } else if *d == today || Some(&d) == in_period.last() {
-            (cents_total - assigned) as f64 / 100.0
+    let wave = |d: &NaiveDate| {
+        if *d >= window_start && *d < today {
+            raw_wave(d) / window_norm
         } else {
-            let cents = if total_weight > 0.0 {
-                (period_spend * weight(d) / total_weight * 100.0).round() as i64
-            } else {
-                0
-            };
-            assigned += cents;
-            cents as f64 / 100.0
-        };
-        series.push((*d, usd));
+            raw_wave(d)
+        }
+    };
+    let complete_in_period = days
+        .iter()
+        .filter(|d| **d >= period_start && **d < today)
+        .count();
+    let rate = (period_spend / (complete_in_period as f64 + 0.5))
+        .min(pace.recent_max)
+        .max(0.0);
+    let cents = |usd: f64| (usd * 100.0).round() as i64;
+    let period_cents = cents(period_spend);
+    let in_window = |d: &NaiveDate| *d >= period_start && *d >= window_start && *d < today;
+
+    // The period's days inside the window first, scaled down if they alone would exceed it.
+    let mut window: Vec<(NaiveDate, i64)> = days
+        .iter()
+        .filter(|d| in_window(d))
+        .map(|d| (*d, cents(rate * wave(d))))
+        .collect();
+    let window_total: i64 = window.iter().map(|(_, c)| c).sum();
+    if window_total > period_cents && window_total > 0 {
+        for (_, c) in &mut window {
+            *c = *c * period_cents / window_total;
+        }
     }
-    series
+    let window_total: i64 = window.iter().map(|(_, c)| c).sum();
+
+    // The rest of the period's spend: its earlier days and today, by weight (today half).
+    let rest: Vec<NaiveDate> = days
+        .iter()
+        .filter(|d| **d >= period_start && !in_window(d))
+        .copied()
+        .collect();
+    let weight = |d: &NaiveDate| if *d == today { wave(d) * 0.5 } else { wave(d) };
+    let rest_weight: f64 = rest.iter().map(weight).sum();
+    let rest_cents = period_cents - window_total;
+    // Cumulative rounding: every share is >= 0 and they sum to the rest exactly.
+    let mut cumulative = 0.0;
+    let mut assigned = 0i64;
+    let mut spread = Vec::with_capacity(rest.len());
+    for d in &rest {
+        cumulative += weight(d);
+        let upto = (rest_cents as f64 * cumulative / rest_weight).round() as i64;
+        let upto = if *d == today {
+            rest_cents
+        } else {
+            upto.min(rest_cents)
+        };
+        spread.push((*d, upto - assigned));
+        assigned = upto;
+    }
+
+    let before_rate = rate.min(pace.before_period_max);
+    days.iter()
+        .map(|d| {
+            let c = if *d < period_start {
+                cents(before_rate * wave(d))
+            } else {
+                window
+                    .iter()
+                    .chain(&spread)
+                    .find(|(day, _)| day == d)
+                    .map_or(0, |(_, c)| *c)
+            };
+            (*d, c as f64 / 100.0)
+        })
+        .collect()
 }
 
 /// The demo's five tenants: one in each state plus one too new for the trend chart. Their
@@ -380,6 +496,9 @@ pub fn demo_tenants() -> Vec<TenantSeed> {
         budget_duration: "30d".into(),
         spend_usd: spend,
         history_days,
+        // Each story state holds on every day of the month: the thresholds decide the
+        // alerts, never a forecast inflated early in a period.
+        projected_max_percent: Some(90.0),
         alerts: Vec::new(),
     };
     vec![
@@ -429,5 +548,79 @@ impl RunningStack {
             .await
             .map_err(|e| anyhow::anyhow!("first evaluation pass: {e}"))?;
         Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use budget_service::domain::forecast::forecast;
+    use budget_service::domain::history::DailyHistory;
+    use chrono::TimeZone;
+
+    /// LiteLLM's "30d" reset: the 1st of the next month, 00:00 UTC.
+    fn next_first(now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let (y, m) = if now.month() == 12 {
+            (now.year() + 1, 1)
+        } else {
+            (now.year(), now.month() + 1)
+        };
+        Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single()
+    }
+
+    #[test]
+    fn every_day_of_two_years_keeps_each_demo_tenant_in_its_story() {
+        let micros = |usd: f64| (usd * 1_000_000.0).round() as i64;
+        let Some(mut day) = NaiveDate::from_ymd_opt(2027, 1, 1) else {
+            panic!("a valid date");
+        };
+        // 2027 and the leap year 2028, each day at three times of day.
+        while day.year() <= 2028 {
+            for hour in [0, 12, 23] {
+                let Some(now) = day.and_hms_opt(hour, 30, 0).map(|t| t.and_utc()) else {
+                    panic!("a valid time");
+                };
+                let reset = next_first(now);
+                let start = period_start("30d", reset.unwrap_or(now), day);
+                for seed in demo_tenants() {
+                    let series = daily_series(
+                        seed.spend_usd,
+                        seed.history_days,
+                        start,
+                        day,
+                        Pace::for_seed(&seed, now, reset),
+                    );
+                    assert!(
+                        series.iter().all(|(_, usd)| *usd >= 0.0),
+                        "{} {now}",
+                        seed.id
+                    );
+                    let period: f64 = series
+                        .iter()
+                        .filter(|(d, _)| *d >= start)
+                        .map(|(_, usd)| usd)
+                        .sum();
+                    assert!(
+                        (period - seed.spend_usd).abs() < 0.005,
+                        "{} {now}: {period}",
+                        seed.id
+                    );
+                    let history =
+                        DailyHistory::from_days(series.iter().map(|(d, usd)| (*d, micros(*usd))));
+                    let budget = micros(seed.max_budget_usd);
+                    let f = forecast(micros(seed.spend_usd), budget, &history, now, reset);
+                    if seed.spend_usd < seed.max_budget_usd {
+                        // No forecast alert for the tenants under budget: acme, globex, hooli.
+                        assert!(
+                            f.projected_spend_micros <= budget,
+                            "{} {now}: {f:?}",
+                            seed.id
+                        );
+                    }
+                }
+            }
+            let Some(next) = day.succ_opt() else { break };
+            day = next;
+        }
     }
 }

@@ -56,6 +56,7 @@ async fn run() -> anyhow::Result<()> {
         eval_interval_secs: 60,
         notification_receiver: true,
         bootstrap_token: std::env::var("BUDGET_BOOTSTRAP_TOKEN").unwrap_or_else(|_| random_token()),
+        start_at: None,
     };
     let result = serve(&config).await;
     if let Some(cluster) = cluster {

@@ -16,7 +16,7 @@ use crate::grpc::BudgetApi;
 use crate::litellm::LiteLlmClient;
 use crate::notify::Notifier;
 use crate::service::auth::Authenticator;
-use crate::service::{Budgets, Deliveries, DeliveryPolicy, SystemClock};
+use crate::service::{Budgets, Clock, Deliveries, DeliveryPolicy, SystemClock};
 use crate::store::Store;
 
 /// Largest request message accepted, in bytes.
@@ -45,6 +45,14 @@ impl Application {
     /// Connects to PostgreSQL (migrating when asked), builds the LiteLLM client and binds
     /// the gRPC port (use port 0 in tests).
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Application::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// As `build`, with "now" read from `clock` (tests and the demo run at a chosen date).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Application> {
         settings.validate().map_err(anyhow::Error::msg)?;
         let tls = settings.server_tls().map_err(anyhow::Error::msg)?;
         if let Some(tls) = &tls {
@@ -77,19 +85,14 @@ impl Application {
         let deliveries = Arc::new(Deliveries::new(
             store.clone(),
             notifier,
-            Arc::new(SystemClock),
+            clock.clone(),
             DeliveryPolicy {
                 retry_base: settings.delivery_retry_base(),
                 timeout: settings.delivery_timeout(),
                 dashboard_url: settings.dashboard_url.clone(),
             },
         ));
-        let budgets = Arc::new(Budgets::new(
-            store,
-            litellm,
-            Arc::new(SystemClock),
-            settings.cache_ttl(),
-        ));
+        let budgets = Arc::new(Budgets::new(store, litellm, clock, settings.cache_ttl()));
         let listener = TcpListener::bind(settings.grpc_addr)
             .await
             .with_context(|| format!("binding the gRPC address {}", settings.grpc_addr))?;

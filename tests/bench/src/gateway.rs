@@ -99,6 +99,7 @@ pub async fn run(sizes: &Sizes) -> anyhow::Result<Figure> {
         eval_interval_secs: 0,
         notification_receiver: false,
         bootstrap_token: ADMIN_TOKEN.into(),
+        start_at: None,
     })
     .await?;
     let result = measure(&stack, sizes).await;

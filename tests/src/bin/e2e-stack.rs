@@ -43,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
         eval_interval_secs: 0,
         notification_receiver: false,
         bootstrap_token: budget_e2e::ADMIN_TOKEN.into(),
+        start_at: None,
     };
     let stack = Arc::new(RunningStack::start(&config).await?);
     let control = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
