@@ -119,6 +119,9 @@ pub struct StackOptions {
     pub database_via_proxy: bool,
     /// How long a request waits for a database connection (BUDGET_DB_ACQUIRE_TIMEOUT_SECS).
     pub db_acquire_timeout_secs: u64,
+    /// Run litellm-sim and budget-service as if it were this time (both read the sim's
+    /// clock, which keeps running). Unset: the wall clock.
+    pub start_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Default for StackOptions {
@@ -133,6 +136,7 @@ impl Default for StackOptions {
             litellm_enterprise: false,
             database_via_proxy: false,
             db_acquire_timeout_secs: 5,
+            start_at: None,
         }
     }
 }
@@ -184,7 +188,14 @@ impl Stack {
         settings.eval_interval_secs = options.eval_interval_secs;
         settings.litellm_enterprise = options.litellm_enterprise;
         settings.db_acquire_timeout_secs = options.db_acquire_timeout_secs;
-        let app = budget_service::Application::build(settings)
+        let clock: Arc<dyn budget_service::service::Clock> = match options.start_at {
+            Some(at) => {
+                sim.control().set_clock(at);
+                Arc::new(budget_demo::SimTime(sim.control()))
+            }
+            None => Arc::new(budget_service::service::SystemClock),
+        };
+        let app = budget_service::Application::build_with_clock(settings, clock)
             .await
             .expect("budget-service builds");
         let addr = app.local_addr();

@@ -68,8 +68,8 @@ async fn audit(stack: &Stack, id: &str) -> Vec<pb::AuditEvent> {
         .events
 }
 
-fn first_of_next_month() -> chrono::DateTime<Utc> {
-    let now = Utc::now();
+/// LiteLLM's "30d" reset for `now`: the 1st of the next month, 00:00 UTC.
+fn first_of_next_month(now: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
     let (y, m) = if now.month() == 12 {
         (now.year() + 1, 1)
     } else {
@@ -77,6 +77,20 @@ fn first_of_next_month() -> chrono::DateTime<Utc> {
     };
     Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).unwrap()
 }
+
+/// The days where period arithmetic goes wrong: the 1st, the 2nd, mid-month, the 28th to the
+/// 31st (February of a common and of a leap year), and the last minutes of a year.
+const CALENDAR: [&str; 9] = [
+    "2027-01-01T00:00:00Z",
+    "2027-03-02T10:00:00Z",
+    "2027-04-15T12:00:00Z",
+    "2027-02-28T23:59:00Z",
+    "2028-02-29T06:00:00Z",
+    "2027-04-30T18:00:00Z",
+    "2027-05-31T12:00:00Z",
+    "2027-08-31T23:00:00Z",
+    "2027-12-31T23:50:00Z",
+];
 
 #[tokio::test]
 async fn create_tenant_makes_a_litellm_key_with_the_grace_mapping() {
@@ -123,7 +137,7 @@ async fn create_tenant_makes_a_litellm_key_with_the_grace_mapping() {
     let cfg = get_config(&stack, "acme").await;
     assert_eq!(
         cfg.reset_time.unwrap().seconds,
-        first_of_next_month().timestamp()
+        first_of_next_month(stack.sim().now()).timestamp()
     );
     assert_eq!(cfg.max_budget_micros, 500 * USD);
     assert!(!cfg.etag.is_empty());
@@ -155,12 +169,22 @@ async fn create_tenant_makes_a_litellm_key_with_the_grace_mapping() {
 }
 
 #[tokio::test]
-async fn status_reports_spend_limits_state_reset_and_forecast() {
-    let stack = Stack::start().await;
+async fn status_reports_spend_limits_state_reset_and_forecast_on_any_day() {
+    for at in CALENDAR {
+        status_reports_spend_limits_state_reset_and_forecast(at.parse().unwrap()).await;
+    }
+}
+
+async fn status_reports_spend_limits_state_reset_and_forecast(at: chrono::DateTime<Utc>) {
+    let stack = Stack::start_with(StackOptions {
+        start_at: Some(at),
+        ..StackOptions::default()
+    })
+    .await;
     let created = stack.create_tenant("acme", 500).await;
     let key = created.virtual_key;
     stack.sim().set_spend(&key, 210.0).unwrap();
-    let today = Utc::now().date_naive();
+    let today = stack.sim().now().date_naive();
     for back in 1..=7u64 {
         stack
             .sim()
@@ -181,17 +205,20 @@ async fn status_reports_spend_limits_state_reset_and_forecast() {
         (80, 110)
     );
     assert_eq!(s.budget_duration, "30d");
-    let reset = first_of_next_month();
-    assert_eq!(s.reset_time.unwrap().seconds, reset.timestamp());
-    let expected_days = ((reset - Utc::now()).num_seconds() + 86_399) / 86_400;
-    assert_eq!(i64::from(s.days_until_reset), expected_days);
+    let reset = first_of_next_month(at);
+    assert_eq!(s.reset_time.unwrap().seconds, reset.timestamp(), "{at}");
+    let expected_days = ((reset - stack.sim().now()).num_seconds() + 86_399) / 86_400;
+    assert_eq!(i64::from(s.days_until_reset), expected_days, "{at}");
     let fetched = s.fetch_time.unwrap().seconds;
-    assert!((Utc::now().timestamp() - fetched).abs() < 5);
+    assert!((stack.sim().now().timestamp() - fetched).abs() < 5, "{at}");
     // $20/day over the days left until the reset.
-    assert_eq!(s.daily_rate_micros, 20 * USD);
-    let days_left = (reset - Utc::now()).num_seconds() as f64 / 86_400.0;
+    assert_eq!(s.daily_rate_micros, 20 * USD, "{at}");
+    let days_left = (reset - stack.sim().now()).num_seconds() as f64 / 86_400.0;
     let projected = 210.0 * USD as f64 + 20.0 * USD as f64 * days_left;
-    assert!((s.projected_spend_micros as f64 - projected).abs() < 0.01 * USD as f64);
+    assert!(
+        (s.projected_spend_micros as f64 - projected).abs() < 0.01 * USD as f64,
+        "{at}"
+    );
     stack.stop().await;
 }
 
@@ -321,8 +348,18 @@ async fn update_writes_litellm_database_and_audit_and_clears_the_cache() {
 }
 
 #[tokio::test]
-async fn budget_duration_is_sent_to_litellm_only_when_it_changes() {
-    let stack = Stack::start().await;
+async fn budget_duration_is_sent_to_litellm_only_when_it_changes_on_any_day() {
+    for at in CALENDAR {
+        budget_duration_is_sent_to_litellm_only_when_it_changes(at.parse().unwrap()).await;
+    }
+}
+
+async fn budget_duration_is_sent_to_litellm_only_when_it_changes(at: chrono::DateTime<Utc>) {
+    let stack = Stack::start_with(StackOptions {
+        start_at: Some(at),
+        ..StackOptions::default()
+    })
+    .await;
     let created = stack
         .create_tenant_with("acme", config(500, 80, 110, "60d"))
         .await;
@@ -331,7 +368,7 @@ async fn budget_duration_is_sent_to_litellm_only_when_it_changes() {
         .key(&created.virtual_key)
         .unwrap()
         .budget_reset_at;
-    let today = Utc::now().date_naive();
+    let today = at.date_naive();
     assert_eq!(
         first_reset.unwrap(),
         (today + Days::new(60))

@@ -92,7 +92,7 @@ pub struct StackConfig {
 }
 
 /// budget-service's "now" read from litellm-sim's clock, so both agree on the date.
-struct SimTime(SimControl);
+pub struct SimTime(pub SimControl);
 
 impl Clock for SimTime {
     fn now(&self) -> DateTime<Utc> {
