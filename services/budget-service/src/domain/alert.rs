@@ -1,7 +1,7 @@
 //! Budget alerts: which are due for a status, and the key that makes each one fire at most
 //! once per (tenant, type, budget period, threshold amount).
 
-use super::money::format_usd as usd;
+use super::money::{format_usd as usd, reached_percent};
 use super::status::BudgetStatus;
 
 /// What an alert records.
@@ -76,8 +76,7 @@ pub fn due_alerts(status: &BudgetStatus) -> Vec<DueAlert> {
     let spend = status.spend_micros;
     let spent = usd(spend);
     let mut due = Vec::new();
-    let reached =
-        |percent: i32| i128::from(spend) * 100 >= i128::from(budget) * i128::from(percent);
+    let reached = |percent: i32| reached_percent(spend, budget, percent);
     if reached(settings.alert_threshold_percent) {
         due.push(DueAlert {
             kind: AlertKind::Threshold,

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::money::{MICROS_PER_USD, percent_of};
+use super::money::{MICROS_PER_USD, percent_of, reached_percent};
 
 /// The largest budget a tenant may have: 10,000,000 USD.
 pub const MAX_BUDGET_LIMIT_MICROS: i64 = 10_000_000 * MICROS_PER_USD;
@@ -148,13 +148,12 @@ impl BudgetSettings {
     /// The band `spend_micros` falls in. Lower bounds are inclusive and compared in exact
     /// integer arithmetic, so a tenant at exactly the block amount is blocked, as in LiteLLM.
     pub fn state(&self, spend_micros: i64) -> BudgetState {
-        let spend = i128::from(spend_micros) * 100;
-        let at = |percent: i32| i128::from(self.max_budget_micros) * i128::from(percent);
-        if spend >= at(self.grace_threshold_percent) {
+        let reached = |percent| reached_percent(spend_micros, self.max_budget_micros, percent);
+        if reached(self.grace_threshold_percent) {
             BudgetState::Blocked
-        } else if spend >= at(100) {
+        } else if reached(100) {
             BudgetState::Grace
-        } else if spend >= at(self.alert_threshold_percent) {
+        } else if reached(self.alert_threshold_percent) {
             BudgetState::Warning
         } else {
             BudgetState::Ok
@@ -173,11 +172,11 @@ pub enum BudgetState {
 
 /// Whole days from `now` until `reset_time`, rounded up; 0 once it has passed.
 pub fn days_until_reset(now: DateTime<Utc>, reset_time: DateTime<Utc>) -> i32 {
-    let seconds = (reset_time - now).num_seconds();
+    let seconds = reset_time.signed_duration_since(now).num_seconds();
     if seconds <= 0 {
         return 0;
     }
-    i32::try_from((seconds + 86_399) / 86_400).unwrap_or(i32::MAX)
+    i32::try_from(seconds.saturating_add(86_399) / 86_400).unwrap_or(i32::MAX)
 }
 
 #[cfg(test)]

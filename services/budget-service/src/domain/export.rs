@@ -4,7 +4,7 @@
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
 use super::budget::FieldViolation;
-use super::money::MICROS_PER_USD;
+use super::money::to_cents;
 
 /// The longest range an export may cover: `end` at most this many days after `start`.
 pub const MAX_EXPORT_DAYS: i64 = 400;
@@ -73,7 +73,7 @@ impl DateRange {
                 "End date must not be before the start date",
             )]);
         }
-        if (end - start).num_days() > MAX_EXPORT_DAYS {
+        if end.signed_duration_since(start).num_days() > MAX_EXPORT_DAYS {
             return Err(vec![FieldViolation::new(
                 "end_date",
                 format!("End date must be at most {MAX_EXPORT_DAYS} days after the start date"),
@@ -158,16 +158,9 @@ impl CsvWriter {
 
 /// Micros as plain dollars with cents, rounded half away from zero: "1234.50", "-0.01".
 pub fn dollars(micros: i64) -> String {
-    let micros = i128::from(micros);
-    let half_cent = i128::from(MICROS_PER_USD / 200);
-    let rounded = if micros < 0 {
-        micros - half_cent
-    } else {
-        micros + half_cent
-    };
-    let cents = rounded / i128::from(MICROS_PER_USD / 100);
+    let cents = to_cents(micros);
     let sign = if cents < 0 { "-" } else { "" };
-    let cents = cents.abs();
+    let cents = cents.unsigned_abs();
     format!("{sign}{}.{:02}", cents / 100, cents % 100)
 }
 

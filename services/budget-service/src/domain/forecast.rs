@@ -5,9 +5,10 @@
 //! projected = spend + rate x days until reset (fractional). Exhaustion = now +
 //! (budget - spend) / rate, reported only when it falls before the reset.
 
-use chrono::{DateTime, Days, Utc};
+use chrono::{DateTime, Days, TimeDelta, Utc};
 
 use super::history::{DailyHistory, MAX_HISTORY_DAYS};
+use super::money::round_saturating;
 
 /// Complete days the rate looks back over.
 pub const RATE_WINDOW_DAYS: u32 = 7;
@@ -38,16 +39,24 @@ pub fn daily_rate(history: &DailyHistory, now: DateTime<Utc>) -> f64 {
         Some(_) => window_start,
         None => return 0.0,
     };
-    let days = (yesterday - start).num_days() + 1;
-    let total: i64 = start
+    let days = yesterday
+        .signed_duration_since(start)
+        .num_days()
+        .saturating_add(1);
+    // Summed as floats: a week of days each near i64::MAX micros must not overflow.
+    let total: f64 = start
         .iter_days()
         .take_while(|d| *d <= yesterday)
-        .map(|d| history.spend_on(d))
+        .map(|d| history.spend_on(d) as f64)
         .sum();
-    total as f64 / days as f64
+    total / days as f64
 }
 
 /// Forecasts the period's end from the current spend, the budget and the history.
+///
+/// Defined for every input: a run-out moment at or after the reset (however far away, or
+/// past what a date can hold) is simply not reported, and amounts beyond what micros can
+/// hold are held at `i64::MAX`.
 pub fn forecast(
     spend_micros: i64,
     budget_micros: i64,
@@ -56,22 +65,31 @@ pub fn forecast(
     reset_time: Option<DateTime<Utc>>,
 ) -> Forecast {
     let rate = daily_rate(history, now);
-    let days_left = reset_time
-        .map(|reset| ((reset - now).num_milliseconds() as f64 / 86_400_000.0).max(0.0))
-        .unwrap_or(0.0);
-    let projected = spend_micros as f64 + rate * days_left;
-    let exhaustion_time = (rate > 0.0 && spend_micros < budget_micros)
-        .then(|| {
-            let days = (budget_micros - spend_micros) as f64 / rate;
-            now + chrono::Duration::milliseconds((days * 86_400_000.0).round() as i64)
-        })
-        .filter(|at| reset_time.is_some_and(|reset| *at < reset));
+    let millis_left = reset_time.map(|reset| reset.signed_duration_since(now).num_milliseconds());
+    let days_left = millis_left.map_or(0.0, |ms| (ms as f64 / MILLIS_PER_DAY).max(0.0));
+    // The spend itself stays exact; only the expected addition is a float.
+    let projected = spend_micros.saturating_add(round_saturating(rate * days_left));
+    let exhaustion_time = match millis_left {
+        Some(left) if rate > 0.0 && spend_micros < budget_micros && left > 0 => {
+            let remaining = i128::from(budget_micros).saturating_sub(i128::from(spend_micros));
+            let millis = (remaining as f64 / rate * MILLIS_PER_DAY).round();
+            // Compared as floats first, so only a moment before the reset becomes a date.
+            (millis < left as f64)
+                .then(|| TimeDelta::try_milliseconds(round_saturating(millis)))
+                .flatten()
+                .and_then(|until| now.checked_add_signed(until))
+        }
+        _ => None,
+    };
     Forecast {
-        daily_rate_micros: rate.round() as i64,
-        projected_spend_micros: projected.round() as i64,
+        daily_rate_micros: round_saturating(rate),
+        projected_spend_micros: projected,
         exhaustion_time,
     }
 }
+
+/// Milliseconds in a day, for fractional days.
+const MILLIS_PER_DAY: f64 = 86_400_000.0;
 
 #[cfg(test)]
 mod tests {

@@ -18,7 +18,8 @@ impl DailyHistory {
     pub fn from_days(days: impl IntoIterator<Item = (NaiveDate, i64)>) -> DailyHistory {
         let mut map = BTreeMap::new();
         for (date, micros) in days {
-            *map.entry(date).or_insert(0i64) += micros;
+            let day = map.entry(date).or_insert(0i64);
+            *day = day.saturating_add(micros);
         }
         DailyHistory { days: map }
     }
@@ -51,7 +52,10 @@ impl DailyHistory {
     pub fn days_with_data(&self, today: NaiveDate, days: u32) -> u32 {
         self.first_spend_day(today, MAX_HISTORY_DAYS)
             .map(|first| {
-                let span = (today - first).num_days() + 1;
+                let span = today
+                    .signed_duration_since(first)
+                    .num_days()
+                    .saturating_add(1);
                 u32::try_from(span).unwrap_or(0).min(days)
             })
             .unwrap_or(0)

@@ -51,7 +51,11 @@ impl RawIncrease {
             Some(at) if at <= now => {
                 violations.push(FieldViolation::new("expire_time", MSG_EXPIRY_PAST));
             }
-            Some(at) if at > now + Duration::days(MAX_INCREASE_DAYS) => {
+            Some(at)
+                if now
+                    .checked_add_signed(Duration::days(MAX_INCREASE_DAYS))
+                    .is_some_and(|latest| at > latest) =>
+            {
                 violations.push(FieldViolation::new("expire_time", MSG_EXPIRY_TOO_FAR));
             }
             Some(_) => {}

@@ -2,6 +2,19 @@
 //! notification targets and retries.
 //! Nothing here does I/O or reads the clock; "now" is always passed in.
 
+// Tenant data reaches every line here: no arithmetic that can overflow or panic, and no
+// `as` cast that could silently saturate or truncate a value. Checked operations only
+// (tests compute expectations freely).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::arithmetic_side_effects,
+        clippy::cast_possible_truncation,
+        clippy::cast_possible_wrap,
+        clippy::cast_sign_loss
+    )
+)]
+
 pub mod alert;
 pub mod auth;
 pub mod budget;

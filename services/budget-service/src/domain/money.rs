@@ -11,11 +11,56 @@ pub fn usd_to_micros(usd: f64) -> Option<i64> {
         return None;
     }
     let micros = (usd * MICROS_PER_USD as f64).round();
-    // i64::MAX as f64 rounds up to 2^63, so compare with a strict bound.
-    if micros >= -(i64::MIN as f64) || micros < i64::MIN as f64 {
-        return None;
+    in_i64_range(micros).then(|| {
+        // In range and already rounded: the cast is exact.
+        #[allow(clippy::cast_possible_truncation)]
+        let micros = micros as i64;
+        micros
+    })
+}
+
+/// 2^63 as a float: i64::MAX as f64 rounds up to it, so ranges compare against it strictly.
+const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+
+fn in_i64_range(value: f64) -> bool {
+    (-TWO_POW_63..TWO_POW_63).contains(&value)
+}
+
+/// A computed amount (micros of a forecast or a rate, milliseconds), rounded half away from
+/// zero. Amounts beyond i64 (over $9.2 trillion in micros) are held at `i64::MAX` /
+/// `i64::MIN`, and NaN is 0: an explicit bound, never a wrapped or garbage value.
+pub fn round_saturating(value: f64) -> i64 {
+    if value.is_nan() {
+        0
+    } else if value >= TWO_POW_63 {
+        i64::MAX
+    } else if value < -TWO_POW_63 {
+        i64::MIN
+    } else {
+        // In range: the cast is exact after rounding.
+        #[allow(clippy::cast_possible_truncation)]
+        let micros = value.round() as i64;
+        micros
     }
-    Some(micros as i64)
+}
+
+/// Whether `spend` reached `percent` % of `amount`, in exact integer arithmetic (the
+/// products fit i128 for any i64 amounts and i32 percentages).
+pub fn reached_percent(spend_micros: i64, amount_micros: i64, percent: i32) -> bool {
+    i128::from(spend_micros).saturating_mul(100)
+        >= i128::from(amount_micros).saturating_mul(i128::from(percent))
+}
+
+/// Micros rounded to whole cents, half away from zero (never overflows: i128).
+pub fn to_cents(micros: i64) -> i128 {
+    let micros = i128::from(micros);
+    let half_cent = i128::from(MICROS_PER_USD / 200);
+    let rounded = if micros < 0 {
+        micros.saturating_sub(half_cent)
+    } else {
+        micros.saturating_add(half_cent)
+    };
+    rounded / 10_000
 }
 
 /// Converts micros to float dollars for LiteLLM's JSON.
@@ -25,33 +70,24 @@ pub fn micros_to_usd(micros: i64) -> f64 {
 
 /// `amount x percent / 100`, rounded half up, computed without overflow.
 pub fn percent_of(amount_micros: i64, percent: i32) -> i64 {
-    let product = i128::from(amount_micros) * i128::from(percent);
+    let product = i128::from(amount_micros).saturating_mul(i128::from(percent));
     let rounded = if product >= 0 {
-        (product + 50) / 100
+        product.saturating_add(50) / 100
     } else {
-        (product - 50) / 100
+        product.saturating_sub(50) / 100
     };
     i64::try_from(rounded).unwrap_or(if rounded > 0 { i64::MAX } else { i64::MIN })
 }
 
 /// Micros as dollars for people: "$1,234.56", rounded to the cent half away from zero.
 pub fn format_usd(micros: i64) -> String {
-    let (micros, half_cent) = (i128::from(micros), i128::from(MICROS_PER_USD / 200));
-    let rounded = if micros < 0 {
-        micros - half_cent
-    } else {
-        micros + half_cent
-    };
-    let cents = rounded / i128::from(MICROS_PER_USD / 100);
-    let (sign, cents) = if cents < 0 {
-        ("-", -cents)
-    } else {
-        ("", cents)
-    };
+    let cents = to_cents(micros);
+    let sign = if cents < 0 { "-" } else { "" };
+    let cents = cents.unsigned_abs();
     let dollars = (cents / 100).to_string();
     let mut grouped = String::new();
     for (i, digit) in dollars.chars().enumerate() {
-        if i > 0 && (dollars.len() - i) % 3 == 0 {
+        if i > 0 && dollars.len().saturating_sub(i) % 3 == 0 {
             grouped.push(',');
         }
         grouped.push(digit);

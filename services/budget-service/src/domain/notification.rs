@@ -286,12 +286,17 @@ pub fn after_failure(
     attempts: u32,
     base: Duration,
 ) -> AfterFailure {
-    let deadline = created_at + DELIVERY_WINDOW;
+    let deadline = created_at
+        .checked_add_signed(DELIVERY_WINDOW)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     if now >= deadline {
         return AfterFailure::GiveUp;
     }
     let delay = TimeDelta::from_std(retry_delay(attempts, base)).unwrap_or(TimeDelta::hours(1));
-    AfterFailure::RetryAt((now + delay).min(deadline))
+    AfterFailure::RetryAt(
+        now.checked_add_signed(delay)
+            .map_or(deadline, |at| at.min(deadline)),
+    )
 }
 
 #[cfg(test)]

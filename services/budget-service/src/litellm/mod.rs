@@ -3,6 +3,19 @@
 //! Every answer is validated here (finite, non-negative amounts, parseable dates) and
 //! converted to micros and UTC, so the rest of the service never sees LiteLLM's floats.
 
+// Tenant data reaches every line here: no arithmetic that can overflow or panic, and no
+// `as` cast that could silently saturate or truncate a value. Checked operations only
+// (tests compute expectations freely).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::arithmetic_side_effects,
+        clippy::cast_possible_truncation,
+        clippy::cast_possible_wrap,
+        clippy::cast_sign_loss
+    )
+)]
+
 mod lifecycle;
 mod webhook;
 mod wire;
