@@ -122,6 +122,9 @@ pub struct StackOptions {
     /// Run litellm-sim and budget-service as if it were this time (both read the sim's
     /// clock, which keeps running). Unset: the wall clock.
     pub start_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Panic points armed before the service starts (`budget_service::panic_points`): the
+    /// point and how many times it panics.
+    pub panic_points: Vec<(&'static str, u32)>,
 }
 
 impl Default for StackOptions {
@@ -137,6 +140,7 @@ impl Default for StackOptions {
             database_via_proxy: false,
             db_acquire_timeout_secs: 5,
             start_at: None,
+            panic_points: Vec::new(),
         }
     }
 }
@@ -201,6 +205,9 @@ impl Stack {
         let addr = app.local_addr();
         let http_addr = app.http_addr();
         let budgets = app.budgets();
+        for (point, times) in &options.panic_points {
+            budgets.panic_points().arm(point, *times);
+        }
         let authenticator = app.authenticator();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async {
@@ -286,6 +293,20 @@ impl Stack {
             .iter()
             .map(|a| a.r#type())
             .collect()
+    }
+
+    /// This service's metrics in Prometheus' text format.
+    pub fn metrics(&self) -> String {
+        self.budgets.metrics().render()
+    }
+
+    /// The value of one metric series, e.g. `budget_grpc_panics_total{method="..."}`
+    /// (0 when it is not there yet).
+    pub fn metric(&self, series: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0)
     }
 
     /// Runs one evaluation pass now.

@@ -1,15 +1,75 @@
 //! The background task that runs an evaluation pass every BUDGET_EVAL_INTERVAL_SECS, so
 //! alerts fire also for tenants that go quiet. It stops between tenants on shutdown.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
 use crate::service::Budgets;
 
+/// How many intervals without a completed pass make a leading replica unhealthy.
+pub const STALE_INTERVALS: u32 = 3;
+
+/// How the evaluator is doing, for gRPC health: stale while this replica leads and its last
+/// completed pass (or the moment it took the lead) is older than [`STALE_INTERVALS`]
+/// intervals. It lives outside the evaluator task, so a task that panics and is restarted
+/// does not reset it: a crash loop turns the replica NOT_SERVING.
+pub struct Liveness {
+    state: Mutex<LivenessState>,
+}
+
+struct LivenessState {
+    leading: bool,
+    since: Instant,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Liveness {
+            state: Mutex::new(LivenessState {
+                leading: false,
+                since: Instant::now(),
+            }),
+        }
+    }
+}
+
+impl Liveness {
+    fn with_state<T>(&self, f: impl FnOnce(&mut LivenessState) -> T) -> T {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut state)
+    }
+
+    /// Whether this replica leads now; taking the lead starts the clock.
+    fn leading(&self, leading: bool) {
+        self.with_state(|state| {
+            if leading && !state.leading {
+                state.since = Instant::now();
+            }
+            state.leading = leading;
+        });
+    }
+
+    fn pass_completed(&self) {
+        self.with_state(|state| state.since = Instant::now());
+    }
+
+    /// True while this replica leads and has completed no pass for STALE_INTERVALS intervals.
+    pub fn stale(&self, interval: Duration) -> bool {
+        self.with_state(|state| {
+            state.leading && state.since.elapsed() > interval.saturating_mul(STALE_INTERVALS)
+        })
+    }
+}
+
 /// Runs passes until `stop` turns true; the first pass starts at once.
-pub async fn run(budgets: Arc<Budgets>, interval: Duration, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    budgets: Arc<Budgets>,
+    interval: Duration,
+    liveness: Arc<Liveness>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // One replica at a time runs passes (see `cluster`); the lock goes with this task.
@@ -20,24 +80,33 @@ pub async fn run(budgets: Arc<Budgets>, interval: Duration, mut stop: watch::Rec
             _ = stop.wait_for(|stopped| *stopped) => true,
         };
         if stopping {
+            liveness.leading(false);
             leadership.release().await;
             return;
         }
-        if !leadership.lead().await {
+        let leads = leadership.lead().await;
+        liveness.leading(leads);
+        if !leads {
             tracing::debug!("evaluation pass skipped: another replica leads the evaluator");
             continue;
         }
+        budgets.panic_points().check("evaluator");
         let started = Instant::now();
         match budgets.evaluation_pass(&stop).await {
-            Ok(report) => tracing::info!(
-                tenants = report.tenants,
-                evaluated = report.evaluated,
-                alerts = report.alerts_recorded,
-                repaired = report.keys_repaired,
-                failed = report.failed,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "evaluation pass finished"
-            ),
+            Ok(report) => {
+                if !report.interrupted {
+                    liveness.pass_completed();
+                }
+                tracing::info!(
+                    tenants = report.tenants,
+                    evaluated = report.evaluated,
+                    alerts = report.alerts_recorded,
+                    repaired = report.keys_repaired,
+                    failed = report.failed,
+                    elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "evaluation pass finished"
+                )
+            }
             Err(error) => {
                 tracing::warn!(error = %error, "evaluation pass failed; retrying next interval")
             }
@@ -46,5 +115,6 @@ pub async fn run(budgets: Arc<Budgets>, interval: Duration, mut stop: watch::Rec
             break;
         }
     }
+    liveness.leading(false);
     leadership.release().await;
 }

@@ -40,6 +40,8 @@ pub fn router(budgets: Arc<Budgets>, webhook_secret: Option<String>) -> Router {
         .route("/metrics", axum::routing::get(metrics))
         // The body limit answers 413 before the handler reads anything.
         .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES))
+        // A panicking handler answers 500 (LiteLLM does not retry; the next pass evaluates).
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
         .with_state(state)
 }
 

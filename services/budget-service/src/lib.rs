@@ -16,10 +16,12 @@ pub mod litellm;
 pub mod metrics;
 pub mod notify;
 pub mod paging;
+pub mod panic_points;
 pub mod purger;
 pub mod service;
 pub mod startup;
 pub mod store;
+pub mod supervisor;
 
 pub use config::Settings;
 pub use startup::Application;

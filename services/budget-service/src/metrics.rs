@@ -10,6 +10,9 @@
 //! - `evaluation_pass_duration_seconds`, `evaluation_passes_total{outcome}`,
 //!   `evaluation_lag_seconds` (since the last completed pass, or since start before the first)
 //! - `alerts_recorded_total{type}`
+//! - `grpc_panics_total{method}`: calls whose handler panicked (answered INTERNAL)
+//! - `evaluation_tenant_failures_total{reason="error"|"panic"}`: tenants a pass skipped
+//! - `background_task_restarts_total{task}`: supervised tasks started again
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -41,6 +44,9 @@ pub struct Metrics {
     lag: Gauge,
     last_pass: Mutex<Instant>,
     alerts: IntCounterVec,
+    grpc_panics: IntCounterVec,
+    tenant_failures: IntCounterVec,
+    task_restarts: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -112,7 +118,30 @@ impl Metrics {
             "Alerts recorded (new, after deduplication), by type.",
             &["type"],
         );
+        let grpc_panics = counter_vec(
+            &registry,
+            "budget_grpc_panics_total",
+            "gRPC calls whose handler panicked; each was answered INTERNAL.",
+            &["method"],
+        );
+        let tenant_failures = counter_vec(
+            &registry,
+            "budget_evaluation_tenant_failures_total",
+            "Tenants an evaluation pass could not evaluate (the pass went on with the next), \
+             by reason: error or panic.",
+            &["reason"],
+        );
+        let task_restarts = counter_vec(
+            &registry,
+            "budget_background_task_restarts_total",
+            "Background tasks (evaluator, deliverer, cache_listener, purger) restarted after \
+             they panicked or ended unexpectedly.",
+            &["task"],
+        );
         Metrics {
+            grpc_panics,
+            tenant_failures,
+            task_restarts,
             registry,
             grpc_requests,
             grpc_duration,
@@ -159,6 +188,21 @@ impl Metrics {
     /// A pass stopped by a shutdown (`interrupted`) or an error (`failed`).
     pub fn pass_ended(&self, outcome: &str) {
         self.passes.with_label_values(&[outcome]).inc();
+    }
+
+    /// A gRPC handler panicked (`method` is a known method name or "unknown").
+    pub fn rpc_panicked(&self, method: &str) {
+        self.grpc_panics.with_label_values(&[method]).inc();
+    }
+
+    /// An evaluation pass skipped a tenant: `reason` is "error" or "panic".
+    pub fn tenant_evaluation_failed(&self, reason: &str) {
+        self.tenant_failures.with_label_values(&[reason]).inc();
+    }
+
+    /// A supervised background task was started again.
+    pub fn task_restarted(&self, task: &str) {
+        self.task_restarts.with_label_values(&[task]).inc();
     }
 
     pub fn alert_recorded(&self, kind: &str) {

@@ -18,6 +18,7 @@ use crate::notify::Notifier;
 use crate::service::auth::Authenticator;
 use crate::service::{Budgets, Clock, Deliveries, DeliveryPolicy, SystemClock};
 use crate::store::Store;
+use crate::supervisor::{self, Supervision};
 
 /// Largest request message accepted, in bytes.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
@@ -172,7 +173,8 @@ impl Application {
         }
         // Every call has a deadline on the server side too, whatever the client sent.
         // Layers, outermost first: tonic's error recovery and timeout, then `RpcLayer` (the
-        // RPC span, x-request-id, counts and latency by method and code), then the services.
+        // RPC span, x-request-id, counts and latency by method and code), then
+        // `CatchPanicLayer` (a panicking handler answers INTERNAL), then the services.
         // HTTP/2 limits per connection. h2 drops a connection (GOAWAY ENHANCE_YOUR_CALM
         // "too_many_data_frames") once its small request frames waiting to be read exceed half
         // the connection window: with h2's 64 KiB default that is ~137 unary calls, so a storm
@@ -188,6 +190,9 @@ impl Application {
             .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
             .timeout(std::time::Duration::from_secs(30))
             .layer(crate::grpc::layer::RpcLayer::new(
+                self.budgets.metrics().clone(),
+            ))
+            .layer(crate::grpc::panic::CatchPanicLayer::new(
                 self.budgets.metrics().clone(),
             ))
             .add_service(health_service)
@@ -217,30 +222,53 @@ impl Application {
             .into_future(),
         );
         tracing::info!(addr = %self.http_addr, "budget-service serving HTTP (webhooks)");
+        // Every background task is supervised: restarted with backoff if it panics or ends.
+        let supervision = Supervision {
+            metrics: self.budgets.metrics().clone(),
+            panic_points: self.budgets.panic_points().clone(),
+            stop: background_stopped.clone(),
+        };
+        let liveness = Arc::new(crate::evaluator::Liveness::default());
         let evaluator = (self.settings.eval_interval_secs > 0).then(|| {
             let interval = std::time::Duration::from_secs(self.settings.eval_interval_secs);
-            tokio::spawn(crate::evaluator::run(
+            let (budgets, alive, stop) = (
                 self.budgets.clone(),
-                interval,
+                liveness.clone(),
                 background_stopped.clone(),
-            ))
+            );
+            let task = supervisor::spawn("evaluator", supervision.clone(), move || {
+                crate::evaluator::run(budgets.clone(), interval, alive.clone(), stop.clone())
+            });
+            let watch = tokio::spawn(watch_evaluator(
+                liveness.clone(),
+                interval,
+                health.clone(),
+                background_stopped.clone(),
+            ));
+            (task, watch)
         });
         // Keeps this replica's status cache in step with changes made on the others.
-        let mut cache_listener = tokio::spawn(crate::cluster::run_cache_listener(
-            self.budgets.clone(),
-            background_stopped.clone(),
-        ));
-        let mut purger = tokio::spawn(crate::purger::run(
-            self.budgets.clone(),
-            self.settings.retention(),
-            background_stopped.clone(),
-        ));
+        let mut cache_listener = {
+            let (budgets, stop) = (self.budgets.clone(), background_stopped.clone());
+            supervisor::spawn("cache_listener", supervision.clone(), move || {
+                crate::cluster::run_cache_listener(budgets.clone(), stop.clone())
+            })
+        };
+        let mut purger = {
+            let (budgets, retention, stop) = (
+                self.budgets.clone(),
+                self.settings.retention(),
+                background_stopped.clone(),
+            );
+            supervisor::spawn("purger", supervision.clone(), move || {
+                crate::purger::run(budgets.clone(), retention, stop.clone())
+            })
+        };
         let deliverer = self.settings.delivery_poll().map(|poll| {
-            tokio::spawn(crate::deliverer::run(
-                self.deliveries.clone(),
-                poll,
-                background_stopped,
-            ))
+            let (deliveries, stop) = (self.deliveries.clone(), background_stopped.clone());
+            supervisor::spawn("deliverer", supervision.clone(), move || {
+                crate::deliverer::run(deliveries.clone(), poll, stop.clone())
+            })
         });
 
         tokio::select! {
@@ -249,6 +277,14 @@ impl Application {
         }
         tracing::info!("shutting down: health NOT_SERVING, draining in-flight calls");
         let _ = background_stop.send(true);
+        let evaluator = match evaluator {
+            Some((task, watch)) => {
+                // Stopped before health is set, so it cannot turn SERVING again.
+                let _ = watch.await;
+                Some(task)
+            }
+            None => None,
+        };
         health
             .set_not_serving::<BudgetServiceServer<BudgetApi>>()
             .await;
@@ -292,6 +328,47 @@ impl Application {
         }
         tracing::info!("budget-service stopped");
         Ok(())
+    }
+}
+
+/// Keeps gRPC health in step with the evaluator: NOT_SERVING while this replica leads and
+/// has completed no pass for `evaluator::STALE_INTERVALS` intervals, SERVING again after the
+/// next completed pass (or once another replica leads).
+async fn watch_evaluator(
+    liveness: Arc<crate::evaluator::Liveness>,
+    interval: std::time::Duration,
+    health: tonic_health::server::HealthReporter,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(interval.min(std::time::Duration::from_secs(1)));
+    let mut was_stale = false;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        let stale = liveness.stale(interval);
+        if stale == was_stale {
+            continue;
+        }
+        was_stale = stale;
+        let status = if stale {
+            tracing::error!(
+                intervals = crate::evaluator::STALE_INTERVALS,
+                "the evaluator leads but has completed no pass for too long: health NOT_SERVING"
+            );
+            tonic_health::ServingStatus::NotServing
+        } else {
+            tracing::info!("the evaluator completed a pass again: health SERVING");
+            tonic_health::ServingStatus::Serving
+        };
+        health
+            .set_service_status(
+                <BudgetServiceServer<BudgetApi> as tonic::server::NamedService>::NAME,
+                status,
+            )
+            .await;
+        health.set_service_status("", status).await;
     }
 }
 

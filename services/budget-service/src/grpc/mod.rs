@@ -3,6 +3,7 @@
 
 mod convert;
 pub mod layer;
+pub mod panic;
 pub mod status;
 
 use std::sync::Arc;

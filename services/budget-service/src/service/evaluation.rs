@@ -4,8 +4,10 @@
 //! a LiteLLM key that no longer matches our settings.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 
 use chrono::Days;
+use futures::FutureExt as _;
 use tokio::sync::watch;
 
 use super::{Actor, Budgets, key_limits, read_error};
@@ -13,6 +15,7 @@ use crate::domain::increase::effective_settings;
 use crate::domain::{BudgetSettings, BudgetStatus, due_alerts};
 use crate::error::BudgetError;
 use crate::litellm::{KeyBudget, KeyStatus};
+use crate::panic_points::panic_text;
 use crate::store::{AlertRecord, ConfigRecord, NewAlert, NewAudit, StoreError, TenantRecord};
 
 /// Tenants read from the database at a time during a pass.
@@ -105,17 +108,30 @@ impl Budgets {
                     report.failed += 1;
                     continue;
                 };
-                match self
-                    .evaluate_with(&tenant, &config, key, recent_days.as_deref())
-                    .await
-                {
-                    Ok(outcome) => {
+                // One tenant's failure, even a panic, never stops the pass for the others.
+                let evaluated = AssertUnwindSafe(self.evaluate_with(
+                    &tenant,
+                    &config,
+                    key,
+                    recent_days.as_deref(),
+                ))
+                .catch_unwind()
+                .await;
+                match evaluated {
+                    Ok(Ok(outcome)) => {
                         report.evaluated += 1;
                         report.alerts_recorded += outcome.alerts.len();
                         report.keys_repaired += usize::from(outcome.repaired);
                     }
-                    Err(error) => {
+                    Ok(Err(error)) => {
                         tracing::warn!(tenant_id = %tenant.tenant_id, error = %error, "tenant not evaluated");
+                        self.metrics.tenant_evaluation_failed("error");
+                        report.failed += 1;
+                    }
+                    Err(panic) => {
+                        tracing::error!(tenant_id = %tenant.tenant_id, panic = %panic_text(&*panic),
+                            "evaluating the tenant panicked; the pass goes on with the next tenant");
+                        self.metrics.tenant_evaluation_failed("panic");
                         report.failed += 1;
                     }
                 }
@@ -164,6 +180,8 @@ impl Budgets {
         key: &KeyBudget,
         recent_days: Option<&[(chrono::NaiveDate, i64)]>,
     ) -> Result<Evaluation, BudgetError> {
+        self.panic_points
+            .check(format_args!("evaluate:{}", tenant.tenant_id));
         let key = super::lifecycle::tenant_key(tenant, key.clone())?;
         if let Some(days) = recent_days {
             // Only once the full history is loaded; otherwise compute_status loads it.

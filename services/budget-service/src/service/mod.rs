@@ -105,6 +105,8 @@ pub struct Budgets {
     invalidations: std::sync::atomic::AtomicU64,
     /// Whether this replica's evaluator leads (see `invalidation.rs`).
     leading: std::sync::atomic::AtomicBool,
+    /// Test-only panic injection (`crate::panic_points`); never armed in production.
+    panic_points: Arc<crate::panic_points::PanicPoints>,
 }
 
 pub const ALERTS_PAGE: (i64, i64) = (10, 100);
@@ -130,7 +132,13 @@ impl Budgets {
                 .build(),
             invalidations: std::sync::atomic::AtomicU64::new(0),
             leading: std::sync::atomic::AtomicBool::new(false),
+            panic_points: Arc::default(),
         }
+    }
+
+    /// Test-only panic injection points (see `crate::panic_points`).
+    pub fn panic_points(&self) -> &Arc<crate::panic_points::PanicPoints> {
+        &self.panic_points
     }
 
     pub fn store(&self) -> &Store {
@@ -150,6 +158,7 @@ impl Budgets {
         let missed = std::sync::atomic::AtomicBool::new(false);
         let fill = async {
             missed.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.panic_points.check(format_args!("status:{id}"));
             let before = self.invalidations.load(std::sync::atomic::Ordering::SeqCst);
             let status = self.fetch_status(&id).await;
             let after = self.invalidations.load(std::sync::atomic::Ordering::SeqCst);
