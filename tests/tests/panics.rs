@@ -66,7 +66,11 @@ async fn extreme_settings_never_stop_the_tenants_status_or_the_fleet_evaluation(
             .await
             .expect("an answer, not a reset stream");
         assert_eq!(s.daily_rate_micros, rate, "{id}");
-        assert!(s.projected_exhaustion_time.is_none(), "{id}: {:?}", s.projected_exhaustion_time);
+        assert!(
+            s.projected_exhaustion_time.is_none(),
+            "{id}: {:?}",
+            s.projected_exhaustion_time
+        );
         assert_eq!(s.state(), pb::BudgetState::Ok);
     }
     let report = stack.evaluate().await;

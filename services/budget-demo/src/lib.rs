@@ -362,10 +362,13 @@ impl Pace {
     pub fn for_seed(seed: &TenantSeed, now: DateTime<Utc>, reset: Option<DateTime<Utc>>) -> Pace {
         let block = seed.max_budget_usd * f64::from(seed.grace_threshold_percent) / 100.0;
         let recent_max = match (seed.projected_max_percent, reset) {
-            (Some(percent), Some(reset)) => {
+            // A tenant already at or over its budget gets no forecast alert: no limit.
+            (Some(percent), Some(reset)) if seed.spend_usd < seed.max_budget_usd => {
                 let days_left = (reset - now).num_seconds().max(1) as f64 / 86_400.0;
-                let room = seed.max_budget_usd * percent / 100.0 - seed.spend_usd;
-                (room / days_left).max(0.0)
+                // Up to the target, or half the way to the budget when already past it.
+                let room = (seed.max_budget_usd * percent / 100.0 - seed.spend_usd)
+                    .max((seed.max_budget_usd - seed.spend_usd) / 2.0);
+                room / days_left
             }
             _ => f64::INFINITY,
         };
@@ -609,6 +612,14 @@ mod tests {
                         DailyHistory::from_days(series.iter().map(|(d, usd)| (*d, micros(*usd))));
                     let budget = micros(seed.max_budget_usd);
                     let f = forecast(micros(seed.spend_usd), budget, &history, now, reset);
+                    // Enough history for the trend chart: spend on most days.
+                    let spending_days = series.iter().filter(|(_, usd)| *usd > 0.0).count();
+                    assert!(
+                        spending_days * 10 >= series.len() * 9,
+                        "{} {now}: {spending_days} of {} days",
+                        seed.id,
+                        series.len()
+                    );
                     if seed.spend_usd < seed.max_budget_usd {
                         // No forecast alert for the tenants under budget: acme, globex, hooli.
                         assert!(
