@@ -15,7 +15,7 @@ pub mod retention;
 
 pub use evaluation::PassReport;
 pub use exports::Export;
-pub use notifications::{DELIVERY_BATCH, Deliveries, DeliveryPolicy, DeliveryReport};
+pub use notifications::{Deliveries, DeliveryOutcome, DeliveryPolicy};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,6 +105,8 @@ pub struct Budgets {
     invalidations: std::sync::atomic::AtomicU64,
     /// Whether this replica's evaluator leads (see `invalidation.rs`).
     leading: std::sync::atomic::AtomicBool,
+    /// The egress rules notification targets are checked against when saved.
+    target_guard: crate::notify::TargetGuard,
 }
 
 pub const ALERTS_PAGE: (i64, i64) = (10, 100);
@@ -130,6 +132,7 @@ impl Budgets {
                 .build(),
             invalidations: std::sync::atomic::AtomicU64::new(0),
             leading: std::sync::atomic::AtomicBool::new(false),
+            target_guard: crate::notify::TargetGuard::new(Default::default()),
         }
     }
 
