@@ -103,6 +103,10 @@ impl TestDatabase {
     }
 }
 
+/// The allow-list entry that lets tests' loopback receivers (on 127.0.0.1, any port) through
+/// the notification egress rules (BUDGET_NOTIFY_ALLOW_HOSTS).
+pub const LOOPBACK_RECEIVERS: &str = "127.0.0.1";
+
 /// Knobs for a stack.
 #[derive(Clone, Debug)]
 pub struct StackOptions {
@@ -192,6 +196,10 @@ impl Stack {
         settings.eval_interval_secs = options.eval_interval_secs;
         settings.litellm_enterprise = options.litellm_enterprise;
         settings.db_acquire_timeout_secs = options.db_acquire_timeout_secs;
+        // Tests' notification receivers listen on plain http on loopback, which the service
+        // refuses unless the operator allows it.
+        settings.notify_allow_http = true;
+        settings.notify_allow_hosts = LOOPBACK_RECEIVERS.parse().unwrap();
         let clock: Arc<dyn budget_service::service::Clock> = match options.start_at {
             Some(at) => {
                 sim.control().set_clock(at);

@@ -140,7 +140,8 @@ async fn the_demo_seeds_one_tenant_per_state_with_consistent_spend(at: DateTime<
         "alerts of acme, globex, initech, umbrella, hooli on {at}"
     );
 
-    // Each alert reaches the demo's receiver, signed.
+    // Each alert reaches the demo's receiver (allowed through BUDGET_NOTIFY_ALLOW_HOSTS),
+    // signed both ways: X-Budget-Signature and Standard Webhooks.
     let receiver = stack.receiver.as_ref().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     while receiver.received().len() < 6 && std::time::Instant::now() < deadline {
@@ -148,7 +149,12 @@ async fn the_demo_seeds_one_tenant_per_state_with_consistent_spend(at: DateTime<
     }
     let received = receiver.received();
     assert_eq!(received.len(), 6, "{received:?}");
-    assert!(received.iter().all(|r| r.signature_valid));
+    assert!(
+        received
+            .iter()
+            .all(|r| r.signature_valid && r.standard_signature_valid),
+        "{received:?}"
+    );
 
     // umbrella's chat calls are refused by LiteLLM; acme's work.
     let http = reqwest::Client::new();

@@ -7,12 +7,14 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::IntoResponse;
 use budget_e2e::{SIM_MASTER_KEY, TestDatabase, config, field_violations, init_test_logs};
 use budget_proto::v1 as pb;
 use budget_service::Settings;
@@ -21,6 +23,7 @@ use litellm_sim::SimServer;
 use pb::{DeliveryStatus, NotificationKind};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -37,6 +40,7 @@ struct Received {
     idempotency_key: String,
     signature: Option<String>,
     content_type: String,
+    headers: HeaderMap,
     body: Bytes,
     accepted: bool,
     at: Instant,
@@ -106,6 +110,7 @@ async fn receive(
         idempotency_key,
         signature: header("x-budget-signature"),
         content_type: header("content-type").unwrap_or_default(),
+        headers: headers.clone(),
         body,
         accepted,
         at: Instant::now(),
@@ -171,6 +176,11 @@ impl World {
     /// budget-service on this world's database, polling every 20 ms for deliveries and
     /// retrying after `retry_base_ms`, doubled per attempt.
     async fn start(&self, retry_base_ms: u64) -> Instance {
+        self.start_with(retry_base_ms, |_| {}).await
+    }
+
+    /// Like [`World::start`], with `adjust` applied to the settings last.
+    async fn start_with(&self, retry_base_ms: u64, adjust: impl FnOnce(&mut Settings)) -> Instance {
         let mut settings = Settings::new(&self.db.url, &self.sim.base_url(), SIM_MASTER_KEY);
         settings.grpc_addr = "127.0.0.1:0".parse().unwrap();
         settings.http_addr = "127.0.0.1:0".parse().unwrap();
@@ -181,6 +191,9 @@ impl World {
         settings.delivery_timeout_secs = 2;
         settings.dashboard_url = format!("{DASHBOARD}/");
         settings.bootstrap_token = Some(budget_e2e::ADMIN_TOKEN.into());
+        settings.notify_allow_http = true;
+        settings.notify_allow_hosts = budget_e2e::LOOPBACK_RECEIVERS.parse().unwrap();
+        adjust(&mut settings);
         let app = budget_service::Application::build(settings)
             .await
             .expect("budget-service builds");
@@ -391,6 +404,21 @@ async fn webhook_bodies_are_signed_with_the_targets_secret() {
     let mut tampered = got.body.to_vec();
     tampered.push(b' ');
     assert!(!signs(SECRET, &tampered, got.signature.as_deref()));
+    // A stock Standard Webhooks verifier accepts it too (a secret without the whsec_ prefix
+    // is its own bytes), with the alert id as webhook-id and a current timestamp.
+    let verifier = standardwebhooks::Webhook::from_bytes(SECRET.as_bytes().to_vec()).unwrap();
+    verifier.verify(&got.body, &got.headers).unwrap();
+    assert!(verifier.verify(&tampered, &got.headers).is_err());
+    assert_eq!(got.headers["webhook-id"], alert.alert_id.as_str());
+    let sent_at: i64 = got.headers["webhook-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (chrono::Utc::now().timestamp() - sent_at).abs() <= 5,
+        "{sent_at}"
+    );
 
     let body = json(&got.body);
     let create_time = body["create_time"].as_str().unwrap();
@@ -574,7 +602,11 @@ async fn a_restart_mid_retry_still_delivers() {
             .unwrap();
     assert_eq!(
         stored,
-        ("pending".to_owned(), 1, Some("HTTP 500".to_owned())),
+        (
+            "pending".to_owned(),
+            1,
+            Some("receiver failed (HTTP 5xx)".to_owned())
+        ),
         "pending in the database while no service runs"
     );
     pool.close().await;
@@ -681,7 +713,7 @@ async fn removed_targets_stop_and_deliveries_end_24_hours_after_the_alert() {
     assert_eq!(removed.last_error, "target removed");
     let still = &alerts[0].deliveries[0];
     assert_eq!(still.status(), DeliveryStatus::Pending);
-    assert_eq!(still.last_error, "HTTP 500");
+    assert_eq!(still.last_error, "receiver failed (HTTP 5xx)");
     assert!(still.next_attempt_time.is_some());
 
     // The other one gives up once 24 hours have passed since the alert.
@@ -695,8 +727,8 @@ async fn removed_targets_stop_and_deliveries_end_24_hours_after_the_alert() {
     let gave_up = &alerts[0].deliveries[0];
     assert_eq!(gave_up.status(), DeliveryStatus::Failed);
     assert_eq!(
-        gave_up.last_error, "HTTP 500",
-        "no URL or token in the error"
+        gave_up.last_error, "receiver failed (HTTP 5xx)",
+        "no URL, token or exact status in the error"
     );
     assert!(gave_up.next_attempt_time.is_none());
     let count = receiver.received().len();
@@ -937,6 +969,525 @@ async fn unknown_tenants_are_not_found() {
     let malformed = service.set_targets("No Such", vec![]).await.unwrap_err();
     assert_eq!(malformed.code(), tonic::Code::InvalidArgument);
     assert_eq!(field_violations(&malformed)[0].0, "tenant_id");
+
+    service.stop().await;
+    world.finish().await;
+}
+
+// ---------------------------------------------------------------------------
+// Targets that reach inside, receivers that misbehave, and tenants that make noise.
+
+/// A TCP listener that accepts connections and never answers. Counts connections accepted,
+/// open now and open at most, over all the tarpits sharing `counts`.
+#[derive(Clone, Default)]
+struct TarpitCounts {
+    accepted: Arc<AtomicUsize>,
+    open: Arc<AtomicUsize>,
+    most_open: Arc<AtomicUsize>,
+}
+
+struct Tarpit {
+    addr: SocketAddr,
+}
+
+impl Tarpit {
+    async fn start(counts: &TarpitCounts) -> Tarpit {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let counts = counts.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counts.accepted.fetch_add(1, Ordering::SeqCst);
+                let open = counts.open.fetch_add(1, Ordering::SeqCst) + 1;
+                counts.most_open.fetch_max(open, Ordering::SeqCst);
+                let counts = counts.clone();
+                tokio::spawn(async move {
+                    // Reads (to notice the sender hanging up) and never writes a byte.
+                    let mut buf = [0u8; 4096];
+                    while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
+                    counts.open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        Tarpit { addr }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// A receiver answering by path: `/status/{code}` with that status, `/redirect` with a 307
+/// to `/landed`; it counts requests per path.
+async fn answering_receiver() -> (SocketAddr, Arc<Mutex<BTreeMap<String, usize>>>) {
+    let hits: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+    let seen = hits.clone();
+    let app = axum::Router::new().fallback(move |uri: Uri| {
+        let seen = seen.clone();
+        async move {
+            let path = uri.path().to_owned();
+            *seen.lock().unwrap().entry(path.clone()).or_default() += 1;
+            if let Some(code) = path.strip_prefix("/status/") {
+                return StatusCode::from_u16(code.parse().unwrap())
+                    .unwrap()
+                    .into_response();
+            }
+            if path == "/redirect" {
+                return (StatusCode::TEMPORARY_REDIRECT, [("location", "/landed")]).into_response();
+            }
+            StatusCode::OK.into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, hits)
+}
+
+/// Adds targets straight to the database, as if saved before the egress rules existed.
+async fn stored_targets(world: &World, id: &str, urls: &[String]) {
+    let pool = sqlx::PgPool::connect(&world.db.url).await.unwrap();
+    for url in urls {
+        sqlx::query(
+            "INSERT INTO notification_targets (tenant_id, kind, url, secret) \
+             VALUES ($1, 'webhook', $2, $3)",
+        )
+        .bind(id)
+        .bind(url)
+        .bind(SECRET)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+}
+
+const PRIVATE: &str = "Notification URL must not point to a private or local address";
+
+#[tokio::test]
+async fn targets_that_reach_inside_are_refused_field_by_field() {
+    let world = World::new().await;
+    // The operator's defaults: https only, nothing internal allowed.
+    let strict = world
+        .start_with(100, |settings| {
+            settings.notify_allow_http = false;
+            settings.notify_allow_hosts = Default::default();
+        })
+        .await;
+    strict.create_tenant("acme", 100).await;
+    let inside = [
+        "https://127.0.0.1/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.1:4000/key/list",
+        "https://172.16.5.4/",
+        "https://192.168.1.1/",
+        "https://100.64.0.1/",
+        "https://[::1]:8081/hooks",
+        "https://[::ffff:169.254.169.254]/",
+        "https://[fd00::1]/",
+        "https://[fe80::1]/",
+        "https://0.0.0.0:50051/",
+        "https://2130706433/",
+        // A name that resolves to loopback.
+        "https://localhost:8081/hooks/litellm/x",
+    ];
+    let status = strict
+        .set_targets(
+            "acme",
+            inside.iter().take(10).map(|url| slack(url)).collect(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    let want: Vec<(String, String)> = (0..10)
+        .map(|i| (format!("targets[{i}].url"), PRIVATE.to_owned()))
+        .collect();
+    assert_eq!(field_violations(&status), want);
+    let status = strict
+        .set_targets(
+            "acme",
+            inside[10..]
+                .iter()
+                .map(|url| slack(url))
+                .chain([slack("http://hooks.example.com/x")])
+                .collect(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        field_violations(&status),
+        vec![
+            ("targets[0].url".to_owned(), PRIVATE.to_owned()),
+            ("targets[1].url".to_owned(), PRIVATE.to_owned()),
+            ("targets[2].url".to_owned(), PRIVATE.to_owned()),
+            (
+                "targets[3].url".to_owned(),
+                "Notification URL must use https; this service does not send plain http".to_owned()
+            ),
+        ]
+    );
+    assert!(
+        strict.list_targets("acme").await.is_empty(),
+        "nothing saved"
+    );
+    // Public names (unresolvable here) are checked again at every send.
+    strict
+        .set_targets(
+            "acme",
+            vec![slack("https://hooks.slack.com/services/T/B/C")],
+        )
+        .await
+        .unwrap();
+
+    // What the operator allows passes: the tests allow 127.0.0.1 over plain http.
+    let open = world.start(100).await;
+    let receiver = Receiver::start(0).await;
+    open.set_targets("acme", vec![slack(&receiver.url("/ok"))])
+        .await
+        .unwrap();
+    let status = open
+        .set_targets("acme", vec![slack("http://127.0.0.2:9/x")])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        field_violations(&status),
+        vec![("targets[0].url".to_owned(), PRIVATE.to_owned())]
+    );
+
+    strict.stop().await;
+    open.stop().await;
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn deliveries_never_connect_to_addresses_outside_the_rules() {
+    let world = World::new().await;
+    // Plain http allowed, but no internal address: 127.0.0.1 is off limits here.
+    let service = world
+        .start_with(60_000, |settings| {
+            settings.notify_allow_hosts = Default::default();
+        })
+        .await;
+    let counts = TarpitCounts::default();
+    let listener = Tarpit::start(&counts).await;
+    let port = listener.addr.port();
+    let key = service.create_tenant("acme", 100).await;
+    // Saved before the rules: a name resolving to loopback at send time (as a DNS rebinding
+    // would), loopback itself, and loopback in IPv4-mapped IPv6.
+    stored_targets(
+        &world,
+        "acme",
+        &[
+            format!("http://localhost:{port}/name"),
+            format!("http://127.0.0.1:{port}/literal"),
+            format!("http://[::ffff:127.0.0.1]:{port}/mapped"),
+        ],
+    )
+    .await;
+    world.sim.control().set_spend(&key, 85.0).unwrap();
+    service.evaluate().await;
+    let alerts = wait_for_alerts(&service, "acme", "three failed attempts", |alerts| {
+        alerts.len() == 1
+            && alerts[0].deliveries.len() == 3
+            && alerts[0]
+                .deliveries
+                .iter()
+                .all(|d| !d.last_error.is_empty())
+    })
+    .await;
+    let errors: Vec<&str> = alerts[0]
+        .deliveries
+        .iter()
+        .map(|d| d.last_error.as_str())
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            "receiver unreachable",
+            "receiver address not allowed",
+            "receiver address not allowed"
+        ]
+    );
+    assert_eq!(
+        counts.accepted.load(Ordering::SeqCst),
+        0,
+        "no connection reached the loopback listener"
+    );
+
+    service.stop().await;
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn tenants_see_only_coarse_delivery_errors_and_timeouts_back_off_harder() {
+    let world = World::new().await;
+    // A long first backoff: one attempt each within the test.
+    let service = world.start(60_000).await;
+    let (answering, hits) = answering_receiver().await;
+    let counts = TarpitCounts::default();
+    let tarpit = Tarpit::start(&counts).await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let key = service.create_tenant("acme", 100).await;
+    service
+        .set_targets(
+            "acme",
+            vec![
+                webhook(&format!("http://{answering}/status/404"), SECRET, ""),
+                webhook(&format!("http://{answering}/status/503"), SECRET, ""),
+                webhook(&format!("http://{answering}/redirect"), SECRET, ""),
+                webhook(&format!("http://{closed}/hook"), SECRET, ""),
+                webhook(&tarpit.url("/hook"), SECRET, ""),
+            ],
+        )
+        .await
+        .unwrap();
+    world.sim.control().set_spend(&key, 85.0).unwrap();
+    service.evaluate().await;
+    let alerts = wait_for_alerts(&service, "acme", "five failed attempts", |alerts| {
+        alerts.len() == 1
+            && alerts[0]
+                .deliveries
+                .iter()
+                .all(|d| !d.last_error.is_empty())
+    })
+    .await;
+    let deliveries = &alerts[0].deliveries;
+    let errors: Vec<&str> = deliveries.iter().map(|d| d.last_error.as_str()).collect();
+    assert_eq!(
+        errors,
+        vec![
+            "receiver refused (HTTP 4xx)",
+            "receiver failed (HTTP 5xx)",
+            "receiver refused (HTTP 3xx)",
+            "receiver unreachable",
+            "receiver unreachable",
+        ]
+    );
+    assert_eq!(
+        hits.lock().unwrap().get("/landed"),
+        None,
+        "redirects are not followed"
+    );
+    // A timeout holds a slot for the whole timeout: it waits four times longer to retry.
+    let next = |i: usize| deliveries[i].next_attempt_time.unwrap().seconds;
+    let answered = next(1);
+    let timed_out = next(4);
+    assert!(
+        timed_out - answered >= 150,
+        "503 retries at {answered}, the timeout at {timed_out}"
+    );
+
+    service.stop().await;
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn delivery_errors_stored_in_finer_words_are_rewritten_coarse() {
+    let world = World::new().await;
+    let service = world.start(100).await;
+    service.create_tenant("acme", 100).await;
+    stored_targets(&world, "acme", &["https://hooks.example.com/x".to_owned()]).await;
+    let pool = sqlx::PgPool::connect(&world.db.url).await.unwrap();
+    let old = [
+        "HTTP 404",
+        "HTTP 301",
+        "HTTP 503",
+        "timed out",
+        "could not connect",
+        "request failed",
+        "target removed",
+    ];
+    sqlx::query(
+        "WITH e AS (SELECT * FROM unnest($1::text[]) WITH ORDINALITY AS e(error, i)), \
+         a AS (INSERT INTO budget_alert_history (tenant_id, alert_type, spend_micros, \
+               max_budget_micros, percent, threshold_percent, message, dedupe_key) \
+               SELECT 'acme', 'threshold', 1, 1, 1.0, 80, 'old', 'old:' || i FROM e \
+               RETURNING alert_id, dedupe_key) \
+         INSERT INTO notification_deliveries (alert_id, target_id, status, attempts, last_error) \
+         SELECT a.alert_id, t.target_id, 'failed', 1, e.error \
+         FROM a JOIN e ON a.dedupe_key = 'old:' || e.i \
+         CROSS JOIN (SELECT target_id FROM notification_targets WHERE tenant_id = 'acme') t",
+    )
+    .bind(old)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::raw_sql(include_str!(
+        "../../migrations/20261202000300_coarse_delivery_errors.sql"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let stored: Vec<(String,)> =
+        sqlx::query_as("SELECT last_error FROM notification_deliveries ORDER BY delivery_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        stored.into_iter().map(|(e,)| e).collect::<Vec<_>>(),
+        vec![
+            "receiver refused (HTTP 4xx)",
+            "receiver refused (HTTP 3xx)",
+            "receiver failed (HTTP 5xx)",
+            "receiver unreachable",
+            "receiver unreachable",
+            "receiver unreachable",
+            "target removed",
+        ]
+    );
+    pool.close().await;
+    service.stop().await;
+    world.finish().await;
+}
+
+#[tokio::test]
+async fn whsec_secrets_verify_with_a_stock_standard_webhooks_verifier() {
+    use base64::Engine as _;
+    let world = World::new().await;
+    let service = world.start(100).await;
+    let receiver = Receiver::start(0).await;
+    let key_bytes: Vec<u8> = (0u8..24).collect();
+    let secret = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(&key_bytes)
+    );
+    let key = service.create_tenant("acme", 100).await;
+    service
+        .set_targets("acme", vec![webhook(&receiver.url("/sw"), &secret, "")])
+        .await
+        .unwrap();
+    world.sim.control().set_spend(&key, 85.0).unwrap();
+    service.evaluate().await;
+    let [got] = wait_for_requests(&receiver, 1).await.try_into().unwrap();
+    standardwebhooks::Webhook::new(&secret)
+        .unwrap()
+        .verify(&got.body, &got.headers)
+        .unwrap();
+    // The signature is bound to the timestamp: a replay with a fresh timestamp fails.
+    let mut replayed = got.headers.clone();
+    let later = chrono::Utc::now().timestamp() + 60;
+    replayed.insert("webhook-timestamp", later.to_string().parse().unwrap());
+    assert!(
+        standardwebhooks::Webhook::new(&secret)
+            .unwrap()
+            .verify(&got.body, &replayed)
+            .is_err()
+    );
+    // X-Budget-Signature stays: HMAC of the body under the secret's own bytes.
+    assert!(signs(&secret, &got.body, got.signature.as_deref()));
+
+    service.stop().await;
+    world.finish().await;
+}
+
+/// Sets the tenant's spend past its alert threshold, runs an evaluation pass and returns how
+/// long its first notification took to reach `path` (at most 30 s).
+async fn first_delivery_latency(
+    world: &World,
+    service: &Instance,
+    receiver: &Receiver,
+    key: &str,
+    path: &str,
+) -> Duration {
+    world.sim.control().set_spend(key, 85.0).unwrap();
+    let start = Instant::now();
+    service.evaluate().await;
+    let deadline = start + Duration::from_secs(30);
+    loop {
+        if let Some(got) = receiver.received().iter().find(|r| r.path == path) {
+            return got.at - start;
+        }
+        if Instant::now() > deadline {
+            return deadline - start;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn one_tenants_stalling_receivers_do_not_delay_another_tenants_alerts() {
+    let world = World::new().await;
+    // Production's send timeout (10 s) and delivery limits.
+    let service = world
+        .start_with(100, |settings| settings.delivery_timeout_secs = 10)
+        .await;
+    let receiver = Receiver::start(0).await;
+    let counts = TarpitCounts::default();
+    let mut tarpits = Vec::new();
+    for _ in 0..10 {
+        tarpits.push(Tarpit::start(&counts).await);
+    }
+    service.create_tenant("noisy", 100).await;
+    service
+        .set_targets(
+            "noisy",
+            tarpits
+                .iter()
+                .map(|t| webhook(&t.url("/hook"), SECRET, ""))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let calm = service.create_tenant("calm", 100).await;
+    let quiet = service.create_tenant("quiet", 100).await;
+    for id in ["calm", "quiet"] {
+        service
+            .set_targets(
+                id,
+                vec![webhook(&receiver.url(&format!("/{id}")), SECRET, "")],
+            )
+            .await
+            .unwrap();
+    }
+
+    // The normal latency: calm's first delivery with nothing else going on.
+    let normal = first_delivery_latency(&world, &service, &receiver, &calm, "/calm").await;
+
+    // The noisy tenant raises an alert every 100 ms, each for its ten tarpits (at most 30 s).
+    let pool = sqlx::PgPool::connect(&world.db.url).await.unwrap();
+    let noise = tokio::spawn(async move {
+        for i in 0..300 {
+            sqlx::query(
+                "WITH a AS (INSERT INTO budget_alert_history (tenant_id, alert_type, \
+                   spend_micros, max_budget_micros, percent, threshold_percent, message, dedupe_key) \
+                   VALUES ('noisy', 'threshold', 85000000, 100000000, 85.0, 80, 'noise', $1) \
+                   RETURNING alert_id) \
+                 INSERT INTO notification_deliveries (alert_id, target_id) \
+                 SELECT a.alert_id, t.target_id FROM a, notification_targets t \
+                 WHERE t.tenant_id = 'noisy' AND t.removed_at IS NULL",
+            )
+            .bind(format!("noise:{i}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    // Until the tarpits hold the noisy tenant's sends.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counts.open.load(Ordering::SeqCst) < 4 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let loaded = first_delivery_latency(&world, &service, &receiver, &quiet, "/quiet").await;
+    noise.abort();
+    let most_open = counts.most_open.load(Ordering::SeqCst);
+    println!(
+        "first delivery: {normal:?} alone, {loaded:?} beside 10 stalling targets; \
+         the noisy tenant held at most {most_open} connections"
+    );
+    assert!(
+        loaded <= normal + Duration::from_secs(2),
+        "another tenant's stalling targets delayed the first delivery from {normal:?} to {loaded:?}"
+    );
+    assert!(
+        (1..=4).contains(&most_open),
+        "the noisy tenant had {most_open} sends in flight at once"
+    );
 
     service.stop().await;
     world.finish().await;

@@ -137,6 +137,20 @@ impl RunningStack {
         settings.cache_ttl_secs = config.cache_ttl_secs;
         settings.eval_interval_secs = config.eval_interval_secs;
         settings.shutdown_grace_secs = 3;
+        // The receiver starts first: budget-service refuses loopback and plain http targets
+        // unless allowed, so the demo allows exactly its receiver's address.
+        let receiver = if config.notification_receiver {
+            let receiver = receiver::Receiver::start(DEMO_RECEIVER_SECRET).await?;
+            settings.notify_allow_http = true;
+            settings.notify_allow_hosts = receiver
+                .addr
+                .to_string()
+                .parse()
+                .context("the receiver's address as an allow-list entry")?;
+            Some(receiver)
+        } else {
+            None
+        };
         let clock: Arc<dyn Clock> = match config.start_at {
             Some(at) => {
                 sim.control().set_clock(at);
@@ -189,11 +203,6 @@ impl RunningStack {
             }),
         ];
         let client = connect(grpc_addr, &config.bootstrap_token).await?;
-        let receiver = if config.notification_receiver {
-            Some(receiver::Receiver::start(DEMO_RECEIVER_SECRET).await?)
-        } else {
-            None
-        };
         Ok(RunningStack {
             receiver,
             sim,

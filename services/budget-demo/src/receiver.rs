@@ -1,5 +1,7 @@
 //! The demo's notification receiver: a local HTTP endpoint that checks each alert's
-//! `X-Budget-Signature` and prints the alert, as a platform's own webhook would receive it.
+//! `X-Budget-Signature` and its Standard Webhooks signature (`webhook-id`,
+//! `webhook-timestamp`, `webhook-signature`, with the 5-minute replay window a stock
+//! verifier applies) and prints the alert, as a platform's own webhook would receive it.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -15,7 +17,10 @@ use sha2::Sha256;
 /// A notification as received.
 #[derive(Clone, Debug)]
 pub struct Received {
+    /// `X-Budget-Signature` is the HMAC of the body under the secret.
     pub signature_valid: bool,
+    /// `webhook-signature` signs "id.timestamp.body", and the timestamp is recent.
+    pub standard_signature_valid: bool,
     pub body: serde_json::Value,
 }
 
@@ -80,11 +85,12 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) 
                 })
                 .unwrap_or(false)
         });
+    let standard_signature_valid = standard_signature_valid(&shared.secret, &headers, &body);
     let parsed: serde_json::Value =
         serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
     println!(
         "  notification {} {}: {} ({})",
-        if signature_valid {
+        if signature_valid && standard_signature_valid {
             "✓ signed"
         } else {
             "✗ BAD SIGNATURE"
@@ -96,8 +102,50 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) 
     if let Ok(mut received) = shared.received.lock() {
         received.push(Received {
             signature_valid,
+            standard_signature_valid,
             body: parsed,
         });
     }
     StatusCode::OK
+}
+
+/// How far a Standard Webhooks timestamp may be from now, as stock verifiers allow.
+const TIMESTAMP_TOLERANCE_SECS: i64 = 5 * 60;
+
+/// Checks the Standard Webhooks headers as a stock verifier would: the secret's bytes are the
+/// key (it has no `whsec_` prefix), the timestamp is within 5 minutes, and one `v1,`
+/// signature is the HMAC-SHA256 of "id.timestamp.body".
+fn standard_signature_valid(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
+    use base64::Engine as _;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(id), Some(timestamp), Some(signatures)) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    ) else {
+        return false;
+    };
+    let Ok(sent_at) = timestamp.parse::<i64>() else {
+        return false;
+    };
+    if (chrono::Utc::now().timestamp() - sent_at).abs() > TIMESTAMP_TOLERANCE_SECS {
+        return false;
+    }
+    signatures
+        .split(' ')
+        .filter_map(|entry| entry.strip_prefix("v1,"))
+        .filter_map(|encoded| {
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()
+        })
+        .any(|sig| {
+            Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+                .map(|mut mac| {
+                    mac.update(format!("{id}.{timestamp}.").as_bytes());
+                    mac.update(body);
+                    mac.verify_slice(&sig).is_ok()
+                })
+                .unwrap_or(false)
+        })
 }

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::domain::egress::{AllowList, EgressPolicy};
+
 /// Everything `serve` needs. Tests build it directly.
 #[derive(clap::Args, Clone, Debug)]
 pub struct Settings {
@@ -66,9 +68,26 @@ pub struct Settings {
     /// attempt up to an hour, retried for 24 hours.
     #[arg(long, env = "BUDGET_DELIVERY_RETRY_BASE_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub delivery_retry_base_ms: u64,
-    /// Timeout of each notification POST, in seconds.
+    /// Timeout of each notification POST, in seconds (connecting has 2 s of it at most).
     #[arg(long, env = "BUDGET_DELIVERY_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
     pub delivery_timeout_secs: u64,
+    /// Notifications this replica sends at once, in all.
+    #[arg(long, env = "BUDGET_DELIVERY_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub delivery_concurrency: u32,
+    /// Notifications this replica sends at once for one tenant.
+    #[arg(long, env = "BUDGET_DELIVERY_PER_TENANT", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub delivery_per_tenant: u32,
+    /// Notifications this replica sends at once to one receiver (host and port).
+    #[arg(long, env = "BUDGET_DELIVERY_PER_RECEIVER", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub delivery_per_receiver: u32,
+    /// Accept and send to plain http notification targets (default: https only).
+    #[arg(long, env = "BUDGET_NOTIFY_ALLOW_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
+    pub notify_allow_http: bool,
+    /// Exemptions from the rule that notification targets must not reach private, loopback,
+    /// link-local or other internal addresses: comma-separated host, host:port, IP, IP:port
+    /// or CIDR (e.g. "receiver.internal:8443,10.20.0.0/16").
+    #[arg(long, env = "BUDGET_NOTIFY_ALLOW_HOSTS", default_value = "", value_parser = parse_allow_hosts)]
+    pub notify_allow_hosts: AllowList,
     /// How long a checked token is remembered, in seconds (a revocation takes effect within it).
     #[arg(long, env = "BUDGET_TOKEN_CACHE_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=300))]
     pub token_cache_secs: u64,
@@ -118,6 +137,11 @@ impl Settings {
             delivery_poll_ms: 1000,
             delivery_retry_base_ms: 1000,
             delivery_timeout_secs: 10,
+            delivery_concurrency: 32,
+            delivery_per_tenant: 4,
+            delivery_per_receiver: 4,
+            notify_allow_http: false,
+            notify_allow_hosts: AllowList::default(),
             token_cache_secs: 5,
             bootstrap_token: None,
             write_rate_per_sec: 5.0,
@@ -156,6 +180,16 @@ impl Settings {
             return Err(
                 "BUDGET_TLS_CERT_FILE and BUDGET_TLS_KEY_FILE must be set together (or neither)"
                     .into(),
+            );
+        }
+        if self.delivery_per_tenant > self.delivery_concurrency {
+            return Err(
+                "BUDGET_DELIVERY_PER_TENANT must be at most BUDGET_DELIVERY_CONCURRENCY".into(),
+            );
+        }
+        if self.delivery_per_receiver > self.delivery_concurrency {
+            return Err(
+                "BUDGET_DELIVERY_PER_RECEIVER must be at most BUDGET_DELIVERY_CONCURRENCY".into(),
             );
         }
         let dashboard = url::Url::parse(&self.dashboard_url).ok();
@@ -236,6 +270,30 @@ impl Settings {
     pub fn delivery_timeout(&self) -> Duration {
         Duration::from_secs(self.delivery_timeout_secs)
     }
+
+    /// Where notifications may go (BUDGET_NOTIFY_ALLOW_HTTP, BUDGET_NOTIFY_ALLOW_HOSTS).
+    pub fn egress_policy(&self) -> EgressPolicy {
+        EgressPolicy {
+            allow_http: self.notify_allow_http,
+            allow: self.notify_allow_hosts.clone(),
+        }
+    }
+
+    /// How many notifications this replica sends at once.
+    pub fn delivery_limits(&self) -> crate::domain::notification::DeliveryLimits {
+        let size = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+        crate::domain::notification::DeliveryLimits {
+            total: size(self.delivery_concurrency),
+            per_tenant: size(self.delivery_per_tenant),
+            per_receiver: size(self.delivery_per_receiver),
+        }
+    }
+}
+
+/// BUDGET_NOTIFY_ALLOW_HOSTS's parser: the error names the entry at fault.
+fn parse_allow_hosts(raw: &str) -> Result<AllowList, String> {
+    raw.parse()
+        .map_err(|error| format!("BUDGET_NOTIFY_ALLOW_HOSTS: {error}"))
 }
 
 /// Reads a PEM file named by `variable`, checking it holds one of `markers`.

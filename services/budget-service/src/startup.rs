@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use crate::config::Settings;
 use crate::grpc::BudgetApi;
 use crate::litellm::LiteLlmClient;
-use crate::notify::Notifier;
+use crate::notify::{Notifier, TargetGuard};
 use crate::service::auth::Authenticator;
 use crate::service::{Budgets, Clock, Deliveries, DeliveryPolicy, SystemClock};
 use crate::store::Store;
@@ -81,7 +81,8 @@ impl Application {
         )
         .context("building the LiteLLM client")?
         .with_enterprise(settings.litellm_enterprise);
-        let notifier = Notifier::new(settings.delivery_timeout())
+        let egress = TargetGuard::new(settings.egress_policy());
+        let notifier = Notifier::new(settings.delivery_timeout(), egress.clone())
             .context("building the notification sender")?;
         let deliveries = Arc::new(Deliveries::new(
             store.clone(),
@@ -91,9 +92,12 @@ impl Application {
                 retry_base: settings.delivery_retry_base(),
                 timeout: settings.delivery_timeout(),
                 dashboard_url: settings.dashboard_url.clone(),
+                limits: settings.delivery_limits(),
             },
         ));
-        let budgets = Arc::new(Budgets::new(store, litellm, clock, settings.cache_ttl()));
+        let budgets = Arc::new(
+            Budgets::new(store, litellm, clock, settings.cache_ttl()).with_target_guard(egress),
+        );
         let listener = TcpListener::bind(settings.grpc_addr)
             .await
             .with_context(|| format!("binding the gRPC address {}", settings.grpc_addr))?;

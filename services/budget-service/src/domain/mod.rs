@@ -1,5 +1,5 @@
 //! Pure budget logic: money, settings and their validation, states, forecasts, periods, and
-//! notification targets and retries.
+//! notification targets, where they may point, and retries.
 //! Nothing here does I/O or reads the clock; "now" is always passed in.
 
 // Tenant data reaches every line here: no arithmetic that can overflow or panic, and no
@@ -18,6 +18,7 @@
 pub mod alert;
 pub mod auth;
 pub mod budget;
+pub mod egress;
 pub mod export;
 pub mod forecast;
 pub mod history;

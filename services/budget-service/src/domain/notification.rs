@@ -1,12 +1,14 @@
 //! Notification targets and deliveries: which target sets are valid, how a target's URL is
 //! shown without its credentials, and when a failed delivery is tried again or given up.
 
+use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::FieldViolation;
+use super::egress::{EgressPolicy, UrlRefusal};
 
 /// The most targets a tenant may have.
 pub const MAX_TARGETS: usize = 10;
@@ -27,6 +29,9 @@ pub const MSG_REPEATED_TARGET: &str = "Each target may appear only once";
 pub const MSG_KIND: &str = "Kind must be webhook or Slack";
 pub const MSG_URL: &str =
     "URL must be an http or https address with a host, at most 2,048 characters";
+pub const MSG_URL_HTTP: &str =
+    "Notification URL must use https; this service does not send plain http";
+pub const MSG_URL_PRIVATE: &str = "Notification URL must not point to a private or local address";
 pub const MSG_SECRET_LENGTH: &str = "Webhook secret must be 16 to 256 characters";
 /// PostgreSQL cannot store NUL, and no signing key needs control characters.
 pub const MSG_SECRET_CONTROL: &str = "Webhook secret must not contain control characters";
@@ -129,11 +134,15 @@ pub struct TargetSpec {
     pub description: String,
 }
 
-/// Validates a whole new set of targets against the tenant's current ones, reporting one
-/// violation per bad field, named like "targets[1].url".
+/// Validates a whole new set of targets against the tenant's current ones and the operator's
+/// egress rules, reporting one violation per bad field, named like "targets[1].url". The
+/// caller resolves the host names (this does no I/O) and names the targets whose host
+/// resolves to an address the rules do not allow in `resolves_inside`.
 pub fn validate_targets(
     raw: &[RawTarget],
     existing: &[ExistingTarget],
+    policy: &EgressPolicy,
+    resolves_inside: &[usize],
 ) -> Result<Vec<TargetSpec>, Vec<FieldViolation>> {
     let mut violations = Vec::new();
     if raw.len() > MAX_TARGETS {
@@ -168,12 +177,16 @@ pub fn validate_targets(
             },
         };
         let url = match target.url.trim() {
-            "" if current.is_some() => Some(None),
-            raw_url => normalise_url(raw_url).map(Some),
+            "" if current.is_some() => Ok(None),
+            raw_url => normalise_url(raw_url, policy).and_then(|url| {
+                if resolves_inside.contains(&i) {
+                    Err(MSG_URL_PRIVATE)
+                } else {
+                    Ok(Some(url))
+                }
+            }),
         };
-        if url.is_none() {
-            bad("url", MSG_URL);
-        }
+        let url = url.map_err(|message| bad("url", message)).ok();
         let secret = match target.kind {
             None => {
                 bad("kind", MSG_KIND);
@@ -222,12 +235,21 @@ pub fn validate_targets(
     }
 }
 
-/// The URL as it will be requested, when it is an http(s) URL with a host and fits.
-fn normalise_url(raw: &str) -> Option<String> {
-    let url = url::Url::parse(raw).ok()?;
+/// The URL as it will be requested, when it is an http(s) URL with a host, fits, and passes
+/// the egress rules; else the violation's message.
+fn normalise_url(raw: &str, policy: &EgressPolicy) -> Result<String, &'static str> {
+    let url = url::Url::parse(raw).map_err(|_| MSG_URL)?;
     let fits = url.as_str().chars().count() <= MAX_URL_CHARS;
     let web = matches!(url.scheme(), "http" | "https");
-    (fits && web && url.host_str().is_some_and(|h| !h.is_empty())).then(|| url.into())
+    if !(fits && web && url.host_str().is_some_and(|h| !h.is_empty())) {
+        return Err(MSG_URL);
+    }
+    match policy.check_url(&url) {
+        Ok(_) => Ok(url.into()),
+        Err(UrlRefusal::NotWeb) => Err(MSG_URL),
+        Err(UrlRefusal::PlainHttp) => Err(MSG_URL_HTTP),
+        Err(UrlRefusal::LocalAddress) => Err(MSG_URL_PRIVATE),
+    }
 }
 
 /// The scheme, host and port of a URL ("https://hooks.slack.com"), which is safe to show:
@@ -262,9 +284,27 @@ pub fn targets_summary<'a>(
     }
 }
 
-/// The wait before attempt `attempts + 1`: `base` doubled per earlier attempt, at most an hour.
-pub fn retry_delay(attempts: u32, base: Duration) -> Duration {
+/// How hard a failed delivery backs off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backoff {
+    /// The receiver answered (or refused the connection at once): `base` doubled per attempt.
+    Standard,
+    /// The receiver let the attempt time out, holding a sending slot all that while: four
+    /// times the standard wait.
+    Slow,
+}
+
+/// How much longer a [`Backoff::Slow`] wait is than a standard one.
+pub const SLOW_BACKOFF_FACTOR: u32 = 4;
+
+/// The wait before attempt `attempts + 1`: `base` doubled per earlier attempt (times
+/// [`SLOW_BACKOFF_FACTOR`] after a timeout), at most an hour.
+pub fn retry_delay(attempts: u32, base: Duration, backoff: Backoff) -> Duration {
     let doublings = attempts.saturating_sub(1).min(31);
+    let base = match backoff {
+        Backoff::Standard => base,
+        Backoff::Slow => base.saturating_mul(SLOW_BACKOFF_FACTOR),
+    };
     base.saturating_mul(1 << doublings).min(MAX_RETRY_DELAY)
 }
 
@@ -285,6 +325,7 @@ pub fn after_failure(
     created_at: DateTime<Utc>,
     attempts: u32,
     base: Duration,
+    backoff: Backoff,
 ) -> AfterFailure {
     let deadline = created_at
         .checked_add_signed(DELIVERY_WINDOW)
@@ -292,11 +333,110 @@ pub fn after_failure(
     if now >= deadline {
         return AfterFailure::GiveUp;
     }
-    let delay = TimeDelta::from_std(retry_delay(attempts, base)).unwrap_or(TimeDelta::hours(1));
+    let delay =
+        TimeDelta::from_std(retry_delay(attempts, base, backoff)).unwrap_or(TimeDelta::hours(1));
     AfterFailure::RetryAt(
         now.checked_add_signed(delay)
             .map_or(deadline, |at| at.min(deadline)),
     )
+}
+
+/// How many deliveries one replica sends at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeliveryLimits {
+    /// In flight in all (`BUDGET_DELIVERY_CONCURRENCY`).
+    pub total: usize,
+    /// In flight per tenant (`BUDGET_DELIVERY_PER_TENANT`), so one tenant's slow receivers
+    /// cannot hold every slot.
+    pub per_tenant: usize,
+    /// In flight per receiver, host and port (`BUDGET_DELIVERY_PER_RECEIVER`), so no
+    /// receiver, whoever points at it, is sent more than this at once.
+    pub per_receiver: usize,
+}
+
+/// What is being sent right now, counted against [`DeliveryLimits`].
+#[derive(Clone, Debug)]
+pub struct InFlight {
+    limits: DeliveryLimits,
+    total: usize,
+    tenants: HashMap<String, usize>,
+    targets: HashMap<i64, usize>,
+    receivers: HashMap<String, usize>,
+}
+
+/// What one delivery in flight counts against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub tenant_id: String,
+    pub target_id: i64,
+    /// [`super::egress::receiver_key`] of the target's URL.
+    pub receiver: String,
+}
+
+impl InFlight {
+    pub fn new(limits: DeliveryLimits) -> InFlight {
+        InFlight {
+            limits,
+            total: 0,
+            tenants: HashMap::new(),
+            targets: HashMap::new(),
+            receivers: HashMap::new(),
+        }
+    }
+
+    pub fn limits(&self) -> DeliveryLimits {
+        self.limits
+    }
+
+    /// How many more may start.
+    pub fn free(&self) -> usize {
+        self.limits.total.saturating_sub(self.total)
+    }
+
+    /// Each tenant with deliveries in flight and how many.
+    pub fn by_tenant(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.tenants.iter().map(|(id, n)| (id.as_str(), *n))
+    }
+
+    /// Each target with deliveries in flight and how many (a target's URL is one receiver).
+    pub fn by_target(&self) -> impl Iterator<Item = (i64, usize)> {
+        self.targets.iter().map(|(id, n)| (*id, *n))
+    }
+
+    /// Counts the delivery in when every limit has room for it.
+    pub fn try_start(&mut self, slot: &Slot) -> bool {
+        let count = |map: &HashMap<String, usize>, key: &str| map.get(key).copied().unwrap_or(0);
+        let fits = self.total < self.limits.total
+            && count(&self.tenants, &slot.tenant_id) < self.limits.per_tenant
+            && count(&self.receivers, &slot.receiver) < self.limits.per_receiver;
+        if fits {
+            fn take<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: K) {
+                let n = map.entry(key).or_default();
+                *n = n.saturating_add(1);
+            }
+            self.total = self.total.saturating_add(1);
+            take(&mut self.tenants, slot.tenant_id.clone());
+            take(&mut self.targets, slot.target_id);
+            take(&mut self.receivers, slot.receiver.clone());
+        }
+        fits
+    }
+
+    /// Counts a delivery out once it is done (whatever its outcome).
+    pub fn finish(&mut self, slot: &Slot) {
+        fn release<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: &K) {
+            if let Some(n) = map.get_mut(key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    map.remove(key);
+                }
+            }
+        }
+        self.total = self.total.saturating_sub(1);
+        release(&mut self.tenants, &slot.tenant_id);
+        release(&mut self.targets, &slot.target_id);
+        release(&mut self.receivers, &slot.receiver);
+    }
 }
 
 #[cfg(test)]
@@ -311,6 +451,14 @@ mod tests {
             url: url.into(),
             secret: secret.into(),
             description: String::new(),
+        }
+    }
+
+    /// Plain http and 127.0.0.1 allowed, as in the integration tests.
+    fn open() -> EgressPolicy {
+        EgressPolicy {
+            allow_http: true,
+            allow: "127.0.0.1".parse().unwrap(),
         }
     }
 
@@ -334,6 +482,8 @@ mod tests {
                 raw("", HOOK, " https://Hooks.Example.com/a?b=c ", SECRET),
                 raw("", SLACK, "https://hooks.slack.com/services/T/B/x", ""),
             ],
+            &[],
+            &open(),
             &[],
         )
         .unwrap_or_default();
@@ -360,6 +510,8 @@ mod tests {
                 },
             ],
             &[],
+            &open(),
+            &[],
         ));
         assert_eq!(
             got,
@@ -376,21 +528,81 @@ mod tests {
         );
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_CHARS));
         assert_eq!(
-            fields(validate_targets(&[raw("", SLACK, &long, "")], &[])),
+            fields(validate_targets(
+                &[raw("", SLACK, &long, "")],
+                &[],
+                &open(),
+                &[]
+            )),
             vec![("targets[0].url".into(), MSG_URL.into())]
         );
         let eleven = vec![raw("", SLACK, "https://example.com", ""); 11];
         assert_eq!(
-            fields(validate_targets(&eleven, &[])),
+            fields(validate_targets(&eleven, &[], &open(), &[])),
             vec![("targets".into(), MSG_TOO_MANY_TARGETS.into())]
         );
         let long_secret = "s".repeat(257);
         assert_eq!(
             fields(validate_targets(
                 &[raw("", HOOK, "https://example.com", &long_secret)],
-                &[]
+                &[],
+                &open(),
+                &[],
             )),
             vec![("targets[0].secret".into(), MSG_SECRET_LENGTH.into())]
+        );
+    }
+
+    #[test]
+    fn urls_reaching_inside_or_plain_http_are_refused() {
+        let strict = EgressPolicy::default();
+        let got = fields(validate_targets(
+            &[
+                raw("", SLACK, "http://hooks.example.com/x", ""),
+                raw("", SLACK, "https://127.0.0.1/x", ""),
+                raw("", SLACK, "https://169.254.169.254/latest/meta-data", ""),
+                raw("", SLACK, "https://[::ffff:10.0.0.1]/", ""),
+                raw("", SLACK, "https://hooks.example.com/x", ""),
+            ],
+            &[],
+            &strict,
+            &[],
+        ));
+        assert_eq!(
+            got,
+            vec![
+                ("targets[0].url".into(), MSG_URL_HTTP.into()),
+                ("targets[1].url".into(), MSG_URL_PRIVATE.into()),
+                ("targets[2].url".into(), MSG_URL_PRIVATE.into()),
+                ("targets[3].url".into(), MSG_URL_PRIVATE.into()),
+            ]
+        );
+        assert_eq!(
+            MSG_URL_PRIVATE,
+            "Notification URL must not point to a private or local address"
+        );
+        // A host name that resolves inside (told by the caller, who resolved it).
+        assert_eq!(
+            fields(validate_targets(
+                &[
+                    raw("", SLACK, "https://a.example/", ""),
+                    raw("", SLACK, "https://b.example/", "")
+                ],
+                &[],
+                &strict,
+                &[1],
+            )),
+            vec![("targets[1].url".into(), MSG_URL_PRIVATE.into())]
+        );
+        // The allow-list lets the operator's own receivers through.
+        assert!(
+            validate_targets(
+                &[raw("", SLACK, "http://127.0.0.1:9/x", "")],
+                &[],
+                &open(),
+                &[]
+            )
+            .is_ok()
         );
     }
 
@@ -403,7 +615,7 @@ mod tests {
                 secret,
                 ..RawTarget::default()
             };
-            let violations = validate_targets(&[raw], &[]).unwrap_err();
+            let violations = validate_targets(&[raw], &[], &open(), &[]).unwrap_err();
             assert_eq!(
                 violations,
                 vec![FieldViolation::new("targets[0].secret", MSG_SECRET_CONTROL)]
@@ -423,7 +635,8 @@ mod tests {
                 has_secret: false,
             },
         ];
-        let specs = validate_targets(&[raw("7", HOOK, "", "")], &existing).unwrap_or_default();
+        let specs = validate_targets(&[raw("7", HOOK, "", "")], &existing, &open(), &[])
+            .unwrap_or_default();
         assert_eq!(
             specs,
             vec![TargetSpec {
@@ -436,13 +649,20 @@ mod tests {
         );
         // A Slack target turned into a webhook has no secret to keep.
         assert_eq!(
-            fields(validate_targets(&[raw("8", HOOK, "", "")], &existing)),
+            fields(validate_targets(
+                &[raw("8", HOOK, "", "")],
+                &existing,
+                &open(),
+                &[],
+            )),
             vec![("targets[0].secret".into(), MSG_SECRET_LENGTH.into())]
         );
         assert_eq!(
             fields(validate_targets(
                 &[raw("7", SLACK, "", ""), raw("7", SLACK, "", "")],
-                &existing
+                &existing,
+                &open(),
+                &[],
             )),
             vec![("targets[1].target_id".into(), MSG_REPEATED_TARGET.into())]
         );
@@ -480,10 +700,65 @@ mod tests {
     #[test]
     fn retries_back_off_exponentially_up_to_an_hour() {
         let base = Duration::from_secs(1);
-        let delays: Vec<u64> = (1..=5).map(|n| retry_delay(n, base).as_secs()).collect();
+        let delays: Vec<u64> = (1..=5)
+            .map(|n| retry_delay(n, base, Backoff::Standard).as_secs())
+            .collect();
         assert_eq!(delays, vec![1, 2, 4, 8, 16]);
-        assert_eq!(retry_delay(13, base), MAX_RETRY_DELAY);
-        assert_eq!(retry_delay(u32::MAX, base), MAX_RETRY_DELAY);
+        let slow: Vec<u64> = (1..=5)
+            .map(|n| retry_delay(n, base, Backoff::Slow).as_secs())
+            .collect();
+        assert_eq!(slow, vec![4, 8, 16, 32, 64], "timeouts back off harder");
+        assert_eq!(retry_delay(13, base, Backoff::Standard), MAX_RETRY_DELAY);
+        assert_eq!(retry_delay(11, base, Backoff::Slow), MAX_RETRY_DELAY);
+        assert_eq!(
+            retry_delay(u32::MAX, base, Backoff::Standard),
+            MAX_RETRY_DELAY
+        );
+    }
+
+    #[test]
+    fn in_flight_deliveries_are_capped_in_all_per_tenant_and_per_receiver() {
+        let mut load = InFlight::new(DeliveryLimits {
+            total: 4,
+            per_tenant: 2,
+            per_receiver: 2,
+        });
+        let slot = |tenant: &str, target_id: i64, receiver: &str| Slot {
+            tenant_id: tenant.into(),
+            target_id,
+            receiver: receiver.into(),
+        };
+        assert!(load.try_start(&slot("a", 1, "tarpit:1")));
+        assert!(load.try_start(&slot("a", 2, "tarpit:2")));
+        assert!(
+            !load.try_start(&slot("a", 3, "fine:1")),
+            "tenant a is at its cap"
+        );
+        assert!(load.try_start(&slot("b", 4, "tarpit:1")));
+        assert!(
+            !load.try_start(&slot("c", 5, "tarpit:1")),
+            "the receiver is at its cap"
+        );
+        assert!(load.try_start(&slot("c", 6, "fine:1")));
+        assert_eq!(load.free(), 0);
+        assert!(!load.try_start(&slot("d", 7, "other:1")), "all slots taken");
+        let mut tenants: Vec<_> = load.by_tenant().collect();
+        tenants.sort();
+        assert_eq!(tenants, vec![("a", 2), ("b", 1), ("c", 1)]);
+        load.finish(&slot("a", 1, "tarpit:1"));
+        assert_eq!(load.free(), 1);
+        assert!(load.try_start(&slot("c", 5, "tarpit:1")));
+        for s in [
+            slot("a", 2, "tarpit:2"),
+            slot("b", 4, "tarpit:1"),
+            slot("c", 6, "fine:1"),
+            slot("c", 5, "tarpit:1"),
+        ] {
+            load.finish(&s);
+        }
+        assert_eq!(load.free(), 4);
+        assert_eq!(load.by_tenant().count(), 0);
+        assert_eq!(load.by_target().count(), 0);
     }
 
     #[test]
@@ -494,17 +769,23 @@ mod tests {
             .unwrap_or_default();
         let base = Duration::from_secs(1);
         assert_eq!(
-            after_failure(created, created, 1, base),
+            after_failure(created, created, 1, base, Backoff::Standard),
             AfterFailure::RetryAt(created + TimeDelta::seconds(1))
         );
         let late = created + TimeDelta::hours(23) + TimeDelta::minutes(30);
         assert_eq!(
-            after_failure(late, created, 20, base),
+            after_failure(late, created, 20, base, Backoff::Slow),
             AfterFailure::RetryAt(created + DELIVERY_WINDOW),
             "the last attempt falls on the end of the window"
         );
         assert_eq!(
-            after_failure(created + DELIVERY_WINDOW, created, 21, base),
+            after_failure(
+                created + DELIVERY_WINDOW,
+                created,
+                21,
+                base,
+                Backoff::Standard
+            ),
             AfterFailure::GiveUp
         );
     }

@@ -15,7 +15,7 @@ pub mod retention;
 
 pub use evaluation::PassReport;
 pub use exports::Export;
-pub use notifications::{DELIVERY_BATCH, Deliveries, DeliveryPolicy, DeliveryReport};
+pub use notifications::{Deliveries, DeliveryOutcome, DeliveryPolicy};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,6 +107,8 @@ pub struct Budgets {
     leading: std::sync::atomic::AtomicBool,
     /// Test-only panic injection (`crate::panic_points`); never armed in production.
     panic_points: Arc<crate::panic_points::PanicPoints>,
+    /// The egress rules notification targets are checked against when saved.
+    target_guard: crate::notify::TargetGuard,
 }
 
 pub const ALERTS_PAGE: (i64, i64) = (10, 100);
@@ -133,6 +135,7 @@ impl Budgets {
             invalidations: std::sync::atomic::AtomicU64::new(0),
             leading: std::sync::atomic::AtomicBool::new(false),
             panic_points: Arc::default(),
+            target_guard: crate::notify::TargetGuard::new(Default::default()),
         }
     }
 

@@ -1,5 +1,6 @@
-//! Alert notifications: each tenant's targets (listed and replaced as a whole set), and the
-//! delivery pass that sends due deliveries and records each outcome.
+//! Alert notifications: each tenant's targets (listed and replaced as a whole set, checked
+//! against the egress rules), and the claiming, sending and recording of deliveries that the
+//! deliverer task streams.
 //!
 //! Delivery is at least once: a delivery is claimed (an attempt counted, a lease taken)
 //! before it is sent, so a crash mid-send means it is sent again once the lease runs out.
@@ -11,18 +12,19 @@ use std::time::Duration;
 use chrono::TimeDelta;
 
 use super::{Actor, Budgets, Clock, parse_tenant};
+use crate::domain::egress::UrlRefusal;
 use crate::domain::notification::{
-    AfterFailure, ExistingTarget, RawTarget, after_failure, targets_summary, validate_targets,
+    AfterFailure, DeliveryLimits, ExistingTarget, InFlight, MAX_TARGETS, RawTarget, after_failure,
+    targets_summary, validate_targets,
 };
 use crate::error::BudgetError;
-use crate::notify::{Destination, Notice, Notifier};
-use crate::store::{DueDelivery, FailedAttempt, NewAudit, Store, StoreError, TargetRecord};
-
-/// Deliveries claimed (and then sent concurrently) at a time.
-pub const DELIVERY_BATCH: i64 = 20;
+use crate::notify::{Destination, Notice, Notifier, TargetGuard};
+use crate::store::{Claim, DueDelivery, FailedAttempt, NewAudit, Store, StoreError, TargetRecord};
 
 /// How long a claim keeps other senders off a delivery beyond the send timeout.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// How long a claimed delivery whose receiver is busy waits before it is due again.
+const BUSY_RECEIVER_WAIT: Duration = Duration::from_secs(1);
 
 impl Budgets {
     /// The tenant's notification targets, oldest first.
@@ -44,6 +46,8 @@ impl Budgets {
         actor: &Actor,
     ) -> Result<Vec<TargetRecord>, BudgetError> {
         let id = parse_tenant(tenant_id)?;
+        // Names are resolved before the tenant's row is locked: a slow lookup holds nothing.
+        let resolves_inside = self.targets_resolving_inside(targets).await;
         let mut tx = self.store.begin().await?;
         self.store
             .lock_tenant_config(&mut tx, &id)
@@ -59,7 +63,13 @@ impl Budgets {
                 has_secret: t.has_secret,
             })
             .collect();
-        let specs = validate_targets(targets, &existing).map_err(BudgetError::InvalidArgument)?;
+        let specs = validate_targets(
+            targets,
+            &existing,
+            self.target_guard.policy(),
+            &resolves_inside,
+        )
+        .map_err(BudgetError::InvalidArgument)?;
         let saved = self.store.replace_targets(&mut tx, &id, &specs).await?;
         let summary = targets_summary(
             saved
@@ -79,6 +89,27 @@ impl Budgets {
         tracing::info!(tenant_id = %id, actor = %actor.0, targets = saved.len(), "notification targets updated");
         Ok(saved)
     }
+
+    /// The indexes of the targets whose URL names a host that resolves to an address the
+    /// egress rules refuse. All lookups run at once, each bounded by the lookup timeout.
+    async fn targets_resolving_inside(&self, targets: &[RawTarget]) -> Vec<usize> {
+        if targets.len() > MAX_TARGETS {
+            return Vec::new();
+        }
+        let checks = targets.iter().map(|target| {
+            let url = target.url.trim();
+            async move {
+                !url.is_empty()
+                    && self.target_guard.check_target(url).await == Err(UrlRefusal::LocalAddress)
+            }
+        });
+        futures::future::join_all(checks)
+            .await
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, inside)| inside.then_some(i))
+            .collect()
+    }
 }
 
 /// How deliveries are sent and retried.
@@ -90,18 +121,19 @@ pub struct DeliveryPolicy {
     pub timeout: Duration,
     /// The dashboard's base URL; a tenant's page is `{dashboard_url}/tenants/{id}`.
     pub dashboard_url: String,
+    /// How many deliveries this replica sends at once.
+    pub limits: DeliveryLimits,
 }
 
-/// What one delivery pass did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DeliveryReport {
-    pub claimed: usize,
-    pub delivered: usize,
-    pub retrying: usize,
-    pub given_up: usize,
+/// How one delivery attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    Retrying,
+    GivenUp,
 }
 
-/// Sends due deliveries and records how each went.
+/// Claims due deliveries, sends them and records how each went.
 pub struct Deliveries {
     store: Store,
     notifier: Notifier,
@@ -124,35 +156,48 @@ impl Deliveries {
         }
     }
 
-    /// Claims up to [`DELIVERY_BATCH`] due deliveries, sends them concurrently, and records
-    /// each outcome. A recording failure is logged; the lease makes the delivery due again.
-    pub async fn pass(&self) -> Result<DeliveryReport, StoreError> {
+    pub fn limits(&self) -> DeliveryLimits {
+        self.policy.limits
+    }
+
+    /// Claims as many due deliveries as `in_flight` has free slots, leaving out what would
+    /// take a tenant or a target past its cap. Each comes with a lease of the send timeout
+    /// and a margin, so it must be sent (or given back) at once.
+    pub async fn claim(&self, in_flight: &InFlight) -> Result<Vec<DueDelivery>, StoreError> {
+        let limits = in_flight.limits();
+        let busy_tenants: Vec<(&str, usize)> = in_flight.by_tenant().collect();
+        let busy_targets: Vec<(i64, usize)> = in_flight.by_target().collect();
         let now = self.clock.now();
         let lease = TimeDelta::from_std(self.policy.timeout + LEASE_MARGIN)
             .unwrap_or(TimeDelta::minutes(5));
-        let due = self
-            .store
-            .claim_due_deliveries(now, now + lease, DELIVERY_BATCH)
-            .await?;
-        let outcomes = futures::future::join_all(due.iter().map(|d| self.deliver(d))).await;
-        let mut report = DeliveryReport {
-            claimed: due.len(),
-            ..DeliveryReport::default()
-        };
-        for outcome in outcomes {
-            match outcome {
-                Ok(Outcome::Delivered) => report.delivered += 1,
-                Ok(Outcome::Retrying) => report.retrying += 1,
-                Ok(Outcome::GivenUp) => report.given_up += 1,
-                Err(error) => {
-                    tracing::warn!(error = %error, "could not record a delivery attempt; it will be retried")
-                }
-            }
-        }
-        Ok(report)
+        self.store
+            .claim_due_deliveries(
+                now,
+                now + lease,
+                &Claim {
+                    limit: in_flight.free(),
+                    per_tenant: limits.per_tenant,
+                    busy_tenants: &busy_tenants,
+                    // A target is one receiver, so its cap is the receiver's.
+                    per_target: limits.per_receiver,
+                    busy_targets: &busy_targets,
+                },
+            )
+            .await
     }
 
-    async fn deliver(&self, due: &DueDelivery) -> Result<Outcome, StoreError> {
+    /// Gives back a claimed delivery that cannot start now (its receiver is busy with other
+    /// targets' deliveries): it is due again shortly, its attempt not counted.
+    pub async fn release(&self, due: &DueDelivery) -> Result<(), StoreError> {
+        let wait = TimeDelta::from_std(BUSY_RECEIVER_WAIT).unwrap_or(TimeDelta::seconds(1));
+        self.store
+            .release_claim(due.delivery_id, due.attempts, self.clock.now() + wait)
+            .await
+    }
+
+    /// Sends one claimed delivery and records the outcome. A recording failure is returned;
+    /// the lease makes the delivery due again.
+    pub async fn deliver(&self, due: &DueDelivery) -> Result<DeliveryOutcome, StoreError> {
         let alert = &due.alert;
         let notice = Notice {
             alert_id: alert.alert_id,
@@ -176,7 +221,10 @@ impl Deliveries {
             url: &due.url,
             secret: due.secret.as_deref(),
         };
-        let sent = self.notifier.send(destination, &notice).await;
+        let sent = self
+            .notifier
+            .send(destination, &notice, self.clock.now())
+            .await;
         let now = self.clock.now();
         let error = match sent {
             Ok(()) => {
@@ -188,31 +236,38 @@ impl Deliveries {
                     attempts = due.attempts,
                     "alert notification delivered"
                 );
-                return Ok(Outcome::Delivered);
+                return Ok(DeliveryOutcome::Delivered);
             }
             Err(error) => error,
         };
         let attempts = u32::try_from(due.attempts).unwrap_or(u32::MAX);
-        let (outcome, recorded) =
-            match after_failure(now, due.created_at, attempts, self.policy.retry_base) {
-                AfterFailure::RetryAt(at) => (Outcome::Retrying, FailedAttempt::RetryAt(at)),
-                AfterFailure::GiveUp => (Outcome::GivenUp, FailedAttempt::GiveUp),
-            };
+        let (outcome, recorded) = match after_failure(
+            now,
+            due.created_at,
+            attempts,
+            self.policy.retry_base,
+            error.backoff(),
+        ) {
+            AfterFailure::RetryAt(at) => (DeliveryOutcome::Retrying, FailedAttempt::RetryAt(at)),
+            AfterFailure::GiveUp => (DeliveryOutcome::GivenUp, FailedAttempt::GiveUp),
+        };
         self.store
             .mark_attempt_failed(due.delivery_id, due.attempts, recorded, &error.to_string())
             .await?;
         tracing::warn!(
             alert_id = alert.alert_id, delivery_id = due.delivery_id, kind = due.kind.as_str(),
-            attempts = due.attempts, error = %error, given_up = outcome == Outcome::GivenUp,
+            attempts = due.attempts, error = %error, given_up = outcome == DeliveryOutcome::GivenUp,
             "alert notification not accepted"
         );
         Ok(outcome)
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Outcome {
-    Delivered,
-    Retrying,
-    GivenUp,
+impl Budgets {
+    /// Checks notification targets against these egress rules as they are saved; the
+    /// default refuses plain http and every internal address.
+    pub fn with_target_guard(mut self, guard: TargetGuard) -> Budgets {
+        self.target_guard = guard;
+        self
+    }
 }

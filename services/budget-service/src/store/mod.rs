@@ -19,7 +19,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::{AlertKind, BudgetSettings, BudgetState, BudgetStatus, TenantId};
 pub use notifications::{
-    ALERTS_PAGE_SQL, AlertsPage, DeliveryRecord, DueDelivery, FailedAttempt, TARGET_REMOVED,
+    ALERTS_PAGE_SQL, AlertsPage, Claim, DeliveryRecord, DueDelivery, FailedAttempt, TARGET_REMOVED,
     TargetRecord,
 };
 pub use notify::{

@@ -68,6 +68,7 @@ pub struct DeliveryRecord {
 #[derive(Clone, Debug)]
 pub struct DueDelivery {
     pub delivery_id: i64,
+    pub target_id: i64,
     /// Attempts so far, counting the one this claim starts.
     pub attempts: i32,
     pub created_at: DateTime<Utc>,
@@ -76,6 +77,21 @@ pub struct DueDelivery {
     pub secret: Option<String>,
     pub alert: AlertRecord,
     pub display_name: String,
+}
+
+/// Which due deliveries one claim may take.
+#[derive(Clone, Copy, Debug)]
+pub struct Claim<'a> {
+    /// At most this many.
+    pub limit: usize,
+    /// At most this many in flight per tenant, counting `busy_tenants`.
+    pub per_tenant: usize,
+    /// Tenants with deliveries in flight, and how many.
+    pub busy_tenants: &'a [(&'a str, usize)],
+    /// At most this many in flight per target, counting `busy_targets`.
+    pub per_target: usize,
+    /// Targets with deliveries in flight, and how many.
+    pub busy_targets: &'a [(i64, usize)],
 }
 
 /// How a failed attempt ends.
@@ -151,6 +167,7 @@ struct AlertPageRow {
 #[derive(sqlx::FromRow)]
 struct DueRow {
     delivery_id: i64,
+    target_id: i64,
     attempts: i32,
     delivery_created_at: DateTime<Utc>,
     kind: String,
@@ -327,26 +344,50 @@ impl Store {
         Ok(Some(AlertsPage { alerts, total }))
     }
 
-    /// Claims up to `limit` pending deliveries due at `now`: counts an attempt for each and
-    /// moves its next attempt to `lease_until`, so nobody else sends it meanwhile; a claim
-    /// whose sender dies is retried then.
+    /// Claims up to `claim.limit` pending deliveries due at `now`: counts an attempt for
+    /// each and moves its next attempt to `lease_until`, so nobody else sends it meanwhile; a
+    /// claim whose sender dies is retried then. Oldest due first, but never more per tenant
+    /// (per target) than its cap less what the caller already has in flight for it.
     pub async fn claim_due_deliveries(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-        limit: i64,
+        claim: &Claim<'_>,
     ) -> Result<Vec<DueDelivery>, StoreError> {
+        let (busy_tenants, tenant_counts): (Vec<&str>, Vec<i64>) = claim
+            .busy_tenants
+            .iter()
+            .map(|(id, n)| (*id, i64::try_from(*n).unwrap_or(i64::MAX)))
+            .unzip();
+        let (busy_targets, target_counts): (Vec<i64>, Vec<i64>) = claim
+            .busy_targets
+            .iter()
+            .map(|(id, n)| (*id, i64::try_from(*n).unwrap_or(i64::MAX)))
+            .unzip();
         let rows: Vec<DueRow> = sqlx::query_as(
-            "WITH due AS ( \
-               SELECT d.delivery_id FROM notification_deliveries d \
+            "WITH candidates AS ( \
+               SELECT d.delivery_id, d.next_attempt_at, \
+                 row_number() OVER (PARTITION BY a.tenant_id ORDER BY d.next_attempt_at, d.delivery_id) \
+                   + COALESCE(bt.n, 0) AS tenant_rank, \
+                 row_number() OVER (PARTITION BY d.target_id ORDER BY d.next_attempt_at, d.delivery_id) \
+                   + COALESCE(bg.n, 0) AS target_rank \
+               FROM notification_deliveries d \
                JOIN notification_targets t ON t.target_id = d.target_id \
-               WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND t.removed_at IS NULL \
-               ORDER BY d.next_attempt_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED), \
+               JOIN budget_alert_history a ON a.alert_id = d.alert_id \
+               LEFT JOIN unnest($4::text[], $5::int8[]) AS bt(tenant_id, n) ON bt.tenant_id = a.tenant_id \
+               LEFT JOIN unnest($7::int8[], $8::int8[]) AS bg(target_id, n) ON bg.target_id = d.target_id \
+               WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND t.removed_at IS NULL), \
+             due AS ( \
+               SELECT d.delivery_id FROM notification_deliveries d \
+               JOIN candidates c ON c.delivery_id = d.delivery_id \
+               WHERE c.tenant_rank <= $6 AND c.target_rank <= $9 \
+                 AND d.status = 'pending' AND d.next_attempt_at <= $1 \
+               ORDER BY c.next_attempt_at, c.delivery_id LIMIT $3 FOR UPDATE OF d SKIP LOCKED), \
              claimed AS ( \
                UPDATE notification_deliveries d SET attempts = d.attempts + 1, next_attempt_at = $2 \
                FROM due WHERE d.delivery_id = due.delivery_id \
                RETURNING d.delivery_id, d.alert_id, d.target_id, d.attempts, d.created_at) \
-             SELECT c.delivery_id, c.attempts, c.created_at AS delivery_created_at, \
+             SELECT c.delivery_id, c.target_id, c.attempts, c.created_at AS delivery_created_at, \
              t.kind, t.url, t.secret, tn.display_name, \
              a.alert_id, a.tenant_id, a.alert_type, a.spend_micros, a.max_budget_micros, a.percent, \
              a.threshold_percent, a.message, a.created_at \
@@ -358,13 +399,20 @@ impl Store {
         )
         .bind(now)
         .bind(lease_until)
-        .bind(limit)
+        .bind(i64::try_from(claim.limit).unwrap_or(i64::MAX))
+        .bind(&busy_tenants)
+        .bind(&tenant_counts)
+        .bind(i64::try_from(claim.per_tenant).unwrap_or(i64::MAX))
+        .bind(&busy_targets)
+        .bind(&target_counts)
+        .bind(i64::try_from(claim.per_target).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
             .map(|row| {
                 Ok(DueDelivery {
                     delivery_id: row.delivery_id,
+                    target_id: row.target_id,
                     attempts: row.attempts,
                     created_at: row.delivery_created_at,
                     kind: kind(&row.kind)?,
@@ -375,6 +423,26 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Gives back a claim that was not sent: the attempt is not counted and the delivery is
+    /// due again at `due_at`. Nothing happens if a later claim owns it now.
+    pub async fn release_claim(
+        &self,
+        delivery_id: i64,
+        attempts: i32,
+        due_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE notification_deliveries SET attempts = attempts - 1, next_attempt_at = $3 \
+             WHERE delivery_id = $1 AND attempts = $2 AND status = 'pending'",
+        )
+        .bind(delivery_id)
+        .bind(attempts)
+        .bind(due_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Records that the target accepted the delivery.
