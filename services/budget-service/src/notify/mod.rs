@@ -130,14 +130,9 @@ impl Notifier {
         &self.guard
     }
 
-    /// POSTs the notice once, stamped `sent_at`; any 2xx answer is success. Only the
-    /// answer's status line and headers are read.
-    pub async fn send(
-        &self,
-        to: Destination<'_>,
-        notice: &Notice,
-        sent_at: DateTime<Utc>,
-    ) -> Result<(), NotifyError> {
+    /// POSTs the notice once; any 2xx answer is success. Only the answer's status line and
+    /// headers are read.
+    pub async fn send(&self, to: Destination<'_>, notice: &Notice) -> Result<(), NotifyError> {
         let url = url::Url::parse(to.url).map_err(|_| NotifyError::NotAllowed)?;
         // reqwest resolves names through the guard but connects to IP literals directly,
         // so the URL's own rules are checked here, on every attempt.
@@ -158,7 +153,9 @@ impl Notifier {
             .header(IDEMPOTENCY_HEADER, &alert_id);
         if to.kind == NotificationKind::Webhook {
             let secret = to.secret.ok_or(NotifyError::NoSecret)?;
-            let timestamp = sent_at.timestamp();
+            // A transport stamp: receivers check it against their own wall clock to refuse
+            // replays, so it is the wall clock's, never the service's (injectable) clock.
+            let timestamp = Utc::now().timestamp();
             request = request
                 .header(SIGNATURE_HEADER, signature(secret, &body))
                 .header(WEBHOOK_ID_HEADER, &alert_id)

@@ -221,10 +221,7 @@ impl Deliveries {
             url: &due.url,
             secret: due.secret.as_deref(),
         };
-        let sent = self
-            .notifier
-            .send(destination, &notice, self.clock.now())
-            .await;
+        let sent = self.notifier.send(destination, &notice).await;
         let now = self.clock.now();
         let error = match sent {
             Ok(()) => {
