@@ -5,11 +5,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The shortest BUDGET_BOOTSTRAP_TOKEN accepted: it grants everything, so it must not be
+/// guessable.
+pub const MIN_BOOTSTRAP_TOKEN_CHARS: usize = 32;
+
 /// Everything `serve` needs. Tests build it directly.
 #[derive(clap::Args, Clone, Debug)]
 pub struct Settings {
-    /// PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/budget.
-    #[arg(long, env = "DATABASE_URL")]
+    /// PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/budget (it may carry a
+    /// password, so `--help` never shows its value).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
     /// Base URL of the LiteLLM proxy, e.g. http://127.0.0.1:4000.
     #[arg(long, env = "LITELLM_BASE_URL")]
@@ -72,7 +77,8 @@ pub struct Settings {
     /// How long a checked token is remembered, in seconds (a revocation takes effect within it).
     #[arg(long, env = "BUDGET_TOKEN_CACHE_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=300))]
     pub token_cache_secs: u64,
-    /// A platform-admin token accepted from the environment, so a fresh install is usable at once.
+    /// A platform-admin token accepted from the environment, so a fresh install is usable at
+    /// once: at least 32 characters; unset it once named tokens exist.
     #[arg(long, env = "BUDGET_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,
     /// Changes per second each token may make (sustained).
@@ -148,6 +154,15 @@ impl Settings {
             || self.database_url.starts_with("postgresql://"))
         {
             return Err("DATABASE_URL must be a postgres:// URL".into());
+        }
+        if let Some(token) = self.bootstrap_token.as_deref()
+            && !token.is_empty()
+            && token.chars().count() < MIN_BOOTSTRAP_TOKEN_CHARS
+        {
+            return Err(format!(
+                "BUDGET_BOOTSTRAP_TOKEN must be at least {MIN_BOOTSTRAP_TOKEN_CHARS} characters \
+                 (it is a platform-admin password); make one with: echo \"bgt_$(openssl rand -hex 24)\""
+            ));
         }
         if self.retention_days < 30 {
             return Err("BUDGET_RETENTION_DAYS must be at least 30".into());
@@ -254,4 +269,26 @@ fn read_pem(
         ));
     }
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_bootstrap(token: &str) -> Settings {
+        let mut settings = Settings::new("postgres://db/budget", "http://litellm", "sk-master");
+        settings.bootstrap_token = Some(token.to_owned());
+        settings
+    }
+
+    #[test]
+    fn the_bootstrap_token_must_be_at_least_32_characters() {
+        let short = with_bootstrap(&"x".repeat(31)).validate();
+        assert!(short.is_err_and(|e| e.contains("BUDGET_BOOTSTRAP_TOKEN must be at least 32")),);
+        assert_eq!(with_bootstrap(&"x".repeat(32)).validate(), Ok(()));
+        // Characters, not bytes: 31 two-byte letters are still too short.
+        assert!(with_bootstrap(&"é".repeat(31)).validate().is_err());
+        // Empty reads as unset.
+        assert_eq!(with_bootstrap("").validate(), Ok(()));
+    }
 }
