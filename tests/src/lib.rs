@@ -119,6 +119,11 @@ pub struct StackOptions {
     pub database_via_proxy: bool,
     /// How long a request waits for a database connection (BUDGET_DB_ACQUIRE_TIMEOUT_SECS).
     pub db_acquire_timeout_secs: u64,
+    /// BUDGET_DB_MAX_CONNECTIONS.
+    pub db_max_connections: u32,
+    /// BUDGET_AUTH_FAILURE_BURST and BUDGET_AUTH_FAILURES_PER_MIN.
+    pub auth_failure_burst: u32,
+    pub auth_failures_per_min: u32,
 }
 
 impl Default for StackOptions {
@@ -133,6 +138,10 @@ impl Default for StackOptions {
             litellm_enterprise: false,
             database_via_proxy: false,
             db_acquire_timeout_secs: 5,
+            db_max_connections: 20,
+            // Generous, so tests that try many bad tokens are not throttled.
+            auth_failure_burst: 100_000,
+            auth_failures_per_min: 100_000,
         }
     }
 }
@@ -184,6 +193,9 @@ impl Stack {
         settings.eval_interval_secs = options.eval_interval_secs;
         settings.litellm_enterprise = options.litellm_enterprise;
         settings.db_acquire_timeout_secs = options.db_acquire_timeout_secs;
+        settings.db_max_connections = options.db_max_connections;
+        settings.auth_failure_burst = options.auth_failure_burst;
+        settings.auth_failures_per_min = options.auth_failures_per_min;
         let app = budget_service::Application::build(settings)
             .await
             .expect("budget-service builds");

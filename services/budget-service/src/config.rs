@@ -87,6 +87,14 @@ pub struct Settings {
     /// Changes each token may make in a burst.
     #[arg(long, env = "BUDGET_WRITE_BURST", default_value_t = 20.0)]
     pub write_burst: f64,
+    /// Failed authentications (missing, unknown or revoked tokens) one peer address may make in
+    /// a burst; after that it gets RESOURCE_EXHAUSTED with a retry delay until
+    /// BUDGET_AUTH_FAILURES_PER_MIN refills it. Successful calls never count.
+    #[arg(long, env = "BUDGET_AUTH_FAILURE_BURST", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub auth_failure_burst: u32,
+    /// Failed authentications per minute a peer address regains after its burst.
+    #[arg(long, env = "BUDGET_AUTH_FAILURES_PER_MIN", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub auth_failures_per_min: u32,
     /// Days alert history, notification deliveries, audit events and daily spend are kept;
     /// older rows are purged daily.
     #[arg(long, env = "BUDGET_RETENTION_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(30..=36_500))]
@@ -128,6 +136,8 @@ impl Settings {
             bootstrap_token: None,
             write_rate_per_sec: 5.0,
             write_burst: 20.0,
+            auth_failure_burst: 20,
+            auth_failures_per_min: 60,
             retention_days: 400,
             tls_cert_file: None,
             tls_key_file: None,
@@ -186,6 +196,12 @@ impl Settings {
             bootstrap_token: self.bootstrap_token.clone(),
             write_rate_per_sec: self.write_rate_per_sec,
             write_burst: self.write_burst,
+            failure_burst: self.auth_failure_burst,
+            failures_per_min: self.auth_failures_per_min,
+            // Checking tokens nobody has seen valid may hold at most a quarter of the pool, so
+            // a flood of made-up tokens cannot starve the calls of those who signed in.
+            lookup_connections: (self.db_max_connections / 4).max(1),
+            lookup_wait: self.db_acquire_timeout(),
         }
     }
 
