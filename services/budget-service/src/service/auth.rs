@@ -60,8 +60,8 @@ pub struct Authenticator {
     buckets: Mutex<HashMap<String, Bucket>>,
     rate: f64,
     burst: f64,
-    /// Hashes of tokens found valid within the last hour: not throttled, not limited to the
-    /// lookup share (they are still looked up, so revocations apply as before).
+    /// Hashes of tokens found valid and used within the last hour: not throttled, not limited
+    /// to the lookup share (they are still looked up, so revocations apply as before).
     seen_valid: Cache<String, ()>,
     failures: FailureThrottle,
     lookups: Arc<Semaphore>,
@@ -95,7 +95,7 @@ impl Authenticator {
             burst: settings.write_burst.max(1.0),
             seen_valid: Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(3600))
+                .time_to_idle(Duration::from_secs(3600))
                 .build(),
             failures: FailureThrottle::new(
                 settings.failure_burst,
@@ -142,9 +142,10 @@ impl Authenticator {
         // Otherwise a token seen valid lately is looked up freely, any other is throttled and
         // limited to the lookup share first.
         let cached = self.tokens.get(&hash).await;
+        let seen_valid = self.seen_valid.get(&hash).await.is_some();
         let attempt = match &cached {
             Some(Some(_)) => None,
-            _ if cached.is_none() && self.seen_valid.contains_key(&hash) => None,
+            None if seen_valid => None,
             _ => Some(self.attempt(peer).await?),
         };
         let principal = match cached {
@@ -158,7 +159,9 @@ impl Authenticator {
         if let Some(attempt) = attempt {
             attempt.succeeded();
         }
-        self.seen_valid.insert(hash, ()).await;
+        if !seen_valid {
+            self.seen_valid.insert(hash, ()).await;
+        }
         // Only the call that inserts the entry writes, so a burst of first uses of one
         // token makes one UPDATE, not one per call.
         let first_use_this_minute = self
