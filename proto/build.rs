@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let fds = protox::compile(protos, ["."])?;
     std::fs::write(&descriptor_path, fds.encode_to_vec())?;
+    write_method_names(&fds, &out_dir.join("budget_methods.rs"))?;
 
     tonic_prost_build::configure()
         .file_descriptor_set_path(&descriptor_path)
@@ -21,5 +22,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }
+    Ok(())
+}
+
+/// `BUDGET_SERVICE_METHODS`: every `budget.v1.BudgetService` method name, from the very
+/// descriptor the code is generated from, so metric labels can be limited to them.
+fn write_method_names(
+    fds: &prost_types::FileDescriptorSet,
+    path: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let names: Vec<&str> = fds
+        .file
+        .iter()
+        .filter(|file| file.package() == "budget.v1")
+        .flat_map(|file| &file.service)
+        .filter(|service| service.name() == "BudgetService")
+        .flat_map(|service| &service.method)
+        .map(|method| method.name())
+        .collect();
+    let list = |format_one: &dyn Fn(&str) -> String| -> String {
+        names
+            .iter()
+            .map(|name| format!("    {:?},\n", format_one(name)))
+            .collect()
+    };
+    let code = format!(
+        "/// Every method of `budget.v1.BudgetService`, as named in its paths.\n\
+         pub const BUDGET_SERVICE_METHODS: &[&str] = &[\n{}];\n\
+         /// Every method of `budget.v1.BudgetService` as `budget.v1.BudgetService/Name`.\n\
+         pub const BUDGET_SERVICE_PATHS: &[&str] = &[\n{}];\n",
+        list(&|name| name.to_owned()),
+        list(&|name| format!("budget.v1.BudgetService/{name}")),
+    );
+    std::fs::write(path, code)?;
     Ok(())
 }

@@ -10,13 +10,17 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::{get, post};
 use budget_proto::v1::budget_service_server::SERVICE_NAME;
-use http::header::{CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
+use http::header::{
+    CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
+};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use tonic_web::GrpcWebLayer;
 use tower::ServiceBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
+
+use budget_proto::throttle::FailureThrottle;
 
 use crate::assets::Assets;
 use crate::cross_site::refuse_cross_site;
@@ -31,6 +35,9 @@ const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; script-src 'sel
     style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// A year, the usual HSTS lifetime; subdomains are not the gateway's to decide.
+const HSTS_VALUE: &str = "max-age=31536000";
+
 /// The sign-in form is one field; anything much larger is not a sign-in.
 const SIGN_IN_BODY_LIMIT: usize = 8 * 1024;
 
@@ -41,16 +48,24 @@ pub(crate) struct AppState {
     pub(crate) sessions: Sessions,
     pub(crate) token_check: TokenCheck,
     pub(crate) exporter: Exporter,
+    /// Failed sign-ins per client address.
+    pub(crate) signin_throttle: FailureThrottle,
 }
 
-pub(crate) fn router(state: AppState, proxy: GrpcProxy) -> Router {
+/// The public port's routes. `hsts` adds Strict-Transport-Security to every response (the
+/// gateway is reached over HTTPS). `/metrics` is not here but on a listener of its own.
+pub(crate) fn router(
+    state: AppState,
+    proxy: GrpcProxy,
+    metrics: Arc<Metrics>,
+    hsts: bool,
+) -> Router {
     // Only `/budget.v1.BudgetService/{Method}` is forwarded. Any other gRPC path (health,
     // reflection, other services) falls through to the static files and gets an HTTP 404,
     // which gRPC-web clients read as UNIMPLEMENTED. The proxy adds the session's token and
     // answers UNAUTHENTICATED without a session.
     // Between tonic-web and the proxy, the metrics layer sees plain gRPC (the code in the
     // headers or trailers) and sets `x-request-id` on the upstream call and the answer.
-    let metrics = Arc::new(Metrics::new());
     let grpc_web_to_budget_service = ServiceBuilder::new()
         .layer(GrpcWebLayer::new())
         .layer(GrpcMetricsLayer::new(metrics.clone()))
@@ -73,7 +88,9 @@ pub(crate) fn router(state: AppState, proxy: GrpcProxy) -> Router {
     // 1. Trace is outermost so its span covers everything and it logs the final status.
     // 2. The HTTP metrics count every response but gRPC-web calls (counted on their route).
     // 3. The security headers are set on every response, including 404, 503 and gRPC-web
-    //    answers, overriding anything inside, so no page can go out without them.
+    //    answers, overriding anything inside, so no page can go out without them. HSTS only
+    //    when the gateway is reached over HTTPS (GATEWAY_COOKIE_SECURE): browsers then refuse
+    //    plain HTTP to this host for a year, so a network attacker cannot downgrade a visit.
     // The gRPC-web translation is not here but on its route only, so pages never pass through it.
     let layers = ServiceBuilder::new()
         .layer(
@@ -95,14 +112,16 @@ pub(crate) fn router(state: AppState, proxy: GrpcProxy) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
-        ));
+        ))
+        .option_layer(hsts.then(|| {
+            SetResponseHeaderLayer::overriding(
+                STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static(HSTS_VALUE),
+            )
+        }));
 
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/metrics",
-            get(metrics::serve).with_state::<AppState>(metrics.clone()),
-        )
         .route(SIGN_IN_PATH, get(signin::page))
         .route("/export/{tenant_id}/{file}", get(export::download))
         .merge(acting)

@@ -18,6 +18,36 @@ pub struct Config {
     #[arg(long, env = "GATEWAY_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
 
+    /// The address `/metrics` (Prometheus) is served on: a listener of its own, never the public
+    /// port, so only what can reach this address can read the metrics; port 0 picks a free port.
+    #[arg(long, env = "GATEWAY_METRICS_ADDR", default_value = "127.0.0.1:9090")]
+    pub metrics_addr: SocketAddr,
+
+    /// Whether the session cookie is Secure (sent over HTTPS only, and named
+    /// `__Host-budget_session`) and every response carries Strict-Transport-Security. Unset: on,
+    /// unless GATEWAY_ADDR is a loopback address (a gateway tried out over plain HTTP).
+    #[arg(long, env = "GATEWAY_COOKIE_SECURE", action = clap::ArgAction::Set)]
+    pub cookie_secure: Option<bool>,
+
+    /// Failed sign-ins one client address may make in a burst; after that it gets HTTP 429 with
+    /// Retry-After until GATEWAY_SIGNIN_FAILURES_PER_MIN refills it. Successful sign-ins never count.
+    #[arg(
+        long,
+        env = "GATEWAY_SIGNIN_FAILURE_BURST",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..=100_000),
+    )]
+    pub signin_failure_burst: u32,
+
+    /// Failed sign-ins per minute a client address regains after its burst.
+    #[arg(
+        long,
+        env = "GATEWAY_SIGNIN_FAILURES_PER_MIN",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..=100_000),
+    )]
+    pub signin_failures_per_min: u32,
+
     /// The gRPC address of budget-service: `http://host:port` (plain-HTTP h2c) or
     /// `https://host:port` (TLS, checked against GATEWAY_SERVICE_CA_FILE).
     #[arg(
@@ -113,6 +143,10 @@ mod tests {
         assert_eq!(config.session_key, None);
         assert_eq!(config.session_ttl, Duration::from_secs(43_200));
         assert_eq!(config.service_ca_file, None);
+        assert_eq!(config.metrics_addr, "127.0.0.1:9090".parse().unwrap());
+        assert_eq!(config.cookie_secure, None);
+        assert_eq!(config.signin_failure_burst, 10);
+        assert_eq!(config.signin_failures_per_min, 10);
     }
 
     #[test]

@@ -1,12 +1,16 @@
-//! Prometheus metrics of one gateway (one registry per router, so per [`crate::Gateway`]), the
-//! `x-request-id` given to every forwarded call, and `/metrics`.
+//! Prometheus metrics of one gateway (one registry per [`crate::Gateway`]), the
+//! `x-request-id` given to every forwarded call, and `/metrics`, served on a listener of its own
+//! (GATEWAY_METRICS_ADDR), never on the public port.
 //!
 //! Series:
 //! - `gateway_grpc_web_requests_total{method,code}`,
 //!   `gateway_grpc_web_request_duration_seconds{method,code}`: forwarded calls by gRPC code,
 //!   whether budget-service or the gateway itself (no session, upstream down) answered.
-//! - `gateway_http_requests_total{kind,status}`: every other request, `kind` being `page`,
-//!   `asset`, `signin`, `export`, `metrics` or `other`.
+//! - `gateway_http_requests_total{kind,status}`: every other request on the public port, `kind`
+//!   being `page`, `asset`, `signin`, `export` or `other`.
+//!
+//! Every label comes from a fixed list (methods of budget-service, else `unknown`), so no
+//! caller, signed in or not, can add series.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,8 +28,12 @@ use prometheus::{
 use tower::{Layer, Service};
 use tracing::Instrument;
 
+use budget_proto::v1::budget_service_server::SERVICE_NAME;
 pub(crate) use budget_proto::wire::REQUEST_ID;
-use budget_proto::wire::{CallMetrics, CallRecord, ObservedBody, is_sane_request_id};
+use budget_proto::wire::{
+    BUDGET_SERVICE_METHODS, CallMetrics, CallRecord, ObservedBody, UNKNOWN_METHOD,
+    is_sane_request_id,
+};
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -104,8 +112,15 @@ impl CallMetrics for Metrics {
     }
 }
 
+/// The metrics listener's routes: `GET /metrics` and nothing else.
+pub(crate) fn router(metrics: Arc<Metrics>) -> axum::Router {
+    axum::Router::new()
+        .route("/metrics", axum::routing::get(serve))
+        .with_state(metrics)
+}
+
 /// `GET /metrics`.
-pub(crate) async fn serve(State(metrics): State<Arc<Metrics>>) -> AxumResponse {
+async fn serve(State(metrics): State<Arc<Metrics>>) -> AxumResponse {
     (
         [(
             http::header::CONTENT_TYPE,
@@ -129,8 +144,6 @@ pub(crate) async fn count_http(
     ));
     let kind = if path.starts_with("/assets/") {
         "asset"
-    } else if path == "/metrics" {
-        "metrics"
     } else if path.starts_with("/export/") {
         "export"
     } else if path == "/session" || path == "/signout" || path == crate::signin::SIGN_IN_PATH {
@@ -195,13 +208,15 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // The method's name when it is one of budget-service's, else `unknown`: the path is
+        // the caller's choice, signed in or not, and each label is a series kept forever.
         let method = request
             .uri()
             .path()
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+            .strip_prefix(&format!("/{SERVICE_NAME}/"))
+            .and_then(|name| BUDGET_SERVICE_METHODS.iter().find(|known| **known == name))
+            .copied()
+            .unwrap_or(UNKNOWN_METHOD);
         let request_id = request
             .headers()
             .get(REQUEST_ID)

@@ -5,18 +5,21 @@
 //! stylesheet. The token goes from the form to budget-service and into the sealed cookie; it is
 //! never written into a page, a log line or a header the browser can read.
 
+use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
+use budget_proto::throttle::retry_after_secs;
 use budget_proto::v1::budget_service_client::BudgetServiceClient;
 use budget_proto::v1::{Role, WhoAmIRequest};
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 use tonic::Code;
 use tonic::transport::Channel;
+use tonic_types::StatusExt;
 
 use crate::app::AppState;
 use crate::session::{Identity, MAX_TOKEN_LEN};
@@ -25,6 +28,7 @@ pub(crate) const SIGN_IN_PATH: &str = "/signin";
 const NOT_ACCEPTED: &str = "That token was not accepted.";
 const CANNOT_CHECK: &str = "The budget service could not check the token. Try again in a moment.";
 const CANNOT_START: &str = "Signing in failed on the server. Try again in a moment.";
+const TOO_MANY: &str = "Too many failed sign-ins from this address. Wait a minute and try again.";
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 
 /// Asks budget-service who a token belongs to.
@@ -40,6 +44,8 @@ enum Refusal {
     NotAccepted,
     /// budget-service could not be asked.
     Unavailable,
+    /// budget-service refused to check more tokens from the gateway for this long.
+    Throttled(Duration),
 }
 
 impl TokenCheck {
@@ -80,6 +86,14 @@ impl TokenCheck {
                 tracing::info!(code = ?status.code(), "a sign-in was refused by budget-service");
                 Err(Refusal::NotAccepted)
             }
+            Err(status) if status.code() == Code::ResourceExhausted => {
+                let wait = status
+                    .get_details_retry_info()
+                    .and_then(|info| info.retry_delay)
+                    .unwrap_or(Duration::from_secs(1));
+                tracing::warn!(?wait, "budget-service throttles the gateway's token checks");
+                Err(Refusal::Throttled(wait))
+            }
             Err(status) => {
                 tracing::warn!(
                     code = ?status.code(),
@@ -106,17 +120,40 @@ pub(crate) struct SignInForm {
 
 /// `POST /session`: checks the token with WhoAmI; on success sets the session cookie and sends
 /// the browser to the dashboard, otherwise shows the form again with what went wrong.
-pub(crate) async fn sign_in(State(app): State<AppState>, Form(form): Form<SignInForm>) -> Response {
+///
+/// Failed sign-ins are throttled per client address (GATEWAY_SIGNIN_FAILURE_BURST,
+/// GATEWAY_SIGNIN_FAILURES_PER_MIN): an address out of tries gets HTTP 429 with Retry-After
+/// before its token is sent anywhere. Only refused tokens count.
+pub(crate) async fn sign_in(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let attempt = match app.signin_throttle.begin(peer.ip()).await {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            tracing::info!(peer = %peer.ip(), ?wait, "sign-in throttled after failed attempts");
+            return too_many_attempts(&app, wait);
+        }
+    };
     let token = form.token.trim().to_owned();
     let identity = match app.token_check.identify(&token).await {
         Ok(identity) => identity,
         Err(Refusal::NotAccepted) => {
+            // The attempt stays counted.
+            drop(attempt);
             return signin_page(&app, StatusCode::UNAUTHORIZED, Some(NOT_ACCEPTED));
         }
         Err(Refusal::Unavailable) => {
+            attempt.succeeded();
             return signin_page(&app, StatusCode::SERVICE_UNAVAILABLE, Some(CANNOT_CHECK));
         }
+        Err(Refusal::Throttled(wait)) => {
+            attempt.succeeded();
+            return too_many_attempts(&app, wait);
+        }
     };
+    attempt.succeeded();
     let session = app.sessions.start(token, identity, SystemTime::now());
     match app.sessions.set_cookie(&session) {
         Ok(cookie) => {
@@ -179,6 +216,15 @@ fn see_other(location: &'static str, cookie: Option<HeaderValue>) -> Response {
     if let Some(cookie) = cookie {
         response.headers_mut().insert(SET_COOKIE, cookie);
     }
+    response
+}
+
+/// HTTP 429 with the sign-in form, its message and `Retry-After` in whole seconds.
+fn too_many_attempts(app: &AppState, wait: Duration) -> Response {
+    let mut response = signin_page(app, StatusCode::TOO_MANY_REQUESTS, Some(TOO_MANY));
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(wait)));
     response
 }
 

@@ -2,6 +2,7 @@
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -10,11 +11,14 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::transport::{Certificate, ClientTlsConfig};
 
+use budget_proto::throttle::{DEFAULT_PEER_CAPACITY, FailureThrottle};
+
 use crate::app::{self, AppState};
 use crate::assets::Assets;
 use crate::config::Config;
 use crate::export::Exporter;
 use crate::grpc_proxy::{GrpcProxy, budget_service_channel};
+use crate::metrics::Metrics;
 use crate::session::{RandomSourceError, SessionKey, Sessions};
 use crate::signin::TokenCheck;
 
@@ -74,12 +78,15 @@ fn service_tls(ca_file: Option<&std::path::Path>) -> Result<ClientTlsConfig, Bui
     Ok(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
 }
 
-/// A bound, ready-to-serve gateway.
+/// A bound, ready-to-serve gateway: the public port and the metrics port.
 #[derive(Debug)]
 pub struct Gateway {
     listener: TcpListener,
     local_addr: SocketAddr,
     router: Router,
+    metrics_listener: TcpListener,
+    metrics_addr: SocketAddr,
+    metrics_router: Router,
     drain_timeout: Duration,
 }
 
@@ -103,6 +110,18 @@ impl Gateway {
             addr: config.addr,
             source,
         })?;
+        let metrics_listener = TcpListener::bind(config.metrics_addr)
+            .await
+            .map_err(|source| BuildError::Bind {
+                addr: config.metrics_addr,
+                source,
+            })?;
+        let metrics_addr = metrics_listener
+            .local_addr()
+            .map_err(|source| BuildError::Bind {
+                addr: config.metrics_addr,
+                source,
+            })?;
         let key = match config.session_key {
             Some(key) => key,
             None => {
@@ -114,11 +133,15 @@ impl Gateway {
             }
         };
         // Browsers send Secure cookies over HTTPS only (and to localhost): a gateway on a public
-        // address sits behind TLS, one on loopback is being tried out over plain HTTP.
-        let secure_cookie = !config.addr.ip().is_loopback();
+        // address sits behind TLS, one on loopback is being tried out over plain HTTP, unless
+        // GATEWAY_COOKIE_SECURE says otherwise (e.g. a TLS proxy on the same host).
+        let secure_cookie = config
+            .cookie_secure
+            .unwrap_or(!config.addr.ip().is_loopback());
         let sessions = Sessions::new(&key, config.session_ttl, secure_cookie);
         tracing::info!(
             %local_addr,
+            %metrics_addr,
             budget_service = %url,
             session_ttl = ?config.session_ttl,
             secure_cookie,
@@ -132,11 +155,20 @@ impl Gateway {
             sessions,
             token_check: TokenCheck::new(channel.clone()),
             exporter: Exporter::new(channel),
+            signin_throttle: FailureThrottle::new(
+                config.signin_failure_burst,
+                config.signin_failures_per_min,
+                DEFAULT_PEER_CAPACITY,
+            ),
         };
+        let metrics = Arc::new(Metrics::new());
         Ok(Self {
             listener,
             local_addr,
-            router: app::router(state, proxy),
+            router: app::router(state, proxy, metrics.clone(), secure_cookie),
+            metrics_listener,
+            metrics_addr,
+            metrics_router: crate::metrics::router(metrics),
             // In-flight calls end by the upstream deadline, so a drain never needs much longer.
             drain_timeout: config.upstream_timeout + DRAIN_MARGIN,
         })
@@ -150,6 +182,11 @@ impl Gateway {
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address `/metrics` is served on (GATEWAY_METRICS_ADDR, as bound).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr
     }
 
     /// Serves until `shutdown` completes, then stops accepting connections and lets in-flight
@@ -166,7 +203,15 @@ impl Gateway {
                 tracing::debug!(%error, "could not set TCP_NODELAY");
             }
         });
-        let server = axum::serve(listener, self.router)
+        // The metrics port has nothing in flight worth draining: it stops with the server.
+        let metrics_server =
+            tokio::spawn(axum::serve(self.metrics_listener, self.metrics_router).into_future());
+        let _stop_metrics = AbortOnDrop(metrics_server);
+        // The peer address is the sign-in throttle's key.
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 tracing::info!("shutting down: finishing in-flight requests");
@@ -195,6 +240,15 @@ impl Gateway {
     }
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -205,6 +259,8 @@ mod tests {
         let mut args = vec![
             "budget-gateway",
             "--addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
             "127.0.0.1:0",
             "--budget-service-url",
             url,

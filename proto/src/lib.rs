@@ -13,4 +13,7 @@ pub mod v1 {
 /// Shared by budget-service and the gateway beside the messages: request ids, code names, call counting.
 pub mod wire;
 
+/// The per-address throttle on failed authentications both sides use.
+pub mod throttle;
+
 pub use prost_types::Timestamp;

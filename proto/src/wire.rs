@@ -1,7 +1,11 @@
 //! What budget-service and the gateway agree on besides the messages: the request-id header and
-//! which of its values are passed on, the names the metrics give gRPC status codes, and how a
-//! call is counted once its status is known. Both sides count and label their calls with these,
-//! so a code or a request id reads the same in either.
+//! which of its values are passed on, the names the metrics give gRPC status codes and methods,
+//! and how a call is counted once its status is known. Both sides count and label their calls
+//! with these, so a code or a request id reads the same in either.
+//!
+//! A method label is always one of a fixed list (anything else is `unknown`): the path of a call
+//! is chosen by the caller, signed in or not, and every distinct label is a new time series
+//! kept for the life of the process.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,6 +14,22 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Response};
 use http_body::{Body, Frame, SizeHint};
+
+include!(concat!(env!("OUT_DIR"), "/budget_methods.rs"));
+
+/// The method label of every call whose path is not one of the known methods.
+pub const UNKNOWN_METHOD: &str = "unknown";
+
+/// The label of a call to `path` (`/package.Service/Method`): the path without its slash when
+/// it is one of `known` (written the same way), else [`UNKNOWN_METHOD`].
+pub fn method_label(path: &str, known: &[&'static str]) -> &'static str {
+    let path = path.strip_prefix('/').unwrap_or(path);
+    known
+        .iter()
+        .find(|candidate| **candidate == path)
+        .copied()
+        .unwrap_or(UNKNOWN_METHOD)
+}
 
 /// The header carrying a call's id from the browser through the gateway to budget-service.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -62,14 +82,14 @@ pub trait CallMetrics: Send + Sync + 'static {
 /// by, as CANCELLED when the caller leaves first (the record is dropped unfinished).
 pub struct CallRecord<M: CallMetrics> {
     metrics: Arc<M>,
-    method: String,
+    method: &'static str,
     started: Instant,
     done: bool,
 }
 
 impl<M: CallMetrics> CallRecord<M> {
-    /// Starts the clock for a call of `method`.
-    pub fn start(metrics: Arc<M>, method: String) -> Self {
+    /// Starts the clock for a call of `method`, a label from a fixed list ([`method_label`]).
+    pub fn start(metrics: Arc<M>, method: &'static str) -> Self {
         Self {
             metrics,
             method,
@@ -83,11 +103,11 @@ impl<M: CallMetrics> CallRecord<M> {
             return;
         }
         self.done = true;
-        // Paths nobody routes come back UNIMPLEMENTED: one label for all of them.
+        // Known methods a server does not implement share the one label too.
         let method = if code == "UNIMPLEMENTED" {
-            "unknown"
+            UNKNOWN_METHOD
         } else {
-            &self.method
+            self.method
         };
         self.metrics.grpc_call(method, code, self.started.elapsed());
     }
@@ -185,7 +205,7 @@ mod tests {
         headers_only
             .headers_mut()
             .insert("grpc-status", HeaderValue::from_static("5"));
-        let observed = CallRecord::start(metrics.clone(), "A".into()).observe(headers_only);
+        let observed = CallRecord::start(metrics.clone(), "A").observe(headers_only);
         assert_eq!(metrics.calls(), [pair("A", "NOT_FOUND")]);
         drop(observed);
         assert_eq!(metrics.calls().len(), 1, "never counted twice");
@@ -198,24 +218,46 @@ mod tests {
             Ok(Frame::trailers(trailers)),
         ];
         let body = StreamBody::new(futures::stream::iter(frames));
-        let observed = CallRecord::start(metrics.clone(), "B".into()).observe(Response::new(body));
+        let observed = CallRecord::start(metrics.clone(), "B").observe(Response::new(body));
         assert_eq!(metrics.calls().len(), 1, "not before the trailers");
         observed.into_body().collect().await.unwrap();
         assert_eq!(metrics.calls()[1], pair("B", "OK"));
 
         // The caller left before any status: CANCELLED. Unknown paths share one label.
-        let observed = CallRecord::start(metrics.clone(), "C".into())
+        let observed = CallRecord::start(metrics.clone(), "C")
             .observe(Response::new(Empty::<bytes::Bytes>::new()));
         drop(observed);
         let mut unimplemented = Response::new(Empty::<bytes::Bytes>::new());
         unimplemented
             .headers_mut()
             .insert("grpc-status", HeaderValue::from_static("12"));
-        let _ = CallRecord::start(metrics.clone(), "nope/Nope".into()).observe(unimplemented);
+        let _ = CallRecord::start(metrics.clone(), "nope/Nope").observe(unimplemented);
         assert_eq!(
             metrics.calls()[2..],
             [pair("C", "CANCELLED"), pair("unknown", "UNIMPLEMENTED")]
         );
+    }
+
+    #[test]
+    fn only_known_methods_become_labels() {
+        let known = BUDGET_SERVICE_PATHS;
+        assert!(known.contains(&"budget.v1.BudgetService/GetBudgetStatus"));
+        assert!(BUDGET_SERVICE_METHODS.contains(&"WhoAmI"));
+        assert_eq!(known.len(), BUDGET_SERVICE_METHODS.len());
+        assert_eq!(
+            method_label("/budget.v1.BudgetService/GetBudgetStatus", known),
+            "budget.v1.BudgetService/GetBudgetStatus"
+        );
+        for path in [
+            "/budget.v1.BudgetService/Random123",
+            "/budget.v1.BudgetService/GetBudgetStatus/x",
+            "/budget.v1.BudgetService/getbudgetstatus",
+            "/x/budget.v1.BudgetService/GetBudgetStatus",
+            "",
+            "/",
+        ] {
+            assert_eq!(method_label(path, known), UNKNOWN_METHOD, "{path}");
+        }
     }
 
     #[test]

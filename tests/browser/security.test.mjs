@@ -58,6 +58,8 @@ async function startGateway({ key, ttlSecs = 3600 }) {
     env: {
       ...process.env,
       GATEWAY_ADDR: "127.0.0.1:0",
+      // Several gateways run at once: each takes a free port for /metrics too.
+      GATEWAY_METRICS_ADDR: "127.0.0.1:0",
       BUDGET_SERVICE_URL: `http://${stack.grpc_addr}`,
       GATEWAY_SESSION_KEY: key,
       GATEWAY_SESSION_TTL_SECS: String(ttlSecs),

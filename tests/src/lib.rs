@@ -129,6 +129,11 @@ pub struct StackOptions {
     /// Panic points armed before the service starts (`budget_service::panic_points`): the
     /// point and how many times it panics.
     pub panic_points: Vec<(&'static str, u32)>,
+    /// BUDGET_DB_MAX_CONNECTIONS.
+    pub db_max_connections: u32,
+    /// BUDGET_AUTH_FAILURE_BURST and BUDGET_AUTH_FAILURES_PER_MIN.
+    pub auth_failure_burst: u32,
+    pub auth_failures_per_min: u32,
 }
 
 impl Default for StackOptions {
@@ -145,6 +150,10 @@ impl Default for StackOptions {
             db_acquire_timeout_secs: 5,
             start_at: None,
             panic_points: Vec::new(),
+            db_max_connections: 20,
+            // Generous, so tests that try many bad tokens are not throttled.
+            auth_failure_burst: 100_000,
+            auth_failures_per_min: 100_000,
         }
     }
 }
@@ -200,6 +209,9 @@ impl Stack {
         // refuses unless the operator allows it.
         settings.notify_allow_http = true;
         settings.notify_allow_hosts = LOOPBACK_RECEIVERS.parse().unwrap();
+        settings.db_max_connections = options.db_max_connections;
+        settings.auth_failure_burst = options.auth_failure_burst;
+        settings.auth_failures_per_min = options.auth_failures_per_min;
         let clock: Arc<dyn budget_service::service::Clock> = match options.start_at {
             Some(at) => {
                 sim.control().set_clock(at);

@@ -452,6 +452,10 @@ async fn run_in(db: &TestDatabase, options: &SoakOptions) -> anyhow::Result<Soak
         session_key: None,
         session_ttl: Duration::from_secs(3600),
         service_ca_file: None,
+        metrics_addr: "127.0.0.1:0".parse()?,
+        cookie_secure: None,
+        signin_failure_burst: 10,
+        signin_failures_per_min: 10,
     })
     .await?;
     let gateway_addr = gateway.local_addr();

@@ -1104,6 +1104,10 @@ async fn start_gateway(stack: &Stack, http: &reqwest::Client) -> GatewayUnderTes
         session_key: None,
         session_ttl: Duration::from_secs(3600),
         service_ca_file: None,
+        metrics_addr: "127.0.0.1:0".parse().unwrap(),
+        cookie_secure: None,
+        signin_failure_burst: 10,
+        signin_failures_per_min: 10,
     })
     .await
     .unwrap();

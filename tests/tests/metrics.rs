@@ -196,3 +196,54 @@ async fn every_rpc_answers_with_a_request_id_kept_from_the_caller_or_made() {
     assert!(made.bytes().all(|b| b.is_ascii_hexdigit()), "{made}");
     stack.stop().await;
 }
+
+/// Calls to paths nobody routes, without a token, must not add a label each: a caller could
+/// otherwise grow the metrics (and the memory behind them) without limit.
+#[tokio::test]
+async fn paths_nobody_routes_share_one_method_label() {
+    let stack = Stack::start().await;
+    let h2c = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let paths = [
+        "budget.v1.BudgetService/Random0a1b",
+        "budget.v1.BudgetService/Random2c3d",
+        "grpc.health.v1.Health/Random4e5f",
+        "nobody.Service/Random6a7b",
+    ];
+    for path in paths {
+        let answer = h2c
+            .post(format!("http://{}/{path}", stack.addr))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(vec![0u8; 5])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.headers()["grpc-status"], "12", "{path}");
+    }
+    let text = scrape(&stack).await;
+    assert!(!text.contains("Random"), "{text}");
+    assert!(
+        value(
+            &text,
+            "budget_grpc_requests_total{code=\"UNIMPLEMENTED\",method=\"unknown\"}"
+        ) >= 4.0,
+        "{text}"
+    );
+    let methods: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split("method=\"").nth(1)?.split('"').next())
+        .collect();
+    for method in methods {
+        assert!(
+            method == "unknown"
+                || budget_proto::wire::BUDGET_SERVICE_PATHS.contains(&method)
+                || method.starts_with("grpc.health.v1.Health/Check"),
+            "{method}"
+        );
+    }
+    stack.stop().await;
+}

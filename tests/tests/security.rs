@@ -364,3 +364,118 @@ async fn writes_are_rate_limited_per_token_with_a_retry_delay() {
     }
     stack.stop().await;
 }
+
+/// The RetryInfo delay of a status, if any.
+fn retry_delay(status: &tonic::Status) -> Option<Duration> {
+    use tonic_types::StatusExt;
+    status.get_details_retry_info().and_then(|r| r.retry_delay)
+}
+
+#[tokio::test]
+async fn failed_authentications_are_throttled_per_address_with_a_retry_delay() {
+    let stack = Stack::start_with(StackOptions {
+        auth_failure_burst: 3,
+        auth_failures_per_min: 60,
+        ..Default::default()
+    })
+    .await;
+    let token = stack.token("svc", Role::Service, None).await;
+    let mut valid = stack.client_with(Some(&token));
+    // Successes never count, however many.
+    for _ in 0..50 {
+        valid.who_am_i(pb::WhoAmIRequest {}).await.unwrap();
+    }
+    let mut missing = stack.client_with(None);
+    let err = missing.who_am_i(pb::WhoAmIRequest {}).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    for n in 0..2 {
+        let mut made_up = stack.client_with(Some(&format!("bgt_made_up_{n}")));
+        let err = made_up.who_am_i(pb::WhoAmIRequest {}).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+    }
+    let mut made_up = stack.client_with(Some("bgt_made_up_again"));
+    let throttled = made_up.who_am_i(pb::WhoAmIRequest {}).await.unwrap_err();
+    assert_eq!(throttled.code(), Code::ResourceExhausted, "{throttled:?}");
+    let retry = retry_delay(&throttled).expect("a RetryInfo delay");
+    assert!(
+        retry > Duration::ZERO && retry <= Duration::from_secs(1),
+        "{retry:?}"
+    );
+    // The throttled address keeps working with tokens already seen valid (and the bootstrap
+    // token); a token it never used waits like any unknown one, without reaching the database.
+    valid.who_am_i(pb::WhoAmIRequest {}).await.unwrap();
+    stack.client().who_am_i(pb::WhoAmIRequest {}).await.unwrap();
+    let fresh = stack.token("fresh", Role::Service, None).await;
+    let err = stack
+        .client_with(Some(&fresh))
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    tokio::time::sleep(retry + Duration::from_millis(50)).await;
+    let err = made_up.who_am_i(pb::WhoAmIRequest {}).await.unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated, "allowed to try again");
+    stack.stop().await;
+}
+
+/// Unknown tokens may hold at most a quarter of the pool: with every token lookup stuck behind
+/// a lock, a signed-in caller still gets a connection for its own query.
+#[tokio::test]
+async fn unknown_tokens_never_hold_more_than_their_share_of_the_pool() {
+    use sqlx::Connection;
+    let stack = Stack::start_with(StackOptions {
+        db_max_connections: 4,
+        db_acquire_timeout_secs: 2,
+        ..Default::default()
+    })
+    .await;
+    stack.create_tenant("acme", 100).await;
+    // Every token lookup now waits for this lock, holding its connection.
+    let mut locker = sqlx::PgConnection::connect(&stack.db.url).await.unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE api_tokens IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    let flood: Vec<_> = (0..40)
+        .map(|n| {
+            let mut client = stack.client_with(Some(&format!("bgt_flood_{n}")));
+            tokio::spawn(async move { client.who_am_i(pb::WhoAmIRequest {}).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (stuck,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock' \
+         AND query LIKE '%api_tokens%'",
+    )
+    .fetch_one(&mut locker)
+    .await
+    .unwrap();
+    assert!(
+        stuck <= 1,
+        "{stuck} token lookups hold connections (pool of 4)"
+    );
+    // The platform admin's call finds a connection at once.
+    let started = std::time::Instant::now();
+    stack
+        .client()
+        .get_budget_config(pb::GetBudgetConfigRequest {
+            tenant_id: "acme".into(),
+        })
+        .await
+        .expect("a connection for a signed-in caller");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    sqlx::raw_sql("COMMIT").execute(&mut locker).await.unwrap();
+    for call in flood {
+        let code = call.await.unwrap().unwrap_err().code();
+        assert!(
+            matches!(code, Code::Unauthenticated | Code::Unavailable),
+            "{code:?}"
+        );
+    }
+    stack.stop().await;
+}

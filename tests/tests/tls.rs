@@ -179,6 +179,10 @@ async fn the_gateway_forwards_grpc_web_over_tls() {
         session_key: None,
         session_ttl: Duration::from_secs(3600),
         service_ca_file: Some(cert.cert_file.clone()),
+        metrics_addr: "127.0.0.1:0".parse().unwrap(),
+        cookie_secure: None,
+        signin_failure_burst: 10,
+        signin_failures_per_min: 10,
     })
     .await
     .expect("the gateway builds with an https upstream and a CA file");

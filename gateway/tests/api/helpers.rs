@@ -63,7 +63,8 @@ pub const TENANT_TOKEN: &str = "good-tenant";
 
 /// A stand-in for budget-service. Like the real one it wants `authorization: Bearer <token>` on
 /// every call: `good-admin` is a platform admin, `good-tenant` the tenant admin of `acme`, any
-/// other token or none is UNAUTHENTICATED. It also refuses (INTERNAL) a call that carries a
+/// other token or none is UNAUTHENTICATED, but `throttled-by-service`, which is
+/// RESOURCE_EXHAUSTED with a retry delay of 7.5 s. It also refuses (INTERNAL) a call that carries a
 /// cookie or more than one authorization header, which the gateway must never forward.
 /// Then one answer per RPC:
 /// - WhoAmI: the token's name, role and tenant.
@@ -110,6 +111,15 @@ impl FakeBudgetService {
                 role: Role::TenantAdmin,
                 tenant_id: "acme",
             },
+            Some("Bearer throttled-by-service") => {
+                let mut details = ErrorDetails::new();
+                details.set_retry_info(Some(Duration::from_millis(7_500)));
+                return Err(Status::with_error_details(
+                    Code::ResourceExhausted,
+                    "Too many failed authentications from this address",
+                    details,
+                ));
+            }
             _ => return Err(Status::unauthenticated("unknown token")),
         };
         self.calls.fetch_add(1, Ordering::SeqCst);
@@ -375,6 +385,10 @@ pub struct GatewayOptions {
     pub upstream_timeout: Duration,
     pub session_key: [u8; 32],
     pub session_ttl: Duration,
+    /// GATEWAY_COOKIE_SECURE.
+    pub cookie_secure: Option<bool>,
+    pub signin_failure_burst: u32,
+    pub signin_failures_per_min: u32,
 }
 
 impl Default for GatewayOptions {
@@ -384,6 +398,9 @@ impl Default for GatewayOptions {
             upstream_timeout: Duration::from_secs(10),
             session_key: TEST_SESSION_KEY,
             session_ttl: Duration::from_secs(3600),
+            cookie_secure: None,
+            signin_failure_burst: 10,
+            signin_failures_per_min: 10,
         }
     }
 }
@@ -392,6 +409,8 @@ impl Default for GatewayOptions {
 /// of its own: `cookie` is what it sends, set by `sign_in_as` or by hand.
 pub struct TestGateway {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served (GATEWAY_METRICS_ADDR).
+    pub metrics_addr: SocketAddr,
     pub client: reqwest::Client,
     /// The `name=value` session cookie sent with `get` and `grpc_web_call`.
     pub cookie: Option<String>,
@@ -429,8 +448,13 @@ impl TestGateway {
             session_key: Some(SessionKey::from_bytes(options.session_key)),
             session_ttl: options.session_ttl,
             service_ca_file: None,
+            metrics_addr: "127.0.0.1:0".parse().unwrap(),
+            cookie_secure: options.cookie_secure,
+            signin_failure_burst: options.signin_failure_burst,
+            signin_failures_per_min: options.signin_failures_per_min,
         };
         let gateway = Gateway::build(config).await.unwrap();
+        let metrics_addr = gateway.metrics_addr();
         let mut addr = gateway.local_addr();
         assert_eq!(addr.port(), gateway.port());
         if addr.ip().is_unspecified() {
@@ -442,6 +466,7 @@ impl TestGateway {
         }));
         Self {
             addr,
+            metrics_addr,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .redirect(reqwest::redirect::Policy::none())

@@ -2,6 +2,7 @@
 //! against a fake budget-service.
 #![allow(clippy::unwrap_used)]
 
+mod command_line;
 mod exports;
 mod grpc_web;
 mod helpers;

@@ -4,6 +4,7 @@ use budget_proto::v1::*;
 use tonic::Code;
 
 use crate::helpers::{TestGateway, Wire, spawn_fake_budget_service};
+use budget_proto::wire::BUDGET_SERVICE_METHODS;
 
 fn status_request() -> GetBudgetStatusRequest {
     GetBudgetStatusRequest {
@@ -17,8 +18,14 @@ fn series(text: &str, name_and_labels: &str) -> Option<f64> {
         .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
 }
 
+/// `/metrics` from the gateway's metrics port.
 async fn scrape(gateway: &TestGateway) -> String {
-    let response = gateway.get("/metrics").await;
+    let response = gateway
+        .client
+        .get(format!("http://{}/metrics", gateway.metrics_addr))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -120,4 +127,73 @@ async fn metrics_count_grpc_web_calls_by_method_and_code_and_pages_by_status() {
         Some(1.0),
         "{other}"
     );
+}
+
+#[tokio::test]
+async fn metrics_are_served_on_their_own_port_only() {
+    let gateway = TestGateway::signed_in().await;
+    assert_ne!(gateway.metrics_addr.port(), gateway.addr.port());
+    let ok = gateway
+        .grpc_web_call("GetBudgetStatus", &status_request(), Wire::Binary, &[])
+        .await;
+    assert_eq!(ok.code(), Code::Ok);
+    assert!(
+        scrape(&gateway)
+            .await
+            .contains("gateway_grpc_web_requests_total")
+    );
+    // On the public port /metrics is just another dashboard path: the page signed in, the
+    // sign-in redirect signed out; never the metrics.
+    let signed_in = gateway.get("/metrics").await;
+    assert!(
+        signed_in.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(!signed_in.text().await.unwrap().contains("gateway_grpc"));
+    let signed_out = gateway
+        .client
+        .get(gateway.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), 303);
+    assert!(!signed_out.text().await.unwrap().contains("gateway_grpc"));
+}
+
+#[tokio::test]
+async fn made_up_methods_share_one_label_signed_in_or_not() {
+    let signed_out = TestGateway::spawn(spawn_fake_budget_service().await).await;
+    let signed_in = TestGateway::signed_in().await;
+    for gateway in [&signed_out, &signed_in] {
+        for n in 0..20 {
+            let reply = gateway
+                .grpc_web_call(
+                    &format!("Random{n:04}"),
+                    &status_request(),
+                    Wire::Binary,
+                    &[],
+                )
+                .await;
+            assert!(
+                matches!(reply.code(), Code::Unauthenticated | Code::Unimplemented),
+                "{reply:?}"
+            );
+        }
+        let text = scrape(gateway).await;
+        assert!(!text.contains("Random"), "{text}");
+        let methods: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.split("method=\"").nth(1)?.split('"').next())
+            .collect();
+        assert!(methods.contains("unknown"), "{text}");
+        for method in methods {
+            assert!(
+                method == "unknown" || BUDGET_SERVICE_METHODS.contains(&method),
+                "{method}"
+            );
+        }
+    }
 }

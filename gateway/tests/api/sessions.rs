@@ -452,3 +452,87 @@ async fn signing_out_clears_the_cookie() {
         assert!(cleared.has(attribute), "{attribute}: {cleared:?}");
     }
 }
+
+#[tokio::test]
+async fn cookie_secure_can_be_set_either_way_and_brings_hsts() {
+    // (listen address, GATEWAY_COOKIE_SECURE) -> Secure cookie and HSTS?
+    let cases = [
+        ("127.0.0.1:0", None, false),
+        ("0.0.0.0:0", None, true),
+        ("127.0.0.1:0", Some(true), true),
+        ("0.0.0.0:0", Some(false), false),
+    ];
+    for (addr, cookie_secure, secure) in cases {
+        let options = GatewayOptions {
+            addr: addr.parse().unwrap(),
+            cookie_secure,
+            ..GatewayOptions::default()
+        };
+        let gateway = TestGateway::spawn_with(spawn_fake_budget_service().await, options).await;
+        let signed_in = gateway.post_sign_in(ADMIN_TOKEN, &[]).await;
+        let cookie = SetCookie::from(&signed_in).unwrap();
+        let case = format!("{addr} {cookie_secure:?}");
+        assert_eq!(cookie.has("Secure"), secure, "{case}: {cookie:?}");
+        assert_eq!(cookie.name.starts_with("__Host-"), secure, "{case}");
+        let missing = gateway.get("/assets/missing.js").await;
+        for response in [&signed_in, &missing] {
+            let hsts = response.headers().get("strict-transport-security");
+            if secure {
+                assert_eq!(hsts.unwrap(), "max-age=31536000", "{case}");
+            } else {
+                assert!(hsts.is_none(), "{case}: plain HTTP gets no HSTS");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_throttled_per_address_and_successes_never_count() {
+    let (url, calls) = spawn_counting_fake_budget_service().await;
+    let options = GatewayOptions {
+        signin_failure_burst: 3,
+        signin_failures_per_min: 1,
+        ..GatewayOptions::default()
+    };
+    let gateway = TestGateway::spawn_with(url, options).await;
+    // Many good sign-ins from one address (as the browser tests make) never count.
+    for _ in 0..30 {
+        assert_eq!(gateway.post_sign_in(ADMIN_TOKEN, &[]).await.status(), 303);
+    }
+    for _ in 0..3 {
+        assert_eq!(gateway.post_sign_in("wrong", &[]).await.status(), 401);
+    }
+    let calls_before = calls.load(Ordering::SeqCst);
+    let throttled = gateway.post_sign_in("wrong-again", &[]).await;
+    assert_eq!(throttled.status(), 429);
+    let retry_after: u64 = throttled.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_security_headers(&throttled);
+    assert!(SetCookie::from(&throttled).is_none());
+    let body = throttled.text().await.unwrap();
+    assert!(body.contains("Too many failed sign-ins"), "{body}");
+    // While throttled even a good token waits: it is not sent to budget-service at all.
+    assert_eq!(gateway.post_sign_in(ADMIN_TOKEN, &[]).await.status(), 429);
+    assert_eq!(calls.load(Ordering::SeqCst), calls_before);
+    // Signed-in people keep working.
+    let mut signed_in = TestGateway::spawn(spawn_fake_budget_service().await).await;
+    signed_in.sign_in_as(ADMIN_TOKEN).await;
+}
+
+#[tokio::test]
+async fn budget_service_throttling_the_gateway_reads_as_429() {
+    let gateway = TestGateway::spawn(spawn_fake_budget_service().await).await;
+    let response = gateway.post_sign_in("throttled-by-service", &[]).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "8");
+    // Not this address's failure: it does not use up its tries.
+    for _ in 0..20 {
+        let again = gateway.post_sign_in("throttled-by-service", &[]).await;
+        assert_eq!(again.status(), 429);
+    }
+    assert_eq!(gateway.post_sign_in(ADMIN_TOKEN, &[]).await.status(), 303);
+}

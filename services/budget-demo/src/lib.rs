@@ -176,6 +176,10 @@ impl RunningStack {
             session_key: None,
             session_ttl: Duration::from_secs(12 * 3600),
             service_ca_file: None,
+            metrics_addr: "127.0.0.1:0".parse()?,
+            cookie_secure: None,
+            signin_failure_burst: 10,
+            signin_failures_per_min: 10,
         })
         .await
         .context("starting the gateway")?;

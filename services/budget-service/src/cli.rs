@@ -40,7 +40,8 @@ enum Command {
     },
     /// Apply the database migrations and exit.
     Migrate {
-        #[arg(long, env = "DATABASE_URL")]
+        /// PostgreSQL URL (may carry a password; `--help` never shows its value).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
     },
     /// Manage tenants.
@@ -50,7 +51,8 @@ enum Command {
     },
     /// Manage API tokens (who may call budget-service).
     Token {
-        #[arg(long, env = "DATABASE_URL")]
+        /// PostgreSQL URL (may carry a password; `--help` never shows its value).
+        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
         database_url: String,
         #[command(subcommand)]
         command: TokenCommand,

@@ -7,11 +7,16 @@ use std::time::Duration;
 
 use crate::domain::egress::{AllowList, EgressPolicy};
 
+/// The shortest BUDGET_BOOTSTRAP_TOKEN accepted: it grants everything, so it must not be
+/// guessable.
+pub const MIN_BOOTSTRAP_TOKEN_CHARS: usize = 32;
+
 /// Everything `serve` needs. Tests build it directly.
 #[derive(clap::Args, Clone, Debug)]
 pub struct Settings {
-    /// PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/budget.
-    #[arg(long, env = "DATABASE_URL")]
+    /// PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/budget (it may carry a
+    /// password, so `--help` never shows its value).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
     /// Base URL of the LiteLLM proxy, e.g. http://127.0.0.1:4000.
     #[arg(long, env = "LITELLM_BASE_URL")]
@@ -91,7 +96,8 @@ pub struct Settings {
     /// How long a checked token is remembered, in seconds (a revocation takes effect within it).
     #[arg(long, env = "BUDGET_TOKEN_CACHE_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=300))]
     pub token_cache_secs: u64,
-    /// A platform-admin token accepted from the environment, so a fresh install is usable at once.
+    /// A platform-admin token accepted from the environment, so a fresh install is usable at
+    /// once: at least 32 characters; unset it once named tokens exist.
     #[arg(long, env = "BUDGET_BOOTSTRAP_TOKEN", hide_env_values = true)]
     pub bootstrap_token: Option<String>,
     /// Changes per second each token may make (sustained).
@@ -100,6 +106,14 @@ pub struct Settings {
     /// Changes each token may make in a burst.
     #[arg(long, env = "BUDGET_WRITE_BURST", default_value_t = 20.0)]
     pub write_burst: f64,
+    /// Failed authentications (missing, unknown or revoked tokens) one peer address may make in
+    /// a burst; after that it gets RESOURCE_EXHAUSTED with a retry delay until
+    /// BUDGET_AUTH_FAILURES_PER_MIN refills it. Successful calls never count.
+    #[arg(long, env = "BUDGET_AUTH_FAILURE_BURST", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub auth_failure_burst: u32,
+    /// Failed authentications per minute a peer address regains after its burst.
+    #[arg(long, env = "BUDGET_AUTH_FAILURES_PER_MIN", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub auth_failures_per_min: u32,
     /// Days alert history, notification deliveries, audit events and daily spend are kept;
     /// older rows are purged daily.
     #[arg(long, env = "BUDGET_RETENTION_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(30..=36_500))]
@@ -146,6 +160,8 @@ impl Settings {
             bootstrap_token: None,
             write_rate_per_sec: 5.0,
             write_burst: 20.0,
+            auth_failure_burst: 20,
+            auth_failures_per_min: 60,
             retention_days: 400,
             tls_cert_file: None,
             tls_key_file: None,
@@ -172,6 +188,15 @@ impl Settings {
             || self.database_url.starts_with("postgresql://"))
         {
             return Err("DATABASE_URL must be a postgres:// URL".into());
+        }
+        if let Some(token) = self.bootstrap_token.as_deref()
+            && !token.is_empty()
+            && token.chars().count() < MIN_BOOTSTRAP_TOKEN_CHARS
+        {
+            return Err(format!(
+                "BUDGET_BOOTSTRAP_TOKEN must be at least {MIN_BOOTSTRAP_TOKEN_CHARS} characters \
+                 (it is a platform-admin password); make one with: echo \"bgt_$(openssl rand -hex 24)\""
+            ));
         }
         if self.retention_days < 30 {
             return Err("BUDGET_RETENTION_DAYS must be at least 30".into());
@@ -205,6 +230,12 @@ impl Settings {
             bootstrap_token: self.bootstrap_token.clone(),
             write_rate_per_sec: self.write_rate_per_sec,
             write_burst: self.write_burst,
+            failure_burst: self.auth_failure_burst,
+            failures_per_min: self.auth_failures_per_min,
+            // Checking tokens nobody has seen valid may hold at most a quarter of the pool, so
+            // a flood of made-up tokens cannot starve the calls of those who signed in.
+            lookup_connections: (self.db_max_connections / 4).max(1),
+            lookup_wait: self.db_acquire_timeout(),
         }
     }
 
@@ -312,4 +343,26 @@ fn read_pem(
         ));
     }
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_bootstrap(token: &str) -> Settings {
+        let mut settings = Settings::new("postgres://db/budget", "http://litellm", "sk-master");
+        settings.bootstrap_token = Some(token.to_owned());
+        settings
+    }
+
+    #[test]
+    fn the_bootstrap_token_must_be_at_least_32_characters() {
+        let short = with_bootstrap(&"x".repeat(31)).validate();
+        assert!(short.is_err_and(|e| e.contains("BUDGET_BOOTSTRAP_TOKEN must be at least 32")),);
+        assert_eq!(with_bootstrap(&"x".repeat(32)).validate(), Ok(()));
+        // Characters, not bytes: 31 two-byte letters are still too short.
+        assert!(with_bootstrap(&"é".repeat(31)).validate().is_err());
+        // Empty reads as unset.
+        assert_eq!(with_bootstrap("").validate(), Ok(()));
+    }
 }

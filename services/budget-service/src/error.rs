@@ -49,7 +49,12 @@ pub enum BudgetError {
     /// The caller made too many changes too fast.
     #[error("too many changes; retry after {retry_after:?}")]
     RateLimited { retry_after: std::time::Duration },
-    /// Tokens could not be checked (database unavailable).
+    /// The caller's address made too many failed authentications; it may try again after
+    /// `retry_after`.
+    #[error("too many failed authentications; retry after {retry_after:?}")]
+    AuthThrottled { retry_after: std::time::Duration },
+    /// Tokens could not be checked (database unavailable, or its share of the pool for
+    /// token checks is busy).
     #[error("token check unavailable")]
     AuthUnavailable,
     /// An error shared by callers that waited on the same cache fill.

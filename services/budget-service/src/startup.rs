@@ -109,6 +109,16 @@ impl Application {
         if settings.webhook_secret.as_deref().is_none_or(str::is_empty) {
             tracing::warn!("BUDGET_WEBHOOK_SECRET is not set: LiteLLM webhooks will be refused");
         }
+        if settings
+            .bootstrap_token
+            .as_deref()
+            .is_some_and(|t| !t.is_empty())
+        {
+            tracing::warn!(
+                "BUDGET_BOOTSTRAP_TOKEN is set: anyone holding it is a platform admin; create \
+                 named tokens (`budget-service token create`) and unset it"
+            );
+        }
         let auth = Arc::new(Authenticator::new(
             budgets.store().clone(),
             &settings.auth(),

@@ -288,7 +288,82 @@ async fn logs_never_contain_secrets() {
         "the service ran and logged: {}",
         &logs[..logs.len().min(500)]
     );
+    assert!(
+        logs.contains("BUDGET_BOOTSTRAP_TOKEN is set"),
+        "a warning while the bootstrap token is set"
+    );
     for secret in [MASTER, bootstrap, webhook_secret, virtual_key.as_str()] {
         assert!(!logs.contains(secret), "a secret appears in the logs");
     }
+}
+
+/// `--help` lists each setting's environment variable and, unless hidden, its current value:
+/// DATABASE_URL (which may carry a password) and every secret must never be printed.
+#[test]
+fn help_never_shows_secret_values() {
+    let secrets = [
+        (
+            "DATABASE_URL",
+            "postgres://budget:db-password-in-url@db:5432/budget",
+        ),
+        ("LITELLM_MASTER_KEY", "sk-master-key-shown-nowhere"),
+        ("BUDGET_WEBHOOK_SECRET", "webhook-secret-shown-nowhere"),
+        (
+            "BUDGET_BOOTSTRAP_TOKEN",
+            "bgt_bootstrap_token_shown_nowhere_0123456789",
+        ),
+    ];
+    let helps: [&[&str]; 6] = [
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["token", "--help"],
+        &["token", "create", "--help"],
+        &["tenant", "create", "--help"],
+        &["tenant", "export", "--help"],
+    ];
+    for args in helps {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_budget-service"));
+        command.args(args);
+        for (name, value) in secrets {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.contains("DATABASE_URL"), "{args:?}: {text}");
+        for (name, value) in secrets {
+            assert!(!text.contains(value), "{args:?} shows {name}: {text}");
+        }
+    }
+}
+
+/// A short bootstrap token is refused at startup with a message naming the setting; a long
+/// one starts, with a warning that it is set.
+#[test]
+fn a_short_bootstrap_token_is_refused_at_startup() {
+    let output = Command::new(env!("CARGO_BIN_EXE_budget-service"))
+        .args([
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")
+        .env("LITELLM_BASE_URL", "http://127.0.0.1:1")
+        .env("LITELLM_MASTER_KEY", MASTER)
+        .env("BUDGET_BOOTSTRAP_TOKEN", "bgt_only_31_characters_long_xxx")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("BUDGET_BOOTSTRAP_TOKEN must be at least 32 characters"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("bgt_only_31_characters_long_xxx"),
+        "{stderr}"
+    );
 }

@@ -19,8 +19,9 @@ struct Args {
     )]
     master_key: String,
     /// Where budget-alert webhooks go (LiteLLM's `WEBHOOK_URL`); also settable at runtime with
-    /// `POST /sim/webhook_url`.
-    #[arg(long, env = "WEBHOOK_URL")]
+    /// `POST /sim/webhook_url`. It carries budget-service's webhook secret, so `--help` never
+    /// shows its value.
+    #[arg(long, env = "WEBHOOK_URL", hide_env_values = true)]
     webhook_url: Option<String>,
 }
 

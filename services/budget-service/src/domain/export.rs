@@ -1,5 +1,14 @@
 //! CSV exports: the date range rules, RFC 4180 writing, and the value formats
 //! (dollars with cents, UTC ISO 8601 times). Pure; no I/O.
+//!
+//! Exports are opened in spreadsheets, and some of their cells are other people's text
+//! (token names as actors, display names and reasons in audit details). A spreadsheet runs a
+//! cell starting with `=`, `+`, `-` or `@` as a formula (and tab or CR can hide such a start),
+//! so, following OWASP's CSV injection rule, every such cell is written with a leading `'`,
+//! which spreadsheets show as text. The one exception is a cell that is a plain decimal
+//! number (`-12.50`): it cannot be a formula, and prefixing it would turn our own negative
+//! amounts into text. That rule looks at the value, not the column, so it also covers a text
+//! cell that happens to be a number.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
@@ -120,7 +129,8 @@ pub fn file_name(tenant: &str, kind: ExportKind, range: &DateRange) -> String {
 }
 
 /// An RFC 4180 CSV document: CRLF line ends; fields containing a comma, quote, CR or LF are
-/// quoted with inner quotes doubled.
+/// quoted with inner quotes doubled; fields a spreadsheet would run as a formula are
+/// neutralised first ([`neutralise_formula`]).
 #[derive(Debug, Default)]
 pub struct CsvWriter {
     out: String,
@@ -139,13 +149,13 @@ impl CsvWriter {
             if i > 0 {
                 self.out.push(',');
             }
-            let field = field.as_ref();
+            let field = neutralise_formula(field.as_ref());
             if field.contains([',', '"', '\r', '\n']) {
                 self.out.push('"');
                 self.out.push_str(&field.replace('"', "\"\""));
                 self.out.push('"');
             } else {
-                self.out.push_str(field);
+                self.out.push_str(&field);
             }
         }
         self.out.push_str("\r\n");
@@ -154,6 +164,27 @@ impl CsvWriter {
     pub fn finish(self) -> String {
         self.out
     }
+}
+
+/// The characters that make a spreadsheet read a cell as a formula (OWASP's list).
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// `field` as a spreadsheet shows it as text: prefixed with `'` when it starts with one of
+/// [`FORMULA_STARTS`], unless it is a plain decimal number such as `-0.01`.
+pub fn neutralise_formula(field: &str) -> std::borrow::Cow<'_, str> {
+    if field.starts_with(FORMULA_STARTS) && !is_plain_number(field) {
+        std::borrow::Cow::Owned(format!("'{field}"))
+    } else {
+        std::borrow::Cow::Borrowed(field)
+    }
+}
+
+/// `-?digits(.digits)?`: what [`dollars`] and integer formatting write.
+fn is_plain_number(field: &str) -> bool {
+    let digits = field.strip_prefix('-').unwrap_or(field);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    all_digits(whole) && all_digits(fraction)
 }
 
 /// Micros as plain dollars with cents, rounded half away from zero: "1234.50", "-0.01".
@@ -197,6 +228,46 @@ mod tests {
         assert_eq!(
             csv.finish(),
             "a,b\r\nplain,\"with,comma\"\r\n\"say \"\"hi\"\"\",\"two\nlines\"\r\n\"cr\rhere\",\r\n"
+        );
+    }
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_neutralised() {
+        let mut csv = CsvWriter::with_header(&["cell"]);
+        for cell in [
+            "=HYPERLINK(\"http://evil\",\"x\")",
+            "+1+1",
+            "-2+3+cmd|' /C calc'!A0",
+            "@SUM(A1:A2)",
+            "\t=1+1",
+            "\r=1+1",
+            "-",
+            "--1",
+            "-1.",
+            "-.5",
+            "+5",
+        ] {
+            csv.row(&[cell]);
+        }
+        // Plain numbers, ours (negative amounts) or anyone's, stay numbers; ordinary text too.
+        for cell in ["-0.01", "-1234.50", "-7", "12", "a=b", "x-1", ""] {
+            csv.row(&[cell]);
+        }
+        assert_eq!(
+            csv.finish(),
+            "cell\r\n\
+             \"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\"\r\n\
+             '+1+1\r\n\
+             '-2+3+cmd|' /C calc'!A0\r\n\
+             '@SUM(A1:A2)\r\n\
+             '\t=1+1\r\n\
+             \"'\r=1+1\"\r\n\
+             '-\r\n\
+             '--1\r\n\
+             '-1.\r\n\
+             '-.5\r\n\
+             '+5\r\n\
+             -0.01\r\n-1234.50\r\n-7\r\n12\r\na=b\r\nx-1\r\n\r\n"
         );
     }
 

@@ -28,7 +28,22 @@ use tracing::Instrument;
 use crate::metrics::Metrics;
 
 pub use budget_proto::wire::REQUEST_ID;
-use budget_proto::wire::{CallRecord, ObservedBody, is_sane_request_id};
+use budget_proto::wire::{
+    BUDGET_SERVICE_PATHS, CallRecord, ObservedBody, is_sane_request_id, method_label,
+};
+
+/// Every method this server routes, as its metric label; any other path is `unknown`, so
+/// callers cannot grow the label set (see [`budget_proto::wire`]).
+pub(crate) static KNOWN_METHODS: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(|| {
+        let others = [
+            "grpc.health.v1.Health/Check",
+            "grpc.health.v1.Health/Watch",
+            "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        ];
+        BUDGET_SERVICE_PATHS.iter().copied().chain(others).collect()
+    });
 
 /// Adds [`RpcObserver`] to a service.
 #[derive(Clone)]
@@ -74,7 +89,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let method = request.uri().path().trim_start_matches('/').to_owned();
+        let method = method_label(request.uri().path(), &KNOWN_METHODS);
         let request_id = request
             .headers()
             .get(REQUEST_ID)
@@ -241,6 +256,21 @@ pub fn record_tenant(tenant_id: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_routed_methods_are_labels() {
+        let label = |path| method_label(path, &KNOWN_METHODS);
+        assert_eq!(
+            label("/budget.v1.BudgetService/WhoAmI"),
+            "budget.v1.BudgetService/WhoAmI"
+        );
+        assert_eq!(
+            label("/grpc.health.v1.Health/Check"),
+            "grpc.health.v1.Health/Check"
+        );
+        assert_eq!(label("/budget.v1.BudgetService/Random"), "unknown");
+        assert_eq!(label("/grpc.health.v1.Health/Random"), "unknown");
+    }
 
     #[test]
     fn request_ids_made_here_are_sane() {

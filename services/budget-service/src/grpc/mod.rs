@@ -43,7 +43,8 @@ impl BudgetApi {
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok());
-        let principal = self.auth.authenticate(authorization).await?;
+        let peer = request.remote_addr().map(|addr| addr.ip());
+        let principal = self.auth.authenticate(authorization, peer).await?;
         // An id that does not parse matches no scope; unscoped callers get the validation error later.
         let tenant = TenantId::parse(tenant_id);
         let allowed = match (&tenant, tenant_id.is_empty()) {

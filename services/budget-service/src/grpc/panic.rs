@@ -13,6 +13,9 @@ use futures::FutureExt as _;
 use http::{Request, Response};
 use tower::{Layer, Service};
 
+use budget_proto::wire::method_label;
+
+use super::layer::KNOWN_METHODS;
 use crate::metrics::Metrics;
 use crate::panic_points::panic_text;
 
@@ -60,7 +63,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let method = request.uri().path().trim_start_matches('/').to_owned();
+        let method = method_label(request.uri().path(), &KNOWN_METHODS);
         let metrics = self.metrics.clone();
         // A panic may come while the call is made or while its future runs.
         let future = std::panic::catch_unwind(AssertUnwindSafe(|| self.inner.call(request)));
@@ -74,7 +77,7 @@ where
                 Err(panic) => {
                     let what = panic_text(&*panic);
                     tracing::error!(method = %method, panic = %what, "gRPC handler panicked; answered INTERNAL");
-                    metrics.rpc_panicked(&method);
+                    metrics.rpc_panicked(method);
                     Ok(tonic::Status::internal(INTERNAL_MESSAGE).into_http())
                 }
             }

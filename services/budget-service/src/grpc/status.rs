@@ -87,6 +87,18 @@ fn status_of(error: &BudgetError) -> Status {
                 details,
             )
         }
+        BudgetError::AuthThrottled { retry_after } => {
+            let mut details = ErrorDetails::new();
+            details.set_retry_info(Some(*retry_after));
+            Status::with_error_details(
+                Code::ResourceExhausted,
+                format!(
+                    "Too many failed authentications from this address; retry in {:.1} s",
+                    retry_after.as_secs_f64()
+                ),
+                details,
+            )
+        }
         BudgetError::AuthUnavailable => Status::unavailable("Cannot check tokens right now"),
         BudgetError::Shared(inner) => status_of(inner),
     }

@@ -1,16 +1,27 @@
 //! Who is calling: bearer tokens checked against their stored SHA-256 hashes, cached
 //! briefly in memory (a revocation takes effect within the cache lifetime), plus the
 //! per-token write rate limit.
+//!
+//! Unauthenticated traffic is cheap and bounded. Failed authentications are throttled per
+//! peer address ([`FailureThrottle`]: RESOURCE_EXHAUSTED with a retry delay once a peer's
+//! burst is used up; successes never count). A token not seen valid lately is looked up in
+//! the database only while holding one of `lookup_connections` permits (a quarter of the
+//! pool), so made-up tokens never hold more than that share of PostgreSQL; tokens seen valid
+//! within the last hour skip both, so a flood through the gateway (one peer for all its
+//! users) does not lock out people who are already signed in.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use budget_proto::throttle::{Attempt, DEFAULT_PEER_CAPACITY, FailureThrottle};
 use moka::future::Cache;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 
 use crate::domain::auth::{Principal, Role};
 use crate::domain::{FieldViolation, TenantId};
@@ -27,6 +38,14 @@ pub struct AuthSettings {
     pub bootstrap_token: Option<String>,
     pub write_rate_per_sec: f64,
     pub write_burst: f64,
+    /// Failed authentications a peer address may make in a burst.
+    pub failure_burst: u32,
+    /// Failed authentications a peer address regains per minute.
+    pub failures_per_min: u32,
+    /// Database connections lookups of tokens not seen valid lately may hold at once.
+    pub lookup_connections: u32,
+    /// How long such a lookup waits for one before the call is UNAVAILABLE.
+    pub lookup_wait: Duration,
 }
 
 /// Checks tokens and write rates.
@@ -41,6 +60,12 @@ pub struct Authenticator {
     buckets: Mutex<HashMap<String, Bucket>>,
     rate: f64,
     burst: f64,
+    /// Hashes of tokens found valid and used within the last hour: not throttled, not limited
+    /// to the lookup share (they are still looked up, so revocations apply as before).
+    seen_valid: Cache<String, ()>,
+    failures: FailureThrottle,
+    lookups: Arc<Semaphore>,
+    lookup_wait: Duration,
 }
 
 struct Bucket {
@@ -68,15 +93,31 @@ impl Authenticator {
             buckets: Mutex::new(HashMap::new()),
             rate: settings.write_rate_per_sec.max(0.001),
             burst: settings.write_burst.max(1.0),
+            seen_valid: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(3600))
+                .build(),
+            failures: FailureThrottle::new(
+                settings.failure_burst,
+                settings.failures_per_min,
+                DEFAULT_PEER_CAPACITY,
+            ),
+            lookups: Arc::new(Semaphore::new(
+                usize::try_from(settings.lookup_connections.max(1)).unwrap_or(1),
+            )),
+            lookup_wait: settings.lookup_wait,
         }
     }
 
     /// The caller behind `authorization: Bearer <token>`; UNAUTHENTICATED when missing,
-    /// unknown or revoked.
+    /// unknown or revoked; RESOURCE_EXHAUSTED (`AuthThrottled`) while `peer` has used up its
+    /// failed attempts. `None` for the peer (no socket address) counts as one shared peer.
     pub async fn authenticate(
         &self,
         authorization: Option<&str>,
+        peer: Option<IpAddr>,
     ) -> Result<Arc<Principal>, BudgetError> {
+        let peer = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let token = authorization
             .and_then(|value| {
                 value
@@ -84,8 +125,11 @@ impl Authenticator {
                     .or_else(|| value.strip_prefix("bearer "))
             })
             .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 512)
-            .ok_or(BudgetError::Unauthenticated)?;
+            .filter(|t| !t.is_empty() && t.len() <= 512);
+        let Some(token) = token else {
+            let _failed = self.attempt(peer).await?;
+            return Err(BudgetError::Unauthenticated);
+        };
         let hash = hash_token(token);
         if self.bootstrap_hash.as_deref() == Some(hash.as_str()) {
             return Ok(Arc::new(Principal {
@@ -94,20 +138,30 @@ impl Authenticator {
                 tenant: None,
             }));
         }
-        let store = self.store.clone();
-        let lookup = async move {
-            store
-                .principal_by_token_hash(&hash)
-                .await
-                .map(|found| found.map(Arc::new))
+        // A token in the cache costs nothing: valid, it passes; known bad, it is a failure.
+        // Otherwise a token seen valid lately is looked up freely, any other is throttled and
+        // limited to the lookup share first.
+        let cached = self.tokens.get(&hash).await;
+        let seen_valid = self.seen_valid.get(&hash).await.is_some();
+        let attempt = match &cached {
+            Some(Some(_)) => None,
+            None if seen_valid => None,
+            _ => Some(self.attempt(peer).await?),
         };
-        let key = hash_token(token);
-        let principal = self
-            .tokens
-            .try_get_with(key, lookup)
-            .await
-            .map_err(|e: Arc<StoreError>| BudgetError::Shared(Arc::new(shared_store_error(&e))))?
-            .ok_or(BudgetError::Unauthenticated)?;
+        let principal = match cached {
+            Some(found) => found,
+            None => self.look_up(hash.clone(), attempt.is_some()).await?,
+        };
+        let Some(principal) = principal else {
+            // `attempt` stays counted.
+            return Err(BudgetError::Unauthenticated);
+        };
+        if let Some(attempt) = attempt {
+            attempt.succeeded();
+        }
+        if !seen_valid {
+            self.seen_valid.insert(hash, ()).await;
+        }
         // Only the call that inserts the entry writes, so a burst of first uses of one
         // token makes one UPDATE, not one per call.
         let first_use_this_minute = self
@@ -120,6 +174,53 @@ impl Authenticator {
             tracing::warn!(error = %error, "could not record a token's last use");
         }
         Ok(principal)
+    }
+
+    /// Reserves a failed attempt for `peer`, or refuses it while the peer must wait.
+    async fn attempt(&self, peer: IpAddr) -> Result<Attempt, BudgetError> {
+        self.failures.begin(peer).await.map_err(|retry_after| {
+            tracing::info!(%peer, ?retry_after, "authentication throttled after failed attempts");
+            BudgetError::AuthThrottled { retry_after }
+        })
+    }
+
+    /// The principal of a token hash from the database (through the short cache; concurrent
+    /// misses share one query). `limited`: the query waits for one of the lookup permits.
+    async fn look_up(
+        &self,
+        hash: String,
+        limited: bool,
+    ) -> Result<Option<Arc<Principal>>, BudgetError> {
+        let store = self.store.clone();
+        let lookups = self.lookups.clone();
+        let wait = self.lookup_wait;
+        let key = hash.clone();
+        let lookup = async move {
+            let _permit = if limited {
+                match tokio::time::timeout(wait, lookups.acquire_owned()).await {
+                    Ok(Ok(permit)) => Some(permit),
+                    _ => return Err(LookupError::Busy),
+                }
+            } else {
+                None
+            };
+            store
+                .principal_by_token_hash(&hash)
+                .await
+                .map(|found| found.map(Arc::new))
+                .map_err(LookupError::Store)
+        };
+        self.tokens
+            .try_get_with(key, lookup)
+            .await
+            .map_err(|error: Arc<LookupError>| {
+                if let LookupError::Store(cause) = &*error {
+                    tracing::warn!(error = %cause, "cannot check a token");
+                } else {
+                    tracing::warn!("token lookups are at their share of the database pool");
+                }
+                BudgetError::AuthUnavailable
+            })
     }
 
     /// Takes one write from the caller's bucket, or says how long to wait.
@@ -262,9 +363,10 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn shared_store_error(error: &StoreError) -> BudgetError {
-    match error {
-        StoreError::Unavailable(_) => BudgetError::AuthUnavailable,
-        _ => BudgetError::AuthUnavailable,
-    }
+/// Why a token could not be looked up.
+#[derive(Debug)]
+enum LookupError {
+    /// No lookup permit came free in time.
+    Busy,
+    Store(StoreError),
 }
