@@ -315,6 +315,31 @@ impl Stack {
             .collect()
     }
 
+    /// GetBudgetStatus for one tenant as the platform admin.
+    pub async fn status(&self, id: &str) -> Result<pb::BudgetStatus, tonic::Status> {
+        self.client()
+            .get_budget_status(pb::GetBudgetStatusRequest {
+                tenant_id: id.into(),
+            })
+            .await
+            .map(|r| r.into_inner().status.unwrap_or_default())
+    }
+
+    /// What gRPC health answers for `service` ("" for the whole server).
+    pub async fn health(
+        &self,
+        service: &str,
+    ) -> tonic_health::pb::health_check_response::ServingStatus {
+        tonic_health::pb::health_client::HealthClient::new(self.channel.clone())
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .expect("health answers")
+            .into_inner()
+            .status()
+    }
+
     /// This service's metrics in Prometheus' text format.
     pub fn metrics(&self) -> String {
         self.budgets.metrics().render()

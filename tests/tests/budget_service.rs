@@ -15,16 +15,6 @@ use tonic::Code;
 
 const USD: i64 = 1_000_000;
 
-async fn status(stack: &Stack, id: &str) -> Result<pb::BudgetStatus, tonic::Status> {
-    stack
-        .client()
-        .get_budget_status(pb::GetBudgetStatusRequest {
-            tenant_id: id.into(),
-        })
-        .await
-        .map(|r| r.into_inner().status.unwrap())
-}
-
 async fn get_config(stack: &Stack, id: &str) -> pb::BudgetConfig {
     stack
         .client()
@@ -192,7 +182,7 @@ async fn status_reports_spend_limits_state_reset_and_forecast(at: chrono::DateTi
             .unwrap();
     }
 
-    let s = status(&stack, "acme").await.unwrap();
+    let s = stack.status("acme").await.unwrap();
     assert_eq!(s.tenant_id, "acme");
     assert_eq!(s.spend_micros, 210 * USD);
     assert_eq!(s.max_budget_micros, 500 * USD);
@@ -236,7 +226,7 @@ async fn each_state_follows_the_tenants_own_thresholds() {
             .create_tenant_with(id, config(60, 70, 120, "30d"))
             .await;
         stack.sim().set_spend(&created.virtual_key, spend).unwrap();
-        assert_eq!(status(&stack, id).await.unwrap().state(), want, "{id}");
+        assert_eq!(stack.status(id).await.unwrap().state(), want, "{id}");
     }
     stack.stop().await;
 }
@@ -248,8 +238,8 @@ async fn status_is_cached_and_concurrent_misses_make_one_litellm_call() {
     stack.create_tenant("globex", 500).await;
     stack.sim().reset_calls();
 
-    status(&stack, "acme").await.unwrap();
-    status(&stack, "acme").await.unwrap();
+    stack.status("acme").await.unwrap();
+    stack.status("acme").await.unwrap();
     assert_eq!(
         stack.sim().calls("/key/info"),
         1,
@@ -258,7 +248,7 @@ async fn status_is_cached_and_concurrent_misses_make_one_litellm_call() {
     assert_eq!(stack.sim().calls("/user/daily/activity/aggregated"), 1);
 
     stack.sim().reset_calls();
-    let calls = (0..100).map(|_| status(&stack, "globex"));
+    let calls = (0..100).map(|_| stack.status("globex"));
     let results = futures::future::join_all(calls).await;
     assert!(results.iter().all(Result::is_ok));
     assert_eq!(
@@ -277,15 +267,15 @@ async fn cached_status_expires_after_the_ttl() {
     })
     .await;
     let created = stack.create_tenant("acme", 100).await;
-    assert_eq!(status(&stack, "acme").await.unwrap().spend_micros, 0);
+    assert_eq!(stack.status("acme").await.unwrap().spend_micros, 0);
     stack.sim().set_spend(&created.virtual_key, 30.0).unwrap();
     assert_eq!(
-        status(&stack, "acme").await.unwrap().spend_micros,
+        stack.status("acme").await.unwrap().spend_micros,
         0,
         "still cached"
     );
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    assert_eq!(status(&stack, "acme").await.unwrap().spend_micros, 30 * USD);
+    assert_eq!(stack.status("acme").await.unwrap().spend_micros, 30 * USD);
     stack.stop().await;
 }
 
@@ -295,7 +285,7 @@ async fn update_writes_litellm_database_and_audit_and_clears_the_cache() {
     let created = stack.create_tenant("acme", 500).await;
     stack.sim().set_spend(&created.virtual_key, 450.0).unwrap();
     assert_eq!(
-        status(&stack, "acme").await.unwrap().state(),
+        stack.status("acme").await.unwrap().state(),
         pb::BudgetState::Warning
     );
     let before = get_config(&stack, "acme").await;
@@ -319,7 +309,7 @@ async fn update_writes_litellm_database_and_audit_and_clears_the_cache() {
         get_config(&stack, "acme").await.max_budget_micros,
         1000 * USD
     );
-    let s = status(&stack, "acme").await.unwrap();
+    let s = stack.status("acme").await.unwrap();
     assert_eq!(
         s.max_budget_micros,
         1000 * USD,
@@ -572,13 +562,13 @@ async fn litellm_down_gives_budget_data_unavailable_and_errors_are_not_cached() 
         Fault::ConnectionReset,
     ] {
         stack.sim().inject(FaultRule::new("/key/info", fault));
-        let err = status(&stack, "acme").await.unwrap_err();
+        let err = stack.status("acme").await.unwrap_err();
         assert_eq!(err.code(), Code::Unavailable);
         assert_eq!(err.message(), "Budget data unavailable");
         stack.sim().clear_faults();
     }
     assert!(
-        status(&stack, "acme").await.is_ok(),
+        stack.status("acme").await.is_ok(),
         "the error was not cached"
     );
     // Settings still read while LiteLLM is down.
@@ -613,14 +603,14 @@ async fn a_deleted_or_unknown_key_is_a_failed_precondition() {
         .unwrap()
         .error_for_status()
         .unwrap();
-    let err = status(&stack, "acme").await.unwrap_err();
+    let err = stack.status("acme").await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert!(err.message().contains("deleted"), "{}", err.message());
 
     stack
         .sim()
         .inject(FaultRule::new("/key/info", Fault::NotFound));
-    let err = status(&stack, "globex").await.unwrap_err();
+    let err = stack.status("globex").await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert!(
         err.message().contains("unknown to LiteLLM"),
@@ -628,9 +618,9 @@ async fn a_deleted_or_unknown_key_is_a_failed_precondition() {
         err.message()
     );
 
-    let err = status(&stack, "nobody").await.unwrap_err();
+    let err = stack.status("nobody").await.unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
-    let err = status(&stack, "NOT VALID").await.unwrap_err();
+    let err = stack.status("NOT VALID").await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     stack.stop().await;
 }
@@ -934,7 +924,7 @@ async fn create_fails_cleanly_when_litellm_fails() {
         .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable);
     assert_eq!(err.message(), "LiteLLM unavailable; nothing was saved");
-    let status = status(&stack, "acme").await.unwrap_err();
+    let status = stack.status("acme").await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     stack.stop().await;
 }
@@ -953,16 +943,8 @@ async fn health_and_reflection_list_every_rpc() {
         .connect()
         .await
         .unwrap();
-    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
-    let reply = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "budget.v1.BudgetService".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
     assert_eq!(
-        reply.status(),
+        stack.health("budget.v1.BudgetService").await,
         tonic_health::pb::health_check_response::ServingStatus::Serving
     );
 

@@ -13,16 +13,6 @@ use chrono::Days;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 
-async fn status(stack: &Stack, id: &str) -> Result<pb::BudgetStatus, tonic::Status> {
-    stack
-        .client()
-        .get_budget_status(pb::GetBudgetStatusRequest {
-            tenant_id: id.into(),
-        })
-        .await
-        .map(|r| r.into_inner().status.unwrap())
-}
-
 /// Waits up to `limit` for `done`, polling.
 async fn eventually(limit: Duration, mut done: impl AsyncFnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
@@ -62,7 +52,8 @@ async fn extreme_settings_never_stop_the_tenants_status_or_the_fleet_evaluation(
     stack.sim().set_spend(&acme.virtual_key, 85.0).unwrap();
 
     for (id, rate) in [("whale", 3), ("tiny", 1)] {
-        let s = status(&stack, id)
+        let s = stack
+            .status(id)
             .await
             .expect("an answer, not a reset stream");
         assert_eq!(s.daily_rate_micros, rate, "{id}");
@@ -93,17 +84,16 @@ async fn a_panicking_rpc_answers_internal_is_counted_and_harms_no_other_call() {
     stack.create_tenant("acme", 500).await;
     stack.create_tenant("globex", 500).await;
 
-    let error = status(&stack, "acme").await.unwrap_err();
+    let error = stack.status("acme").await.unwrap_err();
     assert_eq!(error.code(), Code::Internal);
     assert_eq!(
         error.message(),
         "Internal error",
         "the panic's text stays inside"
     );
-    status(&stack, "globex")
-        .await
-        .expect("another tenant's call");
-    status(&stack, "acme")
+    stack.status("globex").await.expect("another tenant's call");
+    stack
+        .status("acme")
         .await
         .expect("the same call once the fault is gone");
 
@@ -188,7 +178,7 @@ async fn every_background_task_that_panics_is_restarted_and_counted() {
     );
     // The restarted cache listener works: a change made behind this replica's back (a
     // pg_notify on `budget_cache`, as another replica sends) drops the cached status.
-    let before = status(&stack, "acme").await.unwrap();
+    let before = stack.status("acme").await.unwrap();
     stack.sim().set_spend(&created.virtual_key, 90.0).unwrap();
     sqlx::query("SELECT pg_notify('budget_cache', 'acme')")
         .execute(stack.budgets.store().pool())
@@ -196,7 +186,7 @@ async fn every_background_task_that_panics_is_restarted_and_counted() {
         .unwrap();
     assert!(
         eventually(Duration::from_secs(5), async || {
-            status(&stack, "acme").await.unwrap().spend_micros != before.spend_micros
+            stack.status("acme").await.unwrap().spend_micros != before.spend_micros
         })
         .await
     );
@@ -210,21 +200,7 @@ async fn health_is_not_serving_while_the_leading_evaluator_completes_no_pass() {
         ..StackOptions::default()
     })
     .await;
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", stack.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let health = async |service: &str| {
-        tonic_health::pb::health_client::HealthClient::new(channel.clone())
-            .check(tonic_health::pb::HealthCheckRequest {
-                service: service.into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status()
-    };
+    let health = async |service: &str| stack.health(service).await;
     assert_eq!(
         health("budget.v1.BudgetService").await,
         ServingStatus::Serving

@@ -194,27 +194,17 @@ fn a_trickle_of_spend_on_a_large_budget_has_no_run_out_date() {
             grace_threshold_percent: 110,
             budget_duration: BudgetDuration::Days30,
         };
-        let status = BudgetStatus::compute(
-            TenantId::parse("acme").unwrap(),
-            settings,
-            per_day * 7,
-            reset,
-            &history,
-            now,
-        );
+        let compute = |reset| {
+            let id = TenantId::parse("acme").unwrap();
+            BudgetStatus::compute(id, settings, per_day * 7, reset, &history, now)
+        };
+        let status = compute(reset);
         assert_eq!(status.forecast.exhaustion_time, None);
         assert_eq!(status.forecast.daily_rate_micros, per_day);
         assert!(due_alerts(&status).is_empty());
         // Even with no reset at all, or one at the end of time.
         for reset in [None, Some(DateTime::<Utc>::MAX_UTC)] {
-            let status = BudgetStatus::compute(
-                TenantId::parse("acme").unwrap(),
-                settings,
-                per_day * 7,
-                reset,
-                &history,
-                now,
-            );
+            let status = compute(reset);
             assert_eq!(status.forecast.exhaustion_time, None);
             let _ = due_alerts(&status);
         }
