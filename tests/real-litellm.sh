@@ -9,7 +9,7 @@
 #
 # real_litellm_wait exports what tests/src/real_proxy.rs reads: LITELLM_E2E_URL,
 # LITELLM_E2E_MASTER_KEY, LITELLM_E2E_MODEL, LITELLM_E2E_WEBHOOK_ADDR,
-# LITELLM_E2E_WEBHOOK_SECRET and LITELLM_E2E_REQUIRED=1.
+# LITELLM_E2E_WEBHOOK_SECRET, LITELLM_E2E_DATABASE_URL and LITELLM_E2E_REQUIRED=1.
 
 REAL_LITELLM_TOOL="${REAL_LITELLM_TOOL:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/shared/tools/real-litellm}"
 REAL_LITELLM_RUN_DIR="${REAL_LITELLM_RUN_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target/real-litellm}"
@@ -53,6 +53,7 @@ real_litellm_wait() {
     export LITELLM_E2E_MODEL=fake-gpt
     export LITELLM_E2E_WEBHOOK_ADDR="127.0.0.1:$REAL_LITELLM_WEBHOOK_PORT"
     export LITELLM_E2E_WEBHOOK_SECRET="$REAL_LITELLM_WEBHOOK_SECRET"
+    export LITELLM_E2E_DATABASE_URL="$LITELLM_DATABASE_URL"
     export LITELLM_E2E_REQUIRED=1
     echo "[real-litellm] ready: $(cat "$REAL_LITELLM_RUN_DIR/start.out")"
 }

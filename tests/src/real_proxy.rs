@@ -7,6 +7,7 @@
 //! | `LITELLM_E2E_URL`, `LITELLM_E2E_MASTER_KEY` | the proxy and its master key |
 //! | `LITELLM_E2E_MODEL` | a model every key may call (default `fake-gpt`, 0.05 USD a call) |
 //! | `LITELLM_E2E_WEBHOOK_ADDR`, `LITELLM_E2E_WEBHOOK_SECRET` | where the proxy POSTs its budget alerts: `http://ADDR/hooks/litellm/SECRET` (the webhook test serves budget-service's HTTP side there) |
+//! | `LITELLM_E2E_DATABASE_URL` | the proxy's own PostgreSQL database, when the tests may write past days of spend into it (LiteLLM's daily table); without it the forecast checks are skipped |
 //! | `LITELLM_E2E_REQUIRED=1` | the test command sets it: a missing proxy fails the tests instead of skipping them |
 //!
 //! Without the variables (a plain `cargo nextest run`), each real-proxy test says it was
@@ -27,6 +28,8 @@ pub struct RealProxy {
     pub model: String,
     /// Where the proxy sends budget-alert webhooks, when it was started with a URL.
     pub webhook: Option<WebhookTarget>,
+    /// The proxy's own database, for writing days that have passed (see [`RealProxy::backdate_spend`]).
+    pub database_url: Option<String>,
     http: reqwest::Client,
 }
 
@@ -85,12 +88,47 @@ impl RealProxy {
             master_key,
             model: var("LITELLM_E2E_MODEL").unwrap_or_else(|| "fake-gpt".into()),
             webhook,
+            database_url: var("LITELLM_E2E_DATABASE_URL"),
             http: reqwest::Client::builder()
                 .no_proxy()
                 .timeout(Duration::from_secs(60))
                 .build()
                 .expect("an HTTP client"),
         })
+    }
+
+    /// Records `usd` of spend for the key on a past UTC `day` in LiteLLM's own daily table
+    /// (`LiteLLM_DailyUserSpend`, which `/user/daily/activity*` reads), as the proxy's batch
+    /// writer would have on that day. A proxy cannot be made to live through yesterday;
+    /// this is how the forecast gets a day of history. `None` without
+    /// `LITELLM_E2E_DATABASE_URL`.
+    pub async fn backdate_spend(
+        &self,
+        key_hash: &str,
+        day: chrono::NaiveDate,
+        usd: f64,
+    ) -> Option<()> {
+        use sqlx::Connection;
+        let url = self.database_url.as_deref()?;
+        let mut db = sqlx::PgConnection::connect(url)
+            .await
+            .expect("the proxy's database accepts connections");
+        sqlx::query(
+            r#"INSERT INTO "LiteLLM_DailyUserSpend"
+                 (id, date, api_key, model, model_group, custom_llm_provider, endpoint,
+                  prompt_tokens, completion_tokens, spend, api_requests, successful_requests,
+                  updated_at)
+               VALUES (gen_random_uuid()::text, $1, $2, 'openai/' || $3, $3, 'openai',
+                       '/chat/completions', 10, 20, $4, 1, 1, now())"#,
+        )
+        .bind(day.format("%Y-%m-%d").to_string())
+        .bind(key_hash)
+        .bind(&self.model)
+        .bind(usd)
+        .execute(&mut db)
+        .await
+        .expect("a past day of spend is written");
+        Some(())
     }
 
     /// One chat call with a virtual key. `max_tokens` keeps LiteLLM's budget reservation
