@@ -1,19 +1,30 @@
 #!/usr/bin/env bash
 # The project's whole test suite (the README's test command; .ci/run calls it):
 # formatting and lints, every Rust unit and integration test (real PostgreSQL, real gRPC
-# sockets, litellm-sim, the LiteLLM conformance checker), the dashboard's unit tests and
-# bundle freshness, and the browser tests in headless Chromium.
+# sockets, litellm-sim, the LiteLLM conformance checker), the real-proxy suite and the
+# differential test against the real LiteLLM proxy 1.108.7 (started here, on its own ports
+# and database, stopped on exit), the dashboard's unit tests and bundle freshness, and the
+# browser tests in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ "${BUDGET_TEST_SETUP_DONE:-}" = 1 ] || bash tests/setup.sh
 
+# The real proxy starts (about 40 s) while fmt, clippy and the build run.
+source tests/real-litellm.sh
+real_litellm_start
+trap real_litellm_stop EXIT
+trap 'exit 130' INT TERM
+
 echo "== cargo fmt"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo nextest (unit, integration, conformance)"
+echo "== real LiteLLM proxy"
+real_litellm_wait
+echo "== cargo nextest (unit, integration, conformance, real proxy)"
 cargo nextest run --workspace --locked --no-fail-fast
+real_litellm_stop
 echo "== dashboard: unit tests and committed bundle is fresh"
 (cd gateway/web && npm test --silent && npm run --silent check-bundle)
 if [ -d tests/browser ]; then

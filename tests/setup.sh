@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs, and does nothing that is already done:
 # PostgreSQL on 127.0.0.1:5432, Debian's Chromium for the browser tests, cargo-nextest,
-# and the npm packages of the dashboard and the browser tests (from their lock files).
+# the npm packages of the dashboard and the browser tests (from their lock files), and the
+# real LiteLLM proxy's cache (../shared/tools/real-litellm: a venv with LiteLLM 1.108.7, the
+# Prisma CLI and engines; about 2 minutes the first time, nothing after).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +24,21 @@ if [ ! -x /usr/bin/chromium ]; then
     apt-get update -qq
     apt-get install -y -qq chromium >/dev/null
 fi
+
+missing=()
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+command -v xz >/dev/null || missing+=(xz-utils)
+{ command -v flock && command -v setsid; } >/dev/null || missing+=(util-linux)
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]} for the real LiteLLM proxy"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+real_litellm_tool="$(cd .. && pwd)/shared/tools/real-litellm"
+[ -x "$real_litellm_tool/start" ] || { echo "the real-litellm tool is missing at $real_litellm_tool" >&2; exit 1; }
+log "real LiteLLM proxy: filling its cache if needed"
+"$real_litellm_tool/start" --setup-only >/dev/null
 
 if ! cargo nextest --version >/dev/null 2>&1; then
     log "installing cargo-nextest"

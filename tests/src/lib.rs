@@ -3,6 +3,8 @@
 //! tonic channel. Logs stay quiet unless `TEST_LOG=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod real_proxy;
+pub mod relay;
 pub mod scale;
 pub mod soak;
 pub mod tcp_proxy;
@@ -134,6 +136,12 @@ pub struct StackOptions {
     /// BUDGET_AUTH_FAILURE_BURST and BUDGET_AUTH_FAILURES_PER_MIN.
     pub auth_failure_burst: u32,
     pub auth_failures_per_min: u32,
+    /// budget-service talks to this proxy instead of the in-process litellm-sim (which
+    /// still starts, untouched): the real-proxy suite.
+    pub litellm: Option<real_proxy::RealProxy>,
+    /// BUDGET_HTTP_ADDR and the webhook secret in its path (default: a free port and
+    /// [`WEBHOOK_SECRET`]), for a proxy started with a fixed webhook URL.
+    pub webhook_receiver: Option<real_proxy::WebhookTarget>,
 }
 
 impl Default for StackOptions {
@@ -154,6 +162,8 @@ impl Default for StackOptions {
             // Generous, so tests that try many bad tokens are not throttled.
             auth_failure_burst: 100_000,
             auth_failures_per_min: 100_000,
+            litellm: None,
+            webhook_receiver: None,
         }
     }
 }
@@ -192,10 +202,18 @@ impl Stack {
         } else {
             (db.url.clone(), None)
         };
-        let mut settings = Settings::new(&database_url, &sim.base_url(), SIM_MASTER_KEY);
+        let (litellm_url, master_key) = match &options.litellm {
+            Some(proxy) => (proxy.base_url.clone(), proxy.master_key.clone()),
+            None => (sim.base_url(), SIM_MASTER_KEY.to_owned()),
+        };
+        let mut settings = Settings::new(&database_url, &litellm_url, &master_key);
         settings.grpc_addr = "127.0.0.1:0".parse().unwrap();
         settings.http_addr = "127.0.0.1:0".parse().unwrap();
         settings.webhook_secret = Some(WEBHOOK_SECRET.into());
+        if let Some(receiver) = &options.webhook_receiver {
+            settings.http_addr = receiver.addr;
+            settings.webhook_secret = Some(receiver.secret.clone());
+        }
         settings.bootstrap_token = Some(ADMIN_TOKEN.into());
         settings.write_rate_per_sec = options.write_rate_per_sec;
         settings.write_burst = options.write_burst;

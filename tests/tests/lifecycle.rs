@@ -613,6 +613,9 @@ async fn with_litellm_enterprise_rotation_uses_key_regenerate() {
         ..Default::default()
     })
     .await;
+    // The proxy has the licence too (litellm-sim, like LiteLLM, refuses /key/regenerate
+    // without it).
+    stack.sim().set_enterprise(true);
     let acme = stack.create_tenant("acme", 100).await;
     let old_hash = key_hash(&acme.virtual_key);
     stack.sim().set_spend(&old_hash, 12.5).unwrap();

@@ -1,22 +1,33 @@
 //! Spend history: `GET /user/daily/activity/aggregated` and `GET /user/daily/activity`, read from
-//! the daily spend table (per UTC date × key hash × model), which budget resets never touch.
+//! the daily spend table (per UTC date × key hash × model × endpoint), which budget resets never
+//! touch.
+//!
+//! Every model is reported as LiteLLM reports a deployment `openai/<model>` serving the model
+//! group `<model>`: `breakdown.models` is keyed `openai/<model>`, `model_groups` `<model>`,
+//! `providers` `openai`. Requests refused before a model was resolved (no model) count under
+//! the provider `unknown` only; admin-route refusals have no endpoint. `entities` is keyed by
+//! the key's `user_id`, `Unassigned` without one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::auth::require_admin;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{query_bool, query_int};
-use crate::store::{DayMetrics, Sim, State as Db};
+use crate::store::{DayKey, DayMetrics, Sim, State as Db};
 
 /// The provider the sim reports for every model.
 const PROVIDER: &str = "openai";
+/// The provider of requests refused before a model was resolved.
+const UNKNOWN_PROVIDER: &str = "unknown";
+/// `USAGE_TOP_API_KEYS_DEFAULT`.
+const API_KEY_LIMIT: i64 = 100;
 
 fn metrics_json(m: &DayMetrics) -> Value {
     json!({
@@ -77,16 +88,29 @@ fn strict_date(text: Option<&String>) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()
 }
 
-fn parse_filter(query: &HashMap<String, String>, now: DateTime<Utc>) -> ApiResult<Filter> {
-    let (Some(start), Some(mut end)) = (
-        strict_date(query.get("start_date")),
-        strict_date(query.get("end_date")),
-    ) else {
-        return Err(ApiError::bad_request(
-            "Please provide start_date and end_date",
-            None,
+/// The daily-activity routes' 400, which FastAPI renders itself: `{"detail": {"error": ...}}`.
+fn bad_dates(reason: &str) -> ApiError {
+    ApiError::fastapi_detail(StatusCode::BAD_REQUEST, json!({ "error": reason }))
+}
+
+/// `parse_canonical_date_range`.
+fn date_range(query: &HashMap<String, String>) -> ApiResult<(NaiveDate, NaiveDate)> {
+    let (Some(start), Some(end)) = (query.get("start_date"), query.get("end_date")) else {
+        return Err(bad_dates("Please provide start_date and end_date"));
+    };
+    let (Some(start), Some(end)) = (strict_date(Some(start)), strict_date(Some(end))) else {
+        return Err(bad_dates(
+            "start_date and end_date must be valid YYYY-MM-DD dates",
         ));
     };
+    if end < start {
+        return Err(bad_dates("end_date must be on or after start_date"));
+    }
+    Ok((start, end))
+}
+
+fn parse_filter(query: &HashMap<String, String>, now: DateTime<Utc>) -> ApiResult<Filter> {
+    let (start, mut end) = date_range(query)?;
     let include_today = query_bool(
         query.get("include_current_utc_day"),
         "include_current_utc_day",
@@ -114,12 +138,12 @@ fn parse_filter(query: &HashMap<String, String>, now: DateTime<Utc>) -> ApiResul
 }
 
 /// The matching rows, newest date first.
-fn rows(db: &Db, filter: &Filter) -> Vec<((NaiveDate, String, String), DayMetrics)> {
+fn rows(db: &Db, filter: &Filter) -> Vec<(DayKey, DayMetrics)> {
     let mut rows: Vec<_> = db
         .daily
-        .range((filter.start, String::new(), String::new())..)
-        .take_while(|((date, _, _), _)| *date <= filter.end)
-        .filter(|((_, token, model), _)| {
+        .range((filter.start, String::new(), String::new(), String::new())..)
+        .take_while(|((date, _, _, _), _)| *date <= filter.end)
+        .filter(|((_, token, model, _), _)| {
             filter.api_key.as_ref().is_none_or(|k| k == token)
                 && filter.model.as_ref().is_none_or(|m| m == model)
                 && filter
@@ -133,28 +157,85 @@ fn rows(db: &Db, filter: &Filter) -> Vec<((NaiveDate, String, String), DayMetric
     rows
 }
 
+/// Metrics of one breakdown entry, with the keys behind them.
+#[derive(Default)]
+struct Entry {
+    metrics: DayMetrics,
+    per_key: BTreeMap<String, DayMetrics>,
+}
+
+impl Entry {
+    fn add(&mut self, token: &str, metrics: &DayMetrics) {
+        self.metrics.add(metrics);
+        self.per_key
+            .entry(token.to_owned())
+            .or_default()
+            .add(metrics);
+    }
+}
+
 #[derive(Default)]
 struct Breakdown {
-    models: BTreeMap<String, (DayMetrics, BTreeMap<String, DayMetrics>)>,
+    models: BTreeMap<String, Entry>,
+    model_groups: BTreeMap<String, Entry>,
+    providers: BTreeMap<String, Entry>,
+    endpoints: BTreeMap<String, Entry>,
+    entities: BTreeMap<String, Entry>,
     api_keys: BTreeMap<String, DayMetrics>,
+}
+
+/// `entities` is keyed by the key's user, `Unassigned` without one.
+fn entity_of(db: &Db, token: &str) -> String {
+    user_of(db, token).unwrap_or_else(|| "Unassigned".to_owned())
 }
 
 /// `SpendAnalyticsPaginatedResponse` for a set of rows.
 fn response(
     db: &Db,
-    rows: &[((NaiveDate, String, String), DayMetrics)],
+    rows: &[(DayKey, DayMetrics)],
     page: i64,
     total_pages: i64,
+    aggregated: bool,
 ) -> Value {
     let mut days: BTreeMap<NaiveDate, (DayMetrics, Breakdown)> = BTreeMap::new();
     let mut totals = DayMetrics::default();
-    for ((date, token, model), metrics) in rows {
+    for ((date, token, model, endpoint), metrics) in rows {
         let (day, breakdown) = days.entry(*date).or_default();
         day.add(metrics);
         totals.add(metrics);
-        let (model_total, per_key) = breakdown.models.entry(model.clone()).or_default();
-        model_total.add(metrics);
-        per_key.entry(token.clone()).or_default().add(metrics);
+        let provider = if model.is_empty() {
+            UNKNOWN_PROVIDER.to_owned()
+        } else {
+            let deployment = format!("{PROVIDER}/{model}");
+            breakdown
+                .models
+                .entry(deployment)
+                .or_default()
+                .add(token, metrics);
+            breakdown
+                .model_groups
+                .entry(model.clone())
+                .or_default()
+                .add(token, metrics);
+            PROVIDER.to_owned()
+        };
+        breakdown
+            .providers
+            .entry(provider)
+            .or_default()
+            .add(token, metrics);
+        if !endpoint.is_empty() {
+            breakdown
+                .endpoints
+                .entry(endpoint.clone())
+                .or_default()
+                .add(token, metrics);
+        }
+        breakdown
+            .entities
+            .entry(entity_of(db, token))
+            .or_default()
+            .add(token, metrics);
         breakdown
             .api_keys
             .entry(token.clone())
@@ -172,37 +253,49 @@ fn response(
             })
             .collect()
     };
+    let entries = |entries: &BTreeMap<String, Entry>| -> Map<String, Value> {
+        entries
+            .iter()
+            .map(|(name, entry)| {
+                (
+                    name.clone(),
+                    json!({"metrics": metrics_json(&entry.metrics), "metadata": {}, "api_key_breakdown": keyed(&entry.per_key)}),
+                )
+            })
+            .collect()
+    };
     let results: Vec<Value> = days
         .iter()
         .rev()
         .map(|(date, (metrics, breakdown))| {
-            let mut provider = DayMetrics::default();
-            let mut models = Map::new();
-            let mut groups = Map::new();
-            for (model, (m, per_key)) in &breakdown.models {
-                provider.add(m);
-                let entry = json!({"metrics": metrics_json(m), "metadata": {}, "api_key_breakdown": keyed(per_key)});
-                models.insert(model.clone(), entry.clone());
-                groups.insert(model.clone(), entry);
-            }
-            let provider_entry = json!({"metrics": metrics_json(&provider), "metadata": {}, "api_key_breakdown": keyed(&breakdown.api_keys)});
             json!({
                 "date": date.format("%Y-%m-%d").to_string(),
                 "metrics": metrics_json(metrics),
                 "breakdown": {
-                    "models": models,
-                    "model_groups": groups,
-                    "providers": {PROVIDER: provider_entry},
-                    "endpoints": {},
                     "mcp_servers": {},
-                    "entities": {},
+                    "models": entries(&breakdown.models),
+                    "model_groups": entries(&breakdown.model_groups),
+                    "providers": entries(&breakdown.providers),
+                    "endpoints": entries(&breakdown.endpoints),
                     "api_keys": keyed(&breakdown.api_keys),
+                    "entities": entries(&breakdown.entities),
                 },
             })
         })
         .collect();
     let distinct_keys: std::collections::BTreeSet<&String> =
-        rows.iter().map(|((_, t, _), _)| t).collect();
+        rows.iter().map(|((_, t, _, _), _)| t).collect();
+    let mut per_entity: BTreeMap<String, std::collections::BTreeSet<&String>> = BTreeMap::new();
+    for token in &distinct_keys {
+        per_entity
+            .entry(entity_of(db, token))
+            .or_default()
+            .insert(token);
+    }
+    let entity_total_api_keys: Map<String, Value> = per_entity
+        .into_iter()
+        .map(|(entity, keys)| (entity, json!(keys.len())))
+        .collect();
     json!({
         "results": results,
         "metadata": {
@@ -227,9 +320,9 @@ fn response(
             "page": page,
             "total_pages": total_pages,
             "has_more": page < total_pages,
-            "api_key_limit": null,
+            "api_key_limit": aggregated.then_some(API_KEY_LIMIT),
             "total_api_keys": distinct_keys.len(),
-            "entity_total_api_keys": null,
+            "entity_total_api_keys": aggregated.then_some(entity_total_api_keys),
         },
     })
 }
@@ -250,7 +343,7 @@ pub(crate) async fn aggregated(
         )?;
         let filter = parse_filter(&query, now)?;
         let rows = rows(db, &filter);
-        Ok(Json(response(db, &rows, 1, 1)))
+        Ok(Json(response(db, &rows, 1, 1, true)))
     })
 }
 
@@ -296,6 +389,6 @@ pub(crate) async fn paginated(
             .skip(((page - 1) * page_size) as usize)
             .take(page_size as usize)
             .collect();
-        Ok(Json(response(db, &slice, page, total_pages.max(1))))
+        Ok(Json(response(db, &slice, page, total_pages.max(1), false)))
     })
 }

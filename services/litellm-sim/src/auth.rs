@@ -64,14 +64,15 @@ fn no_key() -> ApiError {
     ApiError::auth("No api key passed in.")
 }
 
-/// The 401 for a key that is not in the verification table (never existed or deleted).
-pub(crate) fn invalid_token(raw: &str) -> ApiError {
-    ApiError::auth(&format!(
-        "Invalid proxy server token passed. Received API Key = {}, Key Hash (Token) ={}. \
-         Unable to find token in cache or `LiteLLM_VerificationTokenTable`",
-        abbreviate(raw),
-        hash_token(raw)
-    ))
+/// An `Authorization` header LiteLLM cannot read a key from (no `Bearer `).
+fn malformed_key() -> ApiError {
+    ApiError::auth("Malformed API Key passed in. Ensure Key has `Bearer ` prefix.")
+}
+
+/// The 401 for an `sk-` key that is not in the verification table (never existed, or
+/// deleted): `token_not_found_in_db`, `param` "key".
+pub(crate) fn invalid_token() -> ApiError {
+    ApiError::token_not_found()
 }
 
 fn blocked() -> ApiError {
@@ -81,7 +82,7 @@ fn blocked() -> ApiError {
 fn expired(record: &KeyRecord, raw: &str, now: DateTime<Utc>) -> ApiError {
     let expiry = record.expires.map(py_datetime).unwrap_or_default();
     ApiError::proxy(
-        StatusCode::BAD_REQUEST,
+        StatusCode::UNAUTHORIZED,
         format!(
             "Authentication Error - Expired Key. Key Expiry time {expiry} and current time {}",
             py_datetime(now)
@@ -91,6 +92,11 @@ fn expired(record: &KeyRecord, raw: &str, now: DateTime<Utc>) -> ApiError {
     )
 }
 
+/// The key a request presents, when it presents one that is not empty.
+pub(crate) fn presented_key(headers: &HeaderMap) -> Option<String> {
+    extract_key(headers).filter(|key| !key.is_empty())
+}
+
 /// Authenticates any caller: the master key, or a live, unblocked, unexpired virtual key.
 pub(crate) fn authenticate(
     headers: &HeaderMap,
@@ -98,22 +104,29 @@ pub(crate) fn authenticate(
     state: &State,
     now: DateTime<Utc>,
 ) -> Result<(Caller, String), ApiError> {
-    let key = extract_key(headers).unwrap_or_default();
-    if key.is_empty() {
-        return Err(no_key());
-    }
+    let key = match extract_key(headers) {
+        None => return Err(no_key()),
+        Some(key) if key.is_empty() => return Err(malformed_key()),
+        Some(key) => key,
+    };
     if key == master_key {
         return Ok((Caller::Master, key));
     }
     if !key.starts_with("sk-") {
-        return Err(ApiError::auth(&format!(
-            "LiteLLM Virtual Key expected. Received={}, expected to start with 'sk-'.",
-            mask(&key)
-        )));
+        // An `HTTPException(401, detail=...)`: no "Authentication Error, " prefix.
+        return Err(ApiError::proxy(
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "LiteLLM Virtual Key expected. Received={}, expected to start with 'sk-'.",
+                mask(&key)
+            ),
+            "auth_error",
+            Some("None"),
+        ));
     }
     let token = hash_token(&key);
     let Some(record) = state.keys.get(&token) else {
-        return Err(invalid_token(&key));
+        return Err(invalid_token());
     };
     if record.blocked == Some(true) {
         return Err(blocked());
@@ -124,28 +137,56 @@ pub(crate) fn authenticate(
     Ok((Caller::Virtual(token), key))
 }
 
-/// Admin routes: the master key only. A virtual key is refused (with `allow_own_key_info`, the
-/// caller may still read its own key).
+/// Admin routes: the master key only. A virtual key is refused, except on `/key/info`, where
+/// the route decides what it may read.
+///
+/// A request refused because its key does not authenticate (unknown, not `sk-`, blocked,
+/// expired) is counted, as LiteLLM counts it, as a failed request of that key (by the hash of
+/// what was presented) in the daily spend table, with no model and no endpoint.
 pub(crate) fn require_admin(
     headers: &HeaderMap,
     master_key: &str,
-    state: &State,
+    state: &mut State,
     now: DateTime<Utc>,
     route: &str,
 ) -> Result<Caller, ApiError> {
-    let (caller, _) = authenticate(headers, master_key, state, now)?;
+    let (caller, _) = authenticate(headers, master_key, state, now).inspect_err(|_| {
+        if let Some(key) = presented_key(headers) {
+            state.record_failed_request(now.date_naive(), &hash_token(&key), "", "");
+        }
+    })?;
     match caller {
         Caller::Master => Ok(caller),
         Caller::Virtual(_) if route == "/key/info" => Ok(caller),
         Caller::Virtual(_) => Err(ApiError::auth(&format!(
             "Only proxy admin can be used to generate, delete, update info for new keys/users/teams. \
-             Route={route}. Your role=None. You can only use /key/info for your own key."
+             Route={route}. Your role=unknown. Your user_id=*******"
         ))),
     }
 }
 
-/// `x...****` style masking of a value that is not a LiteLLM key, for error messages.
+/// How LiteLLM masks a value that is not a LiteLLM key in its error message: the first and
+/// last four characters around `****`, or only `****` for 8 characters or fewer.
 fn mask(value: &str) -> String {
-    let head: String = value.chars().take(4).collect();
-    format!("{head}****")
+    let chars: Vec<char> = value.chars().collect();
+    if chars.len() <= 8 {
+        return "****".into();
+    }
+    let head: String = chars[..4].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}****{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_like_litellm() {
+        // Observed on LiteLLM 1.108.7.
+        assert_eq!(mask("nonsk-123456"), "nons****3456");
+        assert_eq!(mask("differential-key"), "diff****-key");
+        assert_eq!(mask("abc"), "****");
+        assert_eq!(mask("12345678"), "****");
+    }
 }

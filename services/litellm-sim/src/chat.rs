@@ -11,21 +11,26 @@
 //!
 //! Budget-alert webhooks: the checks run where the 422 is decided, on the spend before this
 //! call's cost (see [`crate::webhooks`]).
+//!
+//! A call refused by the key checks (unknown, blocked or expired key, a key without `sk-`, a
+//! model the key may not use, over budget) counts, as in LiteLLM, as a failed request of the
+//! key presented (by its hash) in today's daily row; a key without `sk-` is refused before the
+//! model is resolved, so its row has no model.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use crate::auth::{Caller, authenticate};
+use crate::auth::{Caller, authenticate, presented_key};
 use crate::error::{ApiError, ApiResult};
 use crate::request::body_object;
 use crate::store::{DayMetrics, Sim};
-use crate::util::py_float;
+use crate::util::{hash_token, py_float};
 use crate::webhooks;
 
 const PROMPT_PRICE: f64 = 0.15e-6;
@@ -74,17 +79,49 @@ fn model_allowed(models: &[Value], model: &str) -> bool {
         })
 }
 
+/// LiteLLM's 422 for a key at or over its budget (`Key=` is the alias and the key's name).
+fn budget_exceeded(record: &crate::store::KeyRecord, max: f64) -> ApiError {
+    let label = format!(
+        "{} ({})",
+        record.key_alias.as_deref().unwrap_or("key"),
+        record.key_name
+    );
+    ApiError::proxy(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!(
+            "Budget has been exceeded! Key={label} Current cost: {}, Max budget: {}",
+            py_float(record.spend),
+            py_float(max)
+        ),
+        "budget_exceeded",
+        None,
+    )
+}
+
 /// POST /chat/completions
 pub(crate) async fn completions(
     State(sim): State<Arc<Sim>>,
     headers: HeaderMap,
+    uri: Uri,
     body: Bytes,
 ) -> ApiResult<Response> {
     let body = body_object(&body)?;
+    let endpoint = uri.path();
+    let requested_model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .unwrap_or_default();
     // Budget webhooks decided under the lock, sent after it (even when the call is refused).
     let mut outbox = Vec::new();
     let answer = sim.with_state(|db, now| -> ApiResult<(String, u64, u64, f64, i64)> {
-        let (caller, raw_key) = authenticate(&headers, &sim.master_key, db, now)?;
+        let today = now.date_naive();
+        let (caller, _) = authenticate(&headers, &sim.master_key, db, now).inspect_err(|_| {
+            if let Some(key) = presented_key(&headers) {
+                let model = if key.starts_with("sk-") { requested_model } else { "" };
+                db.record_failed_request(today, &hash_token(&key), model, endpoint);
+            }
+        })?;
         let model = match body.get("model") {
             Some(Value::String(m)) if !m.is_empty() => m.clone(),
             _ => {
@@ -107,11 +144,11 @@ pub(crate) async fn completions(
             return Ok((model, prompt, completion, cost, now.timestamp()));
         };
         let Some(record) = db.keys.get_mut(&token) else {
-            return Err(crate::auth::invalid_token(&raw_key));
+            return Err(crate::auth::invalid_token());
         };
         if !model_allowed(&record.models, &model) {
             let allowed: Vec<String> = record.models.iter().filter_map(|m| m.as_str().map(|s| format!("'{s}'"))).collect();
-            return Err(ApiError::proxy(
+            let refusal = ApiError::proxy(
                 StatusCode::UNAUTHORIZED,
                 format!(
                     "key not allowed to access model. This key can only access models=[{}]. Tried to access {model}",
@@ -119,30 +156,23 @@ pub(crate) async fn completions(
                 ),
                 "key_model_access_denied",
                 Some("model"),
-            ));
+            );
+            db.record_failed_request(today, &token, &model, endpoint);
+            return Err(refusal);
         }
+        let cached_spend = record.cached_auth_spend(now);
         let max_budget = record.effective_max_budget(now);
         // LiteLLM's budget alert checks run here, inside auth, on the spend before this call.
         db.alerting.auth_checks(record, max_budget, now, &mut outbox);
         if let Some(max) = max_budget
             && max.is_finite() && record.spend >= max {
-                let label = format!("{} ({})", record.key_alias.as_deref().unwrap_or("key"), record.key_name);
-                return Err(ApiError::proxy(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!(
-                        "Budget has been exceeded! Key={label} Current cost: {}, Max budget: {}",
-                        py_float(record.spend),
-                        py_float(max)
-                    ),
-                    "budget_exceeded",
-                    None,
-                ));
+                let refusal = budget_exceeded(record, max);
+                db.record_failed_request(today, &token, &model, endpoint);
+                return Err(refusal);
             }
         record.spend += cost;
         record.total_spend += cost;
         record.last_active = Some(now);
-        let spent = record.model_spend.get(&model).and_then(Value::as_f64).unwrap_or(0.0);
-        record.model_spend.insert(model.clone(), json!(spent + cost));
         let metrics = DayMetrics {
             spend: cost,
             prompt_tokens: prompt,
@@ -151,8 +181,9 @@ pub(crate) async fn completions(
             successful_requests: 1,
             failed_requests: 0,
         };
-        db.alerting.after_charge(record, now, &mut outbox);
-        db.add_daily(now.date_naive(), &token, &model, &metrics);
+        // The projection reads the cached auth object's spend plus this call's cost.
+        db.alerting.after_charge(record, cached_spend + cost, now, &mut outbox);
+        db.add_daily(today, &token, &model, endpoint, &metrics);
         Ok((model, prompt, completion, cost, now.timestamp()))
     });
     webhooks::dispatch(&sim, outbox);
@@ -164,8 +195,7 @@ pub(crate) async fn completions(
     let mut response = if stream {
         let chunk = |delta: Value, finish: Value, usage: Value| {
             json!({
-                "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
-                "system_fingerprint": null,
+                "id": id, "created": created, "model": model, "object": "chat.completion.chunk",
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
                 "usage": usage,
             })
@@ -190,16 +220,17 @@ pub(crate) async fn completions(
         );
         r
     } else {
+        // LiteLLM 1.108.7's answer, field for field (in its order).
         Json(json!({
             "id": id,
-            "object": "chat.completion",
             "created": created,
             "model": model,
-            "system_fingerprint": null,
+            "object": "chat.completion",
             "choices": [{
-                "index": 0,
                 "finish_reason": "stop",
-                "message": {"role": "assistant", "content": REPLY, "tool_calls": null, "function_call": null},
+                "index": 0,
+                "message": {"content": REPLY, "role": "assistant"},
+                "provider_specific_fields": {},
             }],
             "usage": usage,
         }))

@@ -21,7 +21,8 @@
 //! | `POST /sim/webhook_url` | `{"url": "http://..."}` or `{"url": null}` | where budget webhooks go from now on |
 //! | `GET /sim/webhooks` | `?wait_ms=2000` optional | `{"webhooks": [{"url", "body", "status"}], "in_flight": n}`; with `wait_ms`, first waits for in-flight sends |
 //! | `DELETE /sim/webhooks` | | forgets the recorded attempts |
-//! | `POST /sim/projected_alerts` | `{"enabled": true}` | turns on `projected_limit_exceeded` (off by default) |
+//! | `POST /sim/projected_alerts` | `{"enabled": false}` | turns `projected_limit_exceeded` off (on by default, as in LiteLLM) or back on |
+//! | `POST /sim/enterprise` | `{"enabled": true}` | LiteLLM's enterprise licence: `/key/regenerate` works (off by default: 500) |
 //!
 //! `fault` is one of `status_500`, `hang`, `slow` (with `delay_ms`), `malformed_json`,
 //! `truncated_json`, `connection_reset`, `not_found`.
@@ -114,6 +115,8 @@ impl SimControl {
             let record = db.keys.get_mut(&token).ok_or_else(|| unknown(key))?;
             record.spend = usd;
             record.updated_at = now;
+            // Like `/key/update {"spend": ...}`, which drops LiteLLM's cached auth object.
+            record.auth_cache = None;
             Ok(())
         })
     }
@@ -268,11 +271,19 @@ impl SimControl {
         self.sim.with_state(|db, _| db.alerting.log.clear());
     }
 
-    /// Turns on (or off) the `projected_limit_exceeded` alert that LiteLLM's code describes but,
-    /// for virtual keys, never reaches (off by default; see the `webhooks` module docs).
+    /// Turns off (or back on) the `projected_limit_exceeded` alert, which LiteLLM sends after
+    /// a charged call whose projected spend passes the key's soft budget (on by default, as in
+    /// LiteLLM; see the `webhooks` module docs). For tests about the other alerts alone.
     pub fn set_projected_limit_alerts(&self, enabled: bool) {
         self.sim
             .with_state(|db, _| db.alerting.projected_alerts = enabled);
+    }
+
+    /// Gives the sim LiteLLM's enterprise licence (or takes it away): with it, `/key/regenerate`
+    /// replaces a key's value; without it (the default, like a proxy without
+    /// `LITELLM_LICENSE`) it answers 500.
+    pub fn set_enterprise(&self, enabled: bool) {
+        self.sim.with_state(|db, _| db.enterprise = enabled);
     }
 }
 
@@ -707,13 +718,9 @@ pub(crate) async fn clear_webhooks(
     Ok(Json(json!({"webhooks": []})))
 }
 
-pub(crate) async fn set_projected_alerts(
-    State(sim): State<Arc<Sim>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Json<Value>> {
-    master_only(&sim, &headers)?;
-    let body = body_object(&body)?;
+/// `{"enabled": bool}`, required.
+fn enabled_flag(body: &Bytes) -> ApiResult<bool> {
+    let body = body_object(body)?;
     let Some(Some(enabled)) = opt_bool(&body, "enabled")? else {
         return Err(ApiError::validation(
             &["body", "enabled"],
@@ -722,7 +729,28 @@ pub(crate) async fn set_projected_alerts(
             Value::Null,
         ));
     };
+    Ok(enabled)
+}
+
+pub(crate) async fn set_projected_alerts(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    let enabled = enabled_flag(&body)?;
     SimControl { sim }.set_projected_limit_alerts(enabled);
+    Ok(Json(json!({"enabled": enabled})))
+}
+
+pub(crate) async fn set_enterprise(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    master_only(&sim, &headers)?;
+    let enabled = enabled_flag(&body)?;
+    SimControl { sim }.set_enterprise(enabled);
     Ok(Json(json!({"enabled": enabled})))
 }
 

@@ -84,16 +84,18 @@ struct KeyPatch {
     metadata_fields: Vec<(String, Value)>,
 }
 
+/// LiteLLM's budget check: an `HTTPException(400)` (so `internal_server_error` from
+/// `/key/generate`, `auth_error` from `/key/update`).
 fn check_budget(name: &str, value: Patch<f64>) -> ApiResult<Patch<f64>> {
     if let Some(Some(v)) = value
         && (!v.is_finite() || v < 0.0)
     {
-        return Err(ApiError::bad_request(
-            format!(
-                "{name} must be a non-negative finite number, got {}",
+        return Err(ApiError::http_exception(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "{name} must be a non-negative finite number. Received: {}",
                 py_float(v)
             ),
-            Some(name),
         ));
     }
     Ok(value)
@@ -298,6 +300,8 @@ impl KeyPatch {
             }
         }
         record.updated_at = now;
+        // LiteLLM drops the key's cached auth object after an edit.
+        record.auth_cache = None;
     }
 }
 
@@ -321,14 +325,29 @@ fn key_not_found_in_db() -> ApiError {
     ApiError::not_found("Key not found in database", Some("key"))
 }
 
-/// The `GenerateKeyResponse` fields for a new key.
-fn generate_response(record: &KeyRecord, raw_key: &str, duration: Option<String>) -> Value {
+/// `GenerateKeyResponse.router_settings` when none were sent: every router setting null.
+fn default_router_settings() -> Value {
+    json!({
+        "routing_strategy_args": null, "routing_strategy": null, "routing_groups": null,
+        "retry_policy": null, "model_group_retry_policy": null,
+        "model_group_affinity_config": null, "allowed_fails": null, "cooldown_time": null,
+        "num_retries": null, "timeout": null, "max_retries": null, "retry_after": null,
+        "fallbacks": null, "context_window_fallbacks": null, "model_group_alias": {},
+        "enable_tag_filtering": null, "weights": null, "tag_routing_prefix": null,
+        "optional_pre_call_checks": null, "fallback_on_unsupported_params": null,
+    })
+}
+
+/// The `GenerateKeyResponse` fields for a new key, in LiteLLM 1.108.7's order. `duration` is
+/// always null (LiteLLM consumes it into `expires`); `litellm_budget_table` is the budget row
+/// created for a soft budget.
+fn generate_response(record: &KeyRecord, raw_key: &str) -> Value {
     let ts = |t: Option<DateTime<Utc>>| t.map(fmt_ts);
     let meta = |name: &str| record.metadata.get(name).cloned().unwrap_or(Value::Null);
     let stored = |name: &str, default: Value| record.other.get(name).cloned().unwrap_or(default);
     json!({
         "key_alias": record.key_alias,
-        "duration": duration,
+        "duration": null,
         "models": record.models,
         "spend": record.spend,
         "max_budget": record.max_budget,
@@ -345,9 +364,11 @@ fn generate_response(record: &KeyRecord, raw_key: &str, duration: Option<String>
         "config": stored("config", json!({})),
         "permissions": stored("permissions", json!({})),
         "model_max_budget": {},
-        "budget_fallbacks": stored("budget_fallbacks", Value::Null),
+        "budget_fallbacks": stored("budget_fallbacks", json!({})),
         "model_rpm_limit": meta("model_rpm_limit"),
         "model_tpm_limit": meta("model_tpm_limit"),
+        "mcp_rpm_limit": meta("mcp_rpm_limit"),
+        "tag_rpm_limit": meta("tag_rpm_limit"),
         "guardrails": meta("guardrails"),
         "policies": stored("policies", Value::Null),
         "prompts": meta("prompts"),
@@ -356,19 +377,31 @@ fn generate_response(record: &KeyRecord, raw_key: &str, duration: Option<String>
         "object_permission": null,
         "key": raw_key,
         "tpd_limit": record.tpd_limit,
+        "default_estimated_output_tokens": null,
+        "default_estimated_output_tokens_per_model": null,
         "budget_id": record.budget_id,
+        "end_user_budget_id": null,
         "tags": null,
+        "disable_global_guardrails": meta("disable_global_guardrails"),
+        "enable_prompt_caching": null,
+        "throttle_on_budget_exceeded": null,
+        "enforced_params": meta("enforced_params"),
         "allowed_routes": stored("allowed_routes", json!([])),
-        "router_settings": null,
-        "access_group_ids": stored("access_group_ids", Value::Null),
+        "allowed_passthrough_routes": meta("allowed_passthrough_routes"),
+        "denied_passthrough_routes": meta("denied_passthrough_routes"),
+        "allowed_vector_store_indexes": null,
+        "rpm_limit_type": meta("rpm_limit_type"),
+        "tpm_limit_type": meta("tpm_limit_type"),
+        "router_settings": stored("router_settings", default_router_settings()),
+        "access_group_ids": stored("access_group_ids", json!([])),
         "key_name": record.key_name,
         "key_type": record.key_type,
         "expires": ts(record.expires),
         "token_id": record.token,
-        "token": record.token,
         "organization_id": record.organization_id,
         "project_id": record.project_id,
-        "litellm_budget_table": null,
+        "litellm_budget_table": record.budget.as_ref().map(BudgetRow::to_json),
+        "token": record.token,
         "created_by": ADMIN_USER_ID,
         "updated_by": ADMIN_USER_ID,
         "created_at": fmt_ts(record.created_at),
@@ -406,12 +439,11 @@ pub(crate) async fn generate(
         if db.keys.contains_key(&token) {
             return Err(ApiError::bad_request("Key with this value already exists.", Some("key")));
         }
-        let duration = patch.duration.clone().flatten();
         let seq = db.next_seq();
         let mut record = KeyRecord::new(token.clone(), abbreviate(&raw_key), now, seq);
         patch.apply(&mut record, now);
         db.note_reset_at(record.budget_reset_at);
-        let response = generate_response(&record, &raw_key, duration);
+        let response = generate_response(&record, &raw_key);
         db.deleted.remove(&token);
         db.keys.insert(token, record);
         Ok(Json(response))
@@ -425,10 +457,19 @@ pub(crate) async fn update(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let body = body_object(&body)?;
+    let sent_key = opt_string(&body, "key")?.flatten();
+    let sent_alias = opt_string(&body, "key_alias")?.flatten();
+    if sent_key.is_none() && sent_alias.is_none() {
+        // `UpdateKeyRequest`'s model validator.
+        return Err(ApiError::validation(
+            &["body"],
+            "value_error",
+            "Value error, either key or key_alias must be provided",
+            Value::Object(body),
+        ));
+    }
     sim.with_state(|db, now| {
         require_admin(&headers, &sim.master_key, db, now, "/key/update")?;
-        let sent_key = opt_string(&body, "key")?.flatten();
-        let sent_alias = opt_string(&body, "key_alias")?.flatten();
         let (token, echo) = match (&sent_key, &sent_alias) {
             (Some(key), _) => {
                 let token = db.live_token(key).ok_or_else(|| ApiError::not_found("Key not found.", Some("key")))?;
@@ -456,20 +497,39 @@ pub(crate) async fn update(
                 return Err(ApiError::bad_request("either key or key_alias must be provided", Some("key")));
             }
         };
-        let patch = KeyPatch::parse(&body, now)?;
+        update_key(db, &body, token, echo, now)
+    })
+    .map_err(ApiError::in_update)
+}
+
+/// The update itself, once the key is found; `HTTPException`s from here are re-raised by
+/// `update_key_fn` as `auth_error` ([`ApiError::in_update`]).
+fn update_key(
+    db: &mut crate::store::State,
+    body: &Map<String, Value>,
+    token: String,
+    echo: String,
+    now: DateTime<Utc>,
+) -> ApiResult<Json<Value>> {
+    {
+        let patch = KeyPatch::parse(body, now)?;
         if let Some(Some(alias)) = &patch.key_alias
-            && db.tokens_with_alias(alias).iter().any(|t| *t != token) {
-                return Err(duplicate_alias(alias));
-            }
-        let record = db.keys.get_mut(&token).ok_or_else(|| ApiError::not_found("Key not found.", Some("key")))?;
+            && db.tokens_with_alias(alias).iter().any(|t| *t != token)
+        {
+            return Err(duplicate_alias(alias));
+        }
+        let record = db
+            .keys
+            .get_mut(&token)
+            .ok_or_else(|| ApiError::not_found("Key not found.", Some("key")))?;
         patch.apply(record, now);
         let reset_at = record.budget_reset_at;
         let mut response = Map::new();
         response.insert("key".into(), Value::String(echo));
-        response.extend(record.row_json());
+        response.extend(record.updated_row_json());
         db.note_reset_at(reset_at);
         Ok(Json(Value::Object(response)))
-    })
+    }
 }
 
 /// GET /key/info?key=
@@ -481,29 +541,29 @@ pub(crate) async fn info(
     sim.with_state(|db, now| {
         let caller = require_admin(&headers, &sim.master_key, db, now, "/key/info")?;
         let key = match (query.get("key"), &caller) {
-            (Some(key), Caller::Master) => key.clone(),
+            (Some(key), _) => key.clone(),
             (None, Caller::Master) => return Err(key_not_found_in_db()),
-            (requested, Caller::Virtual(own)) => {
-                let key = requested.cloned().unwrap_or_else(|| own.clone());
-                if hash_if_needed(&key) != *own {
-                    return Err(ApiError::proxy(
-                        StatusCode::FORBIDDEN,
-                        "You are not allowed to access this key's info. Your role=None",
-                        "auth_error",
-                        Some("None"),
-                    ));
-                }
-                key
-            }
+            (None, Caller::Virtual(own)) => own.clone(),
         };
         let token = hash_if_needed(&key);
-        let info = if let Some(record) = db.keys.get(&token) {
-            record.info_json(now)
+        let (info, owner) = if let Some(record) = db.keys.get(&token) {
+            (record.info_json(now), record.user_id.clone())
         } else if let Some(deleted) = db.deleted.get(&token) {
-            deleted.info_json()
+            (deleted.info_json(), deleted.record.user_id.clone())
         } else {
             return Err(key_not_found_in_db());
         };
+        // `_can_user_query_key_info`: an admin, the key itself, or a key of the same user; keys
+        // without a user all share `user_id` None, so they may read each other's info.
+        if let Caller::Virtual(own) = &caller {
+            let caller_user = db.keys.get(own).and_then(|k| k.user_id.clone());
+            if *own != token && caller_user != owner {
+                return Err(ApiError::http_exception_text(
+                    StatusCode::FORBIDDEN,
+                    "You are not allowed to access this key's info. Your role=None",
+                ));
+            }
+        }
         Ok(Json(json!({"key": key, "info": info})))
     })
 }
@@ -575,7 +635,7 @@ pub(crate) async fn list(
                 })
                 .collect()
         } else {
-            db.keys.values().map(|k| (k.clone(), k.status(now), k.row_json())).collect()
+            db.keys.values().map(|k| (k.clone(), k.status(now), k.listed_json())).collect()
         };
         let eq = |field: &Option<String>, name: &str| query.get(name).is_none_or(|want| field.as_deref() == Some(want.as_str()));
         rows.retain(|(k, st, _)| {
@@ -661,7 +721,7 @@ pub(crate) async fn delete(
             return Err(ApiError::validation(
                 &["body"],
                 "value_error",
-                "Value error, Either keys or key_aliases must be provided and non-empty",
+                "Value error, At least one of 'keys' or 'key_aliases' must be provided.",
                 Value::Object(body.clone()),
             ));
         }
@@ -679,7 +739,12 @@ pub(crate) async fn delete(
             if let Some(record) = db.keys.remove(token) {
                 db.deleted.insert(
                     token.clone(),
-                    DeletedKey { record, deleted_at: now, deleted_by: ADMIN_USER_ID.to_string() },
+                    DeletedKey {
+                        record,
+                        id: uuid::Uuid::new_v4().to_string(),
+                        deleted_at: now,
+                        deleted_by: ADMIN_USER_ID.to_string(),
+                    },
                 );
             }
         }
@@ -729,7 +794,15 @@ fn set_blocked(
             .ok_or_else(|| ApiError::not_found("Key not found.", Some("key")))?;
         record.blocked = Some(blocked);
         record.updated_at = now;
-        Ok(Json(Value::Object(record.row_json())))
+        record.auth_cache = None;
+        // LiteLLM answers /key/block with its pydantic token model, /key/unblock with the
+        // updated table row; neither joins the budget row.
+        let row = if blocked {
+            record.token_model_json(false)
+        } else {
+            record.updated_row_json()
+        };
+        Ok(Json(Value::Object(row)))
     })
 }
 
@@ -751,21 +824,63 @@ pub(crate) async fn unblock(
     set_blocked(&sim, &headers, &body, "/key/unblock", false)
 }
 
-/// POST /key/regenerate `{"key": <raw or hash>, ...}` (an enterprise feature in LiteLLM;
-/// the sim does not check a licence): the key's value is replaced in place, keeping its spend,
-/// limits and budget row, with any other fields sent applied like `/key/update`. The old value
-/// is gone (404). The answer is a `GenerateKeyResponse` with the new raw `key`.
+/// What LiteLLM answers to `/key/regenerate` without an enterprise licence.
+const REGENERATE_IS_ENTERPRISE: &str = "Regenerating Virtual Keys is an Enterprise feature, \
+You must be a LiteLLM Enterprise user to use this feature. If you have a license please set \
+`LITELLM_LICENSE` in your env. Get a 7 day trial key here: https://www.litellm.ai/enterprise#trial. \
+\nPricing: https://www.litellm.ai/#pricing";
+
+/// POST /key/regenerate `{"key": <raw or hash>, ...}`: an enterprise feature. Like a proxy
+/// without a licence, the sim answers 500 `internal_server_error` (whatever the key) unless
+/// [`crate::SimControl::set_enterprise`] turned the licence on. Then the key's value is replaced
+/// in place, keeping its spend, limits and budget row, with any other fields sent applied like
+/// `/key/update`; the old value is gone (404) and the answer is a `GenerateKeyResponse` with
+/// the new raw `key`.
 pub(crate) async fn regenerate(
     State(sim): State<Arc<Sim>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
-    let body = body_object(&body)?;
+    regenerate_key(&sim, &headers, None, &body)
+}
+
+/// POST /key/{key}/regenerate (body optional): [`regenerate`] with the key in the path.
+pub(crate) async fn regenerate_by_path(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    regenerate_key(&sim, &headers, Some(key), &body)
+}
+
+fn regenerate_key(
+    sim: &Sim,
+    headers: &HeaderMap,
+    path_key: Option<String>,
+    body: &Bytes,
+) -> ApiResult<Json<Value>> {
+    let body = if path_key.is_some() && body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        body_object(body)?
+    };
     sim.with_state(|db, now| {
-        require_admin(&headers, &sim.master_key, db, now, "/key/regenerate")?;
-        let key = opt_string(&body, "key")?
-            .flatten()
-            .ok_or_else(|| ApiError::bad_request("key is required", Some("key")))?;
+        require_admin(headers, &sim.master_key, db, now, "/key/regenerate")?;
+        if !db.enterprise {
+            return Err(ApiError::proxy(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                REGENERATE_IS_ENTERPRISE,
+                "internal_server_error",
+                None,
+            ));
+        }
+        let key = match path_key {
+            Some(key) => key,
+            None => opt_string(&body, "key")?
+                .flatten()
+                .ok_or_else(|| ApiError::bad_request("key is required", Some("key")))?,
+        };
         let old = db
             .live_token(&key)
             .ok_or_else(|| ApiError::not_found("Key not found.", Some("key")))?;
@@ -788,7 +903,7 @@ pub(crate) async fn regenerate(
         record.token = token.clone();
         record.key_name = abbreviate(&raw_key);
         record.updated_at = now;
-        let response = generate_response(&record, &raw_key, None);
+        let response = generate_response(&record, &raw_key);
         db.keys.insert(token, record);
         Ok(Json(response))
     })
@@ -847,6 +962,7 @@ pub(crate) async fn reset_spend(
         }
         let previous = record.spend;
         record.spend = reset_to;
+        record.auth_cache = None;
         record.updated_at = now;
         let mut response = Map::new();
         response.insert("key".into(), Value::String(key.clone()));

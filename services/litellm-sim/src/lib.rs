@@ -13,9 +13,12 @@
 //! inject faults ([`FaultRule`]), count calls per path, and move the clock.
 //!
 //! With a `WEBHOOK_URL` it sends LiteLLM's budget-alert webhooks (`budget_crossed`,
-//! `threshold_crossed`, `soft_budget_crossed`) when a virtual key makes an LLM call, with the
-//! same body, 24 h dedupe and timing as the real proxy, and records each attempt
-//! ([`SentWebhook`], [`SimControl::webhooks`]); see the `webhooks` module.
+//! `threshold_crossed`, `soft_budget_crossed`, `projected_limit_exceeded`) when a virtual key
+//! makes an LLM call, with the same body, 24 h dedupe and timing as the real proxy, and records
+//! each attempt ([`SentWebhook`], [`SimControl::webhooks`]); see the `webhooks` module.
+//!
+//! `tests/tests/litellm_differential.rs` (crate budget-e2e) compares it with the real proxy
+//! 1.108.7 on every path budget-service uses.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {

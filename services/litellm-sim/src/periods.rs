@@ -24,14 +24,16 @@ pub struct Period {
     pub unit: Unit,
 }
 
-/// `normalize_duration`: the aliases `hourly`, `daily`, `weekly` and `monthly`.
+/// `_normalize_duration`: the aliases `hourly`, `daily`, `weekly` and `monthly`, matched after
+/// trimming and lowercasing; any other text is kept exactly as sent (so `" 30d"`, with its
+/// leading space, is not a duration).
 pub fn normalize(duration: &str) -> &str {
-    match duration.trim() {
+    match duration.trim().to_ascii_lowercase().as_str() {
         "hourly" => "1h",
         "daily" => "24h",
         "weekly" => "7d",
         "monthly" => "30d",
-        other => other,
+        _ => duration,
     }
 }
 
@@ -115,21 +117,28 @@ pub fn next_reset(duration: &str, now: DateTime<Utc>) -> DateTime<Utc> {
     next_reset_checked(duration, now).unwrap_or_else(|| midnight(now) + Duration::days(1))
 }
 
-fn next_reset_checked(duration: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let text = normalize(duration);
-    // `_parse_duration` uses `(\d+)([a-z]+)`: any lowercase unit; unknown ones fall back below.
+/// `_parse_duration`: `re.match(r"(\d+)([a-z]+)", text)`, as (digits, unit); any lowercase
+/// unit matches (unknown ones are handled by the callers).
+fn reset_unit(text: &str) -> Option<(&str, &str)> {
     let digits_end = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let unit_end = text[digits_end..]
         .find(|c: char| !c.is_ascii_lowercase())
         .map_or(text.len(), |i| digits_end + i);
-    let base_midnight = midnight(now);
     if digits_end == 0 || unit_end == digits_end {
-        return Some(base_midnight + Duration::days(1));
+        return None;
     }
-    let value: u64 = text[..digits_end].parse().ok()?;
-    match &text[digits_end..unit_end] {
+    Some((&text[..digits_end], &text[digits_end..unit_end]))
+}
+
+fn next_reset_checked(duration: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let base_midnight = midnight(now);
+    let Some((digits, unit)) = reset_unit(normalize(duration)) else {
+        return Some(base_midnight + Duration::days(1));
+    };
+    let value: u64 = digits.parse().ok()?;
+    match unit {
         "d" => day_reset(now, base_midnight, value),
         "w" => day_reset(now, base_midnight, value.checked_mul(7)?),
         "h" => clock_reset(now, base_midnight, value, 3600),
@@ -143,6 +152,42 @@ fn next_reset_checked(duration: &str, now: DateTime<Utc>) -> Option<DateTime<Utc
         }
         _ => Some(base_midnight + Duration::days(1)),
     }
+}
+
+/// `get_budget_window_start`: when the budget window that ends at `reset_at` began, under the
+/// rules that chose `reset_at`: `30d` and `Nmo` windows span calendar months, an unrecognised
+/// duration one day. `None` when the arithmetic overflows.
+pub fn window_start(duration: &str, reset_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let Some((digits, unit)) = reset_unit(normalize(duration)) else {
+        return reset_at.checked_sub_signed(Duration::days(1));
+    };
+    let value: i64 = digits.parse().ok()?;
+    let back = match unit {
+        "mo" => return shift_months(reset_at, value.checked_neg()?),
+        "d" if value == 30 => return shift_months(reset_at, -1),
+        "d" => Duration::try_days(value)?,
+        "w" => Duration::try_weeks(value)?,
+        "h" => Duration::try_hours(value)?,
+        "m" => Duration::try_minutes(value)?,
+        "s" => Duration::try_seconds(value)?,
+        _ => Duration::days(1),
+    };
+    reset_at.checked_sub_signed(back)
+}
+
+/// `_shift_months`: `moment` moved by whole calendar months, the day clamped to the target
+/// month's last day.
+fn shift_months(moment: DateTime<Utc>, months: i64) -> Option<DateTime<Utc>> {
+    let total = i64::from(moment.year())
+        .checked_mul(12)?
+        .checked_add(i64::from(moment.month0()))?
+        .checked_add(months)?;
+    let year = i32::try_from(total.div_euclid(12)).ok()?;
+    let month = u32::try_from(total.rem_euclid(12)).ok()? + 1;
+    let first = NaiveDate::from_ymd_opt(year, month, 1)?;
+    let last_day = first.checked_add_months(Months::new(1))?.pred_opt()?.day();
+    let date = NaiveDate::from_ymd_opt(year, month, moment.day().min(last_day))?;
+    Some(Utc.from_utc_datetime(&date.and_time(moment.time())))
 }
 
 fn midnight(now: DateTime<Utc>) -> DateTime<Utc> {

@@ -26,7 +26,7 @@ pub(crate) fn body_object(body: &Bytes) -> ApiResult<Map<String, Value>> {
             "Input should be a valid dictionary or object to extract fields from",
             other,
         )),
-        Err(err) => Err(ApiError::json_decode(&err)),
+        Err(err) => Err(ApiError::json_decode(&err, body)),
     }
 }
 
@@ -62,6 +62,8 @@ pub(crate) fn opt_f64(
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
         Some(Value::Number(n)) => Ok(Some(n.as_f64())),
+        // pydantic's lax mode reads booleans as 0 and 1 (`max_budget: true` is 1.0).
+        Some(Value::Bool(b)) => Ok(Some(Some(if *b { 1.0 } else { 0.0 }))),
         Some(Value::String(s)) if empty_is_null && s.trim().is_empty() => Ok(Some(None)),
         Some(value @ Value::String(s)) => {
             s.trim().parse::<f64>().map(|v| Some(Some(v))).map_err(|_| {
@@ -100,6 +102,7 @@ pub(crate) fn opt_i64(body: &Map<String, Value>, name: &str) -> ApiResult<Patch<
                 )),
             }
         }
+        Some(Value::Bool(b)) => Ok(Some(Some(i64::from(*b)))),
         Some(value @ Value::String(s)) => {
             s.trim().parse::<i64>().map(|v| Some(Some(v))).map_err(|_| {
                 invalid(

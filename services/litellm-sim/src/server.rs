@@ -75,6 +75,7 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         .route("/key/block", post(keys::block))
         .route("/key/unblock", post(keys::unblock))
         .route("/key/regenerate", post(keys::regenerate))
+        .route("/key/{key}/regenerate", post(keys::regenerate_by_path))
         .route("/key/{key}/reset_spend", post(keys::reset_spend))
         .route("/user/daily/activity/aggregated", get(activity::aggregated))
         .route("/user/daily/activity", get(activity::paginated))
@@ -116,6 +117,7 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
             get(control::webhooks).delete(control::clear_webhooks),
         )
         .route("/sim/projected_alerts", post(control::set_projected_alerts))
+        .route("/sim/enterprise", post(control::set_enterprise))
         .route(
             "/sim/{*rest}",
             get(control::not_found).post(control::not_found),

@@ -50,7 +50,7 @@ impl BudgetRow {
         }
     }
 
-    fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({
             "budget_id": self.budget_id,
             "max_budget": null,
@@ -115,6 +115,9 @@ pub(crate) struct KeyRecord {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_active: Option<DateTime<Utc>>,
+    /// The `spend` in LiteLLM's cached auth object for the key, and when that entry expires
+    /// (see [`KeyRecord::cached_auth_spend`]).
+    pub auth_cache: Option<(f64, DateTime<Utc>)>,
     /// Creation order, to list keys stably.
     pub seq: u64,
 }
@@ -172,6 +175,7 @@ impl KeyRecord {
             created_at: now,
             updated_at: now,
             last_active: None,
+            auth_cache: None,
             seq,
         }
     }
@@ -204,6 +208,22 @@ impl KeyRecord {
             .and_then(|b| b.temp_budget_increase)
             .unwrap_or(0.0);
         Some(max + increase)
+    }
+
+    /// The spend LiteLLM's cached auth object holds for the key. LiteLLM caches the key's row
+    /// when a request first needs it (`get_key_object` → `cache_key_object`, in memory for
+    /// `DEFAULT_MANAGEMENT_OBJECT_IN_MEMORY_CACHE_TTL` = 60 s) and never adds spend to it;
+    /// admin edits drop the entry. Its budget checks read live spend counters, but the
+    /// projection after a charged call (`_update_key_cache`) reads this stale spend. The sim
+    /// loads the entry on an LLM call when there is none or it expired.
+    pub(crate) fn cached_auth_spend(&mut self, now: DateTime<Utc>) -> f64 {
+        match self.auth_cache {
+            Some((spend, expires)) if now < expires => spend,
+            _ => {
+                self.auth_cache = Some((self.spend, now + chrono::Duration::seconds(60)));
+                self.spend
+            }
+        }
     }
 
     /// The reset job's rule for this key (see the module docs).
@@ -276,14 +296,7 @@ impl KeyRecord {
             "object_permission": null,
             "jwt_key_mappings": null,
         });
-        let mut row = match value {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
-        for (name, value) in &self.other {
-            row.insert(name.clone(), value.clone());
-        }
-        row
+        self.with_stored_columns(value)
     }
 
     /// `/key/info`'s `info`: the row without `token`, plus `status`.
@@ -293,30 +306,161 @@ impl KeyRecord {
         row.insert("status".into(), json!(self.status(now).as_str()));
         row
     }
+
+    /// `/key/update`'s row (after `"key"`): the table row as Prisma returns it from the update,
+    /// without the joined budget row (`litellm_budget_table` null, so no soft budget).
+    pub(crate) fn updated_row_json(&self) -> Map<String, Value> {
+        let mut row = self.row_json();
+        row.insert("litellm_budget_table".into(), Value::Null);
+        row
+    }
+
+    /// The key as LiteLLM's pydantic `LiteLLM_VerificationToken` dumps it: `/key/block` and
+    /// `/key/unblock` answer this (with `litellm_budget_table` null), and it is the base of
+    /// `/key/list`'s full objects and of a deleted key's `/key/info`.
+    pub(crate) fn token_model_json(&self, budget_table: bool) -> Map<String, Value> {
+        let ts = |t: Option<DateTime<Utc>>| t.map(fmt_ts);
+        let table = if budget_table {
+            self.budget.as_ref().map(BudgetRow::to_json)
+        } else {
+            None
+        };
+        let value = json!({
+            "token": self.token,
+            "key_name": self.key_name,
+            "key_alias": self.key_alias,
+            "spend": self.spend,
+            "total_spend": self.total_spend,
+            "max_budget": self.max_budget,
+            "expires": ts(self.expires),
+            "models": self.models,
+            "aliases": {},
+            "config": {},
+            "user_id": self.user_id,
+            "team_id": self.team_id,
+            "agent_id": self.agent_id,
+            "project_id": self.project_id,
+            "max_parallel_requests": self.max_parallel_requests,
+            "metadata": self.metadata,
+            "tpm_limit": self.tpm_limit,
+            "rpm_limit": self.rpm_limit,
+            "tpd_limit": self.tpd_limit,
+            "budget_duration": self.budget_duration,
+            "budget_reset_at": ts(self.budget_reset_at),
+            "allowed_cache_controls": [],
+            "allowed_routes": [],
+            "key_type": self.key_type,
+            "permissions": {},
+            "model_spend": self.model_spend,
+            "model_max_budget": {},
+            "budget_fallbacks": {},
+            "soft_budget_cooldown": false,
+            "blocked": self.blocked,
+            "litellm_budget_table": table,
+            "budget_id": self.budget_id,
+            "org_id": null,
+            "created_at": fmt_ts(self.created_at),
+            "created_by": ADMIN_USER_ID,
+            "updated_at": fmt_ts(self.updated_at),
+            "updated_by": ADMIN_USER_ID,
+            "settings_updated_at": null,
+            "last_active": ts(self.last_active),
+            "object_permission_id": null,
+            "object_permission": null,
+            "access_group_ids": [],
+            "rotation_count": 0,
+            "auto_rotate": false,
+            "rotation_interval": null,
+            "last_rotation_at": null,
+            "key_rotation_at": null,
+            "router_settings": {},
+            "budget_limits": null,
+        });
+        self.with_stored_columns(value)
+    }
+
+    /// `/key/list`'s full object: LiteLLM's `UserAPIKeyAuth` for the key (the token model with
+    /// its budget row, then the auth object's own fields, null without teams, users or
+    /// organizations).
+    pub(crate) fn listed_json(&self) -> Map<String, Value> {
+        let mut row = self.token_model_json(true);
+        let extras = json!({
+            "team_spend": null, "team_alias": null, "team_tpm_limit": null,
+            "team_rpm_limit": null, "team_tpd_limit": null, "team_max_budget": null,
+            "team_soft_budget": null, "team_model_max_budget": null, "team_models": [],
+            "team_blocked": false, "soft_budget": null, "team_model_aliases": null,
+            "team_member": null, "team_metadata": null, "team_object_permission_id": null,
+            "team_member_spend": null, "team_member_tpm_limit": null,
+            "team_member_rpm_limit": null, "end_user_id": null, "end_user_tpm_limit": null,
+            "end_user_rpm_limit": null, "end_user_tpd_limit": null, "end_user_max_budget": null,
+            "end_user_model_max_budget": null, "organization_alias": null,
+            "organization_max_budget": null, "organization_tpm_limit": null,
+            "organization_rpm_limit": null, "organization_metadata": null,
+            "project_alias": null, "project_metadata": null, "last_refreshed_at": null,
+            "api_key": null, "user_role": null, "allowed_model_region": null,
+            "parent_otel_span": null, "rpm_limit_per_model": null, "tpm_limit_per_model": null,
+            "user_tpm_limit": null, "user_rpm_limit": null, "user_email": null,
+            "user_spend": null, "user_max_budget": null, "user_model_max_budget": null,
+            "request_route": null, "is_session_token": false, "user": null,
+            "created_by_user": null, "end_user_object_permission": null,
+            "team_object_permission": null, "jwt_claims": null,
+        });
+        if let Value::Object(extras) = extras {
+            row.extend(extras);
+        }
+        row
+    }
+
+    fn with_stored_columns(&self, value: Value) -> Map<String, Value> {
+        let mut row = match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        for (name, value) in &self.other {
+            row.insert(name.clone(), value.clone());
+        }
+        row
+    }
 }
 
 /// A deleted key, kept like `LiteLLM_DeletedVerificationToken`.
 #[derive(Debug, Clone)]
 pub(crate) struct DeletedKey {
     pub record: KeyRecord,
+    /// The archive row's own id.
+    pub id: String,
     pub deleted_at: DateTime<Utc>,
     pub deleted_by: String,
 }
 
 impl DeletedKey {
+    /// `/key/info`'s `info` for a deleted key: the archived row as LiteLLM's pydantic model
+    /// dumps it (no joined budget row, so no soft budget), without `token`.
     pub(crate) fn info_json(&self) -> Map<String, Value> {
-        let mut row = self.record.row_json();
+        let mut row = self.record.token_model_json(false);
         row.remove("token");
+        row.insert("id".into(), json!(self.id));
+        row.insert("organization_id".into(), json!(self.record.organization_id));
         row.insert("deleted_at".into(), json!(fmt_ts(self.deleted_at)));
         row.insert("deleted_by".into(), json!(self.deleted_by));
-        row.insert("deleted_by_api_key".into(), Value::Null);
+        // Who deleted it: LiteLLM records the master key by this name.
+        row.insert(
+            "deleted_by_api_key".into(),
+            json!("litellm_proxy_master_key"),
+        );
         row.insert("litellm_changed_by".into(), Value::Null);
         row.insert("status".into(), json!(KeyStatus::Deleted.as_str()));
         row
     }
 }
 
-/// One row of the daily spend table: per UTC date, key hash and model.
+/// A row of the daily spend table: UTC date, key hash, model and endpoint (LiteLLM keys its
+/// rows by more, all constant in the sim). The model is the model group a chat call asked for;
+/// "" for a request refused before a model was resolved (a key without `sk-`, an admin route).
+/// The endpoint is the route called; "" for admin routes.
+pub(crate) type DayKey = (NaiveDate, String, String, String);
+
+/// One row of the daily spend table.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct DayMetrics {
     pub spend: f64,
@@ -338,8 +482,9 @@ impl DayMetrics {
     }
 }
 
-/// The model name used for daily rows that tests set directly.
+/// The model and endpoint of daily rows that tests set directly.
 pub(crate) const SEEDED_MODEL: &str = "gpt-4o-mini";
+pub(crate) const SEEDED_ENDPOINT: &str = "/chat/completions";
 
 /// Everything behind the one mutex.
 #[derive(Debug, Default)]
@@ -347,7 +492,7 @@ pub(crate) struct State {
     pub keys: HashMap<String, KeyRecord>,
     pub deleted: HashMap<String, DeletedKey>,
     /// (date, key hash, model) → metrics.
-    pub daily: BTreeMap<(NaiveDate, String, String), DayMetrics>,
+    pub daily: BTreeMap<DayKey, DayMetrics>,
     pub faults: Faults,
     pub calls: BTreeMap<String, u64>,
     /// A fixed cost per chat call, instead of the token-based one.
@@ -360,6 +505,9 @@ pub(crate) struct State {
     pub reset_floor: Option<DateTime<Utc>>,
     /// `WEBHOOK_URL`, the budget-alert dedupe cache and the log of sent webhooks.
     pub alerting: Alerting,
+    /// The proxy has an enterprise licence (`/key/regenerate` works); off, like the real proxy
+    /// without `LITELLM_LICENSE`.
+    pub enterprise: bool,
 }
 
 impl State {
@@ -436,25 +584,47 @@ impl State {
         date: NaiveDate,
         token: &str,
         model: &str,
+        endpoint: &str,
         metrics: &DayMetrics,
     ) {
         self.daily
-            .entry((date, token.to_string(), model.to_string()))
+            .entry((
+                date,
+                token.to_string(),
+                model.to_string(),
+                endpoint.to_string(),
+            ))
             .or_default()
             .add(metrics);
+    }
+
+    /// Counts a refused request of `token` (LiteLLM logs refusals from its auth checks, budget
+    /// refusals included, as failed requests of the key that was presented).
+    pub(crate) fn record_failed_request(
+        &mut self,
+        date: NaiveDate,
+        token: &str,
+        model: &str,
+        endpoint: &str,
+    ) {
+        let failed = DayMetrics {
+            api_requests: 1,
+            failed_requests: 1,
+            ..DayMetrics::default()
+        };
+        self.add_daily(date, token, model, endpoint, &failed);
     }
 
     /// Replaces a key's rows for `date` by one row of `usd` (no row when `usd` is 0).
     pub(crate) fn set_daily(&mut self, date: NaiveDate, token: &str, usd: f64) {
         self.daily
-            .retain(|(d, t, _), _| !(*d == date && t == token));
+            .retain(|(d, t, _, _), _| !(*d == date && t == token));
         if usd != 0.0 {
             let metrics = DayMetrics {
                 spend: usd,
                 ..DayMetrics::default()
             };
-            self.daily
-                .insert((date, token.to_string(), SEEDED_MODEL.to_string()), metrics);
+            self.add_daily(date, token, SEEDED_MODEL, SEEDED_ENDPOINT, &metrics);
         }
     }
 }

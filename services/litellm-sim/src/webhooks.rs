@@ -76,36 +76,52 @@
 //! row (no users); `customer_id`, `alert_emails`, `max_budget_alert_emails` are not set by
 //! these checks.
 //!
-//! # `projected_limit_exceeded`: off by default
+//! # `projected_limit_exceeded`: after a charged call
 //!
-//! Contract §6 says that when a key's cached spend is updated, `proxy_server.py` projects it
-//! against `soft_budget` and emits `projected_limit_exceeded`. In the stored LiteLLM source that
-//! code path does not run for virtual keys: `_update_key_cache` gates it on
-//! `existing_spend_obj.litellm_budget_table is not None`, but the cached object is the auth
-//! object built from the `combined_view` query, which flattens the budget row into
-//! `litellm_budget_table_*` columns (folded into `soft_budget`) and never fills
-//! `litellm_budget_table`. Even when reached, it passes a `datetime.date` as
-//! `projected_exceeded_date` to a `str | None` pydantic field. So a faithful sim never sends it,
-//! and by default it does not.
+//! LiteLLM 1.108.7 sends it by default: `proxy_server.py` `update_cache` →
+//! `_update_key_cache`, after every charged call of a key whose cached auth object has a soft
+//! budget (and `soft_budget_cooldown` false, which the sim's keys always have), projects the
+//! key's spend including the call against the soft budget with
+//! `proxy/utils.py` `get_projected_spend_over_limit`, and alerts when the projection passes it
+//! (observed on the real proxy, see `tests/webhooks.rs`). The sim does the same after charging
+//! a chat call ([`projection`]):
 //!
-//! [`crate::SimControl::set_projected_limit_alerts`] turns on what that code would do if it ran,
-//! so a receiver's handling of the event can be tested. After a chat call is charged, with a
-//! soft budget set, on the sim clock's UTC date (`litellm/proxy/utils.py`
-//! `_get_projected_spend_over_limit`):
-//! `daily = spend / (day_of_month - 1)` (`spend` on the 1st),
-//! `projected_spend = spend + daily × days_left_in_month`; when it exceeds the soft budget,
-//! `projected_exceeded_date = today + floor((soft_budget - spend) / daily)` days (today when
-//! already over or `daily <= 0`), as `YYYY-MM-DD`. The `CallInfo` carries `max_budget = soft
-//! budget` and no `soft_budget`, so the usual event logic still applies to it: the event stays
-//! `projected_limit_exceeded` ("Key Budget: Projected Limit Exceeded") only while the spend is
-//! below 85 % of the soft budget; nearer, LiteLLM's code turns it into `threshold_crossed` or
-//! `budget_crossed` against the soft budget, and the sim does the same.
+//! * with a `budget_duration` and a `budget_reset_at` (`_project_within_window`): the window
+//!   ends at `budget_reset_at` and starts at `get_budget_window_start` (a calendar month before
+//!   for `30d` and `1mo`, else the duration before; [`crate::periods::window_start`]);
+//!   `elapsed = max(now - start, window / 24)`, `remaining = max(end - now, 0)`,
+//!   `rate = spend / elapsed`, `projected_spend = spend + rate × remaining`; nothing when
+//!   `now` is before the start or the projection does not pass the soft budget;
+//!   `projected_exceeded_date` is the UTC date of `min(now + (soft - spend) / rate, end)`, or
+//!   today when `rate <= 0` or the spend already passed the soft budget;
+//! * otherwise (`_project_to_month_end`): `daily = spend / max(day_of_month - 1, 1)`,
+//!   `projected_spend = spend + daily × days left in the month`, and the date
+//!   `today + floor((soft - spend) / daily)` days (today as above).
+//!
+//! The spend projected is not the key's spend but that of LiteLLM's cached auth object for the
+//! key plus the call's cost: the cache holds the row as it was read (for 60 s, or until an
+//! admin edit) and is never charged, so while a key keeps calling, the projection sees the
+//! spend of its first call only ([`crate::store::KeyRecord::cached_auth_spend`]). That is why
+//! the real proxy sends `projected_limit_exceeded` once and not, as the spend grows, a
+//! `budget_crossed` against the soft budget.
+//!
+//! The `CallInfo` carries `max_budget` = the **soft** budget, `soft_budget` null,
+//! `projected_spend`, `projected_exceeded_date` as `YYYY-MM-DD`, `event_group` "key", and no
+//! team. It goes through the usual event logic, so the event stays `projected_limit_exceeded`
+//! ("Key Budget: Projected Limit Exceeded") while the spend is below 85 % of the soft budget;
+//! nearer, LiteLLM's code turns it into `threshold_crossed` or `budget_crossed` against the
+//! soft budget, and the sim does the same. It is deduped like every alert
+//! (`budget_alerts:projected_limit_exceeded:{token}`, 24 h), so a key sends it once a day.
+//! [`crate::SimControl::set_projected_limit_alerts`] turns it off for tests about the other
+//! alerts alone.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+
+use crate::periods;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -301,6 +317,7 @@ impl Alerting {
     pub(crate) fn new(url: Option<String>) -> Self {
         Self {
             url,
+            projected_alerts: true,
             ..Self::default()
         }
     }
@@ -381,11 +398,13 @@ impl Alerting {
         }
     }
 
-    /// `_update_key_cache`'s projection against the soft budget, after a call is charged; only
-    /// when turned on (see the module docs).
+    /// `_update_key_cache`'s projection against the soft budget, after a call is charged, of
+    /// `new_spend`: the spend of LiteLLM's cached auth object plus the call's cost (see the
+    /// module docs).
     pub(crate) fn after_charge(
         &mut self,
         record: &KeyRecord,
+        new_spend: f64,
         now: DateTime<Utc>,
         outbox: &mut Vec<Pending>,
     ) {
@@ -395,11 +414,17 @@ impl Alerting {
         let Some(soft) = record.soft_budget() else {
             return;
         };
-        let Some((projected_spend, date)) = projection(record.spend, soft, now.date_naive()) else {
+        let window = match (&record.budget_duration, record.budget_reset_at) {
+            (Some(duration), Some(end)) => periods::window_start(duration, end)
+                .filter(|start| *start < end)
+                .map(|start| (start, end)),
+            _ => None,
+        };
+        let Some((projected_spend, date)) = projection(new_spend, soft, window, now) else {
             return;
         };
         let info = CallInfo {
-            spend: record.spend,
+            spend: new_spend,
             max_budget: Some(soft),
             soft_budget: None,
             token: Some(record.token.clone()),
@@ -446,19 +471,68 @@ fn last_day_of_month(day: NaiveDate) -> NaiveDate {
         .unwrap_or(day)
 }
 
-/// `_is_projected_spend_over_limit` + `_get_projected_spend_over_limit`: the projected spend
-/// for the month and the date it passes `soft_budget`, when it does.
+/// Seconds, with Python `timedelta.total_seconds()`'s microsecond precision.
+fn seconds(span: Duration) -> f64 {
+    span.num_microseconds()
+        .map_or(f64::MAX, |us| us as f64 / 1e6)
+}
+
+/// `get_projected_spend_over_limit`: the projected spend and the UTC date it passes
+/// `soft_budget`, when it does; within the budget window (start, end) when there is one, else
+/// to the end of the month (see the module docs).
 pub(crate) fn projection(
+    spend: f64,
+    soft_budget: f64,
+    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    now: DateTime<Utc>,
+) -> Option<(f64, NaiveDate)> {
+    match window {
+        Some(window) => project_within_window(spend, soft_budget, window, now),
+        None => project_to_month_end(spend, soft_budget, now.date_naive()),
+    }
+}
+
+/// `_project_within_window`.
+fn project_within_window(
+    spend: f64,
+    soft_budget: f64,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    now: DateTime<Utc>,
+) -> Option<(f64, NaiveDate)> {
+    if now < start {
+        return None;
+    }
+    // MIN_ELAPSED_WINDOW_FRACTION = 1/24 of the window.
+    let elapsed = seconds(now - start).max(seconds(end - start) / 24.0);
+    let remaining = seconds(end - now).max(0.0);
+    let rate = spend / elapsed;
+    let projected = spend + rate * remaining;
+    if projected <= soft_budget {
+        return None;
+    }
+    let remaining_budget = soft_budget - spend;
+    if rate <= 0.0 || remaining_budget <= 0.0 {
+        return Some((projected, now.date_naive()));
+    }
+    let until = remaining_budget / rate;
+    let exceed_at = if until >= remaining {
+        end
+    } else {
+        // `timedelta(seconds=...)` rounds to the microsecond.
+        now.checked_add_signed(Duration::microseconds((until * 1e6).round() as i64))
+            .map_or(end, |at| at.min(end))
+    };
+    Some((projected, exceed_at.date_naive()))
+}
+
+/// `_project_to_month_end`.
+fn project_to_month_end(
     spend: f64,
     soft_budget: f64,
     today: NaiveDate,
 ) -> Option<(f64, NaiveDate)> {
     let remaining_days = (last_day_of_month(today) - today).num_days() as f64;
-    let daily = if today.day() == 1 {
-        spend
-    } else {
-        spend / f64::from(today.day() - 1)
-    };
+    let daily = spend / f64::from(today.day().saturating_sub(1).max(1));
     let projected = spend + daily * remaining_days;
     if projected <= soft_budget {
         return None;
@@ -622,18 +696,88 @@ mod tests {
         assert_eq!(key_event(4.0, None, Some(5.0)).0, None);
     }
 
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
     #[test]
-    fn projection_matches_litellm_utils() {
+    fn projection_to_month_end_matches_litellm_utils() {
         let day = |d| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+        let at = |d: u32| utc(&format!("2026-11-{d:02}T12:00:00Z"));
         // 40 over 10 days = 4/day, 19 days left in November: 40 + 76 = 116 > 100, passes 100
         // after 60 / 4 = 15 more days.
-        assert_eq!(projection(40.0, 100.0, day(11)), Some((116.0, day(26))));
-        assert_eq!(projection(10.0, 100.0, day(11)), None);
-        // On the 1st the day's spend is the daily rate.
-        assert_eq!(projection(5.0, 100.0, day(1)), Some((150.0, day(20))));
+        assert_eq!(
+            projection(40.0, 100.0, None, at(11)),
+            Some((116.0, day(26)))
+        );
+        assert_eq!(projection(10.0, 100.0, None, at(11)), None);
+        // On the 1st and the 2nd the whole spend is the daily rate.
+        assert_eq!(projection(5.0, 100.0, None, at(1)), Some((150.0, day(20))));
         // Already over: today.
-        assert_eq!(projection(120.0, 100.0, day(11)), Some((348.0, day(11))));
+        assert_eq!(
+            projection(120.0, 100.0, None, at(11)),
+            Some((348.0, day(11)))
+        );
         let dec = NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
         assert_eq!(last_day_of_month(dec), dec);
+    }
+
+    /// The three projections the real proxy 1.108.7 sent on 2026-12-03 for a key with soft
+    /// budget 0.08 after its first 0.05 call (captured from its webhooks).
+    #[test]
+    fn projections_match_the_real_proxy() {
+        let dec = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        let window = |duration: &str, end: &str| {
+            let end = utc(end);
+            Some((periods::window_start(duration, end).unwrap(), end))
+        };
+        // budget_duration 30d: the window is December.
+        let (spend, date) = projection(
+            0.05,
+            0.08,
+            window("30d", "2027-01-01T00:00:00Z"),
+            utc("2026-12-03T08:13:30Z"),
+        )
+        .unwrap();
+        assert!((spend - 0.661_624_263_358_864_4).abs() < 1e-5, "{spend}");
+        assert_eq!(date, dec(4));
+        // No budget_duration: to the end of the month.
+        let (spend, date) = projection(0.05, 0.08, None, utc("2026-12-03T08:13:37Z")).unwrap();
+        assert!((spend - 0.75).abs() < 1e-12, "{spend}");
+        assert_eq!(date, dec(4));
+        // budget_duration 1h.
+        let (spend, date) = projection(
+            0.05,
+            0.08,
+            window("1h", "2026-12-03T09:00:00Z"),
+            utc("2026-12-03T08:13:43Z"),
+        )
+        .unwrap();
+        assert!((spend - 0.218_642_382_928_525_17).abs() < 1e-4, "{spend}");
+        assert_eq!(date, dec(3));
+        // Early in a window, elapsed counts as at least 1/24 of it.
+        let (spend, _) = projection(
+            0.01,
+            0.08,
+            window("1h", "2026-12-03T09:00:00Z"),
+            utc("2026-12-03T08:00:01Z"),
+        )
+        .unwrap();
+        assert!(
+            (spend - 0.01 * 24.0 * 3599.0 / 3600.0 - 0.01).abs() < 1e-9,
+            "{spend}"
+        );
+        // Before the window starts (a reset_at further away than one period): nothing.
+        assert_eq!(
+            projection(
+                0.05,
+                0.08,
+                window("1h", "2026-12-03T12:00:00Z"),
+                utc("2026-12-03T08:30:00Z")
+            ),
+            None
+        );
     }
 }

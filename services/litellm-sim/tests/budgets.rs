@@ -6,7 +6,7 @@ mod common;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use common::{MASTER, call, call_as, chat, generate, info, start};
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn ts(value: &serde_json::Value) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(value.as_str().unwrap())
@@ -200,7 +200,8 @@ async fn chat_refuses_blocked_expired_unknown_and_deleted_keys_like_litellm() {
     let (expiring, _) = generate(&server, json!({"duration": "1h"})).await;
     control.advance_clock(Duration::hours(2));
     let (status, body) = chat(&server, &expiring).await;
-    assert_eq!(status, 400);
+    // 401, as LiteLLM 1.108.7 answers (observed on the real proxy).
+    assert_eq!(status, 401);
     assert_eq!(body["error"]["type"], "expired_key");
     assert!(
         body["error"]["message"]
@@ -212,14 +213,17 @@ async fn chat_refuses_blocked_expired_unknown_and_deleted_keys_like_litellm() {
 
     let (status, body) = chat(&server, "sk-never-issued").await;
     assert_eq!(status, 401);
-    assert_eq!(body["error"]["type"], "auth_error");
+    assert_eq!(body["error"]["type"], "token_not_found_in_db");
+    assert_eq!(body["error"]["param"], "key");
     assert_eq!(
         call(&server, "POST", "/key/delete", Some(json!({"keys": [raw]})))
             .await
             .0,
         200
     );
-    assert_eq!(chat(&server, &raw).await.0, 401);
+    let (status, body) = chat(&server, &raw).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["type"], "token_not_found_in_db");
 
     let (limited, _) = generate(&server, json!({"models": ["gpt-4o"]})).await;
     let (status, body) = chat(&server, &limited).await;
@@ -515,13 +519,32 @@ async fn authentication_headers_and_errors() {
         .await
         .unwrap();
     assert_eq!(bare.status(), 401);
+    assert_eq!(
+        bare.json::<Value>().await.unwrap()["error"]["message"],
+        "Authentication Error, Malformed API Key passed in. Ensure Key has `Bearer ` prefix."
+    );
+    // As observed on LiteLLM 1.108.7: an sk- key that is not in the database, a key without
+    // sk- (masked as its first and last four characters), no key at all.
     let (status, body) = call_as(&server, "sk-wrong", "GET", "/key/list", None).await;
     assert_eq!(status, 401);
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("Authentication Error, Invalid proxy server token passed")
+    assert_eq!(
+        body,
+        json!({"error": {"message": "Authentication Error, Invalid API key provided.",
+                         "type": "token_not_found_in_db", "param": "key", "code": "401"}})
+    );
+    let (status, body) = call_as(&server, "nonsk-123456", "GET", "/key/list", None).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body,
+        json!({"error": {"message": "LiteLLM Virtual Key expected. Received=nons****3456, expected to start with 'sk-'.",
+                         "type": "auth_error", "param": "None", "code": "401"}})
+    );
+    let answer = client.get(&url).send().await.unwrap();
+    assert_eq!(answer.status(), 401);
+    assert_eq!(
+        answer.json::<Value>().await.unwrap(),
+        json!({"error": {"message": "Authentication Error, No api key passed in.",
+                         "type": "auth_error", "param": "None", "code": "401"}})
     );
     // A virtual key is not an admin, but may read its own info.
     let (raw, _) = generate(&server, json!({})).await;
@@ -563,10 +586,22 @@ async fn daily_activity_shape_and_filters() {
     assert_eq!(b_row["metrics"]["spend"], 0.5);
     assert_eq!(b_row["metadata"]["key_alias"], "b");
     assert_eq!(b_row["metadata"]["key_exists"], true);
+    // Every model is reported as the deployment `openai/<model>` of the group `<model>`.
+    let breakdown = &all["results"][0]["breakdown"];
     assert_eq!(
-        all["results"][0]["breakdown"]["models"]["gpt-4o-mini"]["metrics"]["spend"],
+        breakdown["models"]["openai/gpt-4o-mini"]["metrics"]["spend"],
         2.0
     );
+    assert_eq!(
+        breakdown["model_groups"]["gpt-4o-mini"]["metrics"]["spend"],
+        2.0
+    );
+    assert_eq!(breakdown["providers"]["openai"]["metrics"]["spend"], 2.0);
+    assert_eq!(
+        breakdown["endpoints"]["/chat/completions"]["metrics"]["spend"],
+        2.0
+    );
+    assert_eq!(breakdown["entities"]["Unassigned"]["metrics"]["spend"], 2.0);
 
     let (_, only_a) = call(&server, "GET", &format!("{path}&api_key={token_a}"), None).await;
     assert_eq!(only_a["results"].as_array().unwrap().len(), 2);
@@ -580,11 +615,28 @@ async fn daily_activity_shape_and_filters() {
     .await;
     assert_eq!(narrow["results"].as_array().unwrap().len(), 1);
 
-    for bad in [
-        "?end_date=2026-11-30",
-        "?start_date=2026-11-01",
-        "?start_date=2026-11-1&end_date=2026-11-30",
-        "?start_date=20261101&end_date=2026-11-30",
+    // FastAPI's own 400 body, as LiteLLM 1.108.7 answers (observed on the real proxy).
+    for (bad, reason) in [
+        (
+            "?end_date=2026-11-30",
+            "Please provide start_date and end_date",
+        ),
+        (
+            "?start_date=2026-11-01",
+            "Please provide start_date and end_date",
+        ),
+        (
+            "?start_date=2026-11-1&end_date=2026-11-30",
+            "start_date and end_date must be valid YYYY-MM-DD dates",
+        ),
+        (
+            "?start_date=20261101&end_date=2026-11-30",
+            "start_date and end_date must be valid YYYY-MM-DD dates",
+        ),
+        (
+            "?start_date=2026-11-30&end_date=2026-11-01",
+            "end_date must be on or after start_date",
+        ),
     ] {
         let (status, body) = call(
             &server,
@@ -594,10 +646,7 @@ async fn daily_activity_shape_and_filters() {
         )
         .await;
         assert_eq!(status, 400, "{bad}");
-        assert_eq!(
-            body["error"]["message"],
-            "Please provide start_date and end_date"
-        );
+        assert_eq!(body, json!({"detail": {"error": reason}}), "{bad}");
     }
     // Deleted keys keep their history, marked as no longer existing.
     call(

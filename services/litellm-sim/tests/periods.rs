@@ -138,6 +138,10 @@ fn parsing_and_validation() {
         "-1d",
         "2mo",
         "99999999999999999999d",
+        // Read exactly as sent (observed on LiteLLM 1.108.7): no trimming, lowercase units.
+        " 30d",
+        "30D",
+        "1y",
     ] {
         let err = periods::validate_budget_duration(bad, now).unwrap_err();
         assert_eq!(
@@ -158,4 +162,54 @@ fn duration_in_seconds_matches_litellm() {
     assert_eq!(secs("2w"), 1_209_600);
     // One calendar month from Nov 28 is Dec 28: 30 days.
     assert_eq!(secs("1mo"), 30 * 86_400);
+}
+
+/// Only the word aliases are matched trimmed and in any case (`_normalize_duration`).
+#[test]
+fn word_aliases_ignore_case_and_spaces() {
+    let now = at(NOW);
+    for alias in ["Monthly", " monthly ", "MONTHLY"] {
+        assert!(
+            periods::validate_budget_duration(alias, now).is_ok(),
+            "{alias}"
+        );
+        assert_eq!(periods::next_reset(alias, now), at("2026-12-01T00:00:00Z"));
+    }
+}
+
+/// `get_budget_window_start`: the window that ends at `budget_reset_at`.
+#[test]
+fn budget_window_starts() {
+    let start = |d: &str, end: &str| periods::window_start(d, at(end)).unwrap();
+    // 30d and 1mo windows are calendar months, clamped to the month's last day.
+    assert_eq!(
+        start("30d", "2027-01-01T00:00:00Z"),
+        at("2026-12-01T00:00:00Z")
+    );
+    assert_eq!(
+        start("monthly", "2026-03-31T00:00:00Z"),
+        at("2026-02-28T00:00:00Z")
+    );
+    assert_eq!(
+        start("1mo", "2026-01-01T00:00:00Z"),
+        at("2025-12-01T00:00:00Z")
+    );
+    // Other durations count back their length.
+    assert_eq!(
+        start("60d", "2027-01-27T00:00:00Z"),
+        at("2026-11-28T00:00:00Z")
+    );
+    assert_eq!(
+        start("1w", "2026-11-30T00:00:00Z"),
+        at("2026-11-23T00:00:00Z")
+    );
+    assert_eq!(
+        start("1h", "2026-11-28T13:00:00Z"),
+        at("2026-11-28T12:00:00Z")
+    );
+    // An unrecognised duration resets daily.
+    assert_eq!(
+        start("abc", "2026-11-29T00:00:00Z"),
+        at("2026-11-28T00:00:00Z")
+    );
 }

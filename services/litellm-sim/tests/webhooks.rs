@@ -208,6 +208,8 @@ async fn alerts_use_the_spend_before_the_call_is_charged() {
 #[tokio::test]
 async fn soft_budget_crossed() {
     let (server, receiver) = sim_with_receiver("/hook").await;
+    // Only the auth-time alerts here (the projection after each call is tested below).
+    server.control().set_projected_limit_alerts(false);
     // Soft budget only: the soft-budget check sends it, with its own prefix.
     let (soft_only, soft_token) = generate(
         &server,
@@ -560,8 +562,62 @@ async fn sim_config_webhook_url_is_used_from_the_start() {
     server.shutdown().await;
 }
 
+/// LiteLLM 1.108.7 projects a key's spend against its soft budget after every charged call
+/// and alerts once a day when the projection passes it. This is what the real proxy sent on
+/// 2026-12-03 at 08:13:30 UTC for a key with max_budget 0.2, soft_budget 0.08 and
+/// budget_duration 30d, after its first 0.05 call (captured from its webhooks).
 #[tokio::test]
-async fn projected_limit_exceeded_only_when_turned_on() {
+async fn projected_limit_exceeded_after_a_charged_call_like_litellm() {
+    let (server, receiver) = sim_with_receiver("/hook").await;
+    let control = server.control();
+    control.set_chat_cost(Some(0.05));
+    control.set_clock(
+        chrono::DateTime::parse_from_rfc3339("2026-12-03T08:13:30Z")
+            .unwrap()
+            .to_utc(),
+    );
+    let (raw, token) = generate(
+        &server,
+        json!({"key_alias": "proj", "max_budget": 0.2, "soft_budget": 0.08, "budget_duration": "30d"}),
+    )
+    .await;
+    assert_eq!(chat(&server, &raw).await.0, 200);
+    let sent = control.settled_webhooks(SETTLE).await;
+    assert_eq!(sent.len(), 1);
+    let mut body = receiver.bodies()[0].clone();
+    // Real: 0.6616242633588644 (its clock read a few milliseconds later).
+    let projected = body["projected_spend"].take().as_f64().unwrap();
+    assert!((projected - 0.661_624).abs() < 1e-4, "{projected}");
+    assert_eq!(
+        body,
+        json!({
+            "spend": 0.05, "max_budget": 0.08, "soft_budget": null, "token": token,
+            "customer_id": null, "user_id": null, "team_id": null, "team_alias": null,
+            "organization_id": null, "user_email": null, "key_alias": "proj",
+            "projected_exceeded_date": "2026-12-04", "projected_spend": null, "event_group": "key",
+            "alert_emails": null, "max_budget_alert_emails": null,
+            "event": "projected_limit_exceeded", "event_message": "Key Budget: Projected Limit Exceeded",
+        })
+    );
+    // Once a day per key: the next calls send the soft and hard budget alerts only.
+    for _ in 0..4 {
+        chat(&server, &raw).await;
+        control.settled_webhooks(SETTLE).await;
+    }
+    assert_eq!(
+        receiver.events(),
+        [
+            "projected_limit_exceeded",
+            "soft_budget_crossed",
+            "budget_crossed"
+        ]
+    );
+    server.shutdown().await;
+}
+
+/// Without a budget window, LiteLLM projects to the end of the month.
+#[tokio::test]
+async fn projected_limit_exceeded_to_the_end_of_the_month() {
     let (server, receiver) = sim_with_receiver("/hook").await;
     let control = server.control();
     control.set_clock(
@@ -569,38 +625,34 @@ async fn projected_limit_exceeded_only_when_turned_on() {
             .unwrap()
             .to_utc(),
     );
-    let (raw, token) = generate(&server, json!({"key_alias": "proj", "soft_budget": 100.0})).await;
-    // 40 by the 11th projects to 116 for November: LiteLLM's code never gets there for a key.
-    let (_, sent) = chat_at(&server, &raw, 40.0).await;
+    let (raw, _) = generate(&server, json!({"key_alias": "proj", "soft_budget": 100.0})).await;
+    // 10 by the 11th projects to 29 for November: nothing.
+    let (_, sent) = chat_at(&server, &raw, 10.0).await;
     assert!(sent.is_empty());
-
-    let (status, _) = call(
-        &server,
-        "POST",
-        "/sim/projected_alerts",
-        Some(json!({"enabled": true})),
-    )
-    .await;
-    assert_eq!(status, 200);
+    // 40 by the 11th: 4 a day, 19 days left, 116; 60 more take 15 days.
     let (status, sent) = chat_at(&server, &raw, 40.0).await;
     assert_eq!(status, 200);
     assert_eq!(sent.len(), 1);
     let body = &receiver.bodies()[0];
-    assert_eq!(
-        body,
-        &json!({
-            "spend": 40.0, "max_budget": 100.0, "soft_budget": null, "token": token,
-            "customer_id": null, "user_id": null, "team_id": null, "team_alias": null,
-            "organization_id": null, "user_email": null, "key_alias": "proj",
-            "projected_exceeded_date": "2026-11-26", "projected_spend": 116.0, "event_group": "key",
-            "alert_emails": null, "max_budget_alert_emails": null,
-            "event": "projected_limit_exceeded", "event_message": "Key Budget: Projected Limit Exceeded",
-        })
-    );
+    assert_eq!(body["event"], "projected_limit_exceeded");
+    assert_eq!(body["projected_spend"], 116.0);
+    assert_eq!(body["projected_exceeded_date"], "2026-11-26");
+    assert_eq!(body["max_budget"], 100.0);
+    assert_eq!(body["soft_budget"], Value::Null);
     // Deduped like the others.
     assert_eq!(chat_at(&server, &raw, 41.0).await.1.len(), 1);
-    // Turned off again: nothing new.
-    control.set_projected_limit_alerts(false);
-    assert_eq!(chat_at(&server, &raw, 90.0).await.1.len(), 1);
+    // The control turns it off (for tests about the other alerts).
+    control.advance_clock(Duration::days(2));
+    let (status, _) = call(
+        &server,
+        "POST",
+        "/sim/projected_alerts",
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(chat_at(&server, &raw, 50.0).await.1.len(), 1);
+    control.set_projected_limit_alerts(true);
+    assert_eq!(chat_at(&server, &raw, 50.0).await.1.len(), 2);
     server.shutdown().await;
 }
