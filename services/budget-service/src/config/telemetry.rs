@@ -36,7 +36,7 @@ impl LogSettings {
     /// From RUST_LOG and BUDGET_LOG_FORMAT.
     pub fn from_env() -> LogSettings {
         LogSettings::from_values(
-            std::env::var(EnvFilter::DEFAULT_ENV).ok().as_deref(),
+            std::env::var("RUST_LOG").ok().as_deref(),
             std::env::var("BUDGET_LOG_FORMAT").ok().as_deref(),
         )
     }
