@@ -138,6 +138,7 @@ async fn two_evaluators_on_one_database_record_each_alert_once() {
         litellm,
         Arc::new(SystemClock),
         std::time::Duration::from_secs(60),
+        Arc::new(budget_service::metrics::Metrics::new()),
     ));
     let (_keep, stop) = tokio::sync::watch::channel(false);
     for _ in 0..3 {

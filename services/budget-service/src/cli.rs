@@ -7,15 +7,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::config::Settings;
+use crate::clock::SystemClock;
+use crate::config::{DatabaseUrl, LogSettings, Settings};
 use crate::domain::RawSettings;
 use crate::domain::auth::Role;
 use crate::domain::money::{MICROS_PER_USD, usd_to_micros};
-use crate::litellm::LiteLlmClient;
+use crate::metrics::Metrics;
 use crate::service::auth::Authenticator;
-use crate::service::{Actor, Budgets, SystemClock};
-use crate::startup::{Application, shutdown_signal};
-use crate::store::Store;
+use crate::service::{Actor, Budgets};
+use crate::startup::{self, Application, shutdown_signal};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -40,9 +40,8 @@ enum Command {
     },
     /// Apply the database migrations and exit.
     Migrate {
-        /// PostgreSQL URL (may carry a password; `--help` never shows its value).
-        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-        database_url: String,
+        #[command(flatten)]
+        database: DatabaseUrl,
     },
     /// Manage tenants.
     Tenant {
@@ -51,9 +50,8 @@ enum Command {
     },
     /// Manage API tokens (who may call budget-service).
     Token {
-        /// PostgreSQL URL (may carry a password; `--help` never shows its value).
-        #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-        database_url: String,
+        #[command(flatten)]
+        database: DatabaseUrl,
         #[command(subcommand)]
         command: TokenCommand,
     },
@@ -213,7 +211,7 @@ enum TenantCommand {
 /// Runs the command line; errors are printed as one line each, never a panic.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    startup::init_tracing(&LogSettings::from_env());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -230,22 +228,6 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `BUDGET_LOG_FORMAT=json` gives one JSON object per line.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,sqlx=warn,h2=warn,tower=warn")
-    });
-    let json = std::env::var("BUDGET_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-}
-
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve {
@@ -256,47 +238,32 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let app = Application::build(settings).await?;
             app.run_until_stopped(shutdown_signal()).await
         }
-        Command::Migrate { database_url } => {
-            let store =
-                Store::connect(&database_url, 2, std::time::Duration::from_secs(10)).await?;
-            store.migrate().await?;
+        Command::Migrate { database } => {
+            startup::database(&database.settings()).await?;
             println!("migrations applied");
             Ok(())
         }
         Command::Tenant { command } => tenant(command).await,
-        Command::Token {
-            database_url,
-            command,
-        } => token(&database_url, command).await,
+        Command::Token { database, command } => token(&database, command).await,
     }
 }
 
+/// The use cases for a one-off command, wired as `serve` wires them.
 async fn budgets(settings: &Settings) -> anyhow::Result<Arc<Budgets>> {
     settings.validate().map_err(anyhow::Error::msg)?;
-    let store = Store::connect(&settings.database_url, 4, settings.db_acquire_timeout())
-        .await
-        .context("connecting to PostgreSQL")?;
-    store.migrate().await.context("applying migrations")?;
-    let litellm = LiteLlmClient::new(
-        &settings.litellm_base_url,
-        &settings.litellm_master_key,
-        settings.litellm_timeout(),
-    )?
-    .with_enterprise(settings.litellm_enterprise);
-    Ok(Arc::new(Budgets::new(
+    let store = startup::database(&settings.command_database()).await?;
+    let budgets = startup::budgets(
+        settings,
         store,
-        litellm,
         Arc::new(SystemClock),
-        settings.cache_ttl(),
-    )))
+        Arc::new(Metrics::new()),
+    )?;
+    Ok(Arc::new(budgets))
 }
 
-async fn token(database_url: &str, command: TokenCommand) -> anyhow::Result<()> {
-    let store = Store::connect(database_url, 2, std::time::Duration::from_secs(10))
-        .await
-        .context("connecting to PostgreSQL")?;
-    store.migrate().await.context("applying migrations")?;
-    let settings = Settings::new(database_url, "http://unused", "unused").auth();
+async fn token(database: &DatabaseUrl, command: TokenCommand) -> anyhow::Result<()> {
+    let store = startup::database(&database.settings()).await?;
+    let settings = Settings::new(&database.database_url, "http://unused", "unused").auth();
     let auth = Authenticator::new(store, &settings);
     let failed =
         |e: crate::error::BudgetError| anyhow::anyhow!(tonic::Status::from(e).message().to_owned());

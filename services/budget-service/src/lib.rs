@@ -4,6 +4,7 @@
 //! `main -> cli -> startup -> grpc -> service -> { store, litellm, notify } -> domain`.
 
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod deliverer;

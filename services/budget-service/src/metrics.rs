@@ -1,16 +1,18 @@
-//! Prometheus metrics of one budget-service: one registry per [`Metrics`], made by
-//! [`crate::service::Budgets::new`] and shared (in an `Arc`) with the LiteLLM client, the gRPC
-//! layer (`grpc::layer`) and the HTTP side's `/metrics`. No global state, so several
-//! applications in one process (the tests) each count only their own calls.
+//! Prometheus metrics of one budget-service: one registry per [`Metrics`], built once by
+//! `startup` and handed (in an `Arc`) to what records them: the use cases, the LiteLLM client,
+//! the supervisor and, through [`crate::grpc::metrics::GrpcMetrics`] (which registers the gRPC
+//! series here), the gRPC layers; the HTTP side's `/metrics` renders it. No global state, so
+//! several applications in one process (the tests) each count only their own calls.
 //!
 //! Series (all prefixed `budget_`):
-//! - `grpc_requests_total{method,code}`, `grpc_request_duration_seconds{method,code}`
+//! - `grpc_requests_total{method,code}`, `grpc_request_duration_seconds{method,code}`,
+//!   `grpc_panics_total{method}` (calls whose handler panicked, answered INTERNAL): registered
+//!   by `grpc::metrics`
 //! - `status_cache_requests_total{result="hit"|"miss"}`
 //! - `litellm_request_duration_seconds{endpoint}`, `litellm_errors_total{endpoint,kind}`
 //! - `evaluation_pass_duration_seconds`, `evaluation_passes_total{outcome}`,
 //!   `evaluation_lag_seconds` (since the last completed pass, or since start before the first)
 //! - `alerts_recorded_total{type}`
-//! - `grpc_panics_total{method}`: calls whose handler panicked (answered INTERNAL)
 //! - `evaluation_tenant_failures_total{reason="error"|"panic"}`: tenants a pass skipped
 //! - `background_task_restarts_total{task}`: supervised tasks started again
 
@@ -23,7 +25,7 @@ use prometheus::{
 };
 
 /// Buckets for calls that usually take milliseconds and time out after seconds.
-const LATENCY_BUCKETS: &[f64] = &[
+pub(crate) const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 /// Buckets for evaluation passes, which take seconds to minutes on a large fleet.
@@ -34,8 +36,6 @@ const PASS_BUCKETS: &[f64] = &[
 /// The process's (or one test application's) metrics.
 pub struct Metrics {
     registry: Registry,
-    grpc_requests: IntCounterVec,
-    grpc_duration: HistogramVec,
     cache_requests: IntCounterVec,
     litellm_duration: HistogramVec,
     litellm_errors: IntCounterVec,
@@ -44,7 +44,6 @@ pub struct Metrics {
     lag: Gauge,
     last_pass: Mutex<Instant>,
     alerts: IntCounterVec,
-    grpc_panics: IntCounterVec,
     tenant_failures: IntCounterVec,
     task_restarts: IntCounterVec,
 }
@@ -58,19 +57,6 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
-        let grpc_requests = counter_vec(
-            &registry,
-            "budget_grpc_requests_total",
-            "gRPC calls answered, by method and gRPC status code.",
-            &["method", "code"],
-        );
-        let grpc_duration = histogram_vec(
-            &registry,
-            "budget_grpc_request_duration_seconds",
-            "Time from a gRPC call's arrival to its last byte (its trailers).",
-            &["method", "code"],
-            LATENCY_BUCKETS,
-        );
         let cache_requests = counter_vec(
             &registry,
             "budget_status_cache_requests_total",
@@ -118,12 +104,6 @@ impl Metrics {
             "Alerts recorded (new, after deduplication), by type.",
             &["type"],
         );
-        let grpc_panics = counter_vec(
-            &registry,
-            "budget_grpc_panics_total",
-            "gRPC calls whose handler panicked; each was answered INTERNAL.",
-            &["method"],
-        );
         let tenant_failures = counter_vec(
             &registry,
             "budget_evaluation_tenant_failures_total",
@@ -139,12 +119,9 @@ impl Metrics {
             &["task"],
         );
         Metrics {
-            grpc_panics,
             tenant_failures,
             task_restarts,
             registry,
-            grpc_requests,
-            grpc_duration,
             cache_requests,
             litellm_duration,
             litellm_errors,
@@ -190,11 +167,6 @@ impl Metrics {
         self.passes.with_label_values(&[outcome]).inc();
     }
 
-    /// A gRPC handler panicked (`method` is a known method name or "unknown").
-    pub fn rpc_panicked(&self, method: &str) {
-        self.grpc_panics.with_label_values(&[method]).inc();
-    }
-
     /// An evaluation pass skipped a tenant: `reason` is "error" or "panic".
     pub fn tenant_evaluation_failed(&self, reason: &str) {
         self.tenant_failures.with_label_values(&[reason]).inc();
@@ -207,6 +179,11 @@ impl Metrics {
 
     pub fn alert_recorded(&self, kind: &str) {
         self.alerts.with_label_values(&[kind]).inc();
+    }
+
+    /// The registry, for series registered by the layer that records them (`grpc::metrics`).
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// Everything, in Prometheus' text exposition format.
@@ -232,14 +209,19 @@ fn register<C: prometheus::core::Collector + 'static>(registry: &Registry, colle
         .expect("metric names are distinct");
 }
 
-fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+pub(crate) fn counter_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> IntCounterVec {
     let counter =
         IntCounterVec::new(Opts::new(name, help), labels).expect("valid static counter options");
     register(registry, counter.clone());
     counter
 }
 
-fn histogram_vec(
+pub(crate) fn histogram_vec(
     registry: &Registry,
     name: &str,
     help: &str,
@@ -255,37 +237,18 @@ fn histogram_vec(
     histogram
 }
 
-impl budget_proto::wire::CallMetrics for Metrics {
-    /// One answered gRPC call.
-    fn grpc_call(&self, method: &str, code: &str, elapsed: Duration) {
-        self.grpc_requests.with_label_values(&[method, code]).inc();
-        self.grpc_duration
-            .with_label_values(&[method, code])
-            .observe(elapsed.as_secs_f64());
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use budget_proto::wire::CallMetrics;
 
     #[test]
     fn renders_counted_series_with_labels() {
         let metrics = Metrics::new();
-        metrics.grpc_call(
-            "budget.v1.BudgetService/GetBudgetStatus",
-            "OK",
-            Duration::from_millis(3),
-        );
         metrics.cache_miss();
         metrics.litellm_call("/key/info", Duration::from_millis(2), Some("timeout"));
         metrics.alert_recorded("threshold");
         let text = metrics.render();
-        assert!(text.contains(
-            "budget_grpc_requests_total{code=\"OK\",method=\"budget.v1.BudgetService/GetBudgetStatus\"} 1"
-        ));
         assert!(text.contains("budget_status_cache_requests_total{result=\"miss\"} 1"));
         assert!(
             text.contains("budget_litellm_errors_total{endpoint=\"/key/info\",kind=\"timeout\"} 1")

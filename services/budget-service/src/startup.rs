@@ -1,5 +1,6 @@
-//! Builds the application (pool, LiteLLM client, notification sender, caches, gRPC server)
-//! and runs it until a shutdown signal, then drains for a bounded time.
+//! Builds the application (pool, LiteLLM client, notification sender, caches, metrics, gRPC
+//! server) and runs it until a shutdown signal, then drains for a bounded time. The helpers
+//! (`init_tracing`, `database`, `budgets`) are the same wiring the one-off commands use.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,12 +12,15 @@ use budget_proto::v1::FILE_DESCRIPTOR_SET;
 use budget_proto::v1::budget_service_server::BudgetServiceServer;
 use tokio::net::TcpListener;
 
-use crate::config::Settings;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{DatabaseSettings, LogFormat, LogSettings, Settings, TlsPem};
 use crate::grpc::BudgetApi;
+use crate::grpc::metrics::GrpcMetrics;
 use crate::litellm::LiteLlmClient;
+use crate::metrics::Metrics;
 use crate::notify::{Notifier, TargetGuard};
 use crate::service::auth::Authenticator;
-use crate::service::{Budgets, Clock, Deliveries, DeliveryPolicy, SystemClock};
+use crate::service::{Budgets, Deliveries, DeliveryPolicy};
 use crate::store::Store;
 use crate::supervisor::{self, Supervision};
 
@@ -37,6 +41,11 @@ pub struct Application {
     budgets: Arc<Budgets>,
     auth: Arc<Authenticator>,
     deliveries: Arc<Deliveries>,
+    /// The application's one registry; the use cases, the LiteLLM client and the supervisor
+    /// record in it, `/metrics` renders it.
+    metrics: Arc<Metrics>,
+    /// The gRPC series in `metrics`, recorded by the gRPC layers.
+    grpc_metrics: Arc<GrpcMetrics>,
     settings: Settings,
     /// `None`: plain HTTP/2 (h2c).
     tls: Option<tonic::transport::ServerTlsConfig>,
@@ -55,7 +64,10 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Application> {
         settings.validate().map_err(anyhow::Error::msg)?;
-        let tls = settings.server_tls().map_err(anyhow::Error::msg)?;
+        let tls = settings
+            .server_tls()
+            .map_err(anyhow::Error::msg)?
+            .map(server_tls_config);
         if let Some(tls) = &tls {
             // Parses the certificate and key now, so a bad pair fails at startup.
             tonic::transport::Server::builder()
@@ -64,23 +76,9 @@ impl Application {
                     "BUDGET_TLS_CERT_FILE / BUDGET_TLS_KEY_FILE: invalid certificate or key",
                 )?;
         }
-        let store = Store::connect(
-            &settings.database_url,
-            settings.db_max_connections,
-            settings.db_acquire_timeout(),
-        )
-        .await
-        .context("connecting to PostgreSQL (DATABASE_URL)")?;
-        if settings.migrate {
-            store.migrate().await.context("applying migrations")?;
-        }
-        let litellm = LiteLlmClient::new(
-            &settings.litellm_base_url,
-            &settings.litellm_master_key,
-            settings.litellm_timeout(),
-        )
-        .context("building the LiteLLM client")?
-        .with_enterprise(settings.litellm_enterprise);
+        let store = database(&settings.database()).await?;
+        let metrics = Arc::new(Metrics::new());
+        let grpc_metrics = Arc::new(GrpcMetrics::register(&metrics));
         let egress = TargetGuard::new(settings.egress_policy());
         let notifier = Notifier::new(settings.delivery_timeout(), egress.clone())
             .context("building the notification sender")?;
@@ -95,9 +93,8 @@ impl Application {
                 limits: settings.delivery_limits(),
             },
         ));
-        let budgets = Arc::new(
-            Budgets::new(store, litellm, clock, settings.cache_ttl()).with_target_guard(egress),
-        );
+        let budgets =
+            Arc::new(budgets(&settings, store, clock, metrics.clone())?.with_target_guard(egress));
         let listener = TcpListener::bind(settings.grpc_addr)
             .await
             .with_context(|| format!("binding the gRPC address {}", settings.grpc_addr))?;
@@ -131,6 +128,8 @@ impl Application {
             http_addr,
             budgets,
             deliveries,
+            metrics,
+            grpc_metrics,
             settings,
             tls,
         })
@@ -157,6 +156,11 @@ impl Application {
     /// The use cases, for tools and tests that need them in-process.
     pub fn budgets(&self) -> Arc<Budgets> {
         self.budgets.clone()
+    }
+
+    /// The application's metrics, as `/metrics` renders them.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// The notification sender's passes, for tools and tests that need them in-process.
@@ -203,11 +207,9 @@ impl Application {
             .max_concurrent_streams(MAX_STREAMS)
             .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
             .timeout(std::time::Duration::from_secs(30))
-            .layer(crate::grpc::layer::RpcLayer::new(
-                self.budgets.metrics().clone(),
-            ))
+            .layer(crate::grpc::layer::RpcLayer::new(self.grpc_metrics.clone()))
             .layer(crate::grpc::panic::CatchPanicLayer::new(
-                self.budgets.metrics().clone(),
+                self.grpc_metrics.clone(),
             ))
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -238,7 +240,7 @@ impl Application {
         tracing::info!(addr = %self.http_addr, "budget-service serving HTTP (webhooks)");
         // Every background task is supervised: restarted with backoff if it panics or ends.
         let supervision = Supervision {
-            metrics: self.budgets.metrics().clone(),
+            metrics: self.metrics.clone(),
             panic_points: self.budgets.panic_points().clone(),
             stop: background_stopped.clone(),
         };
@@ -343,6 +345,65 @@ impl Application {
         tracing::info!("budget-service stopped");
         Ok(())
     }
+}
+
+/// Installs the process's log subscriber (stderr, `log`'s filter and format); once per
+/// process, later calls change nothing.
+pub fn init_tracing(log: &LogSettings) {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(log.env_filter())
+        .with_writer(std::io::stderr);
+    let _ = match log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Connects to PostgreSQL and, when `database.migrate`, applies the migrations.
+pub async fn database(database: &DatabaseSettings) -> anyhow::Result<Store> {
+    let store = Store::connect(
+        &database.url,
+        database.max_connections,
+        database.acquire_timeout,
+    )
+    .await
+    .context("connecting to PostgreSQL (DATABASE_URL)")?;
+    if database.migrate {
+        store.migrate().await.context("applying migrations")?;
+    }
+    Ok(store)
+}
+
+/// The use cases over `store` and a LiteLLM client built from `settings`; both read "now"
+/// from `clock` and record in `metrics`.
+pub fn budgets(
+    settings: &Settings,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Budgets> {
+    let litellm = LiteLlmClient::new(
+        &settings.litellm_base_url,
+        &settings.litellm_master_key,
+        settings.litellm_timeout(),
+    )
+    .context("building the LiteLLM client")?
+    .with_enterprise(settings.litellm_enterprise)
+    .with_metrics(metrics.clone())
+    .with_clock(clock.clone());
+    Ok(Budgets::new(
+        store,
+        litellm,
+        clock,
+        settings.cache_ttl(),
+        metrics,
+    ))
+}
+
+/// The gRPC server's TLS settings from the certificate and key config read.
+fn server_tls_config(pem: TlsPem) -> tonic::transport::ServerTlsConfig {
+    let identity = tonic::transport::Identity::from_pem(pem.cert, pem.key);
+    tonic::transport::ServerTlsConfig::new().identity(identity)
 }
 
 /// Keeps gRPC health in step with the evaluator: NOT_SERVING while this replica leads and

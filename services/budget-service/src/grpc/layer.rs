@@ -25,7 +25,7 @@ use http_body::Body;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use crate::metrics::Metrics;
+use super::metrics::GrpcMetrics;
 
 pub use budget_proto::wire::REQUEST_ID;
 use budget_proto::wire::{
@@ -48,11 +48,11 @@ pub(crate) static KNOWN_METHODS: std::sync::LazyLock<Vec<&'static str>> =
 /// Adds [`RpcObserver`] to a service.
 #[derive(Clone)]
 pub struct RpcLayer {
-    metrics: Arc<Metrics>,
+    metrics: Arc<GrpcMetrics>,
 }
 
 impl RpcLayer {
-    pub fn new(metrics: Arc<Metrics>) -> RpcLayer {
+    pub fn new(metrics: Arc<GrpcMetrics>) -> RpcLayer {
         RpcLayer { metrics }
     }
 }
@@ -71,7 +71,7 @@ impl<S> Layer<S> for RpcLayer {
 #[derive(Clone)]
 pub struct RpcObserver<S> {
     inner: S,
-    metrics: Arc<Metrics>,
+    metrics: Arc<GrpcMetrics>,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RpcObserver<S>
@@ -80,7 +80,7 @@ where
     S::Future: Send + 'static,
     ResBody: Body + Unpin,
 {
-    type Response = Response<ObservedBody<ResBody, Metrics>>;
+    type Response = Response<ObservedBody<ResBody, GrpcMetrics>>;
     type Error = S::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
 

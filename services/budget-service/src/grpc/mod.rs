@@ -3,6 +3,7 @@
 
 mod convert;
 pub mod layer;
+pub mod metrics;
 pub mod panic;
 pub mod status;
 

@@ -16,17 +16,17 @@ use tower::{Layer, Service};
 use budget_proto::wire::method_label;
 
 use super::layer::KNOWN_METHODS;
-use crate::metrics::Metrics;
+use super::metrics::GrpcMetrics;
 use crate::panic_points::panic_text;
 
 /// Adds [`CatchPanic`] to a service.
 #[derive(Clone)]
 pub struct CatchPanicLayer {
-    metrics: Arc<Metrics>,
+    metrics: Arc<GrpcMetrics>,
 }
 
 impl CatchPanicLayer {
-    pub fn new(metrics: Arc<Metrics>) -> CatchPanicLayer {
+    pub fn new(metrics: Arc<GrpcMetrics>) -> CatchPanicLayer {
         CatchPanicLayer { metrics }
     }
 }
@@ -45,7 +45,7 @@ impl<S> Layer<S> for CatchPanicLayer {
 #[derive(Clone)]
 pub struct CatchPanic<S> {
     inner: S,
-    metrics: Arc<Metrics>,
+    metrics: Arc<GrpcMetrics>,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for CatchPanic<S>

@@ -135,7 +135,7 @@ impl LiteLlmClient {
             .key_alias;
         let info: KeyInfoResponse = serde_json::from_value(answer)
             .map_err(|e| LiteLlmError::InvalidResponse(format!("undecodable key info: {e}")))?;
-        Ok((info.info.into_budget()?, alias))
+        Ok((info.info.into_budget(self.clock.now())?, alias))
     }
 
     /// GET /key/list?key_alias=: the live keys whose alias is exactly `alias` (one page of

@@ -28,6 +28,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
+use crate::clock::{Clock, SystemClock};
 use crate::domain::money::{micros_to_usd, usd_to_micros};
 use wire::{ActivityResponse, ErrorEnvelope, GenerateResponse, KeyInfoResponse, KeyRow};
 
@@ -116,6 +117,8 @@ pub struct LiteLlmClient {
     enterprise: bool,
     /// Call latency and errors by endpoint.
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    /// "Now", for deciding whether a key has expired.
+    clock: std::sync::Arc<dyn Clock>,
 }
 
 impl LiteLlmClient {
@@ -138,7 +141,14 @@ impl LiteLlmClient {
             master_key: master_key.to_owned(),
             enterprise: false,
             metrics: None,
+            clock: std::sync::Arc::new(SystemClock),
         })
+    }
+
+    /// Reads "now" from `clock` (the wall clock unless set), as the use cases do.
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Counts every call's latency and errors by endpoint in `metrics`.
@@ -203,7 +213,7 @@ impl LiteLlmClient {
         }
         let request = self.http.post(self.url("/key/update")).json(&body);
         let row: KeyRow = self.send(request).await?;
-        row.into_budget()
+        row.into_budget(self.clock.now())
     }
 
     /// GET /key/info: the key's current spend, limits, reset time and status.
@@ -213,7 +223,7 @@ impl LiteLlmClient {
             .get(self.url("/key/info"))
             .query(&[("key", key_hash)]);
         let answer: KeyInfoResponse = self.send(request).await?;
-        answer.info.into_budget()
+        answer.info.into_budget(self.clock.now())
     }
 
     /// POST /key/delete: removes the key (LiteLLM archives it).
@@ -248,7 +258,7 @@ impl LiteLlmClient {
             ("size", "100"),
         ]);
         let answer: wire::KeyListResponse = self.send(request).await?;
-        answer.into_keys()
+        answer.into_keys(self.clock.now())
     }
 
     /// GET /user/daily/activity/aggregated for the whole proxy: every key's spend per UTC

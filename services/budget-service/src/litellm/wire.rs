@@ -50,7 +50,8 @@ pub struct KeyRow {
 }
 
 impl KeyRow {
-    pub fn into_budget(self) -> Result<KeyBudget, LiteLlmError> {
+    /// The key's budget; `now` (from the client's clock) decides whether it has expired.
+    pub fn into_budget(self, now: DateTime<Utc>) -> Result<KeyBudget, LiteLlmError> {
         let spend = self
             .spend
             .ok_or_else(|| LiteLlmError::InvalidResponse("key has no spend".into()))?;
@@ -66,7 +67,7 @@ impl KeyRow {
             Some("revoked") => KeyStatus::Revoked,
             Some("expired") => KeyStatus::Expired,
             _ if self.blocked == Some(true) => KeyStatus::Revoked,
-            _ if expires.is_some_and(|at| at < Utc::now()) => KeyStatus::Expired,
+            _ if expires.is_some_and(|at| at < now) => KeyStatus::Expired,
             _ => KeyStatus::Active,
         };
         Ok(KeyBudget {
@@ -126,12 +127,15 @@ pub struct ListedKey {
 }
 
 impl KeyListResponse {
-    pub fn into_keys(self) -> Result<(Vec<(String, KeyBudget)>, u32), LiteLlmError> {
+    pub fn into_keys(
+        self,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<(String, KeyBudget)>, u32), LiteLlmError> {
         let pages = self.total_pages.unwrap_or(1);
         let keys = self
             .keys
             .into_iter()
-            .map(|key| Ok((key.token, key.row.into_budget()?)))
+            .map(|key| Ok((key.token, key.row.into_budget(now)?)))
             .collect::<Result<_, LiteLlmError>>()?;
         Ok((keys, pages))
     }
@@ -189,6 +193,10 @@ pub fn sha256_hex(raw: &str) -> String {
 mod tests {
     use super::*;
 
+    fn now() -> DateTime<Utc> {
+        parse_time("2026-11-15T12:00:00Z").unwrap_or_else(|e| panic!("{e}"))
+    }
+
     #[test]
     fn parses_litellm_datetimes_as_utc() {
         let want = "2026-12-01T00:00:00Z";
@@ -219,7 +227,7 @@ mod tests {
         }))
         .map_err(|e| e.to_string())
         .unwrap_or_else(|e| panic!("{e}"));
-        let budget = row.into_budget().map_err(|e| e.to_string());
+        let budget = row.into_budget(now()).map_err(|e| e.to_string());
         let budget = budget.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(budget.spend_micros, 12_340_000);
         assert_eq!(budget.soft_budget_micros, Some(40_000_000));
@@ -228,15 +236,29 @@ mod tests {
         let negative: KeyRow = serde_json::from_value(serde_json::json!({"spend": -1.0}))
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(matches!(
-            negative.into_budget(),
+            negative.into_budget(now()),
             Err(LiteLlmError::InvalidResponse(_))
         ));
         let blocked: KeyRow =
             serde_json::from_value(serde_json::json!({"spend": 1.0, "blocked": true}))
                 .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
-            blocked.into_budget().map(|b| b.status).ok(),
+            blocked.into_budget(now()).map(|b| b.status).ok(),
             Some(KeyStatus::Revoked)
         );
+    }
+
+    #[test]
+    fn a_key_expires_by_the_given_now_not_the_wall_clock() {
+        let row = || -> KeyRow {
+            serde_json::from_value(serde_json::json!({
+                "spend": 1.0, "expires": "2026-11-15T12:00:01Z"
+            }))
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let status = |now| row().into_budget(now).map(|b| b.status).ok();
+        assert_eq!(status(now()), Some(KeyStatus::Active));
+        let later = parse_time("2026-11-15T12:00:02Z").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(status(later), Some(KeyStatus::Expired));
     }
 }

@@ -17,6 +17,9 @@ pub use evaluation::PassReport;
 pub use exports::Export;
 pub use notifications::{Deliveries, DeliveryOutcome, DeliveryPolicy};
 
+// The clock lives in `crate::clock`; re-exported so callers naming `service::Clock` compile.
+pub use crate::clock::{Clock, SystemClock};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,20 +38,6 @@ use crate::store::{
     AlertRecord, AuditRecord, ConfigRecord, DeliveryRecord, NewAudit, StatusRow, Store, StoreError,
     TenantCursor, TenantOrder, TenantRecord,
 };
-
-/// Where "now" comes from, so period and forecast logic can be tested.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The wall clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
 
 /// Who is making a change, recorded in the audit trail.
 #[derive(Clone, Debug)]
@@ -98,7 +87,8 @@ pub struct Budgets {
     litellm: LiteLlmClient,
     clock: Arc<dyn Clock>,
     statuses: Cache<TenantId, Arc<BudgetStatus>>,
-    /// This service's Prometheus metrics, shared with the LiteLLM client and the servers.
+    /// This application's Prometheus metrics, built at startup (the use cases record status
+    /// cache reads, evaluation passes and alerts in it).
     metrics: Arc<crate::metrics::Metrics>,
     /// Counts invalidations from other replicas' notifications, so a fill that raced one
     /// is not kept (see `status`).
@@ -116,16 +106,18 @@ pub const TENANTS_PAGE: (i64, i64) = (50, 500);
 pub const AUDIT_PAGE: (i64, i64) = (50, 500);
 
 impl Budgets {
+    /// The use cases over `store` and `litellm` (built with the same `clock` and `metrics` by
+    /// `startup`), recording in `metrics`.
     pub fn new(
         store: Store,
         litellm: LiteLlmClient,
         clock: Arc<dyn Clock>,
         cache_ttl: Duration,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Budgets {
-        let metrics = Arc::new(crate::metrics::Metrics::new());
         Budgets {
             store,
-            litellm: litellm.with_metrics(metrics.clone()),
+            litellm,
             metrics,
             clock,
             statuses: Cache::builder()
@@ -148,7 +140,7 @@ impl Budgets {
         &self.store
     }
 
-    /// This service's metrics (one registry per `Budgets`, so per application).
+    /// The application's metrics (one registry per application), as handed to `new`.
     pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
         &self.metrics
     }

@@ -1,5 +1,15 @@
 //! Configuration, read once at startup from flags and the environment into typed structs.
-//! Nothing else in the service reads environment variables.
+//! Nothing else in the service reads environment variables: the server and the commands'
+//! settings ([`Settings`], [`DatabaseUrl`]) come through clap, logging's ([`LogSettings`])
+//! from `telemetry`. The structs are plain data; `startup` builds from them.
+
+mod database;
+mod telemetry;
+mod tls;
+
+pub use database::{DatabaseSettings, DatabaseUrl};
+pub use telemetry::{DEFAULT_LOG_FILTER, LogFormat, LogSettings};
+pub use tls::TlsPem;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -269,33 +279,34 @@ impl Settings {
         chrono::Duration::days(i64::from(self.retention_days))
     }
 
-    /// The gRPC server's TLS settings: `None` without BUDGET_TLS_CERT_FILE/BUDGET_TLS_KEY_FILE.
-    /// Reads both files now, with an error naming the variable whose file is unreadable or not
-    /// PEM of the right kind.
-    pub fn server_tls(&self) -> Result<Option<tonic::transport::ServerTlsConfig>, String> {
+    /// The gRPC server's certificate and key: `None` without
+    /// BUDGET_TLS_CERT_FILE/BUDGET_TLS_KEY_FILE. Reads both files now, with an error naming the
+    /// variable whose file is unreadable or not PEM of the right kind.
+    pub fn server_tls(&self) -> Result<Option<TlsPem>, String> {
         let (Some(cert_file), Some(key_file)) = (&self.tls_cert_file, &self.tls_key_file) else {
             return Ok(None);
         };
-        let cert = read_pem(
-            "BUDGET_TLS_CERT_FILE",
-            cert_file,
-            &["-----BEGIN CERTIFICATE-----"],
-            "a certificate",
-        )?;
-        let key = read_pem(
-            "BUDGET_TLS_KEY_FILE",
-            key_file,
-            &[
-                "-----BEGIN PRIVATE KEY-----",
-                "-----BEGIN RSA PRIVATE KEY-----",
-                "-----BEGIN EC PRIVATE KEY-----",
-            ],
-            "a private key",
-        )?;
-        let identity = tonic::transport::Identity::from_pem(cert, key);
-        Ok(Some(
-            tonic::transport::ServerTlsConfig::new().identity(identity),
-        ))
+        TlsPem::read(cert_file, key_file).map(Some)
+    }
+
+    /// The server's pool: BUDGET_DB_MAX_CONNECTIONS connections, migrated unless `--no-migrate`.
+    pub fn database(&self) -> DatabaseSettings {
+        DatabaseSettings {
+            url: self.database_url.clone(),
+            max_connections: self.db_max_connections,
+            acquire_timeout: self.db_acquire_timeout(),
+            migrate: self.migrate,
+        }
+    }
+
+    /// A one-off command's pool (`tenant ...`): a few connections, migrations applied.
+    pub fn command_database(&self) -> DatabaseSettings {
+        DatabaseSettings {
+            url: self.database_url.clone(),
+            max_connections: 4,
+            acquire_timeout: self.db_acquire_timeout(),
+            migrate: true,
+        }
     }
 
     pub fn delivery_timeout(&self) -> Duration {
@@ -325,24 +336,6 @@ impl Settings {
 fn parse_allow_hosts(raw: &str) -> Result<AllowList, String> {
     raw.parse()
         .map_err(|error| format!("BUDGET_NOTIFY_ALLOW_HOSTS: {error}"))
-}
-
-/// Reads a PEM file named by `variable`, checking it holds one of `markers`.
-fn read_pem(
-    variable: &str,
-    path: &std::path::Path,
-    markers: &[&str],
-    what: &str,
-) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|err| format!("{variable}: cannot read {}: {err}", path.display()))?;
-    if !markers.iter().any(|marker| text.contains(marker)) {
-        return Err(format!(
-            "{variable}: {} holds no PEM {what}",
-            path.display()
-        ));
-    }
-    Ok(text)
 }
 
 #[cfg(test)]
