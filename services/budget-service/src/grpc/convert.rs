@@ -8,8 +8,8 @@ use crate::domain::{
     AlertKind, BudgetSettings, BudgetState, BudgetStatus, DeliveryStatus, NotificationKind,
     RawIncrease, RawSettings, TemporaryIncrease,
 };
+use crate::domain::{AuditEvent, Delivery, NotificationTarget, Tenant, TenantConfig};
 use crate::service::{AlertEntry, TenantOverview};
-use crate::store::{AuditRecord, ConfigRecord, DeliveryRecord, TargetRecord, TenantRecord};
 
 pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -73,7 +73,7 @@ fn settings(tenant_id: &str, s: &BudgetSettings) -> pb::BudgetConfig {
     }
 }
 
-pub fn config(c: &ConfigRecord) -> pb::BudgetConfig {
+pub fn config(c: &TenantConfig) -> pb::BudgetConfig {
     pb::BudgetConfig {
         etag: c.etag(),
         update_time: Some(timestamp(c.updated_at)),
@@ -82,7 +82,7 @@ pub fn config(c: &ConfigRecord) -> pb::BudgetConfig {
     }
 }
 
-pub fn tenant(t: &TenantRecord) -> pb::Tenant {
+pub fn tenant(t: &Tenant) -> pb::Tenant {
     pb::Tenant {
         tenant_id: t.tenant_id.to_string(),
         display_name: t.display_name.clone(),
@@ -141,7 +141,7 @@ fn notification_kind(kind: NotificationKind) -> pb::NotificationKind {
     }
 }
 
-fn delivery(d: &DeliveryRecord) -> pb::NotificationDelivery {
+fn delivery(d: &Delivery) -> pb::NotificationDelivery {
     let status = match d.status {
         DeliveryStatus::Pending => pb::DeliveryStatus::Pending,
         DeliveryStatus::Delivered => pb::DeliveryStatus::Delivered,
@@ -159,7 +159,7 @@ fn delivery(d: &DeliveryRecord) -> pb::NotificationDelivery {
 }
 
 /// A stored target as callers see it: never its URL or secret.
-pub fn target(t: &TargetRecord) -> pb::NotificationTarget {
+pub fn target(t: &NotificationTarget) -> pb::NotificationTarget {
     pb::NotificationTarget {
         target_id: t.target_id.to_string(),
         kind: notification_kind(t.kind).into(),
@@ -187,7 +187,7 @@ pub fn raw_target(t: &pb::NotificationTarget) -> RawTarget {
     }
 }
 
-pub fn audit(e: &AuditRecord) -> pb::AuditEvent {
+pub fn audit(e: &AuditEvent) -> pb::AuditEvent {
     pb::AuditEvent {
         event_id: e.event_id.to_string(),
         tenant_id: e.tenant_id.to_string(),

@@ -12,11 +12,12 @@ use tokio::sync::watch;
 
 use super::{Actor, Budgets, key_limits, read_error};
 use crate::domain::increase::effective_settings;
+use crate::domain::{Alert, Tenant, TenantConfig};
 use crate::domain::{BudgetSettings, BudgetStatus, due_alerts};
 use crate::error::BudgetError;
 use crate::litellm::{KeyBudget, KeyStatus};
 use crate::panic_points::panic_text;
-use crate::store::{AlertRecord, ConfigRecord, NewAlert, NewAudit, StoreError, TenantRecord};
+use crate::store::{NewAlert, NewAudit, StoreError};
 
 /// Tenants read from the database at a time during a pass.
 const TENANT_BATCH: i64 = 500;
@@ -142,7 +143,7 @@ impl Budgets {
 
     /// Evaluates one tenant now from a fresh LiteLLM read (the webhook path) and returns the
     /// alerts that were new.
-    pub async fn evaluate_tenant(&self, tenant_id: &str) -> Result<Vec<AlertRecord>, BudgetError> {
+    pub async fn evaluate_tenant(&self, tenant_id: &str) -> Result<Vec<Alert>, BudgetError> {
         let id = super::parse_tenant(tenant_id)?;
         let (tenant, config) = self.tenant_config(&id).await?;
         let key = self
@@ -175,8 +176,8 @@ impl Budgets {
 
     async fn evaluate_with(
         &self,
-        tenant: &TenantRecord,
-        config: &ConfigRecord,
+        tenant: &Tenant,
+        config: &TenantConfig,
         key: &KeyBudget,
         recent_days: Option<&[(chrono::NaiveDate, i64)]>,
     ) -> Result<Evaluation, BudgetError> {
@@ -205,7 +206,7 @@ impl Budgets {
         Ok(Evaluation { alerts, repaired })
     }
 
-    async fn record_alerts(&self, status: &BudgetStatus) -> Result<Vec<AlertRecord>, StoreError> {
+    async fn record_alerts(&self, status: &BudgetStatus) -> Result<Vec<Alert>, StoreError> {
         let mut recorded = Vec::new();
         for due in due_alerts(status) {
             let alert = NewAlert {
@@ -230,7 +231,7 @@ impl Budgets {
 
     /// Puts our settings back on a key changed behind our back. The settings row is locked
     /// and the key re-read first, so a concurrent UpdateBudgetConfig is never undone.
-    pub(super) async fn repair_key(&self, tenant: &TenantRecord) -> Result<bool, BudgetError> {
+    pub(super) async fn repair_key(&self, tenant: &Tenant) -> Result<bool, BudgetError> {
         let now = self.clock.now();
         if self
             .store
@@ -315,7 +316,7 @@ impl Budgets {
 }
 
 struct Evaluation {
-    alerts: Vec<AlertRecord>,
+    alerts: Vec<Alert>,
     repaired: bool,
 }
 

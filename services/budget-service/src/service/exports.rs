@@ -3,8 +3,8 @@
 use crate::domain::FieldViolation;
 use crate::domain::budget::BudgetSettings;
 use crate::domain::export::{self, CsvWriter, DateRange, ExportKind, dollars, iso_time};
+use crate::domain::{Alert, AuditEvent};
 use crate::error::BudgetError;
-use crate::store::{AlertRecord, AuditRecord};
 
 use super::{Budgets, parse_tenant};
 
@@ -61,7 +61,7 @@ impl Budgets {
     }
 }
 
-fn alerts_csv(alerts: &[AlertRecord]) -> String {
+fn alerts_csv(alerts: &[Alert]) -> String {
     let mut csv = CsvWriter::with_header(&[
         "alert_id",
         "created_at",
@@ -106,7 +106,7 @@ fn settings_fields(settings: Option<&BudgetSettings>) -> [String; 4] {
     }
 }
 
-fn audit_csv(events: &[AuditRecord]) -> String {
+fn audit_csv(events: &[AuditEvent]) -> String {
     let mut header = vec![
         "event_id".to_owned(),
         "created_at".to_owned(),

@@ -1,11 +1,12 @@
 //! Temporary budget increases: granting one (LiteLLM first, then our database, or neither)
 //! and reverting it when it expires (the evaluator's job, so it survives restarts).
 
+use crate::domain::Tenant;
 use crate::domain::increase::effective_settings;
 use crate::domain::money::format_usd;
 use crate::domain::{BudgetSettings, FieldViolation, RawIncrease, TemporaryIncrease, TenantId};
 use crate::error::BudgetError;
-use crate::store::{NewAudit, StoreError, TenantRecord};
+use crate::store::{NewAudit, StoreError};
 
 use super::{Actor, Budgets, key_limits, parse_tenant, write_error};
 
@@ -174,7 +175,7 @@ impl Budgets {
 
     async fn push_base_limits(
         &self,
-        tenant: &TenantRecord,
+        tenant: &Tenant,
         base: &BudgetSettings,
         raised: &BudgetSettings,
     ) -> Result<(), BudgetError> {

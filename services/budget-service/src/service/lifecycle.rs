@@ -5,17 +5,18 @@
 //! event in the same transaction.
 
 use super::{Actor, Budgets, key_limits, parse_tenant, read_error, usable_key, write_error};
+use crate::domain::Tenant;
 use crate::domain::{FieldViolation, TenantId};
 use crate::error::BudgetError;
 use crate::litellm::{KeyBudget, KeyStatus, LiteLlmError, NewKey};
-use crate::store::{NewAudit, StoreError, TenantRecord, Tx};
+use crate::store::{NewAudit, StoreError, Tx};
 
 /// The longest suspension reason kept in the audit trail.
 const MAX_REASON_CHARS: usize = 500;
 
 /// The key status a tenant's key must have: active, or blocked when we suspended the tenant
 /// (the status is then reported with `suspended`, not refused).
-pub(super) fn tenant_key(tenant: &TenantRecord, key: KeyBudget) -> Result<KeyBudget, BudgetError> {
+pub(super) fn tenant_key(tenant: &Tenant, key: KeyBudget) -> Result<KeyBudget, BudgetError> {
     if key.status == KeyStatus::Revoked && tenant.suspended_at.is_some() {
         return Ok(key);
     }
@@ -31,7 +32,7 @@ impl Budgets {
         &self,
         tenant_id: &str,
         actor: &Actor,
-    ) -> Result<TenantRecord, BudgetError> {
+    ) -> Result<Tenant, BudgetError> {
         let id = parse_tenant(tenant_id)?;
         let (mut tx, mut tenant) = self.lock_tenant(&id).await?;
         let deleted_at = self.store.mark_tenant_deleted(&mut tx, &id).await?;
@@ -61,7 +62,7 @@ impl Budgets {
         &self,
         tenant_id: &str,
         actor: &Actor,
-    ) -> Result<(TenantRecord, String), BudgetError> {
+    ) -> Result<(Tenant, String), BudgetError> {
         let id = parse_tenant(tenant_id)?;
         let (mut tx, mut tenant) = self.lock_tenant(&id).await?;
         let (_, config) = self.tenant_config(&id).await?;
@@ -137,7 +138,7 @@ impl Budgets {
         tenant_id: &str,
         key_hash: &str,
         actor: &Actor,
-    ) -> Result<TenantRecord, BudgetError> {
+    ) -> Result<Tenant, BudgetError> {
         let id = parse_tenant(tenant_id);
         let key_hash = key_hash.trim().to_ascii_lowercase();
         let hash_ok = key_hash.len() == 64 && key_hash.bytes().all(|b| b.is_ascii_hexdigit());
@@ -218,7 +219,7 @@ impl Budgets {
         tenant_id: &str,
         reason: &str,
         actor: &Actor,
-    ) -> Result<TenantRecord, BudgetError> {
+    ) -> Result<Tenant, BudgetError> {
         let id = parse_tenant(tenant_id);
         let reason = reason.trim();
         let reason_ok =
@@ -273,7 +274,7 @@ impl Budgets {
         &self,
         tenant_id: &str,
         actor: &Actor,
-    ) -> Result<TenantRecord, BudgetError> {
+    ) -> Result<Tenant, BudgetError> {
         let id = parse_tenant(tenant_id)?;
         let (mut tx, mut tenant) = self.lock_tenant(&id).await?;
         if tenant.suspended_at.is_none() {
@@ -302,7 +303,7 @@ impl Budgets {
     }
 
     /// Locks the tenant's settings row; NOT_FOUND for unknown and deleted tenants.
-    async fn lock_tenant(&self, id: &TenantId) -> Result<(Tx, TenantRecord), BudgetError> {
+    async fn lock_tenant(&self, id: &TenantId) -> Result<(Tx, Tenant), BudgetError> {
         let mut tx = self.store.begin().await?;
         let (tenant, _) = self
             .store
@@ -357,12 +358,7 @@ impl Budgets {
     }
 
     /// Puts the key's blocked flag back after our write failed (`blocked`: what was attempted).
-    async fn undo_block(
-        &self,
-        tenant: &TenantRecord,
-        blocked: bool,
-        cause: StoreError,
-    ) -> BudgetError {
+    async fn undo_block(&self, tenant: &Tenant, blocked: bool, cause: StoreError) -> BudgetError {
         let undone = if blocked {
             self.litellm.unblock_key(&tenant.key_hash).await
         } else {

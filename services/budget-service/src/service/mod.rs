@@ -25,16 +25,14 @@ use moka::future::Cache;
 
 use crate::domain::history::MAX_HISTORY_DAYS;
 use crate::domain::increase::effective_settings;
+use crate::domain::{Alert, AuditEvent, Delivery, EvaluatedStatus, Tenant, TenantConfig};
 use crate::domain::{
     BudgetSettings, BudgetStatus, DailyHistory, FieldViolation, RawSettings, TenantId,
 };
 use crate::error::BudgetError;
 use crate::litellm::{KeyBudget, KeyLimits, KeyStatus, LiteLlmClient, LiteLlmError};
 use crate::paging;
-use crate::store::{
-    AlertRecord, AuditRecord, ConfigRecord, DeliveryRecord, NewAudit, StatusRow, Store, StoreError,
-    TenantCursor, TenantOrder, TenantRecord,
-};
+use crate::store::{NewAudit, Store, StoreError, TenantCursor, TenantOrder};
 
 /// Where "now" comes from, so period and forecast logic can be tested.
 pub trait Clock: Send + Sync {
@@ -64,25 +62,25 @@ pub struct Page<T> {
 /// A tenant in the fleet list, with its status when LiteLLM could be read.
 #[derive(Clone, Debug)]
 pub struct TenantOverview {
-    pub tenant: TenantRecord,
-    pub config: ConfigRecord,
+    pub tenant: Tenant,
+    pub config: TenantConfig,
     /// The evaluator's latest reading; `None` before the tenant was first evaluated.
-    pub status: Option<StatusRow>,
+    pub status: Option<EvaluatedStatus>,
 }
 
 /// A new tenant, with its raw key shown this once.
 #[derive(Clone, Debug)]
 pub struct CreatedTenant {
-    pub tenant: TenantRecord,
-    pub config: ConfigRecord,
+    pub tenant: Tenant,
+    pub config: TenantConfig,
     pub virtual_key: String,
 }
 
 /// An alert with the state of its notifications, one per target.
 #[derive(Clone, Debug)]
 pub struct AlertEntry {
-    pub alert: AlertRecord,
-    pub deliveries: Vec<DeliveryRecord>,
+    pub alert: Alert,
+    pub deliveries: Vec<Delivery>,
 }
 
 /// Spend per day for the chart.
@@ -197,8 +195,8 @@ impl Budgets {
     /// remembers LiteLLM's latest reset time.
     async fn compute_status(
         &self,
-        tenant: &TenantRecord,
-        config: &ConfigRecord,
+        tenant: &Tenant,
+        config: &TenantConfig,
         key: &KeyBudget,
     ) -> Result<BudgetStatus, BudgetError> {
         let history = self.history(tenant).await?;
@@ -236,7 +234,7 @@ impl Budgets {
 
     /// The last 90 days of the tenant's daily spend from our database, which the evaluator
     /// keeps fresh; read from LiteLLM (and stored) only the first time.
-    async fn history(&self, tenant: &TenantRecord) -> Result<DailyHistory, BudgetError> {
+    async fn history(&self, tenant: &Tenant) -> Result<DailyHistory, BudgetError> {
         let today = self.clock.now().date_naive();
         let start = today
             .checked_sub_days(Days::new(u64::from(MAX_HISTORY_DAYS - 1)))
@@ -254,7 +252,7 @@ impl Budgets {
     }
 
     /// The tenant's stored settings; needs no LiteLLM.
-    pub async fn config(&self, tenant_id: &str) -> Result<ConfigRecord, BudgetError> {
+    pub async fn config(&self, tenant_id: &str) -> Result<TenantConfig, BudgetError> {
         let id = parse_tenant(tenant_id)?;
         Ok(self.tenant_config(&id).await?.1)
     }
@@ -269,7 +267,7 @@ impl Budgets {
         raw: &RawSettings,
         etag: &str,
         actor: &Actor,
-    ) -> Result<ConfigRecord, BudgetError> {
+    ) -> Result<TenantConfig, BudgetError> {
         let id = parse_tenant(tenant_id);
         let settings = raw.validate("config");
         let (id, settings) = match (id, settings) {
@@ -346,7 +344,7 @@ impl Budgets {
         new: &BudgetSettings,
         reset_at: Option<DateTime<Utc>>,
         actor: &Actor,
-    ) -> Result<ConfigRecord, StoreError> {
+    ) -> Result<TenantConfig, StoreError> {
         let saved = self.store.update_config(&mut tx, id, new, reset_at).await?;
         let audit = NewAudit {
             tenant_id: id,
@@ -365,7 +363,7 @@ impl Budgets {
     /// Puts the old limits back in LiteLLM after our own write failed.
     async fn restore_key(
         &self,
-        tenant: &TenantRecord,
+        tenant: &Tenant,
         old: &BudgetSettings,
         attempted: &BudgetSettings,
         cause: StoreError,
@@ -431,7 +429,7 @@ impl Budgets {
             .await
             .ok()
             .and_then(|info| info.budget_reset_at);
-        let record = TenantRecord {
+        let record = Tenant {
             tenant_id: id.clone(),
             display_name: display_name_or_id(display_name, &id),
             key_alias: alias,
@@ -512,7 +510,7 @@ impl Budgets {
         key_hash: &str,
         raw: &RawSettings,
         actor: &Actor,
-    ) -> Result<(TenantRecord, ConfigRecord), BudgetError> {
+    ) -> Result<(Tenant, TenantConfig), BudgetError> {
         let (id, settings) = validate_new_tenant(tenant_id, display_name, raw)?;
         let key_hash = key_hash.to_ascii_lowercase();
         if key_hash.len() != 64 || !key_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -539,7 +537,7 @@ impl Budgets {
             .update_key(&key_hash, &key_limits(&settings, None))
             .await
             .map_err(|e| write_error(&id, e))?;
-        let record = TenantRecord {
+        let record = Tenant {
             tenant_id: id.clone(),
             display_name: display_name_or_id(display_name, &id),
             key_alias: id.key_alias(),
@@ -559,11 +557,11 @@ impl Budgets {
     async fn insert_tenant(
         &self,
         mut tx: crate::store::Tx,
-        record: &TenantRecord,
+        record: &Tenant,
         settings: &BudgetSettings,
         reset_at: Option<DateTime<Utc>>,
         actor: &Actor,
-    ) -> Result<(TenantRecord, ConfigRecord), StoreError> {
+    ) -> Result<(Tenant, TenantConfig), StoreError> {
         let saved = self
             .store
             .insert_tenant(&mut tx, record, settings, reset_at)
@@ -699,7 +697,7 @@ impl Budgets {
         tenant_id: &str,
         page_size: i32,
         page_token: &str,
-    ) -> Result<Page<AuditRecord>, BudgetError> {
+    ) -> Result<Page<AuditEvent>, BudgetError> {
         let id = parse_tenant(tenant_id)?;
         let limit = paging::page_size(page_size, AUDIT_PAGE.0, AUDIT_PAGE.1)?;
         let cursor = paging::decode_cursor("audit", page_token)?;
@@ -738,10 +736,7 @@ impl Budgets {
         })
     }
 
-    async fn tenant_config(
-        &self,
-        id: &TenantId,
-    ) -> Result<(TenantRecord, ConfigRecord), BudgetError> {
+    async fn tenant_config(&self, id: &TenantId) -> Result<(Tenant, TenantConfig), BudgetError> {
         self.store
             .tenant_config(id)
             .await?

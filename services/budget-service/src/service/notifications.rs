@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 
 use super::{Actor, Budgets, Clock, parse_tenant};
+use crate::domain::NotificationTarget;
 use crate::domain::egress::UrlRefusal;
 use crate::domain::notification::{
     AfterFailure, DeliveryLimits, ExistingTarget, InFlight, MAX_TARGETS, RawTarget, after_failure,
@@ -19,7 +20,7 @@ use crate::domain::notification::{
 };
 use crate::error::BudgetError;
 use crate::notify::{Destination, Notice, Notifier, TargetGuard};
-use crate::store::{Claim, DueDelivery, FailedAttempt, NewAudit, Store, StoreError, TargetRecord};
+use crate::store::{Claim, DueDelivery, FailedAttempt, NewAudit, Store, StoreError};
 
 /// How long a claim keeps other senders off a delivery beyond the send timeout.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
@@ -31,7 +32,7 @@ impl Budgets {
     pub async fn notification_targets(
         &self,
         tenant_id: &str,
-    ) -> Result<Vec<TargetRecord>, BudgetError> {
+    ) -> Result<Vec<NotificationTarget>, BudgetError> {
         let id = parse_tenant(tenant_id)?;
         self.tenant_config(&id).await?;
         Ok(self.store.list_targets(&id).await?)
@@ -44,7 +45,7 @@ impl Budgets {
         tenant_id: &str,
         targets: &[RawTarget],
         actor: &Actor,
-    ) -> Result<Vec<TargetRecord>, BudgetError> {
+    ) -> Result<Vec<NotificationTarget>, BudgetError> {
         let id = parse_tenant(tenant_id)?;
         // Names are resolved before the tenant's row is locked: a slow lookup holds nothing.
         let resolves_inside = self.targets_resolving_inside(targets).await;

@@ -17,17 +17,18 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::domain::{AlertKind, BudgetSettings, BudgetState, BudgetStatus, TenantId};
+use crate::domain::{
+    Alert, AlertKind, AuditEvent, BudgetSettings, BudgetStatus, EvaluatedStatus, Tenant,
+    TenantConfig, TenantId,
+};
 pub use notifications::{
-    ALERTS_PAGE_SQL, AlertsPage, Claim, DeliveryRecord, DueDelivery, FailedAttempt, TARGET_REMOVED,
-    TargetRecord,
+    ALERTS_PAGE_SQL, AlertsPage, Claim, DueDelivery, FailedAttempt, TARGET_REMOVED,
 };
 pub use notify::{
     CANDIDATE_APPLICATION_NAME, LEADER_APPLICATION_NAME, LISTENER_APPLICATION_NAME, LockSession,
     STATUS_CHANNEL, StatusChange, StatusChanges,
 };
 pub use retention::PurgeCounts;
-pub use rows::{AlertRecord, AuditRecord, ConfigRecord, TenantRecord};
 use rows::{AlertRow, AuditRow, SettingsJson, TenantConfigRow};
 pub use tokens::TokenRecord;
 
@@ -177,7 +178,7 @@ impl Store {
     pub async fn tenant_config(
         &self,
         id: &TenantId,
-    ) -> Result<Option<(TenantRecord, ConfigRecord)>, StoreError> {
+    ) -> Result<Option<(Tenant, TenantConfig)>, StoreError> {
         let row: Option<TenantConfigRow> = sqlx::query_as(tenant_config_sql!(
             "WHERE t.tenant_id = $1 AND t.deleted_at IS NULL"
         ))
@@ -193,7 +194,7 @@ impl Store {
         &self,
         tx: &mut Tx,
         id: &TenantId,
-    ) -> Result<Option<(TenantRecord, ConfigRecord)>, StoreError> {
+    ) -> Result<Option<(Tenant, TenantConfig)>, StoreError> {
         let row: Option<TenantConfigRow> = sqlx::query_as(tenant_config_sql!(
             "WHERE t.tenant_id = $1 AND t.deleted_at IS NULL FOR UPDATE OF c"
         ))
@@ -244,10 +245,10 @@ impl Store {
     pub async fn insert_tenant(
         &self,
         tx: &mut Tx,
-        tenant: &TenantRecord,
+        tenant: &Tenant,
         settings: &BudgetSettings,
         budget_reset_at: Option<DateTime<Utc>>,
-    ) -> Result<(TenantRecord, ConfigRecord), StoreError> {
+    ) -> Result<(Tenant, TenantConfig), StoreError> {
         sqlx::query("INSERT INTO tenants (tenant_id, display_name, key_alias, key_hash) VALUES ($1, $2, $3, $4)")
             .bind(tenant.tenant_id.as_str())
             .bind(&tenant.display_name)
@@ -281,7 +282,7 @@ impl Store {
         id: &TenantId,
         settings: &BudgetSettings,
         budget_reset_at: Option<DateTime<Utc>>,
-    ) -> Result<ConfigRecord, StoreError> {
+    ) -> Result<TenantConfig, StoreError> {
         let row: rows::ConfigRow = sqlx::query_as(
             "UPDATE tenant_configs SET max_budget_micros = $2, alert_threshold_percent = $3, \
              grace_threshold_percent = $4, budget_duration = $5, \
@@ -342,7 +343,7 @@ impl Store {
         filter: &str,
         after: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<(TenantRecord, ConfigRecord)>, StoreError> {
+    ) -> Result<Vec<(Tenant, TenantConfig)>, StoreError> {
         let pattern = format!("{}%", escape_like(&filter.to_lowercase()));
         let rows: Vec<TenantConfigRow> = sqlx::query_as(tenant_config_sql!(
             "WHERE (t.tenant_id LIKE $1 OR lower(t.display_name) LIKE $1) AND t.deleted_at IS NULL \
@@ -359,7 +360,7 @@ impl Store {
     /// Records an alert unless one with the same dedupe key exists; returns it when new. A new
     /// alert's deliveries, one per notification target of the tenant, are queued in the same
     /// transaction, so no alert is ever recorded without them.
-    pub async fn insert_alert(&self, alert: &NewAlert) -> Result<Option<AlertRecord>, StoreError> {
+    pub async fn insert_alert(&self, alert: &NewAlert) -> Result<Option<Alert>, StoreError> {
         let mut tx = self.begin().await?;
         let row: Option<AlertRow> = sqlx::query_as(
             "INSERT INTO budget_alert_history (tenant_id, alert_type, spend_micros, max_budget_micros, percent, \
@@ -396,7 +397,7 @@ impl Store {
         id: &TenantId,
         cursor: Option<Cursor>,
         limit: i64,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
+    ) -> Result<Vec<AuditEvent>, StoreError> {
         let (time, last_id) = cursor.map_or((None, None), |(t, i)| (Some(t), Some(i)));
         let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT event_id, tenant_id, actor, action, old_config, new_config, detail, created_at FROM audit_events \
@@ -411,16 +412,6 @@ impl Store {
         .await?;
         rows.into_iter().map(AuditRow::into_record).collect()
     }
-}
-
-/// A tenant's latest evaluated status, as the fleet view reads it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StatusRow {
-    pub spend_micros: i64,
-    pub percent_used: f64,
-    pub state: BudgetState,
-    pub reset_time: Option<DateTime<Utc>>,
-    pub fetch_time: DateTime<Utc>,
 }
 
 /// How ListTenants orders tenants.
@@ -448,7 +439,7 @@ impl Store {
         order: TenantOrder,
         cursor: Option<&TenantCursor>,
         limit: i64,
-    ) -> Result<Vec<(TenantRecord, ConfigRecord, Option<StatusRow>)>, StoreError> {
+    ) -> Result<Vec<(Tenant, TenantConfig, Option<EvaluatedStatus>)>, StoreError> {
         self.list_tenant_statuses_including(only, filter, order, cursor, limit, false)
             .await
     }
@@ -462,7 +453,7 @@ impl Store {
         cursor: Option<&TenantCursor>,
         limit: i64,
         include_deleted: bool,
-    ) -> Result<Vec<(TenantRecord, ConfigRecord, Option<StatusRow>)>, StoreError> {
+    ) -> Result<Vec<(Tenant, TenantConfig, Option<EvaluatedStatus>)>, StoreError> {
         let pattern = format!("{}%", escape_like(&filter.to_lowercase()));
         let (after_percent, after_id) = match cursor {
             Some(TenantCursor::After(id)) => (None, Some(id.as_str())),

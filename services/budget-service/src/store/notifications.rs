@@ -5,9 +5,10 @@
 use chrono::{DateTime, Utc};
 
 use super::rows::{AlertRow, tenant_id};
-use super::{AlertRecord, Cursor, Store, StoreError, Tx};
+use super::{Cursor, Store, StoreError, Tx};
+use crate::domain::Alert;
 use crate::domain::notification::{SecretChange, TargetSpec};
-use crate::domain::{DeliveryStatus, NotificationKind, TenantId};
+use crate::domain::{Delivery, DeliveryStatus, NotificationKind, NotificationTarget, TenantId};
 
 /// The last_error of a delivery whose target was removed before it was delivered.
 pub const TARGET_REMOVED: &str = "target removed";
@@ -33,35 +34,8 @@ pub const ALERTS_PAGE_SQL: &str = "SELECT a.alert_id, a.tenant_id, a.alert_type,
 /// A page of alerts with their deliveries, and the tenant's alert count.
 #[derive(Clone, Debug)]
 pub struct AlertsPage {
-    pub alerts: Vec<(AlertRecord, Vec<DeliveryRecord>)>,
+    pub alerts: Vec<(Alert, Vec<Delivery>)>,
     pub total: i64,
-}
-
-/// A notification target as stored (its secret stays in the database).
-#[derive(Clone, Debug, PartialEq)]
-pub struct TargetRecord {
-    pub target_id: i64,
-    pub tenant_id: TenantId,
-    pub kind: NotificationKind,
-    /// May carry credentials: never returned to callers.
-    pub url: String,
-    pub has_secret: bool,
-    pub description: String,
-    pub created_at: DateTime<Utc>,
-}
-
-/// Where the delivery of one alert to one target stands.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DeliveryRecord {
-    pub alert_id: i64,
-    pub target_id: i64,
-    pub kind: NotificationKind,
-    pub status: DeliveryStatus,
-    pub attempts: i32,
-    pub last_error: Option<String>,
-    pub delivered_at: Option<DateTime<Utc>>,
-    /// Set only while pending.
-    pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
 /// A claimed delivery with everything needed to send it.
@@ -75,7 +49,7 @@ pub struct DueDelivery {
     pub kind: NotificationKind,
     pub url: String,
     pub secret: Option<String>,
-    pub alert: AlertRecord,
+    pub alert: Alert,
     pub display_name: String,
 }
 
@@ -113,8 +87,8 @@ struct TargetRow {
 }
 
 impl TargetRow {
-    fn into_record(self) -> Result<TargetRecord, StoreError> {
-        Ok(TargetRecord {
+    fn into_record(self) -> Result<NotificationTarget, StoreError> {
+        Ok(NotificationTarget {
             target_id: self.target_id,
             tenant_id: tenant_id(&self.tenant_id)?,
             kind: kind(&self.kind)?,
@@ -140,10 +114,10 @@ struct DeliveryRow {
 }
 
 impl DeliveryRow {
-    fn into_record(self) -> Result<DeliveryRecord, StoreError> {
+    fn into_record(self) -> Result<Delivery, StoreError> {
         let status = DeliveryStatus::parse(&self.status)
             .ok_or_else(|| StoreError::Corrupt(format!("delivery status {:?}", self.status)))?;
-        Ok(DeliveryRecord {
+        Ok(Delivery {
             alert_id: self.alert_id,
             target_id: self.target_id,
             kind: kind(&self.kind)?,
@@ -181,7 +155,7 @@ struct DueRow {
 async fn fetch_targets<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     id: &TenantId,
-) -> Result<Vec<TargetRecord>, StoreError> {
+) -> Result<Vec<NotificationTarget>, StoreError> {
     let rows: Vec<TargetRow> = sqlx::query_as(
         "SELECT target_id, tenant_id, kind, url, secret IS NOT NULL AS has_secret, description, \
          created_at FROM notification_targets \
@@ -200,7 +174,7 @@ fn kind(raw: &str) -> Result<NotificationKind, StoreError> {
 
 impl Store {
     /// The tenant's targets, oldest first.
-    pub async fn list_targets(&self, id: &TenantId) -> Result<Vec<TargetRecord>, StoreError> {
+    pub async fn list_targets(&self, id: &TenantId) -> Result<Vec<NotificationTarget>, StoreError> {
         fetch_targets(&self.pool, id).await
     }
 
@@ -209,7 +183,7 @@ impl Store {
         &self,
         tx: &mut Tx,
         id: &TenantId,
-    ) -> Result<Vec<TargetRecord>, StoreError> {
+    ) -> Result<Vec<NotificationTarget>, StoreError> {
         fetch_targets(&mut **tx, id).await
     }
 
@@ -221,7 +195,7 @@ impl Store {
         tx: &mut Tx,
         id: &TenantId,
         specs: &[TargetSpec],
-    ) -> Result<Vec<TargetRecord>, StoreError> {
+    ) -> Result<Vec<NotificationTarget>, StoreError> {
         let mut kept: Vec<i64> = Vec::new();
         for spec in specs {
             let (keep_secret, secret) = match &spec.secret {
