@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use crate::cluster::Leadership;
 use crate::service::Budgets;
 
 /// How many intervals without a completed pass make a leading replica unhealthy.
@@ -63,17 +64,17 @@ impl Liveness {
     }
 }
 
-/// Runs passes until `stop` turns true; the first pass starts at once.
+/// Runs passes until `stop` turns true; the first pass starts at once. One replica at a
+/// time runs passes (`leadership`, see `cluster`); the lock goes with this task.
 pub async fn run(
     budgets: Arc<Budgets>,
+    mut leadership: Leadership,
     interval: Duration,
     liveness: Arc<Liveness>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // One replica at a time runs passes (see `cluster`); the lock goes with this task.
-    let mut leadership = crate::cluster::Leadership::new(budgets.clone());
     loop {
         let stopping = tokio::select! {
             _ = ticker.tick() => false,

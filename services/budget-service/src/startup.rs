@@ -35,6 +35,9 @@ pub struct Application {
     http_listener: TcpListener,
     http_addr: SocketAddr,
     budgets: Arc<Budgets>,
+    /// The one pool, for what works beside the use cases: the cache listener and the
+    /// evaluator's leadership.
+    store: Store,
     auth: Arc<Authenticator>,
     deliveries: Arc<Deliveries>,
     settings: Settings,
@@ -96,7 +99,8 @@ impl Application {
             },
         ));
         let budgets = Arc::new(
-            Budgets::new(store, litellm, clock, settings.cache_ttl()).with_target_guard(egress),
+            Budgets::new(store.clone(), litellm, clock, settings.cache_ttl())
+                .with_target_guard(egress),
         );
         let listener = TcpListener::bind(settings.grpc_addr)
             .await
@@ -119,10 +123,7 @@ impl Application {
                  named tokens (`budget-service token create`) and unset it"
             );
         }
-        let auth = Arc::new(Authenticator::new(
-            budgets.store().clone(),
-            &settings.auth(),
-        ));
+        let auth = Arc::new(Authenticator::new(store.clone(), &settings.auth()));
         Ok(Application {
             auth,
             listener,
@@ -130,6 +131,7 @@ impl Application {
             http_listener,
             http_addr,
             budgets,
+            store,
             deliveries,
             settings,
             tls,
@@ -157,6 +159,11 @@ impl Application {
     /// The use cases, for tools and tests that need them in-process.
     pub fn budgets(&self) -> Arc<Budgets> {
         self.budgets.clone()
+    }
+
+    /// The database, for tests and the demo's seeding, which write what no use case writes.
+    pub fn store(&self) -> Store {
+        self.store.clone()
     }
 
     /// The notification sender's passes, for tools and tests that need them in-process.
@@ -245,13 +252,21 @@ impl Application {
         let liveness = Arc::new(crate::evaluator::Liveness::default());
         let evaluator = (self.settings.eval_interval_secs > 0).then(|| {
             let interval = std::time::Duration::from_secs(self.settings.eval_interval_secs);
-            let (budgets, alive, stop) = (
+            let (budgets, store, alive, stop) = (
                 self.budgets.clone(),
+                self.store.clone(),
                 liveness.clone(),
                 background_stopped.clone(),
             );
             let task = supervisor::spawn("evaluator", supervision.clone(), move || {
-                crate::evaluator::run(budgets.clone(), interval, alive.clone(), stop.clone())
+                let leadership = crate::cluster::Leadership::new(budgets.clone(), store.clone());
+                crate::evaluator::run(
+                    budgets.clone(),
+                    leadership,
+                    interval,
+                    alive.clone(),
+                    stop.clone(),
+                )
             });
             let watch = tokio::spawn(watch_evaluator(
                 liveness.clone(),
@@ -263,9 +278,13 @@ impl Application {
         });
         // Keeps this replica's status cache in step with changes made on the others.
         let mut cache_listener = {
-            let (budgets, stop) = (self.budgets.clone(), background_stopped.clone());
+            let (budgets, store, stop) = (
+                self.budgets.clone(),
+                self.store.clone(),
+                background_stopped.clone(),
+            );
             supervisor::spawn("cache_listener", supervision.clone(), move || {
-                crate::cluster::run_cache_listener(budgets.clone(), stop.clone())
+                crate::cluster::run_cache_listener(budgets.clone(), store.clone(), stop.clone())
             })
         };
         let mut purger = {

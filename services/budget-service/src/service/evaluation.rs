@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use super::{Actor, Budgets, key_limits, read_error};
 use crate::domain::increase::effective_settings;
-use crate::domain::{Alert, Tenant, TenantConfig};
+use crate::domain::{Alert, Tenant, TenantConfig, TenantId};
 use crate::domain::{BudgetSettings, BudgetStatus, due_alerts};
 use crate::error::BudgetError;
 use crate::litellm::{KeyBudget, KeyStatus};
@@ -34,6 +34,18 @@ pub struct PassReport {
     pub increases_expired: usize,
     /// True when the pass stopped early for a shutdown.
     pub interrupted: bool,
+}
+
+/// What a LiteLLM key webhook led to.
+#[derive(Debug)]
+pub enum KeyWebhook {
+    /// The key is no tenant's key.
+    NoTenant,
+    /// The key's tenant was evaluated; these alerts were new.
+    Evaluated {
+        tenant_id: TenantId,
+        new_alerts: Vec<Alert>,
+    },
 }
 
 impl Budgets {
@@ -141,20 +153,26 @@ impl Budgets {
         Ok(report)
     }
 
-    /// Evaluates one tenant now from a fresh LiteLLM read (the webhook path) and returns the
-    /// alerts that were new.
-    pub async fn evaluate_tenant(&self, tenant_id: &str) -> Result<Vec<Alert>, BudgetError> {
-        let id = super::parse_tenant(tenant_id)?;
+    /// LiteLLM reported an event about the key with this hash: evaluates its tenant now from
+    /// a fresh LiteLLM read and says which alerts were new. A key of no tenant is ignored.
+    pub async fn on_key_webhook(&self, key_hash: &str) -> Result<KeyWebhook, BudgetError> {
+        let Some(id) = self.store.tenant_by_key_hash(key_hash).await? else {
+            return Ok(KeyWebhook::NoTenant);
+        };
         let (tenant, config) = self.tenant_config(&id).await?;
         let key = self
             .litellm
             .key_info(&tenant.key_hash)
             .await
             .map_err(|e| read_error(&id, e))?;
-        Ok(self
+        let new_alerts = self
             .evaluate_with(&tenant, &config, &key, None)
             .await?
-            .alerts)
+            .alerts;
+        Ok(KeyWebhook::Evaluated {
+            tenant_id: id,
+            new_alerts,
+        })
     }
 
     /// Reads the tenant's status now and stores it for the fleet view, without recording

@@ -13,7 +13,7 @@ mod lifecycle;
 mod notifications;
 pub mod retention;
 
-pub use evaluation::PassReport;
+pub use evaluation::{KeyWebhook, PassReport};
 pub use exports::Export;
 pub use notifications::{Deliveries, DeliveryOutcome, DeliveryPolicy};
 
@@ -140,10 +140,6 @@ impl Budgets {
     /// Test-only panic injection points (see `crate::panic_points`).
     pub fn panic_points(&self) -> &Arc<crate::panic_points::PanicPoints> {
         &self.panic_points
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     /// This service's metrics (one registry per `Budgets`, so per application).

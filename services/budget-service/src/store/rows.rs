@@ -198,7 +198,9 @@ pub(super) struct TenantStatusRow {
 }
 
 impl TenantStatusRow {
-    pub(super) fn split(self) -> Result<(Tenant, TenantConfig, Option<EvaluatedStatus>), StoreError> {
+    pub(super) fn split(
+        self,
+    ) -> Result<(Tenant, TenantConfig, Option<EvaluatedStatus>), StoreError> {
         let status = match (
             self.status_spend_micros,
             self.status_percent_used,
