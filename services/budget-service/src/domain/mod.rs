@@ -33,7 +33,8 @@ pub mod tenant;
 pub use alert::{Alert, AlertKind, DueAlert, due_alerts};
 pub use audit::AuditEvent;
 pub use budget::{
-    BudgetDuration, BudgetSettings, BudgetState, FieldViolation, RawSettings, days_until_reset,
+    BudgetDuration, BudgetSettings, BudgetState, FieldViolation, RawSettings, Violations,
+    days_until_reset, is_short_text,
 };
 pub use forecast::Forecast;
 pub use history::DailyHistory;

@@ -75,18 +75,7 @@ impl LiteLlmClient {
         if let (true, Some(map)) = (blocked, body.as_object_mut()) {
             map.insert("blocked".into(), true.into());
         }
-        let request = self.http.post(self.url("/key/generate")).json(&body);
-        let answer: GenerateResponse = match self.send(request).await {
-            Err(LiteLlmError::Upstream {
-                status: 400,
-                message,
-                ..
-            }) if message.contains("already exists") => {
-                return Err(LiteLlmError::DuplicateAlias(alias.to_owned()));
-            }
-            other => other?,
-        };
-        new_key(answer)
+        new_key(self.post_key_generate(alias, &body).await?)
     }
 
     /// POST /key/regenerate (enterprise licence): LiteLLM replaces the key's value in place,

@@ -161,17 +161,7 @@ impl LiteLlmClient {
             "budget_duration": limits.budget_duration,
             "metadata": {"tenant_id": tenant_id},
         });
-        let request = self.http.post(self.url("/key/generate")).json(&body);
-        let answer: GenerateResponse = match self.send(request).await {
-            Err(LiteLlmError::Upstream {
-                status: 400,
-                message,
-                ..
-            }) if message.contains("already exists") => {
-                return Err(LiteLlmError::DuplicateAlias(alias.to_owned()));
-            }
-            other => other?,
-        };
+        let answer = self.post_key_generate(alias, &body).await?;
         let key_hash = answer
             .token
             .or(answer.token_id)
@@ -185,6 +175,26 @@ impl LiteLlmClient {
             raw_key: answer.key,
             key_hash,
         })
+    }
+
+    /// POST /key/generate with `body`; LiteLLM's refusal of a taken alias is
+    /// [`LiteLlmError::DuplicateAlias`].
+    async fn post_key_generate(
+        &self,
+        alias: &str,
+        body: &serde_json::Value,
+    ) -> Result<GenerateResponse, LiteLlmError> {
+        let request = self.http.post(self.url("/key/generate")).json(body);
+        match self.send(request).await {
+            Err(LiteLlmError::Upstream {
+                status: 400,
+                message,
+                ..
+            }) if message.contains("already exists") => {
+                Err(LiteLlmError::DuplicateAlias(alias.to_owned()))
+            }
+            other => other,
+        }
     }
 
     /// POST /key/update: sets the key's limits; returns the key as LiteLLM now has it.

@@ -10,7 +10,8 @@ use chrono::Days;
 use futures::FutureExt as _;
 use tokio::sync::watch;
 
-use super::{Actor, Budgets, key_limits, read_error};
+use super::Budgets;
+use super::shared::{Actor, key_limits, parse_tenant, read_error, tenant_key};
 use crate::domain::increase::effective_settings;
 use crate::domain::{Alert, Tenant, TenantConfig, TenantId};
 use crate::domain::{BudgetSettings, BudgetStatus, due_alerts};
@@ -178,14 +179,14 @@ impl Budgets {
     /// Reads the tenant's status now and stores it for the fleet view, without recording
     /// alerts or repairing its key (tools that seed data use it).
     pub async fn refresh_status(&self, tenant_id: &str) -> Result<(), BudgetError> {
-        let id = super::parse_tenant(tenant_id)?;
+        let id = parse_tenant(tenant_id)?;
         let (tenant, config) = self.tenant_config(&id).await?;
         let key = self
             .litellm
             .key_info(&tenant.key_hash)
             .await
             .map_err(|e| read_error(&id, e))?;
-        let key = super::lifecycle::tenant_key(&tenant, key)?;
+        let key = tenant_key(&tenant, key)?;
         let status = self.compute_status(&tenant, &config, &key).await?;
         self.store.upsert_tenant_status(&status).await?;
         self.statuses.insert(id, std::sync::Arc::new(status)).await;
@@ -201,7 +202,7 @@ impl Budgets {
     ) -> Result<Evaluation, BudgetError> {
         self.panic_points
             .check(format_args!("evaluate:{}", tenant.tenant_id));
-        let key = super::lifecycle::tenant_key(tenant, key.clone())?;
+        let key = tenant_key(tenant, key.clone())?;
         if let Some(days) = recent_days {
             // Only once the full history is loaded; otherwise compute_status loads it.
             self.store

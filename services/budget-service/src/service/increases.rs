@@ -4,11 +4,12 @@
 use crate::domain::Tenant;
 use crate::domain::increase::effective_settings;
 use crate::domain::money::format_usd;
-use crate::domain::{BudgetSettings, FieldViolation, RawIncrease, TemporaryIncrease, TenantId};
+use crate::domain::{BudgetSettings, RawIncrease, TemporaryIncrease, TenantId};
 use crate::error::BudgetError;
 use crate::store::{NewAudit, StoreError};
 
-use super::{Actor, Budgets, key_limits, parse_tenant, write_error};
+use super::Budgets;
+use super::shared::{Actor, key_limits, tenant_and, write_error};
 
 /// Expired increases reverted per batch at the start of an evaluation pass.
 const EXPIRY_BATCH: i64 = 500;
@@ -43,14 +44,7 @@ impl Budgets {
         actor: &Actor,
     ) -> Result<TemporaryIncrease, BudgetError> {
         let now = self.clock.now();
-        let (id, increase) = match (parse_tenant(tenant_id), raw.validate(now)) {
-            (Ok(id), Ok(increase)) => (id, increase),
-            (id, increase) => {
-                let mut violations: Vec<FieldViolation> = id.err().into_iter().collect();
-                violations.extend(increase.err().unwrap_or_default());
-                return Err(BudgetError::InvalidArgument(violations));
-            }
-        };
+        let (id, increase) = tenant_and(tenant_id, raw.validate(now))?;
         let mut tx = self.store.begin().await?;
         let (tenant, config) = self
             .store

@@ -4,24 +4,19 @@
 //! with the evaluator's drift repair), changes LiteLLM, then records the change and its audit
 //! event in the same transaction.
 
-use super::{Actor, Budgets, key_limits, parse_tenant, read_error, usable_key, write_error};
+use super::Budgets;
+use super::shared::{
+    Actor, generate_error, key_limits, parse_tenant, read_error, tenant_and, tenant_key,
+    write_error,
+};
 use crate::domain::Tenant;
-use crate::domain::{FieldViolation, TenantId};
+use crate::domain::{FieldViolation, TenantId, is_short_text};
 use crate::error::BudgetError;
-use crate::litellm::{KeyBudget, KeyStatus, LiteLlmError, NewKey};
+use crate::litellm::{LiteLlmError, NewKey};
 use crate::store::{NewAudit, StoreError, Tx};
 
 /// The longest suspension reason kept in the audit trail.
 const MAX_REASON_CHARS: usize = 500;
-
-/// The key status a tenant's key must have: active, or blocked when we suspended the tenant
-/// (the status is then reported with `suspended`, not refused).
-pub(super) fn tenant_key(tenant: &Tenant, key: KeyBudget) -> Result<KeyBudget, BudgetError> {
-    if key.status == KeyStatus::Revoked && tenant.suspended_at.is_some() {
-        return Ok(key);
-    }
-    usable_key(&tenant.tenant_id, key)
-}
 
 impl Budgets {
     /// Deletes the tenant's LiteLLM key and marks the tenant deleted: its history, alerts and
@@ -89,17 +84,9 @@ impl Budgets {
                     tenant.suspended_at.is_some(),
                 )
                 .await
-                .map_err(|e| match e {
-                    LiteLlmError::DuplicateAlias(alias) => BudgetError::KeyAliasTaken(alias),
-                    e => BudgetError::LiteLlmWriteFailed(e),
-                })?
+                .map_err(generate_error)?
         };
-        let reset_at = self
-            .litellm
-            .key_info(&key.key_hash)
-            .await
-            .ok()
-            .and_then(|info| info.budget_reset_at);
+        let reset_at = self.reset_time_of(&key.key_hash).await;
         let detail = format!("new key alias {alias}");
         let saved = self
             .switch_key(
@@ -139,19 +126,9 @@ impl Budgets {
         key_hash: &str,
         actor: &Actor,
     ) -> Result<Tenant, BudgetError> {
-        let id = parse_tenant(tenant_id);
         let key_hash = key_hash.trim().to_ascii_lowercase();
         let hash_ok = key_hash.len() == 64 && key_hash.bytes().all(|b| b.is_ascii_hexdigit());
-        let id = match (id, hash_ok) {
-            (Ok(id), true) => id,
-            (id, hash_ok) => {
-                let mut violations: Vec<FieldViolation> = id.err().into_iter().collect();
-                if !hash_ok {
-                    violations.push(hash_violation());
-                }
-                return Err(BudgetError::InvalidArgument(violations));
-            }
-        };
+        let (id, ()) = tenant_and(tenant_id, hash_ok.then_some(()).ok_or_else(hash_violation))?;
         let (mut tx, mut tenant) = self.lock_tenant(&id).await?;
         if let Some(owner) = self.store.any_tenant_with_key(&mut tx, &key_hash).await? {
             let description = if owner == id.as_str() {
@@ -220,23 +197,17 @@ impl Budgets {
         reason: &str,
         actor: &Actor,
     ) -> Result<Tenant, BudgetError> {
-        let id = parse_tenant(tenant_id);
         let reason = reason.trim();
-        let reason_ok =
-            reason.chars().count() <= MAX_REASON_CHARS && !reason.chars().any(char::is_control);
-        let id = match (id, reason_ok) {
-            (Ok(id), true) => id,
-            (id, reason_ok) => {
-                let mut violations: Vec<FieldViolation> = id.err().into_iter().collect();
-                if !reason_ok {
-                    violations.push(FieldViolation::new(
-                        "reason",
-                        "Reason must be at most 500 characters, without control characters",
-                    ));
-                }
-                return Err(BudgetError::InvalidArgument(violations));
-            }
-        };
+        let reason_ok = is_short_text(reason, MAX_REASON_CHARS).then_some(());
+        let (id, ()) = tenant_and(
+            tenant_id,
+            reason_ok.ok_or_else(|| {
+                FieldViolation::new(
+                    "reason",
+                    "Reason must be at most 500 characters, without control characters",
+                )
+            }),
+        )?;
         let (mut tx, mut tenant) = self.lock_tenant(&id).await?;
         if tenant.suspended_at.is_some() {
             return Ok(tenant);

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 
-use super::{Actor, Budgets, Clock, parse_tenant};
+use super::Budgets;
+use super::shared::{Actor, Clock, parse_tenant};
 use crate::domain::NotificationTarget;
 use crate::domain::egress::UrlRefusal;
 use crate::domain::notification::{
