@@ -20,7 +20,7 @@ use crate::litellm::parse_webhook;
 use crate::service::{Budgets, KeyWebhook};
 
 /// Largest webhook body accepted.
-pub const MAX_WEBHOOK_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_WEBHOOK_BYTES: usize = 64 * 1024;
 
 #[derive(Clone)]
 struct HookState {
@@ -29,7 +29,7 @@ struct HookState {
 }
 
 /// The HTTP routes; without a secret configured, every webhook is refused with 401.
-pub fn router(budgets: Arc<Budgets>, webhook_secret: Option<String>) -> Router {
+pub(crate) fn router(budgets: Arc<Budgets>, webhook_secret: Option<String>) -> Router {
     let state = HookState {
         budgets,
         secret: webhook_secret.filter(|s| !s.is_empty()).map(Arc::from),

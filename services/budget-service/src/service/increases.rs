@@ -15,9 +15,9 @@ use super::shared::{Actor, key_limits, tenant_and, write_error};
 const EXPIRY_BATCH: i64 = 500;
 
 /// The audit action of a grant.
-pub const GRANTED: &str = "temporary_increase_granted";
+pub(super) const GRANTED: &str = "temporary_increase_granted";
 /// The audit action of an expiry.
-pub const EXPIRED: &str = "temporary_increase_expired";
+pub(super) const EXPIRED: &str = "temporary_increase_expired";
 
 /// The evaluator's name in the audit trail.
 const EVALUATOR: &str = "budget-evaluator";
