@@ -13,7 +13,7 @@ use crate::store::{NewAudit, StoreError};
 
 impl Budgets {
     /// The tenant's stored settings; needs no LiteLLM.
-    pub async fn config(&self, tenant_id: &str) -> Result<TenantConfig, BudgetError> {
+    pub(crate) async fn config(&self, tenant_id: &str) -> Result<TenantConfig, BudgetError> {
         let id = parse_tenant(tenant_id)?;
         Ok(self.tenant_config(&id).await?.1)
     }
@@ -22,7 +22,7 @@ impl Budgets {
     ///
     /// The settings row stays locked from the etag check to the commit, so updates of one
     /// tenant are serialised and LiteLLM ends with the values of the last committed one.
-    pub async fn update_config(
+    pub(crate) async fn update_config(
         &self,
         tenant_id: &str,
         raw: &RawSettings,

@@ -156,7 +156,7 @@ impl Budgets {
 
     /// LiteLLM reported an event about the key with this hash: evaluates its tenant now from
     /// a fresh LiteLLM read and says which alerts were new. A key of no tenant is ignored.
-    pub async fn on_key_webhook(&self, key_hash: &str) -> Result<KeyWebhook, BudgetError> {
+    pub(crate) async fn on_key_webhook(&self, key_hash: &str) -> Result<KeyWebhook, BudgetError> {
         let Some(id) = self.store.tenant_by_key_hash(key_hash).await? else {
             return Ok(KeyWebhook::NoTenant);
         };

@@ -19,7 +19,7 @@ pub struct Export {
 impl Budgets {
     /// The tenant's `kind` data for the UTC days `start_date..=end_date` as CSV. `kind` is
     /// `None` when the caller sent none (a field violation).
-    pub async fn export(
+    pub(crate) async fn export(
         &self,
         tenant_id: &str,
         kind: Option<ExportKind>,

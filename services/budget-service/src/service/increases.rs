@@ -37,7 +37,7 @@ impl Budgets {
     /// Raises the tenant's budget by `raw.amount_micros` until `raw.expire_time`, replacing
     /// any increase in force. The key's limits are pushed to LiteLLM first; if our write
     /// fails, the previous limits are pushed back.
-    pub async fn grant_increase(
+    pub(crate) async fn grant_increase(
         &self,
         tenant_id: &str,
         raw: &RawIncrease,

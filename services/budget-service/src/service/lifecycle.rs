@@ -23,7 +23,7 @@ impl Budgets {
     /// audit trail stay, the evaluator and fleet view skip it, its RPCs answer NOT_FOUND and
     /// its id is never reused. A key LiteLLM no longer has counts as deleted, so a retry after
     /// a failed commit finishes the job.
-    pub async fn delete_tenant(
+    pub(crate) async fn delete_tenant(
         &self,
         tenant_id: &str,
         actor: &Actor,
@@ -53,7 +53,7 @@ impl Budgets {
     /// date, which is remembered. The stored hash is switched in one transaction with the
     /// audit event, then the old key is deleted. If that last delete fails the rotation still
     /// stands (the new key is only shown now) and the failure is logged for an operator.
-    pub async fn rotate_tenant_key(
+    pub(crate) async fn rotate_tenant_key(
         &self,
         tenant_id: &str,
         actor: &Actor,
@@ -120,7 +120,7 @@ impl Budgets {
     /// Points the tenant at a key created elsewhere (by sha256 hash) after checking LiteLLM
     /// has it and it is usable, and pushes our limits to it (`budget_duration` only when the
     /// key's differs, so its period is not restarted). The previous key is left as it is.
-    pub async fn attach_tenant_key(
+    pub(crate) async fn attach_tenant_key(
         &self,
         tenant_id: &str,
         key_hash: &str,
@@ -191,7 +191,7 @@ impl Budgets {
     /// An emergency stop: blocks the tenant's key in LiteLLM (/key/block) and records why.
     /// The status keeps answering, with `suspended`. Suspending a suspended tenant changes
     /// nothing.
-    pub async fn suspend_tenant(
+    pub(crate) async fn suspend_tenant(
         &self,
         tenant_id: &str,
         reason: &str,
@@ -241,7 +241,7 @@ impl Budgets {
 
     /// Lets a suspended tenant work again (/key/unblock). Resuming a tenant that is not
     /// suspended changes nothing.
-    pub async fn resume_tenant(
+    pub(crate) async fn resume_tenant(
         &self,
         tenant_id: &str,
         actor: &Actor,

@@ -40,7 +40,7 @@ pub const AUDIT_PAGE: (i64, i64) = (50, 500);
 impl Budgets {
     /// A page of tenants with their latest evaluated status (from the evaluator's table, so
     /// listing never calls LiteLLM), ordered by "tenant_id" (default) or "percent_used desc".
-    pub async fn list_tenants(
+    pub(crate) async fn list_tenants(
         &self,
         scope: Option<&TenantId>,
         filter: &str,
@@ -53,7 +53,7 @@ impl Budgets {
     }
 
     /// Like [`Budgets::list_tenants`], with deleted tenants too when `include_deleted`.
-    pub async fn list_tenants_including(
+    pub(crate) async fn list_tenants_including(
         &self,
         scope: Option<&TenantId>,
         filter: &str,
@@ -86,7 +86,7 @@ impl Budgets {
         let cursor = tenant_cursor(order, page_token)?;
         let mut rows = self
             .store
-            .list_tenant_statuses_including(
+            .list_tenant_statuses(
                 scope,
                 filter,
                 order,
@@ -118,7 +118,7 @@ impl Budgets {
 
     /// A page of the tenant's alerts, newest first, each with its deliveries, and how many
     /// alerts there are in all: one statement, one round trip to PostgreSQL.
-    pub async fn list_alerts(
+    pub(crate) async fn list_alerts(
         &self,
         tenant_id: &str,
         page_size: i32,

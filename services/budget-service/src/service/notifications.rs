@@ -30,7 +30,7 @@ const BUSY_RECEIVER_WAIT: Duration = Duration::from_secs(1);
 
 impl Budgets {
     /// The tenant's notification targets, oldest first.
-    pub async fn notification_targets(
+    pub(crate) async fn notification_targets(
         &self,
         tenant_id: &str,
     ) -> Result<Vec<NotificationTarget>, BudgetError> {
@@ -41,7 +41,7 @@ impl Budgets {
 
     /// Replaces the tenant's whole set of targets and records who did it. The tenant's
     /// settings row is locked meanwhile, so concurrent replacements run one at a time.
-    pub async fn set_notification_targets(
+    pub(crate) async fn set_notification_targets(
         &self,
         tenant_id: &str,
         targets: &[RawTarget],
@@ -158,14 +158,14 @@ impl Deliveries {
         }
     }
 
-    pub fn limits(&self) -> DeliveryLimits {
+    pub(crate) fn limits(&self) -> DeliveryLimits {
         self.policy.limits
     }
 
     /// Claims as many due deliveries as `in_flight` has free slots, leaving out what would
     /// take a tenant or a target past its cap. Each comes with a lease of the send timeout
     /// and a margin, so it must be sent (or given back) at once.
-    pub async fn claim(&self, in_flight: &InFlight) -> Result<Vec<DueDelivery>, StoreError> {
+    pub(crate) async fn claim(&self, in_flight: &InFlight) -> Result<Vec<DueDelivery>, StoreError> {
         let limits = in_flight.limits();
         let busy_tenants: Vec<(&str, usize)> = in_flight.by_tenant().collect();
         let busy_targets: Vec<(i64, usize)> = in_flight.by_target().collect();
@@ -190,7 +190,7 @@ impl Deliveries {
 
     /// Gives back a claimed delivery that cannot start now (its receiver is busy with other
     /// targets' deliveries): it is due again shortly, its attempt not counted.
-    pub async fn release(&self, due: &DueDelivery) -> Result<(), StoreError> {
+    pub(crate) async fn release(&self, due: &DueDelivery) -> Result<(), StoreError> {
         let wait = TimeDelta::from_std(BUSY_RECEIVER_WAIT).unwrap_or(TimeDelta::seconds(1));
         self.store
             .release_claim(due.delivery_id, due.attempts, self.clock.now() + wait)
@@ -199,7 +199,7 @@ impl Deliveries {
 
     /// Sends one claimed delivery and records the outcome. A recording failure is returned;
     /// the lease makes the delivery due again.
-    pub async fn deliver(&self, due: &DueDelivery) -> Result<DeliveryOutcome, StoreError> {
+    pub(crate) async fn deliver(&self, due: &DueDelivery) -> Result<DeliveryOutcome, StoreError> {
         let alert = &due.alert;
         let notice = Notice {
             alert_id: alert.alert_id,

@@ -121,7 +121,7 @@ impl Budgets {
     }
 
     /// Spend per UTC day for `days` days ending today (default 30, 7 to 90).
-    pub async fn spend_history(
+    pub(crate) async fn spend_history(
         &self,
         tenant_id: &str,
         days: i32,

@@ -25,7 +25,7 @@ pub struct CreatedTenant {
 
 impl Budgets {
     /// Creates a tenant with a new LiteLLM key; if our insert fails, the key is deleted again.
-    pub async fn create_tenant(
+    pub(crate) async fn create_tenant(
         &self,
         tenant_id: &str,
         display_name: &str,
@@ -134,7 +134,7 @@ impl Budgets {
 
     /// Makes an existing LiteLLM key (by hash) a new tenant's key, after checking LiteLLM
     /// knows it, and pushes the tenant's limits to it.
-    pub async fn attach_tenant(
+    pub(crate) async fn attach_tenant(
         &self,
         tenant_id: &str,
         display_name: &str,

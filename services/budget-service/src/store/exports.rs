@@ -10,7 +10,7 @@ use crate::domain::{Alert, AuditEvent};
 
 impl Store {
     /// Stored daily spend for the days `start..=end` (days without a row are absent).
-    pub async fn daily_spend_between(
+    pub(crate) async fn daily_spend_between(
         &self,
         id: &TenantId,
         start: NaiveDate,
@@ -29,7 +29,7 @@ impl Store {
     }
 
     /// The tenant's alerts created in `[from, to)`, oldest first.
-    pub async fn alerts_between(
+    pub(crate) async fn alerts_between(
         &self,
         id: &TenantId,
         from: DateTime<Utc>,
@@ -50,7 +50,7 @@ impl Store {
     }
 
     /// The tenant's audit events recorded in `[from, to)`, oldest first.
-    pub async fn audit_between(
+    pub(crate) async fn audit_between(
         &self,
         id: &TenantId,
         from: DateTime<Utc>,

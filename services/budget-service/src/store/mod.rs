@@ -155,22 +155,17 @@ impl Store {
         Ok(Store { pool })
     }
 
-    /// Wraps an existing pool (tests, tools).
-    pub fn from_pool(pool: PgPool) -> Store {
-        Store { pool }
-    }
-
     /// The pool, for health checks and tools.
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 
     /// Applies the embedded migrations.
-    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+    pub(crate) async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         sqlx::migrate!("../../migrations").run(&self.pool).await
     }
 
-    pub async fn begin(&self) -> Result<Tx, StoreError> {
+    pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(self.pool.begin().await?)
     }
 
@@ -190,7 +185,7 @@ impl Store {
 
     /// Like [`Store::tenant_config`], and locks the settings row until the transaction ends,
     /// so updates of one tenant run one at a time.
-    pub async fn lock_tenant_config(
+    pub(crate) async fn lock_tenant_config(
         &self,
         tx: &mut Tx,
         id: &TenantId,
@@ -205,7 +200,7 @@ impl Store {
     }
 
     /// The tenant whose LiteLLM key has this hash.
-    pub async fn tenant_by_key_hash(&self, key_hash: &str) -> Result<Option<TenantId>, StoreError> {
+    pub(crate) async fn tenant_by_key_hash(&self, key_hash: &str) -> Result<Option<TenantId>, StoreError> {
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT tenant_id FROM tenants WHERE key_hash = $1 AND deleted_at IS NULL",
         )
@@ -219,7 +214,7 @@ impl Store {
     }
 
     /// Serialises creation of one tenant id across connections and replicas.
-    pub async fn lock_tenant_id(&self, tx: &mut Tx, id: &TenantId) -> Result<(), StoreError> {
+    pub(crate) async fn lock_tenant_id(&self, tx: &mut Tx, id: &TenantId) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(format!("tenant:{id}"))
             .execute(&mut **tx)
@@ -228,7 +223,7 @@ impl Store {
     }
 
     /// Whether a tenant id exists.
-    pub async fn tenant_exists(
+    pub(crate) async fn tenant_exists(
         &self,
         executor: &mut Tx,
         id: &TenantId,
@@ -242,7 +237,7 @@ impl Store {
     }
 
     /// Inserts a tenant and its first settings.
-    pub async fn insert_tenant(
+    pub(crate) async fn insert_tenant(
         &self,
         tx: &mut Tx,
         tenant: &Tenant,
@@ -276,7 +271,7 @@ impl Store {
     }
 
     /// Replaces a tenant's settings and bumps its version.
-    pub async fn update_config(
+    pub(crate) async fn update_config(
         &self,
         tx: &mut Tx,
         id: &TenantId,
@@ -303,7 +298,7 @@ impl Store {
     }
 
     /// Remembers the latest reset time LiteLLM reported, when it changed.
-    pub async fn record_reset_time(
+    pub(crate) async fn record_reset_time(
         &self,
         id: &TenantId,
         reset_at: DateTime<Utc>,
@@ -320,7 +315,7 @@ impl Store {
     }
 
     /// Records an audit event in the caller's transaction.
-    pub async fn insert_audit(&self, tx: &mut Tx, event: NewAudit<'_>) -> Result<(), StoreError> {
+    pub(crate) async fn insert_audit(&self, tx: &mut Tx, event: NewAudit<'_>) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO audit_events (tenant_id, actor, action, old_config, new_config, detail) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -338,7 +333,7 @@ impl Store {
 
     /// Tenants ordered by id after `after`, whose id or display name starts with `filter`
     /// (case-insensitive).
-    pub async fn list_tenants(
+    pub(crate) async fn list_tenants(
         &self,
         filter: &str,
         after: Option<&str>,
@@ -392,7 +387,7 @@ impl Store {
     }
 
     /// A page of a tenant's audit events, newest first, after `cursor`.
-    pub async fn list_audit(
+    pub(crate) async fn list_audit(
         &self,
         id: &TenantId,
         cursor: Option<Cursor>,
@@ -431,21 +426,9 @@ pub enum TenantCursor {
 }
 
 impl Store {
-    /// A page of existing tenants with their settings and latest evaluated status.
-    pub async fn list_tenant_statuses(
-        &self,
-        only: Option<&TenantId>,
-        filter: &str,
-        order: TenantOrder,
-        cursor: Option<&TenantCursor>,
-        limit: i64,
-    ) -> Result<Vec<(Tenant, TenantConfig, Option<EvaluatedStatus>)>, StoreError> {
-        self.list_tenant_statuses_including(only, filter, order, cursor, limit, false)
-            .await
-    }
-
-    /// Like [`Store::list_tenant_statuses`], with deleted tenants too when `include_deleted`.
-    pub async fn list_tenant_statuses_including(
+    /// A page of tenants with their settings and latest evaluated status; deleted tenants
+    /// only when `include_deleted`.
+    pub(crate) async fn list_tenant_statuses(
         &self,
         only: Option<&TenantId>,
         filter: &str,
@@ -486,7 +469,7 @@ impl Store {
     }
 
     /// Records a tenant's latest evaluated status.
-    pub async fn upsert_tenant_status(&self, status: &BudgetStatus) -> Result<(), StoreError> {
+    pub(crate) async fn upsert_tenant_status(&self, status: &BudgetStatus) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO tenant_status (tenant_id, spend_micros, max_budget_micros, percent_used, state, reset_time, fetch_time) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -508,7 +491,7 @@ impl Store {
     }
 
     /// Stores spend per day for a tenant (replacing what was stored for those days).
-    pub async fn upsert_daily_spend(
+    pub(crate) async fn upsert_daily_spend(
         &self,
         id: &TenantId,
         days: &[(NaiveDate, i64)],
@@ -518,7 +501,7 @@ impl Store {
 
     /// Like [`Store::upsert_daily_spend`], but only for a tenant whose history was already
     /// loaded (checked in the same statement, so an evaluator pass needs no extra query).
-    pub async fn refresh_recent_spend(
+    pub(crate) async fn refresh_recent_spend(
         &self,
         id: &TenantId,
         days: &[(NaiveDate, i64)],
@@ -554,7 +537,7 @@ impl Store {
 
     /// Stores a tenant's whole history as read from LiteLLM and marks it loaded, so later
     /// passes only refresh recent days.
-    pub async fn load_history(
+    pub(crate) async fn load_history(
         &self,
         id: &TenantId,
         days: &[(NaiveDate, i64)],
@@ -569,7 +552,7 @@ impl Store {
 
     /// The tenant's stored daily spend from `since`, or `None` when its history was never
     /// loaded from LiteLLM.
-    pub async fn daily_history(
+    pub(crate) async fn daily_history(
         &self,
         id: &TenantId,
         since: NaiveDate,

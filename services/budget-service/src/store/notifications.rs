@@ -174,12 +174,12 @@ fn kind(raw: &str) -> Result<NotificationKind, StoreError> {
 
 impl Store {
     /// The tenant's targets, oldest first.
-    pub async fn list_targets(&self, id: &TenantId) -> Result<Vec<NotificationTarget>, StoreError> {
+    pub(crate) async fn list_targets(&self, id: &TenantId) -> Result<Vec<NotificationTarget>, StoreError> {
         fetch_targets(&self.pool, id).await
     }
 
     /// Like [`Store::list_targets`], inside the caller's transaction.
-    pub async fn targets_in(
+    pub(crate) async fn targets_in(
         &self,
         tx: &mut Tx,
         id: &TenantId,
@@ -190,7 +190,7 @@ impl Store {
     /// Makes `specs` the tenant's whole set of targets: updates the ones named, adds the new
     /// ones, removes the rest and fails their pending deliveries. The caller holds the
     /// tenant's settings lock, so sets of one tenant are replaced one at a time.
-    pub async fn replace_targets(
+    pub(crate) async fn replace_targets(
         &self,
         tx: &mut Tx,
         id: &TenantId,
@@ -275,7 +275,7 @@ impl Store {
     /// A page of a tenant's alerts, newest first, after `cursor`, each with its deliveries by
     /// target, and how many alerts the tenant has: one statement ([`ALERTS_PAGE_SQL`]), so one
     /// round trip. `None` when there is no such live tenant.
-    pub async fn alerts_page(
+    pub(crate) async fn alerts_page(
         &self,
         id: &TenantId,
         cursor: Option<Cursor>,
@@ -322,7 +322,7 @@ impl Store {
     /// each and moves its next attempt to `lease_until`, so nobody else sends it meanwhile; a
     /// claim whose sender dies is retried then. Oldest due first, but never more per tenant
     /// (per target) than its cap less what the caller already has in flight for it.
-    pub async fn claim_due_deliveries(
+    pub(crate) async fn claim_due_deliveries(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -401,7 +401,7 @@ impl Store {
 
     /// Gives back a claim that was not sent: the attempt is not counted and the delivery is
     /// due again at `due_at`. Nothing happens if a later claim owns it now.
-    pub async fn release_claim(
+    pub(crate) async fn release_claim(
         &self,
         delivery_id: i64,
         attempts: i32,
@@ -420,7 +420,7 @@ impl Store {
     }
 
     /// Records that the target accepted the delivery.
-    pub async fn mark_delivered(
+    pub(crate) async fn mark_delivered(
         &self,
         delivery_id: i64,
         at: DateTime<Utc>,
@@ -438,7 +438,7 @@ impl Store {
 
     /// Records a failed attempt, unless a later claim (after this one's lease ran out) owns
     /// the delivery now.
-    pub async fn mark_attempt_failed(
+    pub(crate) async fn mark_attempt_failed(
         &self,
         delivery_id: i64,
         attempts: i32,
