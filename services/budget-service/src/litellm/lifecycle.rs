@@ -129,7 +129,10 @@ impl LiteLlmClient {
 
     /// GET /key/list?key_alias=: the live keys whose alias is exactly `alias` (one page of
     /// 100 is plenty: LiteLLM keeps aliases unique).
-    pub(crate) async fn keys_with_alias(&self, alias: &str) -> Result<Vec<AliasedKey>, LiteLlmError> {
+    pub(crate) async fn keys_with_alias(
+        &self,
+        alias: &str,
+    ) -> Result<Vec<AliasedKey>, LiteLlmError> {
         let request = self.http.get(self.url("/key/list")).query(&[
             ("key_alias", alias),
             ("return_full_object", "true"),

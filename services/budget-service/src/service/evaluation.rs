@@ -39,7 +39,7 @@ pub struct PassReport {
 
 /// What a LiteLLM key webhook led to.
 #[derive(Debug)]
-pub enum KeyWebhook {
+pub(crate) enum KeyWebhook {
     /// The key is no tenant's key.
     NoTenant,
     /// The key's tenant was evaluated; these alerts were new.

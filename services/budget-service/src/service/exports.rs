@@ -11,7 +11,7 @@ use super::shared::tenant_and;
 
 /// An export ready to download.
 #[derive(Clone, Debug)]
-pub struct Export {
+pub(crate) struct Export {
     pub filename: String,
     pub csv: String,
 }

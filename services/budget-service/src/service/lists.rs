@@ -19,7 +19,7 @@ pub struct Page<T> {
 
 /// A tenant in the fleet list, with its status when LiteLLM could be read.
 #[derive(Clone, Debug)]
-pub struct TenantOverview {
+pub(crate) struct TenantOverview {
     pub tenant: Tenant,
     pub config: TenantConfig,
     /// The evaluator's latest reading; `None` before the tenant was first evaluated.
@@ -28,14 +28,14 @@ pub struct TenantOverview {
 
 /// An alert with the state of its notifications, one per target.
 #[derive(Clone, Debug)]
-pub struct AlertEntry {
+pub(crate) struct AlertEntry {
     pub alert: Alert,
     pub deliveries: Vec<Delivery>,
 }
 
-pub const ALERTS_PAGE: (i64, i64) = (10, 100);
-pub const TENANTS_PAGE: (i64, i64) = (50, 500);
-pub const AUDIT_PAGE: (i64, i64) = (50, 500);
+pub(super) const ALERTS_PAGE: (i64, i64) = (10, 100);
+pub(super) const TENANTS_PAGE: (i64, i64) = (50, 500);
+pub(super) const AUDIT_PAGE: (i64, i64) = (50, 500);
 
 impl Budgets {
     /// A page of tenants with their latest evaluated status (from the evaluator's table, so

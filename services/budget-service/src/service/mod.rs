@@ -14,18 +14,17 @@ mod invalidation;
 mod lifecycle;
 mod lists;
 mod notifications;
-pub mod retention;
+pub(crate) mod retention;
 mod shared;
 mod status;
 mod tenants;
 
-pub use evaluation::{KeyWebhook, PassReport};
-pub use exports::Export;
-pub use lists::{ALERTS_PAGE, AUDIT_PAGE, AlertEntry, Page, TENANTS_PAGE, TenantOverview};
-pub use notifications::{Deliveries, DeliveryOutcome, DeliveryPolicy};
-pub use shared::{Actor, Clock, SystemClock};
-pub use status::SpendHistory;
-pub use tenants::CreatedTenant;
+pub(crate) use evaluation::KeyWebhook;
+pub use evaluation::PassReport;
+pub(crate) use lists::{AlertEntry, TenantOverview};
+pub(crate) use notifications::{Deliveries, DeliveryOutcome, DeliveryPolicy};
+pub(crate) use shared::Actor;
+pub use shared::{Clock, SystemClock};
 
 use std::sync::Arc;
 use std::time::Duration;

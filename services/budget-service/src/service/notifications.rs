@@ -129,7 +129,7 @@ pub struct DeliveryPolicy {
 
 /// How one delivery attempt ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeliveryOutcome {
+pub(crate) enum DeliveryOutcome {
     Delivered,
     Retrying,
     GivenUp,

@@ -25,7 +25,7 @@ impl Clock for SystemClock {
 
 /// Who is making a change, recorded in the audit trail.
 #[derive(Clone, Debug)]
-pub struct Actor(pub String);
+pub(crate) struct Actor(pub String);
 
 pub(super) fn parse_tenant(raw: &str) -> Result<TenantId, FieldViolation> {
     TenantId::parse(raw)

@@ -14,7 +14,7 @@ use crate::litellm::KeyBudget;
 
 /// Spend per day for the chart.
 #[derive(Clone, Debug)]
-pub struct SpendHistory {
+pub(crate) struct SpendHistory {
     pub days: Vec<(chrono::NaiveDate, i64)>,
     pub days_with_data: u32,
 }

@@ -17,7 +17,7 @@ use crate::store::{NewAudit, StoreError};
 
 /// A new tenant, with its raw key shown this once.
 #[derive(Clone, Debug)]
-pub struct CreatedTenant {
+pub(crate) struct CreatedTenant {
     pub tenant: Tenant,
     pub config: TenantConfig,
     pub virtual_key: String,

@@ -23,7 +23,11 @@ impl Store {
     }
 
     /// How many times the tenant's key was rotated.
-    pub(crate) async fn key_rotations(&self, tx: &mut Tx, id: &TenantId) -> Result<i32, StoreError> {
+    pub(crate) async fn key_rotations(
+        &self,
+        tx: &mut Tx,
+        id: &TenantId,
+    ) -> Result<i32, StoreError> {
         let (count,): (i32,) =
             sqlx::query_as("SELECT key_rotations FROM tenants WHERE tenant_id = $1")
                 .bind(id.as_str())

@@ -21,22 +21,19 @@ use crate::domain::{
     Alert, AlertKind, AuditEvent, BudgetSettings, BudgetStatus, EvaluatedStatus, Tenant,
     TenantConfig, TenantId,
 };
-pub use notifications::{
-    ALERTS_PAGE_SQL, AlertsPage, Claim, DueDelivery, FailedAttempt, TARGET_REMOVED,
-};
-pub use notify::{
-    CANDIDATE_APPLICATION_NAME, LEADER_APPLICATION_NAME, LISTENER_APPLICATION_NAME, LockSession,
-    STATUS_CHANNEL, StatusChange, StatusChanges,
-};
+pub use notifications::ALERTS_PAGE_SQL;
+pub(crate) use notifications::{Claim, DueDelivery, FailedAttempt};
+pub use notify::{LEADER_APPLICATION_NAME, LISTENER_APPLICATION_NAME};
+pub(crate) use notify::{LockSession, StatusChange, StatusChanges};
 pub use retention::PurgeCounts;
 use rows::{AlertRow, AuditRow, SettingsJson, TenantConfigRow};
-pub use tokens::TokenRecord;
+pub(crate) use tokens::TokenRecord;
 
 /// An open transaction; callers pass it back into the store's functions.
-pub type Tx = Transaction<'static, Postgres>;
+pub(crate) type Tx = Transaction<'static, Postgres>;
 
 /// A position in a newest-first list: the last row's time and id.
-pub type Cursor = (DateTime<Utc>, i64);
+pub(crate) type Cursor = (DateTime<Utc>, i64);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -93,7 +90,7 @@ pub struct NewAlert {
 
 /// A new audit event.
 #[derive(Clone, Debug)]
-pub struct NewAudit<'a> {
+pub(crate) struct NewAudit<'a> {
     pub tenant_id: &'a TenantId,
     pub actor: &'a str,
     pub action: &'a str,
@@ -200,7 +197,10 @@ impl Store {
     }
 
     /// The tenant whose LiteLLM key has this hash.
-    pub(crate) async fn tenant_by_key_hash(&self, key_hash: &str) -> Result<Option<TenantId>, StoreError> {
+    pub(crate) async fn tenant_by_key_hash(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<TenantId>, StoreError> {
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT tenant_id FROM tenants WHERE key_hash = $1 AND deleted_at IS NULL",
         )
@@ -214,7 +214,11 @@ impl Store {
     }
 
     /// Serialises creation of one tenant id across connections and replicas.
-    pub(crate) async fn lock_tenant_id(&self, tx: &mut Tx, id: &TenantId) -> Result<(), StoreError> {
+    pub(crate) async fn lock_tenant_id(
+        &self,
+        tx: &mut Tx,
+        id: &TenantId,
+    ) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(format!("tenant:{id}"))
             .execute(&mut **tx)
@@ -315,7 +319,11 @@ impl Store {
     }
 
     /// Records an audit event in the caller's transaction.
-    pub(crate) async fn insert_audit(&self, tx: &mut Tx, event: NewAudit<'_>) -> Result<(), StoreError> {
+    pub(crate) async fn insert_audit(
+        &self,
+        tx: &mut Tx,
+        event: NewAudit<'_>,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO audit_events (tenant_id, actor, action, old_config, new_config, detail) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -411,7 +419,7 @@ impl Store {
 
 /// How ListTenants orders tenants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TenantOrder {
+pub(crate) enum TenantOrder {
     TenantId,
     /// Highest percent used first; tenants never evaluated last.
     PercentUsedDesc,
@@ -419,7 +427,7 @@ pub enum TenantOrder {
 
 /// Where a ListTenants page starts.
 #[derive(Clone, Debug, PartialEq)]
-pub enum TenantCursor {
+pub(crate) enum TenantCursor {
     After(String),
     /// (percent used, or -1 when never evaluated; tenant id) of the last row.
     AfterPercent(f64, String),
@@ -469,7 +477,10 @@ impl Store {
     }
 
     /// Records a tenant's latest evaluated status.
-    pub(crate) async fn upsert_tenant_status(&self, status: &BudgetStatus) -> Result<(), StoreError> {
+    pub(crate) async fn upsert_tenant_status(
+        &self,
+        status: &BudgetStatus,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO tenant_status (tenant_id, spend_micros, max_budget_micros, percent_used, state, reset_time, fetch_time) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \

@@ -11,7 +11,7 @@ use crate::domain::notification::{SecretChange, TargetSpec};
 use crate::domain::{Delivery, DeliveryStatus, NotificationKind, NotificationTarget, TenantId};
 
 /// The last_error of a delivery whose target was removed before it was delivered.
-pub const TARGET_REMOVED: &str = "target removed";
+pub(crate) const TARGET_REMOVED: &str = "target removed";
 
 /// ListAlerts' page as one statement: the page of a live tenant's alerts (`$1`), newest first,
 /// after the cursor (`$2`, `$3`; NULL for the first page), at most `$4` rows, each with its
@@ -33,14 +33,14 @@ pub const ALERTS_PAGE_SQL: &str = "SELECT a.alert_id, a.tenant_id, a.alert_type,
 
 /// A page of alerts with their deliveries, and the tenant's alert count.
 #[derive(Clone, Debug)]
-pub struct AlertsPage {
+pub(crate) struct AlertsPage {
     pub alerts: Vec<(Alert, Vec<Delivery>)>,
     pub total: i64,
 }
 
 /// A claimed delivery with everything needed to send it.
 #[derive(Clone, Debug)]
-pub struct DueDelivery {
+pub(crate) struct DueDelivery {
     pub delivery_id: i64,
     pub target_id: i64,
     /// Attempts so far, counting the one this claim starts.
@@ -55,7 +55,7 @@ pub struct DueDelivery {
 
 /// Which due deliveries one claim may take.
 #[derive(Clone, Copy, Debug)]
-pub struct Claim<'a> {
+pub(crate) struct Claim<'a> {
     /// At most this many.
     pub limit: usize,
     /// At most this many in flight per tenant, counting `busy_tenants`.
@@ -70,7 +70,7 @@ pub struct Claim<'a> {
 
 /// How a failed attempt ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailedAttempt {
+pub(crate) enum FailedAttempt {
     RetryAt(DateTime<Utc>),
     GiveUp,
 }
@@ -174,7 +174,10 @@ fn kind(raw: &str) -> Result<NotificationKind, StoreError> {
 
 impl Store {
     /// The tenant's targets, oldest first.
-    pub(crate) async fn list_targets(&self, id: &TenantId) -> Result<Vec<NotificationTarget>, StoreError> {
+    pub(crate) async fn list_targets(
+        &self,
+        id: &TenantId,
+    ) -> Result<Vec<NotificationTarget>, StoreError> {
         fetch_targets(&self.pool, id).await
     }
 

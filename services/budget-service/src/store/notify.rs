@@ -12,7 +12,7 @@ use crate::domain::TenantId;
 
 /// The channel on which a committed change of a tenant's status inputs is announced; the
 /// payload is the tenant id.
-pub const STATUS_CHANNEL: &str = "budget_cache";
+pub(crate) const STATUS_CHANNEL: &str = "budget_cache";
 
 /// `application_name` of each replica's listener connection (visible in pg_stat_activity).
 pub const LISTENER_APPLICATION_NAME: &str = "budget-service-cache-listener";
@@ -21,7 +21,7 @@ pub const LISTENER_APPLICATION_NAME: &str = "budget-service-cache-listener";
 pub const LEADER_APPLICATION_NAME: &str = "budget-service-leader";
 
 /// `application_name` of a lock connection that does not hold its lock (yet).
-pub const CANDIDATE_APPLICATION_NAME: &str = "budget-service-lock-candidate";
+pub(crate) const CANDIDATE_APPLICATION_NAME: &str = "budget-service-lock-candidate";
 
 /// How long a liveness check of a lock connection may take.
 const LOCK_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -73,13 +73,13 @@ impl Store {
 }
 
 /// Notifications of status changes, from a connection of its own.
-pub struct StatusChanges {
+pub(crate) struct StatusChanges {
     listener: PgListener,
 }
 
 /// What the listener saw.
 #[derive(Debug)]
-pub enum StatusChange {
+pub(crate) enum StatusChange {
     /// This tenant's status changed (the payload; not validated).
     Tenant(String),
     /// The connection was lost and re-established: notifications may have been missed.
@@ -98,7 +98,7 @@ impl StatusChanges {
 }
 
 /// A dedicated connection for session advisory locks.
-pub struct LockSession {
+pub(crate) struct LockSession {
     conn: PgConnection,
 }
 
