@@ -14,7 +14,7 @@ impl Budgets {
     /// Deletes what is older than `retention` (counted back from now) in batches of `batch`
     /// rows. `None` when another replica is purging; stops between batches when `stop` turns
     /// true.
-    pub(crate) async fn purge_old_data(
+    pub async fn purge_old_data(
         &self,
         retention: chrono::Duration,
         batch: i64,

@@ -502,7 +502,7 @@ impl Store {
     }
 
     /// Stores spend per day for a tenant (replacing what was stored for those days).
-    pub(crate) async fn upsert_daily_spend(
+    pub async fn upsert_daily_spend(
         &self,
         id: &TenantId,
         days: &[(NaiveDate, i64)],
