@@ -160,12 +160,7 @@ impl Budgets {
         let Some(id) = self.store.tenant_by_key_hash(key_hash).await? else {
             return Ok(KeyWebhook::NoTenant);
         };
-        let (tenant, config) = self.tenant_config(&id).await?;
-        let key = self
-            .litellm
-            .key_info(&tenant.key_hash)
-            .await
-            .map_err(|e| read_error(&id, e))?;
+        let (tenant, config, key) = self.tenant_with_key(&id).await?;
         let new_alerts = self
             .evaluate_with(&tenant, &config, &key, None)
             .await?
@@ -180,12 +175,7 @@ impl Budgets {
     /// alerts or repairing its key (tools that seed data use it).
     pub async fn refresh_status(&self, tenant_id: &str) -> Result<(), BudgetError> {
         let id = parse_tenant(tenant_id)?;
-        let (tenant, config) = self.tenant_config(&id).await?;
-        let key = self
-            .litellm
-            .key_info(&tenant.key_hash)
-            .await
-            .map_err(|e| read_error(&id, e))?;
+        let (tenant, config, key) = self.tenant_with_key(&id).await?;
         let key = tenant_key(&tenant, key)?;
         let status = self.compute_status(&tenant, &config, &key).await?;
         self.store.upsert_tenant_status(&status).await?;

@@ -101,6 +101,20 @@ impl Budgets {
             .ok_or_else(|| BudgetError::TenantNotFound(id.clone()))
     }
 
+    /// The tenant, its settings and its key as LiteLLM has it now.
+    pub(super) async fn tenant_with_key(
+        &self,
+        id: &TenantId,
+    ) -> Result<(Tenant, TenantConfig, KeyBudget), BudgetError> {
+        let (tenant, config) = self.tenant_config(id).await?;
+        let key = self
+            .litellm
+            .key_info(&tenant.key_hash)
+            .await
+            .map_err(|e| read_error(id, e))?;
+        Ok((tenant, config, key))
+    }
+
     /// A new key's reset time, which /key/generate does not return (contract 2.1): read
     /// back, best effort.
     pub(super) async fn reset_time_of(&self, key_hash: &str) -> Option<DateTime<Utc>> {

@@ -54,9 +54,8 @@ impl Budgets {
     }
 
     async fn fetch_status(&self, id: &TenantId) -> Result<Arc<BudgetStatus>, BudgetError> {
-        let (tenant, config) = self.tenant_config(id).await?;
-        let key = self.litellm.key_info(&tenant.key_hash).await;
-        let key = tenant_key(&tenant, key.map_err(|e| read_error(id, e))?)?;
+        let (tenant, config, key) = self.tenant_with_key(id).await?;
+        let key = tenant_key(&tenant, key)?;
         Ok(Arc::new(self.compute_status(&tenant, &config, &key).await?))
     }
 
