@@ -176,6 +176,8 @@ pub struct Stack {
     /// budget-service's HTTP side (webhooks).
     pub http_addr: SocketAddr,
     pub budgets: Arc<Budgets>,
+    /// budget-service's database, for what tests read or write beside the API.
+    pub store: budget_service::store::Store,
     client: AuthedClient,
     channel: Channel,
     pub authenticator: Arc<budget_service::service::auth::Authenticator>,
@@ -243,6 +245,7 @@ impl Stack {
         let addr = app.local_addr();
         let http_addr = app.http_addr();
         let budgets = app.budgets();
+        let store = app.store();
         for (point, times) in &options.panic_points {
             budgets.panic_points().arm(point, *times);
         }
@@ -262,6 +265,7 @@ impl Stack {
             addr,
             http_addr,
             budgets,
+            store,
             client: BudgetServiceClient::with_interceptor(
                 channel.clone(),
                 Bearer::new(ADMIN_TOKEN).unwrap(),

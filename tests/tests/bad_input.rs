@@ -135,7 +135,7 @@ impl Harness {
                 UNION ALL SELECT 'delivery ' || to_jsonb(d)::text FROM notification_deliveries d
             ) s",
         )
-        .fetch_one(stack.budgets.store().pool())
+        .fetch_one(stack.store.pool())
         .await
         .unwrap();
         let mut keys = Vec::new();
@@ -1013,7 +1013,7 @@ fn webhook_bodies_of_random_bytes_get_4xx_or_200_and_store_nothing() {
         h.stack().http_addr
     );
     let stored = |h: &Harness| {
-        let pool = h.stack().budgets.store().pool().clone();
+        let pool = h.stack().store.pool().clone();
         async move {
             let (alerts, days, deliveries): (i64, i64, i64) = sqlx::query_as(
                 "SELECT (SELECT count(*) FROM budget_alert_history),

@@ -111,14 +111,14 @@ async fn create_tenant_makes_a_litellm_key_with_the_grace_mapping() {
 
     // Only the hash is stored.
     let stored: Vec<(String,)> = sqlx::query_as("SELECT key_hash FROM tenants")
-        .fetch_all(stack.budgets.store().pool())
+        .fetch_all(stack.store.pool())
         .await
         .unwrap();
     assert_eq!(stored, vec![(key_hash(&created.virtual_key),)]);
     let raw_anywhere: (i64,) =
         sqlx::query_as("SELECT count(*) FROM tenants t WHERE t::text LIKE '%' || $1 || '%'")
             .bind(&created.virtual_key)
-            .fetch_one(stack.budgets.store().pool())
+            .fetch_one(stack.store.pool())
             .await
             .unwrap();
     assert_eq!(raw_anywhere.0, 0);
@@ -587,8 +587,7 @@ async fn a_deleted_or_unknown_key_is_a_failed_precondition() {
     stack.create_tenant("globex", 500).await;
     let http = reqwest::Client::new();
     let hash = stack
-        .budgets
-        .store()
+        .store
         .tenant_config(&TenantId::parse("acme").unwrap())
         .await
         .unwrap()
@@ -645,28 +644,14 @@ async fn alerts_page_newest_first_without_duplicates_or_gaps() {
             // Two alerts per timestamp: the id breaks the tie.
             created_at: Some(start + chrono::Duration::hours(i / 2)),
         };
-        assert!(
-            stack
-                .budgets
-                .store()
-                .insert_alert(&alert)
-                .await
-                .unwrap()
-                .is_some()
-        );
+        assert!(stack.store.insert_alert(&alert).await.unwrap().is_some());
     }
     let dup = NewAlert {
         dedupe_key: "acme:3".into(),
         ..sample_alert(&id)
     };
     assert!(
-        stack
-            .budgets
-            .store()
-            .insert_alert(&dup)
-            .await
-            .unwrap()
-            .is_none(),
+        stack.store.insert_alert(&dup).await.unwrap().is_none(),
         "dedupe key is unique"
     );
 
@@ -998,7 +983,7 @@ async fn a_database_failure_after_litellm_accepted_puts_litellm_back() {
     let created = stack.create_tenant("acme", 500).await;
     let before = get_config(&stack, "acme").await;
     // Make our own write fail after LiteLLM has accepted the new values.
-    let pool = stack.budgets.store().pool();
+    let pool = stack.store.pool();
     sqlx::raw_sql(
         "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ \
          BEGIN RAISE EXCEPTION 'audit refused by the test'; END $$; \

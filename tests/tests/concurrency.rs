@@ -54,7 +54,7 @@ async fn db_row(stack: &Stack, id: &str) -> (i64, i32, i32, String) {
          FROM tenant_configs WHERE tenant_id = $1",
     )
     .bind(id)
-    .fetch_one(stack.budgets.store().pool())
+    .fetch_one(stack.store.pool())
     .await
     .unwrap()
 }
@@ -88,7 +88,7 @@ async fn update_count(stack: &Stack, id: &str) -> i64 {
         "SELECT count(*) FROM audit_events WHERE tenant_id = $1 AND action = 'budget_config_updated'",
     )
     .bind(id)
-    .fetch_one(stack.budgets.store().pool())
+    .fetch_one(stack.store.pool())
     .await
     .unwrap();
     n
@@ -262,7 +262,7 @@ async fn concurrent_creates_of_one_id_make_one_tenant_and_one_key() {
         let rows: Vec<(String,)> =
             sqlx::query_as("SELECT key_hash FROM tenants WHERE tenant_id = $1")
                 .bind(&id)
-                .fetch_all(stack.budgets.store().pool())
+                .fetch_all(stack.store.pool())
                 .await
                 .unwrap();
         assert_eq!(rows, vec![(key_hash(&created[0]),)]);

@@ -59,8 +59,7 @@ async fn alerts_round_trip_through_a_csv_parser() {
         .enumerate()
     {
         stack
-            .budgets
-            .store()
+            .store
             .insert_alert(&NewAlert {
                 tenant_id: id.clone(),
                 kind: AlertKind::Threshold,
@@ -170,8 +169,7 @@ async fn daily_spend_is_zero_filled_from_the_stored_days() {
     stack.create_tenant("acme", 500).await;
     let id = TenantId::parse("acme").unwrap();
     stack
-        .budgets
-        .store()
+        .store
         .upsert_daily_spend(
             &id,
             &[

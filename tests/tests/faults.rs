@@ -186,8 +186,7 @@ async fn assert_agree(stack: &Stack, cell: &str, id: &str) {
         "[{cell}] LiteLLM's key and our settings for {id}"
     );
     let stored = stack
-        .budgets
-        .store()
+        .store
         .tenant_config(&budget_service::domain::TenantId::parse(id).unwrap())
         .await
         .unwrap()

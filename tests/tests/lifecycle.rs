@@ -48,13 +48,7 @@ async fn list(stack: &Stack, include_deleted: bool) -> Vec<pb::TenantSummary> {
 /// The sim's key hash of a tenant, as stored by budget-service.
 async fn stored_hash(stack: &Stack, id: &str) -> String {
     let id = budget_service::domain::TenantId::parse(id).unwrap();
-    let (tenant, _) = stack
-        .budgets
-        .store()
-        .tenant_config(&id)
-        .await
-        .unwrap()
-        .unwrap();
+    let (tenant, _) = stack.store.tenant_config(&id).await.unwrap().unwrap();
     tenant.key_hash
 }
 

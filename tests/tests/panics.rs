@@ -181,7 +181,7 @@ async fn every_background_task_that_panics_is_restarted_and_counted() {
     let before = stack.status("acme").await.unwrap();
     stack.sim().set_spend(&created.virtual_key, 90.0).unwrap();
     sqlx::query("SELECT pg_notify('budget_cache', 'acme')")
-        .execute(stack.budgets.store().pool())
+        .execute(stack.store.pool())
         .await
         .unwrap();
     assert!(

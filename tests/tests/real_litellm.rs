@@ -56,14 +56,7 @@ impl Suite {
     /// The tenant's key hash, as budget-service stored it.
     async fn key_of(&self, id: &str) -> String {
         let id = budget_service::domain::TenantId::parse(id).unwrap();
-        let (tenant, _) = self
-            .stack
-            .budgets
-            .store()
-            .tenant_config(&id)
-            .await
-            .unwrap()
-            .unwrap();
+        let (tenant, _) = self.stack.store.tenant_config(&id).await.unwrap().unwrap();
         tenant.key_hash
     }
 

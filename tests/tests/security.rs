@@ -301,7 +301,7 @@ async fn a_revoked_token_stops_working_within_the_cache_lifetime() {
     assert_eq!(err.code(), Code::Unauthenticated);
     let stored: Vec<(String, Option<chrono::DateTime<chrono::Utc>>)> =
         sqlx::query_as("SELECT token_hash, last_used_at FROM api_tokens")
-            .fetch_all(stack.budgets.store().pool())
+            .fetch_all(stack.store.pool())
             .await
             .unwrap();
     assert_eq!(stored.len(), 1);

@@ -112,6 +112,8 @@ pub struct RunningStack {
     pub http_addr: SocketAddr,
     pub gateway_addr: SocketAddr,
     pub budgets: Arc<Budgets>,
+    /// budget-service's database, for seeding what no use case writes (past alerts).
+    pub store: budget_service::store::Store,
     /// A client with the platform-admin bootstrap token.
     pub client: AuthedClient,
     pub authenticator: Arc<budget_service::service::auth::Authenticator>,
@@ -164,6 +166,7 @@ impl RunningStack {
         let grpc_addr = app.local_addr();
         let http_addr = app.http_addr();
         let budgets = app.budgets();
+        let store = app.store();
         let authenticator = app.authenticator();
 
         let gateway = budget_gateway::Gateway::build(budget_gateway::Config {
@@ -214,6 +217,7 @@ impl RunningStack {
             http_addr,
             gateway_addr,
             budgets,
+            store,
             client,
             authenticator,
             stop,
@@ -285,7 +289,7 @@ impl RunningStack {
                 dedupe_key: format!("seed:{}:{}:{}", seed.id, n, created_at.timestamp_micros()),
                 created_at: Some(created_at),
             };
-            self.budgets.store().insert_alert(&record).await?;
+            self.store.insert_alert(&record).await?;
         }
         // So the fleet view shows the tenant at once, before the evaluator's next pass.
         self.budgets.refresh_status(&seed.id).await?;

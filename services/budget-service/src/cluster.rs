@@ -14,22 +14,26 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::service::Budgets;
-use crate::store::{LockSession, StatusChange, StatusChanges};
+use crate::store::{LockSession, StatusChange, StatusChanges, Store};
 
 /// The advisory lock naming the evaluator's leader.
-pub const EVALUATOR_LOCK: &str = "budget-service:evaluator";
+pub(crate) const EVALUATOR_LOCK: &str = "budget-service:evaluator";
 
 /// Waits between attempts to (re)connect the listener.
 const RECONNECT_MIN: Duration = Duration::from_millis(200);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
 /// Listens for status changes until `stop` turns true.
-pub async fn run_cache_listener(budgets: Arc<Budgets>, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn run_cache_listener(
+    budgets: Arc<Budgets>,
+    store: Store,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut backoff = RECONNECT_MIN;
     let mut first = true;
     loop {
         let connected = tokio::select! {
-            connected = budgets.store().status_changes() => connected,
+            connected = store.status_changes() => connected,
             _ = stop.wait_for(|stopped| *stopped) => return,
         };
         let mut changes = match connected {
@@ -82,24 +86,26 @@ async fn listen(budgets: &Budgets, changes: &mut StatusChanges) {
 }
 
 /// The evaluator's claim to run passes.
-pub struct Leadership {
+pub(crate) struct Leadership {
     budgets: Arc<Budgets>,
+    store: Store,
     /// The lock connection, kept between attempts; holds the lock while `leading`.
     session: Option<LockSession>,
     leading: bool,
 }
 
 impl Leadership {
-    pub fn new(budgets: Arc<Budgets>) -> Leadership {
+    pub(crate) fn new(budgets: Arc<Budgets>, store: Store) -> Leadership {
         Leadership {
             budgets,
+            store,
             session: None,
             leading: false,
         }
     }
 
     /// True when this replica leads: it still holds the lock, or has just taken it.
-    pub async fn lead(&mut self) -> bool {
+    pub(crate) async fn lead(&mut self) -> bool {
         if self.leading {
             if let Some(session) = self.session.as_mut()
                 && session.alive().await
@@ -111,7 +117,7 @@ impl Leadership {
         }
         let session = match self.session.as_mut() {
             Some(session) => session,
-            None => match self.budgets.store().lock_session().await {
+            None => match self.store.lock_session().await {
                 Ok(session) => self.session.insert(session),
                 Err(error) => {
                     tracing::warn!(error = %error, "could not connect to try the evaluator lock");
@@ -144,7 +150,7 @@ impl Leadership {
     }
 
     /// Gives the lead up (on shutdown), so another replica takes over at once.
-    pub async fn release(mut self) {
+    pub(crate) async fn release(mut self) {
         self.leading = false;
         self.budgets.set_leads_evaluation(false);
         if let Some(session) = self.session.take() {

@@ -21,7 +21,11 @@ use crate::store::StoreError;
 type Sends = JoinSet<Result<DeliveryOutcome, StoreError>>;
 
 /// Streams deliveries until `stop` turns true; the first claim is at once.
-pub async fn run(deliveries: Arc<Deliveries>, poll: Duration, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn run(
+    deliveries: Arc<Deliveries>,
+    poll: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut ticker = tokio::time::interval(poll);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut in_flight = InFlight::new(deliveries.limits());

@@ -6,16 +6,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use crate::cluster::Leadership;
 use crate::service::Budgets;
 
 /// How many intervals without a completed pass make a leading replica unhealthy.
-pub const STALE_INTERVALS: u32 = 3;
+pub(crate) const STALE_INTERVALS: u32 = 3;
 
 /// How the evaluator is doing, for gRPC health: stale while this replica leads and its last
 /// completed pass (or the moment it took the lead) is older than [`STALE_INTERVALS`]
 /// intervals. It lives outside the evaluator task, so a task that panics and is restarted
 /// does not reset it: a crash loop turns the replica NOT_SERVING.
-pub struct Liveness {
+pub(crate) struct Liveness {
     state: Mutex<LivenessState>,
 }
 
@@ -56,24 +57,24 @@ impl Liveness {
     }
 
     /// True while this replica leads and has completed no pass for STALE_INTERVALS intervals.
-    pub fn stale(&self, interval: Duration) -> bool {
+    pub(crate) fn stale(&self, interval: Duration) -> bool {
         self.with_state(|state| {
             state.leading && state.since.elapsed() > interval.saturating_mul(STALE_INTERVALS)
         })
     }
 }
 
-/// Runs passes until `stop` turns true; the first pass starts at once.
-pub async fn run(
+/// Runs passes until `stop` turns true; the first pass starts at once. One replica at a
+/// time runs passes (`leadership`, see `cluster`); the lock goes with this task.
+pub(crate) async fn run(
     budgets: Arc<Budgets>,
+    mut leadership: Leadership,
     interval: Duration,
     liveness: Arc<Liveness>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // One replica at a time runs passes (see `cluster`); the lock goes with this task.
-    let mut leadership = crate::cluster::Leadership::new(budgets.clone());
     loop {
         let stopping = tokio::select! {
             _ = ticker.tick() => false,

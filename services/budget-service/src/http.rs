@@ -17,10 +17,10 @@ use axum::routing::post;
 use serde_json::json;
 
 use crate::litellm::parse_webhook;
-use crate::service::Budgets;
+use crate::service::{Budgets, KeyWebhook};
 
 /// Largest webhook body accepted.
-pub const MAX_WEBHOOK_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_WEBHOOK_BYTES: usize = 64 * 1024;
 
 #[derive(Clone)]
 struct HookState {
@@ -29,7 +29,7 @@ struct HookState {
 }
 
 /// The HTTP routes; without a secret configured, every webhook is refused with 401.
-pub fn router(budgets: Arc<Budgets>, webhook_secret: Option<String>) -> Router {
+pub(crate) fn router(budgets: Arc<Budgets>, webhook_secret: Option<String>) -> Router {
     let state = HookState {
         budgets,
         secret: webhook_secret.filter(|s| !s.is_empty()).map(Arc::from),
@@ -98,25 +98,21 @@ async fn litellm_webhook(
     let Some(key_hash) = hint.key_hash.as_deref() else {
         return ignored("no key token");
     };
-    let tenant = match state.budgets.store().tenant_by_key_hash(key_hash).await {
-        Ok(Some(tenant)) => tenant,
-        Ok(None) => return ignored("key of no tenant"),
-        Err(error) => {
-            tracing::warn!(error = %error, "webhook: tenant lookup failed; the evaluator will catch up");
-            return (StatusCode::OK, axum::Json(json!({"status": "deferred"}))).into_response();
-        }
-    };
-    match state.budgets.evaluate_tenant(tenant.as_str()).await {
-        Ok(alerts) => {
-            tracing::info!(tenant_id = %tenant, event = %hint.event, new_alerts = alerts.len(), "evaluated on a LiteLLM webhook");
+    match state.budgets.on_key_webhook(key_hash).await {
+        Ok(KeyWebhook::NoTenant) => ignored("key of no tenant"),
+        Ok(KeyWebhook::Evaluated {
+            tenant_id,
+            new_alerts,
+        }) => {
+            tracing::info!(tenant_id = %tenant_id, event = %hint.event, new_alerts = new_alerts.len(), "evaluated on a LiteLLM webhook");
             (
                 StatusCode::OK,
-                axum::Json(json!({"status": "evaluated", "new_alerts": alerts.len()})),
+                axum::Json(json!({"status": "evaluated", "new_alerts": new_alerts.len()})),
             )
                 .into_response()
         }
         Err(error) => {
-            tracing::warn!(tenant_id = %tenant, error = %error, "webhook: evaluation failed; the evaluator will catch up");
+            tracing::warn!(error = %error, "webhook: evaluation failed; the evaluator will catch up");
             (StatusCode::OK, axum::Json(json!({"status": "deferred"}))).into_response()
         }
     }

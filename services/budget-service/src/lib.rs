@@ -2,27 +2,32 @@
 //!
 //! Layers, each using only those to its right:
 //! `main -> cli -> startup -> grpc -> service -> { store, litellm, notify } -> domain`.
+//!
+//! Only what the binary, the demo and the cross-crate tests use is public; everything else
+//! is `pub(crate)` or private, so the compiler reports what nothing uses.
+
+#![warn(unreachable_pub)]
 
 pub mod cli;
 pub mod clock;
-pub mod cluster;
+mod cluster;
 pub mod config;
-pub mod deliverer;
+mod deliverer;
 pub mod domain;
 pub mod error;
-pub mod evaluator;
+mod evaluator;
 pub mod grpc;
-pub mod http;
+mod http;
 pub mod litellm;
 pub mod metrics;
-pub mod notify;
-pub mod paging;
+mod notify;
+mod paging;
 pub mod panic_points;
-pub mod purger;
+mod purger;
 pub mod service;
 pub mod startup;
 pub mod store;
-pub mod supervisor;
+mod supervisor;
 
 pub use config::Settings;
 pub use startup::Application;

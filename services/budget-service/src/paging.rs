@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::FieldViolation;
 
 /// Clamps a requested page size: 0 means `default`, above `max` means `max`, negative is invalid.
-pub fn page_size(requested: i32, default: i64, max: i64) -> Result<i64, FieldViolation> {
+pub(crate) fn page_size(requested: i32, default: i64, max: i64) -> Result<i64, FieldViolation> {
     match requested {
         0 => Ok(default),
         n if n < 0 => Err(FieldViolation::new(
@@ -19,7 +19,7 @@ pub fn page_size(requested: i32, default: i64, max: i64) -> Result<i64, FieldVio
 }
 
 /// Encodes a newest-first position (time, id) for `kind`.
-pub fn encode_cursor(kind: &str, (time, id): (DateTime<Utc>, i64)) -> String {
+pub(crate) fn encode_cursor(kind: &str, (time, id): (DateTime<Utc>, i64)) -> String {
     URL_SAFE_NO_PAD.encode(format!("{kind}:{}:{id}", time.timestamp_micros()))
 }
 
@@ -28,7 +28,7 @@ pub fn encode_cursor(kind: &str, (time, id): (DateTime<Utc>, i64)) -> String {
 const MAX_CURSOR_MICROS: i64 = 253_402_300_799_999_999;
 
 /// Decodes a token made by [`encode_cursor`] for the same `kind`; empty means the first page.
-pub fn decode_cursor(
+pub(crate) fn decode_cursor(
     kind: &str,
     token: &str,
 ) -> Result<Option<(DateTime<Utc>, i64)>, FieldViolation> {
@@ -50,12 +50,12 @@ pub fn decode_cursor(
 }
 
 /// Encodes the last key of a page ordered by a text key.
-pub fn encode_key(kind: &str, key: &str) -> String {
+pub(crate) fn encode_key(kind: &str, key: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{kind}:{key}"))
 }
 
 /// Decodes a token made by [`encode_key`] for the same `kind`.
-pub fn decode_key(kind: &str, token: &str) -> Result<Option<String>, FieldViolation> {
+pub(crate) fn decode_key(kind: &str, token: &str) -> Result<Option<String>, FieldViolation> {
     if token.is_empty() {
         return Ok(None);
     }

@@ -16,7 +16,7 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 const FIRST_PURGE_DELAY: Duration = Duration::from_secs(60);
 
 /// Runs a purge a day until `stop` turns true.
-pub async fn run(
+pub(crate) async fn run(
     budgets: Arc<Budgets>,
     retention: chrono::Duration,
     mut stop: watch::Receiver<bool>,

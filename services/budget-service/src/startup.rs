@@ -39,6 +39,9 @@ pub struct Application {
     http_listener: TcpListener,
     http_addr: SocketAddr,
     budgets: Arc<Budgets>,
+    /// The one pool, for what works beside the use cases: the cache listener and the
+    /// evaluator's leadership.
+    store: Store,
     auth: Arc<Authenticator>,
     deliveries: Arc<Deliveries>,
     /// The application's one registry; the use cases, the LiteLLM client and the supervisor
@@ -93,8 +96,9 @@ impl Application {
                 limits: settings.delivery_limits(),
             },
         ));
-        let budgets =
-            Arc::new(budgets(&settings, store, clock, metrics.clone())?.with_target_guard(egress));
+        let budgets = Arc::new(
+            budgets(&settings, store.clone(), clock, metrics.clone())?.with_target_guard(egress),
+        );
         let listener = TcpListener::bind(settings.grpc_addr)
             .await
             .with_context(|| format!("binding the gRPC address {}", settings.grpc_addr))?;
@@ -116,10 +120,7 @@ impl Application {
                  named tokens (`budget-service token create`) and unset it"
             );
         }
-        let auth = Arc::new(Authenticator::new(
-            budgets.store().clone(),
-            &settings.auth(),
-        ));
+        let auth = Arc::new(Authenticator::new(store.clone(), &settings.auth()));
         Ok(Application {
             auth,
             listener,
@@ -127,6 +128,7 @@ impl Application {
             http_listener,
             http_addr,
             budgets,
+            store,
             deliveries,
             metrics,
             grpc_metrics,
@@ -161,6 +163,11 @@ impl Application {
     /// The application's metrics, as `/metrics` renders them.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.metrics.clone()
+    }
+
+    /// The database, for tests and the demo's seeding, which write what no use case writes.
+    pub fn store(&self) -> Store {
+        self.store.clone()
     }
 
     /// The notification sender's passes, for tools and tests that need them in-process.
@@ -247,13 +254,21 @@ impl Application {
         let liveness = Arc::new(crate::evaluator::Liveness::default());
         let evaluator = (self.settings.eval_interval_secs > 0).then(|| {
             let interval = std::time::Duration::from_secs(self.settings.eval_interval_secs);
-            let (budgets, alive, stop) = (
+            let (budgets, store, alive, stop) = (
                 self.budgets.clone(),
+                self.store.clone(),
                 liveness.clone(),
                 background_stopped.clone(),
             );
             let task = supervisor::spawn("evaluator", supervision.clone(), move || {
-                crate::evaluator::run(budgets.clone(), interval, alive.clone(), stop.clone())
+                let leadership = crate::cluster::Leadership::new(budgets.clone(), store.clone());
+                crate::evaluator::run(
+                    budgets.clone(),
+                    leadership,
+                    interval,
+                    alive.clone(),
+                    stop.clone(),
+                )
             });
             let watch = tokio::spawn(watch_evaluator(
                 liveness.clone(),
@@ -265,9 +280,13 @@ impl Application {
         });
         // Keeps this replica's status cache in step with changes made on the others.
         let mut cache_listener = {
-            let (budgets, stop) = (self.budgets.clone(), background_stopped.clone());
+            let (budgets, store, stop) = (
+                self.budgets.clone(),
+                self.store.clone(),
+                background_stopped.clone(),
+            );
             supervisor::spawn("cache_listener", supervision.clone(), move || {
-                crate::cluster::run_cache_listener(budgets.clone(), stop.clone())
+                crate::cluster::run_cache_listener(budgets.clone(), store.clone(), stop.clone())
             })
         };
         let mut purger = {

@@ -22,7 +22,7 @@ const HEALTHY_RUN: Duration = Duration::from_secs(60);
 
 /// What a supervised task needs besides its own arguments.
 #[derive(Clone)]
-pub struct Supervision {
+pub(crate) struct Supervision {
     pub metrics: Arc<Metrics>,
     pub panic_points: Arc<PanicPoints>,
     pub stop: watch::Receiver<bool>,
@@ -30,7 +30,11 @@ pub struct Supervision {
 
 /// Spawns `name`, started by `start` and restarted whenever it ends before `stop` turns
 /// true. The returned handle ends once the task has ended after a stop.
-pub fn spawn<F, Fut>(name: &'static str, supervision: Supervision, mut start: F) -> JoinHandle<()>
+pub(crate) fn spawn<F, Fut>(
+    name: &'static str,
+    supervision: Supervision,
+    mut start: F,
+) -> JoinHandle<()>
 where
     F: FnMut() -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,

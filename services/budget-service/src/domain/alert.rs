@@ -1,8 +1,11 @@
 //! Budget alerts: which are due for a status, and the key that makes each one fire at most
 //! once per (tenant, type, budget period, threshold amount).
 
+use chrono::{DateTime, Utc};
+
 use super::money::{format_usd as usd, reached_percent};
 use super::status::BudgetStatus;
+use super::tenant::TenantId;
 
 /// What an alert records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,6 +139,20 @@ pub fn due_alerts(status: &BudgetStatus) -> Vec<DueAlert> {
         });
     }
     due
+}
+
+/// A recorded budget alert.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alert {
+    pub alert_id: i64,
+    pub tenant_id: TenantId,
+    pub kind: AlertKind,
+    pub spend_micros: i64,
+    pub max_budget_micros: i64,
+    pub percent: f64,
+    pub threshold_percent: i32,
+    pub message: String,
+    pub created_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

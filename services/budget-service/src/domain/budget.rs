@@ -76,6 +76,45 @@ impl FieldViolation {
     }
 }
 
+impl From<FieldViolation> for Vec<FieldViolation> {
+    fn from(violation: FieldViolation) -> Vec<FieldViolation> {
+        vec![violation]
+    }
+}
+
+/// Whether `text` is at most `max_chars` characters without control characters: free text
+/// we store, log and compare (PostgreSQL cannot compare text holding NUL).
+pub fn is_short_text(text: &str, max_chars: usize) -> bool {
+    text.chars().count() <= max_chars && !text.chars().any(char::is_control)
+}
+
+/// Every field violation of one request, collected so the caller hears of all at once, in
+/// the order the fields were checked.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    /// The value of a check that passed; otherwise its violations are kept and `None`.
+    pub fn take<T, V: Into<Vec<FieldViolation>>>(&mut self, checked: Result<T, V>) -> Option<T> {
+        checked.map_err(|v| self.0.extend(v.into())).ok()
+    }
+
+    /// Keeps `violation` unless `ok`.
+    pub fn require(&mut self, ok: bool, violation: impl FnOnce() -> FieldViolation) {
+        if !ok {
+            self.0.push(violation());
+        }
+    }
+
+    /// `value` when every check passed, else every violation.
+    pub fn finish<T>(self, value: Option<T>) -> Result<T, Vec<FieldViolation>> {
+        match value {
+            Some(value) if self.0.is_empty() => Ok(value),
+            _ => Err(self.0),
+        }
+    }
+}
+
 pub const MSG_BUDGET_POSITIVE: &str = "Max budget must be greater than $0";
 pub const MSG_BUDGET_TOO_LARGE: &str = "Max budget must be at most $10,000,000";
 pub const MSG_ALERT_RANGE: &str = "Alert threshold must be between 50% and 100%";

@@ -13,7 +13,7 @@
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
 use super::budget::FieldViolation;
-use super::money::to_cents;
+use super::money::dollars_and_cents;
 
 /// The longest range an export may cover: `end` at most this many days after `start`.
 pub const MAX_EXPORT_DAYS: i64 = 400;
@@ -189,10 +189,8 @@ fn is_plain_number(field: &str) -> bool {
 
 /// Micros as plain dollars with cents, rounded half away from zero: "1234.50", "-0.01".
 pub fn dollars(micros: i64) -> String {
-    let cents = to_cents(micros);
-    let sign = if cents < 0 { "-" } else { "" };
-    let cents = cents.unsigned_abs();
-    format!("{sign}{}.{:02}", cents / 100, cents % 100)
+    let (sign, dollars, cents) = dollars_and_cents(micros);
+    format!("{sign}{dollars}.{cents:02}")
 }
 
 /// A time in UTC ISO 8601 to the second: "2026-11-28T15:04:05Z".

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::budget::{BudgetSettings, FieldViolation, MAX_BUDGET_LIMIT_MICROS};
+use super::budget::{BudgetSettings, FieldViolation, MAX_BUDGET_LIMIT_MICROS, is_short_text};
 
 /// How far ahead an increase may end.
 pub const MAX_INCREASE_DAYS: i64 = 90;
@@ -63,8 +63,7 @@ impl RawIncrease {
         let reason = self.reason.trim();
         if reason.is_empty() {
             violations.push(FieldViolation::new("reason", MSG_REASON_REQUIRED));
-        } else if reason.chars().count() > MAX_REASON_CHARS || reason.chars().any(char::is_control)
-        {
+        } else if !is_short_text(reason, MAX_REASON_CHARS) {
             violations.push(FieldViolation::new("reason", MSG_REASON_TOO_LONG));
         }
         match self.expire_time {

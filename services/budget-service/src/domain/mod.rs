@@ -16,6 +16,7 @@
 )]
 
 pub mod alert;
+pub mod audit;
 pub mod auth;
 pub mod budget;
 pub mod egress;
@@ -26,15 +27,19 @@ pub mod increase;
 pub mod money;
 pub mod notification;
 pub mod status;
+pub mod targets;
 pub mod tenant;
 
-pub use alert::{AlertKind, DueAlert, due_alerts};
+pub use alert::{Alert, AlertKind, DueAlert, due_alerts};
+pub use audit::AuditEvent;
 pub use budget::{
-    BudgetDuration, BudgetSettings, BudgetState, FieldViolation, RawSettings, days_until_reset,
+    BudgetDuration, BudgetSettings, BudgetState, FieldViolation, RawSettings, Violations,
+    days_until_reset, is_short_text,
 };
 pub use forecast::Forecast;
 pub use history::DailyHistory;
 pub use increase::{RawIncrease, TemporaryIncrease};
 pub use notification::{DeliveryStatus, NotificationKind};
-pub use status::BudgetStatus;
-pub use tenant::TenantId;
+pub use status::{BudgetStatus, EvaluatedStatus};
+pub use targets::{Delivery, NotificationTarget};
+pub use tenant::{Tenant, TenantConfig, TenantId};

@@ -52,7 +52,7 @@ pub fn reached_percent(spend_micros: i64, amount_micros: i64, percent: i32) -> b
 }
 
 /// Micros rounded to whole cents, half away from zero (never overflows: i128).
-pub fn to_cents(micros: i64) -> i128 {
+fn to_cents(micros: i64) -> i128 {
     let micros = i128::from(micros);
     let half_cent = i128::from(MICROS_PER_USD / 200);
     let rounded = if micros < 0 {
@@ -79,12 +79,19 @@ pub fn percent_of(amount_micros: i64, percent: i32) -> i64 {
     i64::try_from(rounded).unwrap_or(if rounded > 0 { i64::MAX } else { i64::MIN })
 }
 
-/// Micros as dollars for people: "$1,234.56", rounded to the cent half away from zero.
-pub fn format_usd(micros: i64) -> String {
+/// Micros rounded to the cent half away from zero, as the sign ("-" or ""), the whole
+/// dollars and the cents.
+pub fn dollars_and_cents(micros: i64) -> (&'static str, u128, u128) {
     let cents = to_cents(micros);
     let sign = if cents < 0 { "-" } else { "" };
     let cents = cents.unsigned_abs();
-    let dollars = (cents / 100).to_string();
+    (sign, cents / 100, cents % 100)
+}
+
+/// Micros as dollars for people: "$1,234.56", rounded to the cent half away from zero.
+pub fn format_usd(micros: i64) -> String {
+    let (sign, dollars, cents) = dollars_and_cents(micros);
+    let dollars = dollars.to_string();
     let mut grouped = String::new();
     for (i, digit) in dollars.chars().enumerate() {
         if i > 0 && dollars.len().saturating_sub(i) % 3 == 0 {
@@ -92,7 +99,7 @@ pub fn format_usd(micros: i64) -> String {
         }
         grouped.push(digit);
     }
-    format!("{sign}${grouped}.{:02}", cents % 100)
+    format!("{sign}${grouped}.{cents:02}")
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::FieldViolation;
 use super::egress::{EgressPolicy, UrlRefusal};
+use super::{FieldViolation, is_short_text};
 
 /// The most targets a tenant may have.
 pub const MAX_TARGETS: usize = 10;
@@ -213,9 +213,7 @@ pub fn validate_targets(
             }
         };
         let description = target.description.trim();
-        if description.chars().count() > MAX_DESCRIPTION_CHARS
-            || description.chars().any(char::is_control)
-        {
+        if !is_short_text(description, MAX_DESCRIPTION_CHARS) {
             bad("description", MSG_DESCRIPTION);
         }
         if let (Some(kind), Some(url), Some(secret)) = (target.kind, url, secret) {

@@ -77,3 +77,13 @@ impl BudgetStatus {
         self
     }
 }
+
+/// A tenant's latest evaluated status, as the fleet view reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvaluatedStatus {
+    pub spend_micros: i64,
+    pub percent_used: f64,
+    pub state: BudgetState,
+    pub reset_time: Option<DateTime<Utc>>,
+    pub fetch_time: DateTime<Utc>,
+}

@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
+
+use super::budget::BudgetSettings;
+
 /// A validated tenant id.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantId(String);
@@ -68,5 +72,37 @@ mod tests {
             TenantId::parse("acme").map(|t| t.key_alias()).as_deref(),
             Some("tenant-acme")
         );
+    }
+}
+
+/// A tenant: its name and the LiteLLM key that enforces its budget.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tenant {
+    pub tenant_id: TenantId,
+    pub display_name: String,
+    pub key_alias: String,
+    /// sha256 of the LiteLLM virtual key.
+    pub key_hash: String,
+    pub created_at: DateTime<Utc>,
+    /// When DeleteTenant deleted it; `None` while it exists.
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// When SuspendTenant blocked its key; `None` unless suspended.
+    pub suspended_at: Option<DateTime<Utc>>,
+}
+
+/// A tenant's budget settings as saved, with the version its etag names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TenantConfig {
+    pub tenant_id: TenantId,
+    pub settings: BudgetSettings,
+    pub version: i64,
+    pub updated_at: DateTime<Utc>,
+    pub budget_reset_at: Option<DateTime<Utc>>,
+}
+
+impl TenantConfig {
+    /// The opaque etag callers send back to detect concurrent edits.
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.version)
     }
 }

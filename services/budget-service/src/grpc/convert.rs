@@ -8,17 +8,17 @@ use crate::domain::{
     AlertKind, BudgetSettings, BudgetState, BudgetStatus, DeliveryStatus, NotificationKind,
     RawIncrease, RawSettings, TemporaryIncrease,
 };
+use crate::domain::{AuditEvent, Delivery, NotificationTarget, Tenant, TenantConfig};
 use crate::service::{AlertEntry, TenantOverview};
-use crate::store::{AuditRecord, ConfigRecord, DeliveryRecord, TargetRecord, TenantRecord};
 
-pub fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+pub(super) fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.timestamp(),
         nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 
-pub fn raw_settings(config: Option<&pb::BudgetConfig>) -> RawSettings {
+pub(super) fn raw_settings(config: Option<&pb::BudgetConfig>) -> RawSettings {
     config
         .map(|c| RawSettings {
             max_budget_micros: c.max_budget_micros,
@@ -38,7 +38,7 @@ fn state(state: BudgetState) -> pb::BudgetState {
     }
 }
 
-pub fn status(s: &BudgetStatus) -> pb::BudgetStatus {
+pub(super) fn status(s: &BudgetStatus) -> pb::BudgetStatus {
     pb::BudgetStatus {
         tenant_id: s.tenant_id.to_string(),
         spend_micros: s.spend_micros,
@@ -73,7 +73,7 @@ fn settings(tenant_id: &str, s: &BudgetSettings) -> pb::BudgetConfig {
     }
 }
 
-pub fn config(c: &ConfigRecord) -> pb::BudgetConfig {
+pub(super) fn config(c: &TenantConfig) -> pb::BudgetConfig {
     pb::BudgetConfig {
         etag: c.etag(),
         update_time: Some(timestamp(c.updated_at)),
@@ -82,7 +82,7 @@ pub fn config(c: &ConfigRecord) -> pb::BudgetConfig {
     }
 }
 
-pub fn tenant(t: &TenantRecord) -> pb::Tenant {
+pub(super) fn tenant(t: &Tenant) -> pb::Tenant {
     pb::Tenant {
         tenant_id: t.tenant_id.to_string(),
         display_name: t.display_name.clone(),
@@ -93,7 +93,7 @@ pub fn tenant(t: &TenantRecord) -> pb::Tenant {
     }
 }
 
-pub fn tenant_summary(o: &TenantOverview) -> pb::TenantSummary {
+pub(super) fn tenant_summary(o: &TenantOverview) -> pb::TenantSummary {
     let mut summary = pb::TenantSummary {
         tenant_id: o.tenant.tenant_id.to_string(),
         display_name: o.tenant.display_name.clone(),
@@ -112,7 +112,7 @@ pub fn tenant_summary(o: &TenantOverview) -> pb::TenantSummary {
     summary
 }
 
-pub fn alert(entry: &AlertEntry) -> pb::Alert {
+pub(super) fn alert(entry: &AlertEntry) -> pb::Alert {
     let a = &entry.alert;
     let kind = match a.kind {
         AlertKind::Threshold => pb::AlertType::Threshold,
@@ -141,7 +141,7 @@ fn notification_kind(kind: NotificationKind) -> pb::NotificationKind {
     }
 }
 
-fn delivery(d: &DeliveryRecord) -> pb::NotificationDelivery {
+fn delivery(d: &Delivery) -> pb::NotificationDelivery {
     let status = match d.status {
         DeliveryStatus::Pending => pb::DeliveryStatus::Pending,
         DeliveryStatus::Delivered => pb::DeliveryStatus::Delivered,
@@ -159,7 +159,7 @@ fn delivery(d: &DeliveryRecord) -> pb::NotificationDelivery {
 }
 
 /// A stored target as callers see it: never its URL or secret.
-pub fn target(t: &TargetRecord) -> pb::NotificationTarget {
+pub(super) fn target(t: &NotificationTarget) -> pb::NotificationTarget {
     pb::NotificationTarget {
         target_id: t.target_id.to_string(),
         kind: notification_kind(t.kind).into(),
@@ -172,7 +172,7 @@ pub fn target(t: &TargetRecord) -> pb::NotificationTarget {
     }
 }
 
-pub fn raw_target(t: &pb::NotificationTarget) -> RawTarget {
+pub(super) fn raw_target(t: &pb::NotificationTarget) -> RawTarget {
     let kind = match pb::NotificationKind::try_from(t.kind) {
         Ok(pb::NotificationKind::Webhook) => Some(NotificationKind::Webhook),
         Ok(pb::NotificationKind::Slack) => Some(NotificationKind::Slack),
@@ -187,7 +187,7 @@ pub fn raw_target(t: &pb::NotificationTarget) -> RawTarget {
     }
 }
 
-pub fn audit(e: &AuditRecord) -> pb::AuditEvent {
+pub(super) fn audit(e: &AuditEvent) -> pb::AuditEvent {
     pb::AuditEvent {
         event_id: e.event_id.to_string(),
         tenant_id: e.tenant_id.to_string(),
@@ -200,7 +200,7 @@ pub fn audit(e: &AuditRecord) -> pb::AuditEvent {
     }
 }
 
-pub fn increase(i: &TemporaryIncrease) -> pb::TemporaryIncrease {
+pub(super) fn increase(i: &TemporaryIncrease) -> pb::TemporaryIncrease {
     pb::TemporaryIncrease {
         amount_micros: i.amount_micros,
         expire_time: Some(timestamp(i.expire_time)),
@@ -210,7 +210,7 @@ pub fn increase(i: &TemporaryIncrease) -> pb::TemporaryIncrease {
 
 /// A GrantTemporaryIncrease request as plain values; an unset or unrepresentable expiry is
 /// `None` (reported as required).
-pub fn raw_increase(req: &pb::GrantTemporaryIncreaseRequest) -> RawIncrease {
+pub(super) fn raw_increase(req: &pb::GrantTemporaryIncreaseRequest) -> RawIncrease {
     RawIncrease {
         amount_micros: req.amount_micros,
         expire_time: req.expire_time.as_ref().and_then(|t| {

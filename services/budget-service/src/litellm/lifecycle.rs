@@ -34,7 +34,7 @@ struct AliasListed {
 
 /// A live key found by its alias.
 #[derive(Clone, Debug, PartialEq)]
-pub struct AliasedKey {
+pub(crate) struct AliasedKey {
     pub key_hash: String,
     pub spend_micros: i64,
     /// The `tenant_id` we put in the metadata of the keys we generate.
@@ -43,20 +43,20 @@ pub struct AliasedKey {
 
 impl LiteLlmClient {
     /// Marks the proxy as licensed for enterprise features (LITELLM_ENTERPRISE).
-    pub fn with_enterprise(mut self, enterprise: bool) -> LiteLlmClient {
+    pub(crate) fn with_enterprise(mut self, enterprise: bool) -> LiteLlmClient {
         self.enterprise = enterprise;
         self
     }
 
     /// Whether /key/regenerate may be used.
-    pub fn enterprise(&self) -> bool {
+    pub(crate) fn enterprise(&self) -> bool {
         self.enterprise
     }
 
     /// POST /key/generate for a tenant's replacement key: the limits (with `budget_duration`,
     /// so LiteLLM computes a fresh reset date), the old key's spend carried over with `spend`,
     /// and `blocked` when the tenant is suspended.
-    pub async fn generate_replacement_key(
+    pub(crate) async fn generate_replacement_key(
         &self,
         alias: &str,
         tenant_id: &str,
@@ -75,23 +75,12 @@ impl LiteLlmClient {
         if let (true, Some(map)) = (blocked, body.as_object_mut()) {
             map.insert("blocked".into(), true.into());
         }
-        let request = self.http.post(self.url("/key/generate")).json(&body);
-        let answer: GenerateResponse = match self.send(request).await {
-            Err(LiteLlmError::Upstream {
-                status: 400,
-                message,
-                ..
-            }) if message.contains("already exists") => {
-                return Err(LiteLlmError::DuplicateAlias(alias.to_owned()));
-            }
-            other => other?,
-        };
-        new_key(answer)
+        new_key(self.post_key_generate(alias, &body).await?)
     }
 
     /// POST /key/regenerate (enterprise licence): LiteLLM replaces the key's value in place,
     /// keeping its spend and limits; the old value stops working at once.
-    pub async fn regenerate_key(
+    pub(crate) async fn regenerate_key(
         &self,
         key_hash: &str,
         alias: &str,
@@ -103,12 +92,12 @@ impl LiteLlmClient {
     }
 
     /// POST /key/block: LiteLLM refuses every call made with the key.
-    pub async fn block_key(&self, key_hash: &str) -> Result<(), LiteLlmError> {
+    pub(crate) async fn block_key(&self, key_hash: &str) -> Result<(), LiteLlmError> {
         self.set_blocked("/key/block", key_hash).await
     }
 
     /// POST /key/unblock.
-    pub async fn unblock_key(&self, key_hash: &str) -> Result<(), LiteLlmError> {
+    pub(crate) async fn unblock_key(&self, key_hash: &str) -> Result<(), LiteLlmError> {
         self.set_blocked("/key/unblock", key_hash).await
     }
 
@@ -120,7 +109,7 @@ impl LiteLlmClient {
     }
 
     /// GET /key/info, with the key's alias.
-    pub async fn key_info_with_alias(
+    pub(crate) async fn key_info_with_alias(
         &self,
         key_hash: &str,
     ) -> Result<(KeyBudget, Option<String>), LiteLlmError> {
@@ -140,7 +129,10 @@ impl LiteLlmClient {
 
     /// GET /key/list?key_alias=: the live keys whose alias is exactly `alias` (one page of
     /// 100 is plenty: LiteLLM keeps aliases unique).
-    pub async fn keys_with_alias(&self, alias: &str) -> Result<Vec<AliasedKey>, LiteLlmError> {
+    pub(crate) async fn keys_with_alias(
+        &self,
+        alias: &str,
+    ) -> Result<Vec<AliasedKey>, LiteLlmError> {
         let request = self.http.get(self.url("/key/list")).query(&[
             ("key_alias", alias),
             ("return_full_object", "true"),

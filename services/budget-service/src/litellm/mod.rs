@@ -63,17 +63,6 @@ pub enum KeyStatus {
     Deleted,
 }
 
-impl KeyStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyStatus::Active => "active",
-            KeyStatus::Revoked => "revoked",
-            KeyStatus::Expired => "expired",
-            KeyStatus::Deleted => "deleted",
-        }
-    }
-}
-
 /// What LiteLLM reports about a key's budget.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KeyBudget {
@@ -152,13 +141,13 @@ impl LiteLlmClient {
     }
 
     /// Counts every call's latency and errors by endpoint in `metrics`.
-    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+    pub(crate) fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
         self.metrics = Some(metrics);
         self
     }
 
     /// POST /key/generate: a new key for a tenant with the given limits.
-    pub async fn generate_key(
+    pub(crate) async fn generate_key(
         &self,
         alias: &str,
         tenant_id: &str,
@@ -171,17 +160,7 @@ impl LiteLlmClient {
             "budget_duration": limits.budget_duration,
             "metadata": {"tenant_id": tenant_id},
         });
-        let request = self.http.post(self.url("/key/generate")).json(&body);
-        let answer: GenerateResponse = match self.send(request).await {
-            Err(LiteLlmError::Upstream {
-                status: 400,
-                message,
-                ..
-            }) if message.contains("already exists") => {
-                return Err(LiteLlmError::DuplicateAlias(alias.to_owned()));
-            }
-            other => other?,
-        };
+        let answer = self.post_key_generate(alias, &body).await?;
         let key_hash = answer
             .token
             .or(answer.token_id)
@@ -197,8 +176,28 @@ impl LiteLlmClient {
         })
     }
 
+    /// POST /key/generate with `body`; LiteLLM's refusal of a taken alias is
+    /// [`LiteLlmError::DuplicateAlias`].
+    async fn post_key_generate(
+        &self,
+        alias: &str,
+        body: &serde_json::Value,
+    ) -> Result<GenerateResponse, LiteLlmError> {
+        let request = self.http.post(self.url("/key/generate")).json(body);
+        match self.send(request).await {
+            Err(LiteLlmError::Upstream {
+                status: 400,
+                message,
+                ..
+            }) if message.contains("already exists") => {
+                Err(LiteLlmError::DuplicateAlias(alias.to_owned()))
+            }
+            other => other,
+        }
+    }
+
     /// POST /key/update: sets the key's limits; returns the key as LiteLLM now has it.
-    pub async fn update_key(
+    pub(crate) async fn update_key(
         &self,
         key_hash: &str,
         limits: &KeyLimits,
@@ -217,7 +216,7 @@ impl LiteLlmClient {
     }
 
     /// GET /key/info: the key's current spend, limits, reset time and status.
-    pub async fn key_info(&self, key_hash: &str) -> Result<KeyBudget, LiteLlmError> {
+    pub(crate) async fn key_info(&self, key_hash: &str) -> Result<KeyBudget, LiteLlmError> {
         let request = self
             .http
             .get(self.url("/key/info"))
@@ -227,7 +226,7 @@ impl LiteLlmClient {
     }
 
     /// POST /key/delete: removes the key (LiteLLM archives it).
-    pub async fn delete_key(&self, key_hash: &str) -> Result<(), LiteLlmError> {
+    pub(crate) async fn delete_key(&self, key_hash: &str) -> Result<(), LiteLlmError> {
         let body = serde_json::json!({ "keys": [key_hash] });
         let request = self.http.post(self.url("/key/delete")).json(&body);
         let _: serde_json::Value = self.send(request).await?;
@@ -236,7 +235,7 @@ impl LiteLlmClient {
 
     /// GET /user/daily/activity/aggregated for one key: spend per UTC day from `start`
     /// to `end` inclusive, today's spend so far included. Days without spend are absent.
-    pub async fn daily_spend(
+    pub(crate) async fn daily_spend(
         &self,
         key_hash: &str,
         start: NaiveDate,
@@ -247,7 +246,7 @@ impl LiteLlmClient {
 
     /// GET /key/list?return_full_object=true: one page (at most 100) of every key, with
     /// spend and reset times. Returns the keys by hash and the number of pages.
-    pub async fn list_keys(
+    pub(crate) async fn list_keys(
         &self,
         page: u32,
     ) -> Result<(Vec<(String, KeyBudget)>, u32), LiteLlmError> {
@@ -263,7 +262,7 @@ impl LiteLlmClient {
 
     /// GET /user/daily/activity/aggregated for the whole proxy: every key's spend per UTC
     /// day from `start` to `end`, as (day, key hash, micros).
-    pub async fn daily_spend_by_key(
+    pub(crate) async fn daily_spend_by_key(
         &self,
         start: NaiveDate,
         end: NaiveDate,

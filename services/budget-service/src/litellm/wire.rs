@@ -8,37 +8,37 @@ use sha2::{Digest, Sha256};
 use super::{KeyBudget, KeyStatus, LiteLlmError, amount};
 
 #[derive(Deserialize)]
-pub struct ErrorEnvelope {
+pub(super) struct ErrorEnvelope {
     pub error: ErrorBody,
 }
 
 #[derive(Deserialize)]
-pub struct ErrorBody {
+pub(super) struct ErrorBody {
     pub message: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
 }
 
 #[derive(Deserialize)]
-pub struct GenerateResponse {
+pub(super) struct GenerateResponse {
     pub key: String,
     pub token: Option<String>,
     pub token_id: Option<String>,
 }
 
 #[derive(Deserialize)]
-pub struct KeyInfoResponse {
+pub(super) struct KeyInfoResponse {
     pub info: KeyRow,
 }
 
 #[derive(Deserialize)]
-pub struct BudgetTable {
+pub(super) struct BudgetTable {
     pub soft_budget: Option<f64>,
 }
 
 /// A key row, as in /key/info's `info` and /key/update's answer.
 #[derive(Deserialize)]
-pub struct KeyRow {
+pub(super) struct KeyRow {
     pub spend: Option<f64>,
     pub max_budget: Option<f64>,
     pub budget_duration: Option<String>,
@@ -51,7 +51,7 @@ pub struct KeyRow {
 
 impl KeyRow {
     /// The key's budget; `now` (from the client's clock) decides whether it has expired.
-    pub fn into_budget(self, now: DateTime<Utc>) -> Result<KeyBudget, LiteLlmError> {
+    pub(super) fn into_budget(self, now: DateTime<Utc>) -> Result<KeyBudget, LiteLlmError> {
         let spend = self
             .spend
             .ok_or_else(|| LiteLlmError::InvalidResponse("key has no spend".into()))?;
@@ -89,12 +89,12 @@ impl KeyRow {
 }
 
 #[derive(Deserialize)]
-pub struct ActivityResponse {
+pub(super) struct ActivityResponse {
     pub results: Vec<ActivityDay>,
 }
 
 #[derive(Deserialize)]
-pub struct ActivityDay {
+pub(super) struct ActivityDay {
     pub date: String,
     pub metrics: ActivityMetrics,
     #[serde(default)]
@@ -102,32 +102,32 @@ pub struct ActivityDay {
 }
 
 #[derive(Deserialize)]
-pub struct ActivityBreakdown {
+pub(super) struct ActivityBreakdown {
     #[serde(default)]
     pub api_keys: std::collections::BTreeMap<String, KeyActivity>,
 }
 
 #[derive(Deserialize)]
-pub struct KeyActivity {
+pub(super) struct KeyActivity {
     pub metrics: ActivityMetrics,
 }
 
 /// /key/list with return_full_object=true.
 #[derive(Deserialize)]
-pub struct KeyListResponse {
+pub(super) struct KeyListResponse {
     pub keys: Vec<ListedKey>,
     pub total_pages: Option<u32>,
 }
 
 #[derive(Deserialize)]
-pub struct ListedKey {
+pub(super) struct ListedKey {
     pub token: String,
     #[serde(flatten)]
     pub row: KeyRow,
 }
 
 impl KeyListResponse {
-    pub fn into_keys(
+    pub(super) fn into_keys(
         self,
         now: DateTime<Utc>,
     ) -> Result<(Vec<(String, KeyBudget)>, u32), LiteLlmError> {
@@ -142,12 +142,12 @@ impl KeyListResponse {
 }
 
 #[derive(Deserialize)]
-pub struct ActivityMetrics {
+pub(super) struct ActivityMetrics {
     pub spend: f64,
 }
 
 impl ActivityResponse {
-    pub fn into_days(self) -> Result<Vec<(NaiveDate, i64)>, LiteLlmError> {
+    pub(super) fn into_days(self) -> Result<Vec<(NaiveDate, i64)>, LiteLlmError> {
         self.results
             .into_iter()
             .map(|day| {
@@ -161,7 +161,7 @@ impl ActivityResponse {
 }
 
 impl ActivityResponse {
-    pub fn into_key_days(self) -> Result<Vec<(NaiveDate, String, i64)>, LiteLlmError> {
+    pub(super) fn into_key_days(self) -> Result<Vec<(NaiveDate, String, i64)>, LiteLlmError> {
         let mut out = Vec::new();
         for day in self.results {
             let date = NaiveDate::parse_from_str(&day.date, "%Y-%m-%d").map_err(|_| {
@@ -176,7 +176,7 @@ impl ActivityResponse {
 }
 
 /// LiteLLM writes datetimes as RFC 3339, sometimes without an offset (then UTC).
-pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, LiteLlmError> {
+pub(super) fn parse_time(raw: &str) -> Result<DateTime<Utc>, LiteLlmError> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
         .or_else(|_| {
@@ -185,7 +185,7 @@ pub fn parse_time(raw: &str) -> Result<DateTime<Utc>, LiteLlmError> {
         .map_err(|_| LiteLlmError::InvalidResponse("a datetime is not RFC 3339".into()))
 }
 
-pub fn sha256_hex(raw: &str) -> String {
+pub(super) fn sha256_hex(raw: &str) -> String {
     hex::encode(Sha256::digest(raw.as_bytes()))
 }
 

@@ -12,10 +12,10 @@ use std::time::Duration;
 use crate::domain::egress::{EgressPolicy, Reach, UrlRefusal};
 
 /// How long one name lookup may take.
-pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A lookup's answer.
-pub type Lookup = Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send>>;
+pub(crate) type Lookup = Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send>>;
 
 /// Resolves host names; the system resolver in production, a table in tests.
 pub trait Resolver: Send + Sync {

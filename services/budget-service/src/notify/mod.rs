@@ -12,8 +12,8 @@
 mod egress;
 mod wire;
 
-pub use egress::{LOOKUP_TIMEOUT, Lookup, ResolveError, Resolver, TargetGuard};
-pub use wire::{signature, slack_text, standard_signature};
+pub(crate) use egress::TargetGuard;
+pub(crate) use wire::{signature, standard_signature};
 
 use std::time::Duration;
 
@@ -23,18 +23,18 @@ use crate::domain::notification::Backoff;
 use crate::domain::{AlertKind, NotificationKind};
 
 /// The header with the alert id, so receivers can drop repeated deliveries.
-pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+pub(crate) const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 /// The header with the webhook body's signature.
-pub const SIGNATURE_HEADER: &str = "X-Budget-Signature";
+pub(crate) const SIGNATURE_HEADER: &str = "X-Budget-Signature";
 /// Standard Webhooks: the message id (the alert id, the same on every attempt).
-pub const WEBHOOK_ID_HEADER: &str = "webhook-id";
+pub(crate) const WEBHOOK_ID_HEADER: &str = "webhook-id";
 /// Standard Webhooks: when this attempt was sent, in Unix seconds.
-pub const WEBHOOK_TIMESTAMP_HEADER: &str = "webhook-timestamp";
+pub(crate) const WEBHOOK_TIMESTAMP_HEADER: &str = "webhook-timestamp";
 /// Standard Webhooks: `v1,` and the base64 HMAC-SHA256 of "id.timestamp.body".
-pub const WEBHOOK_SIGNATURE_HEADER: &str = "webhook-signature";
+pub(crate) const WEBHOOK_SIGNATURE_HEADER: &str = "webhook-signature";
 /// How long connecting to a receiver may take (name lookup included), within the total
 /// timeout: a receiver that does not even accept the connection frees its slot early.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One alert as receivers are told about it.
 #[derive(Clone, Debug)]

@@ -59,7 +59,7 @@ fn event(notice: &Notice) -> String {
 }
 
 /// The JSON a webhook target receives; these exact bytes are signed.
-pub fn webhook_body(notice: &Notice) -> Result<Vec<u8>, serde_json::Error> {
+pub(super) fn webhook_body(notice: &Notice) -> Result<Vec<u8>, serde_json::Error> {
     serde_json::to_vec(&WebhookBody {
         alert_id: notice.alert_id.to_string(),
         tenant_id: &notice.tenant_id,
@@ -78,7 +78,7 @@ pub fn webhook_body(notice: &Notice) -> Result<Vec<u8>, serde_json::Error> {
 }
 
 /// The sentence a Slack-compatible target shows.
-pub fn slack_text(notice: &Notice) -> String {
+pub(crate) fn slack_text(notice: &Notice) -> String {
     format!(
         "Budget alert for {} ({}): {}. Spend is {} of the {} budget ({:.1}%). Dashboard: {}",
         notice.display_name,
@@ -92,14 +92,14 @@ pub fn slack_text(notice: &Notice) -> String {
 }
 
 /// The JSON a Slack-compatible target receives.
-pub fn slack_body(notice: &Notice) -> Result<Vec<u8>, serde_json::Error> {
+pub(super) fn slack_body(notice: &Notice) -> Result<Vec<u8>, serde_json::Error> {
     serde_json::to_vec(&SlackBody {
         text: slack_text(notice),
     })
 }
 
 /// The `X-Budget-Signature` value: "sha256=" and the hex HMAC-SHA256 of `body` under `secret`.
-pub fn signature(secret: &str, body: &[u8]) -> String {
+pub(crate) fn signature(secret: &str, body: &[u8]) -> String {
     // HMAC accepts keys of any length, so this never fails.
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
@@ -119,7 +119,7 @@ fn standard_key(secret: &str) -> Vec<u8> {
 }
 
 /// The `webhook-signature` value: "v1," and the base64 HMAC-SHA256 of "id.timestamp.body".
-pub fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
+pub(crate) fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&standard_key(secret))
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(id.as_bytes());

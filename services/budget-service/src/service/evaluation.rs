@@ -10,13 +10,15 @@ use chrono::Days;
 use futures::FutureExt as _;
 use tokio::sync::watch;
 
-use super::{Actor, Budgets, key_limits, read_error};
+use super::Budgets;
+use super::shared::{Actor, key_limits, parse_tenant, read_error, tenant_key};
 use crate::domain::increase::effective_settings;
+use crate::domain::{Alert, Tenant, TenantConfig, TenantId};
 use crate::domain::{BudgetSettings, BudgetStatus, due_alerts};
 use crate::error::BudgetError;
 use crate::litellm::{KeyBudget, KeyStatus};
 use crate::panic_points::panic_text;
-use crate::store::{AlertRecord, ConfigRecord, NewAlert, NewAudit, StoreError, TenantRecord};
+use crate::store::{NewAlert, NewAudit, StoreError};
 
 /// Tenants read from the database at a time during a pass.
 const TENANT_BATCH: i64 = 500;
@@ -33,6 +35,18 @@ pub struct PassReport {
     pub increases_expired: usize,
     /// True when the pass stopped early for a shutdown.
     pub interrupted: bool,
+}
+
+/// What a LiteLLM key webhook led to.
+#[derive(Debug)]
+pub(crate) enum KeyWebhook {
+    /// The key is no tenant's key.
+    NoTenant,
+    /// The key's tenant was evaluated; these alerts were new.
+    Evaluated {
+        tenant_id: TenantId,
+        new_alerts: Vec<Alert>,
+    },
 }
 
 impl Budgets {
@@ -140,33 +154,29 @@ impl Budgets {
         Ok(report)
     }
 
-    /// Evaluates one tenant now from a fresh LiteLLM read (the webhook path) and returns the
-    /// alerts that were new.
-    pub async fn evaluate_tenant(&self, tenant_id: &str) -> Result<Vec<AlertRecord>, BudgetError> {
-        let id = super::parse_tenant(tenant_id)?;
-        let (tenant, config) = self.tenant_config(&id).await?;
-        let key = self
-            .litellm
-            .key_info(&tenant.key_hash)
-            .await
-            .map_err(|e| read_error(&id, e))?;
-        Ok(self
+    /// LiteLLM reported an event about the key with this hash: evaluates its tenant now from
+    /// a fresh LiteLLM read and says which alerts were new. A key of no tenant is ignored.
+    pub(crate) async fn on_key_webhook(&self, key_hash: &str) -> Result<KeyWebhook, BudgetError> {
+        let Some(id) = self.store.tenant_by_key_hash(key_hash).await? else {
+            return Ok(KeyWebhook::NoTenant);
+        };
+        let (tenant, config, key) = self.tenant_with_key(&id).await?;
+        let new_alerts = self
             .evaluate_with(&tenant, &config, &key, None)
             .await?
-            .alerts)
+            .alerts;
+        Ok(KeyWebhook::Evaluated {
+            tenant_id: id,
+            new_alerts,
+        })
     }
 
     /// Reads the tenant's status now and stores it for the fleet view, without recording
     /// alerts or repairing its key (tools that seed data use it).
     pub async fn refresh_status(&self, tenant_id: &str) -> Result<(), BudgetError> {
-        let id = super::parse_tenant(tenant_id)?;
-        let (tenant, config) = self.tenant_config(&id).await?;
-        let key = self
-            .litellm
-            .key_info(&tenant.key_hash)
-            .await
-            .map_err(|e| read_error(&id, e))?;
-        let key = super::lifecycle::tenant_key(&tenant, key)?;
+        let id = parse_tenant(tenant_id)?;
+        let (tenant, config, key) = self.tenant_with_key(&id).await?;
+        let key = tenant_key(&tenant, key)?;
         let status = self.compute_status(&tenant, &config, &key).await?;
         self.store.upsert_tenant_status(&status).await?;
         self.statuses.insert(id, std::sync::Arc::new(status)).await;
@@ -175,14 +185,14 @@ impl Budgets {
 
     async fn evaluate_with(
         &self,
-        tenant: &TenantRecord,
-        config: &ConfigRecord,
+        tenant: &Tenant,
+        config: &TenantConfig,
         key: &KeyBudget,
         recent_days: Option<&[(chrono::NaiveDate, i64)]>,
     ) -> Result<Evaluation, BudgetError> {
         self.panic_points
             .check(format_args!("evaluate:{}", tenant.tenant_id));
-        let key = super::lifecycle::tenant_key(tenant, key.clone())?;
+        let key = tenant_key(tenant, key.clone())?;
         if let Some(days) = recent_days {
             // Only once the full history is loaded; otherwise compute_status loads it.
             self.store
@@ -205,7 +215,7 @@ impl Budgets {
         Ok(Evaluation { alerts, repaired })
     }
 
-    async fn record_alerts(&self, status: &BudgetStatus) -> Result<Vec<AlertRecord>, StoreError> {
+    async fn record_alerts(&self, status: &BudgetStatus) -> Result<Vec<Alert>, StoreError> {
         let mut recorded = Vec::new();
         for due in due_alerts(status) {
             let alert = NewAlert {
@@ -230,7 +240,7 @@ impl Budgets {
 
     /// Puts our settings back on a key changed behind our back. The settings row is locked
     /// and the key re-read first, so a concurrent UpdateBudgetConfig is never undone.
-    pub(super) async fn repair_key(&self, tenant: &TenantRecord) -> Result<bool, BudgetError> {
+    pub(super) async fn repair_key(&self, tenant: &Tenant) -> Result<bool, BudgetError> {
         let now = self.clock.now();
         if self
             .store
@@ -315,7 +325,7 @@ impl Budgets {
 }
 
 struct Evaluation {
-    alerts: Vec<AlertRecord>,
+    alerts: Vec<Alert>,
     repaired: bool,
 }
 

@@ -1,16 +1,17 @@
 //! CSV exports of a tenant's daily spend, alerts and audit events for a range of UTC days.
 
-use crate::domain::FieldViolation;
 use crate::domain::budget::BudgetSettings;
 use crate::domain::export::{self, CsvWriter, DateRange, ExportKind, dollars, iso_time};
+use crate::domain::{Alert, AuditEvent};
+use crate::domain::{FieldViolation, Violations};
 use crate::error::BudgetError;
-use crate::store::{AlertRecord, AuditRecord};
 
-use super::{Budgets, parse_tenant};
+use super::Budgets;
+use super::shared::tenant_and;
 
 /// An export ready to download.
 #[derive(Clone, Debug)]
-pub struct Export {
+pub(crate) struct Export {
     pub filename: String,
     pub csv: String,
 }
@@ -18,29 +19,19 @@ pub struct Export {
 impl Budgets {
     /// The tenant's `kind` data for the UTC days `start_date..=end_date` as CSV. `kind` is
     /// `None` when the caller sent none (a field violation).
-    pub async fn export(
+    pub(crate) async fn export(
         &self,
         tenant_id: &str,
         kind: Option<ExportKind>,
         start_date: &str,
         end_date: &str,
     ) -> Result<Export, BudgetError> {
-        let id = parse_tenant(tenant_id);
-        let range = DateRange::parse(start_date, end_date);
-        let (id, kind, range) = match (id, kind, range) {
-            (Ok(id), Some(kind), Ok(range)) => (id, kind, range),
-            (id, kind, range) => {
-                let mut violations: Vec<FieldViolation> = id.err().into_iter().collect();
-                if kind.is_none() {
-                    violations.push(FieldViolation::new(
-                        "kind",
-                        "Kind must be daily spend, alerts or audit events",
-                    ));
-                }
-                violations.extend(range.err().unwrap_or_default());
-                return Err(BudgetError::InvalidArgument(violations));
-            }
-        };
+        let mut violations = Violations::default();
+        let kind = violations.take(kind.ok_or_else(|| {
+            FieldViolation::new("kind", "Kind must be daily spend, alerts or audit events")
+        }));
+        let range = violations.take(DateRange::parse(start_date, end_date));
+        let (id, (kind, range)) = tenant_and(tenant_id, violations.finish(kind.zip(range)))?;
         self.tenant_config(&id).await?;
         let (from, to) = range.bounds();
         let csv = match kind {
@@ -61,7 +52,7 @@ impl Budgets {
     }
 }
 
-fn alerts_csv(alerts: &[AlertRecord]) -> String {
+fn alerts_csv(alerts: &[Alert]) -> String {
     let mut csv = CsvWriter::with_header(&[
         "alert_id",
         "created_at",
@@ -106,7 +97,7 @@ fn settings_fields(settings: Option<&BudgetSettings>) -> [String; 4] {
     }
 }
 
-fn audit_csv(events: &[AuditRecord]) -> String {
+fn audit_csv(events: &[AuditEvent]) -> String {
     let mut header = vec![
         "event_id".to_owned(),
         "created_at".to_owned(),

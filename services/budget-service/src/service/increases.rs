@@ -1,21 +1,23 @@
 //! Temporary budget increases: granting one (LiteLLM first, then our database, or neither)
 //! and reverting it when it expires (the evaluator's job, so it survives restarts).
 
+use crate::domain::Tenant;
 use crate::domain::increase::effective_settings;
 use crate::domain::money::format_usd;
-use crate::domain::{BudgetSettings, FieldViolation, RawIncrease, TemporaryIncrease, TenantId};
+use crate::domain::{BudgetSettings, RawIncrease, TemporaryIncrease, TenantId};
 use crate::error::BudgetError;
-use crate::store::{NewAudit, StoreError, TenantRecord};
+use crate::store::{NewAudit, StoreError};
 
-use super::{Actor, Budgets, key_limits, parse_tenant, write_error};
+use super::Budgets;
+use super::shared::{Actor, key_limits, tenant_and, write_error};
 
 /// Expired increases reverted per batch at the start of an evaluation pass.
 const EXPIRY_BATCH: i64 = 500;
 
 /// The audit action of a grant.
-pub const GRANTED: &str = "temporary_increase_granted";
+pub(super) const GRANTED: &str = "temporary_increase_granted";
 /// The audit action of an expiry.
-pub const EXPIRED: &str = "temporary_increase_expired";
+pub(super) const EXPIRED: &str = "temporary_increase_expired";
 
 /// The evaluator's name in the audit trail.
 const EVALUATOR: &str = "budget-evaluator";
@@ -35,21 +37,14 @@ impl Budgets {
     /// Raises the tenant's budget by `raw.amount_micros` until `raw.expire_time`, replacing
     /// any increase in force. The key's limits are pushed to LiteLLM first; if our write
     /// fails, the previous limits are pushed back.
-    pub async fn grant_increase(
+    pub(crate) async fn grant_increase(
         &self,
         tenant_id: &str,
         raw: &RawIncrease,
         actor: &Actor,
     ) -> Result<TemporaryIncrease, BudgetError> {
         let now = self.clock.now();
-        let (id, increase) = match (parse_tenant(tenant_id), raw.validate(now)) {
-            (Ok(id), Ok(increase)) => (id, increase),
-            (id, increase) => {
-                let mut violations: Vec<FieldViolation> = id.err().into_iter().collect();
-                violations.extend(increase.err().unwrap_or_default());
-                return Err(BudgetError::InvalidArgument(violations));
-            }
-        };
+        let (id, increase) = tenant_and(tenant_id, raw.validate(now))?;
         let mut tx = self.store.begin().await?;
         let (tenant, config) = self
             .store
@@ -174,7 +169,7 @@ impl Budgets {
 
     async fn push_base_limits(
         &self,
-        tenant: &TenantRecord,
+        tenant: &Tenant,
         base: &BudgetSettings,
         raised: &BudgetSettings,
     ) -> Result<(), BudgetError> {

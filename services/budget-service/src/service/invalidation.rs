@@ -11,7 +11,7 @@ use crate::domain::TenantId;
 impl Budgets {
     /// Drops the tenant's cached status (it changed, maybe on another replica). Unknown or
     /// malformed ids are ignored.
-    pub async fn forget_status(&self, tenant_id: &str) {
+    pub(crate) async fn forget_status(&self, tenant_id: &str) {
         self.invalidations.fetch_add(1, Ordering::SeqCst);
         if let Some(id) = TenantId::parse(tenant_id) {
             self.statuses.invalidate(&id).await;

@@ -4,34 +4,30 @@
 //! with the evaluator's drift repair), changes LiteLLM, then records the change and its audit
 //! event in the same transaction.
 
-use super::{Actor, Budgets, key_limits, parse_tenant, read_error, usable_key, write_error};
-use crate::domain::{FieldViolation, TenantId};
+use super::Budgets;
+use super::shared::{
+    Actor, generate_error, key_limits, parse_tenant, read_error, tenant_and, tenant_key,
+    write_error,
+};
+use crate::domain::Tenant;
+use crate::domain::{FieldViolation, TenantId, is_short_text};
 use crate::error::BudgetError;
-use crate::litellm::{KeyBudget, KeyStatus, LiteLlmError, NewKey};
-use crate::store::{NewAudit, StoreError, TenantRecord, Tx};
+use crate::litellm::{LiteLlmError, NewKey};
+use crate::store::{NewAudit, StoreError, Tx};
 
 /// The longest suspension reason kept in the audit trail.
 const MAX_REASON_CHARS: usize = 500;
-
-/// The key status a tenant's key must have: active, or blocked when we suspended the tenant
-/// (the status is then reported with `suspended`, not refused).
-pub(super) fn tenant_key(tenant: &TenantRecord, key: KeyBudget) -> Result<KeyBudget, BudgetError> {
-    if key.status == KeyStatus::Revoked && tenant.suspended_at.is_some() {
-        return Ok(key);
-    }
-    usable_key(&tenant.tenant_id, key)
-}
 
 impl Budgets {
     /// Deletes the tenant's LiteLLM key and marks the tenant deleted: its history, alerts and
     /// audit trail stay, the evaluator and fleet view skip it, its RPCs answer NOT_FOUND and
     /// its id is never reused. A key LiteLLM no longer has counts as deleted, so a retry after
     /// a failed commit finishes the job.
-    pub async fn delete_tenant(
+    pub(crate) async fn delete_tenant(
         &self,
         tenant_id: &str,
         actor: &Actor,
-    ) -> Result<TenantRecord, BudgetError> {
+    ) -> Result<Tenant, BudgetError> {
         let id = parse_tenant(tenant_id)?;
         let (mut tx, mut tenant) = self.lock_tenant(&id).await?;
         let deleted_at = self.store.mark_tenant_deleted(&mut tx, &id).await?;
@@ -57,11 +53,11 @@ impl Budgets {
     /// date, which is remembered. The stored hash is switched in one transaction with the
     /// audit event, then the old key is deleted. If that last delete fails the rotation still
     /// stands (the new key is only shown now) and the failure is logged for an operator.
-    pub async fn rotate_tenant_key(
+    pub(crate) async fn rotate_tenant_key(
         &self,
         tenant_id: &str,
         actor: &Actor,
-    ) -> Result<(TenantRecord, String), BudgetError> {
+    ) -> Result<(Tenant, String), BudgetError> {
         let id = parse_tenant(tenant_id)?;
         let (mut tx, mut tenant) = self.lock_tenant(&id).await?;
         let (_, config) = self.tenant_config(&id).await?;
@@ -88,17 +84,9 @@ impl Budgets {
                     tenant.suspended_at.is_some(),
                 )
                 .await
-                .map_err(|e| match e {
-                    LiteLlmError::DuplicateAlias(alias) => BudgetError::KeyAliasTaken(alias),
-                    e => BudgetError::LiteLlmWriteFailed(e),
-                })?
+                .map_err(generate_error)?
         };
-        let reset_at = self
-            .litellm
-            .key_info(&key.key_hash)
-            .await
-            .ok()
-            .and_then(|info| info.budget_reset_at);
+        let reset_at = self.reset_time_of(&key.key_hash).await;
         let detail = format!("new key alias {alias}");
         let saved = self
             .switch_key(
@@ -132,25 +120,15 @@ impl Budgets {
     /// Points the tenant at a key created elsewhere (by sha256 hash) after checking LiteLLM
     /// has it and it is usable, and pushes our limits to it (`budget_duration` only when the
     /// key's differs, so its period is not restarted). The previous key is left as it is.
-    pub async fn attach_tenant_key(
+    pub(crate) async fn attach_tenant_key(
         &self,
         tenant_id: &str,
         key_hash: &str,
         actor: &Actor,
-    ) -> Result<TenantRecord, BudgetError> {
-        let id = parse_tenant(tenant_id);
+    ) -> Result<Tenant, BudgetError> {
         let key_hash = key_hash.trim().to_ascii_lowercase();
         let hash_ok = key_hash.len() == 64 && key_hash.bytes().all(|b| b.is_ascii_hexdigit());
-        let id = match (id, hash_ok) {
-            (Ok(id), true) => id,
-            (id, hash_ok) => {
-                let mut violations: Vec<FieldViolation> = id.err().into_iter().collect();
-                if !hash_ok {
-                    violations.push(hash_violation());
-                }
-                return Err(BudgetError::InvalidArgument(violations));
-            }
-        };
+        let (id, ()) = tenant_and(tenant_id, hash_ok.then_some(()).ok_or_else(hash_violation))?;
         let (mut tx, mut tenant) = self.lock_tenant(&id).await?;
         if let Some(owner) = self.store.any_tenant_with_key(&mut tx, &key_hash).await? {
             let description = if owner == id.as_str() {
@@ -213,29 +191,23 @@ impl Budgets {
     /// An emergency stop: blocks the tenant's key in LiteLLM (/key/block) and records why.
     /// The status keeps answering, with `suspended`. Suspending a suspended tenant changes
     /// nothing.
-    pub async fn suspend_tenant(
+    pub(crate) async fn suspend_tenant(
         &self,
         tenant_id: &str,
         reason: &str,
         actor: &Actor,
-    ) -> Result<TenantRecord, BudgetError> {
-        let id = parse_tenant(tenant_id);
+    ) -> Result<Tenant, BudgetError> {
         let reason = reason.trim();
-        let reason_ok =
-            reason.chars().count() <= MAX_REASON_CHARS && !reason.chars().any(char::is_control);
-        let id = match (id, reason_ok) {
-            (Ok(id), true) => id,
-            (id, reason_ok) => {
-                let mut violations: Vec<FieldViolation> = id.err().into_iter().collect();
-                if !reason_ok {
-                    violations.push(FieldViolation::new(
-                        "reason",
-                        "Reason must be at most 500 characters, without control characters",
-                    ));
-                }
-                return Err(BudgetError::InvalidArgument(violations));
-            }
-        };
+        let reason_ok = is_short_text(reason, MAX_REASON_CHARS).then_some(());
+        let (id, ()) = tenant_and(
+            tenant_id,
+            reason_ok.ok_or_else(|| {
+                FieldViolation::new(
+                    "reason",
+                    "Reason must be at most 500 characters, without control characters",
+                )
+            }),
+        )?;
         let (mut tx, mut tenant) = self.lock_tenant(&id).await?;
         if tenant.suspended_at.is_some() {
             return Ok(tenant);
@@ -269,11 +241,11 @@ impl Budgets {
 
     /// Lets a suspended tenant work again (/key/unblock). Resuming a tenant that is not
     /// suspended changes nothing.
-    pub async fn resume_tenant(
+    pub(crate) async fn resume_tenant(
         &self,
         tenant_id: &str,
         actor: &Actor,
-    ) -> Result<TenantRecord, BudgetError> {
+    ) -> Result<Tenant, BudgetError> {
         let id = parse_tenant(tenant_id)?;
         let (mut tx, mut tenant) = self.lock_tenant(&id).await?;
         if tenant.suspended_at.is_none() {
@@ -302,7 +274,7 @@ impl Budgets {
     }
 
     /// Locks the tenant's settings row; NOT_FOUND for unknown and deleted tenants.
-    async fn lock_tenant(&self, id: &TenantId) -> Result<(Tx, TenantRecord), BudgetError> {
+    async fn lock_tenant(&self, id: &TenantId) -> Result<(Tx, Tenant), BudgetError> {
         let mut tx = self.store.begin().await?;
         let (tenant, _) = self
             .store
@@ -357,12 +329,7 @@ impl Budgets {
     }
 
     /// Puts the key's blocked flag back after our write failed (`blocked`: what was attempted).
-    async fn undo_block(
-        &self,
-        tenant: &TenantRecord,
-        blocked: bool,
-        cause: StoreError,
-    ) -> BudgetError {
+    async fn undo_block(&self, tenant: &Tenant, blocked: bool, cause: StoreError) -> BudgetError {
         let undone = if blocked {
             self.litellm.unblock_key(&tenant.key_hash).await
         } else {

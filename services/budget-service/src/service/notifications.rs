@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 
-use super::{Actor, Budgets, Clock, parse_tenant};
+use super::Budgets;
+use super::shared::{Actor, parse_tenant};
+use crate::clock::Clock;
+use crate::domain::NotificationTarget;
 use crate::domain::egress::UrlRefusal;
 use crate::domain::notification::{
     AfterFailure, DeliveryLimits, ExistingTarget, InFlight, MAX_TARGETS, RawTarget, after_failure,
@@ -19,7 +22,7 @@ use crate::domain::notification::{
 };
 use crate::error::BudgetError;
 use crate::notify::{Destination, Notice, Notifier, TargetGuard};
-use crate::store::{Claim, DueDelivery, FailedAttempt, NewAudit, Store, StoreError, TargetRecord};
+use crate::store::{Claim, DueDelivery, FailedAttempt, NewAudit, Store, StoreError};
 
 /// How long a claim keeps other senders off a delivery beyond the send timeout.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
@@ -28,10 +31,10 @@ const BUSY_RECEIVER_WAIT: Duration = Duration::from_secs(1);
 
 impl Budgets {
     /// The tenant's notification targets, oldest first.
-    pub async fn notification_targets(
+    pub(crate) async fn notification_targets(
         &self,
         tenant_id: &str,
-    ) -> Result<Vec<TargetRecord>, BudgetError> {
+    ) -> Result<Vec<NotificationTarget>, BudgetError> {
         let id = parse_tenant(tenant_id)?;
         self.tenant_config(&id).await?;
         Ok(self.store.list_targets(&id).await?)
@@ -39,12 +42,12 @@ impl Budgets {
 
     /// Replaces the tenant's whole set of targets and records who did it. The tenant's
     /// settings row is locked meanwhile, so concurrent replacements run one at a time.
-    pub async fn set_notification_targets(
+    pub(crate) async fn set_notification_targets(
         &self,
         tenant_id: &str,
         targets: &[RawTarget],
         actor: &Actor,
-    ) -> Result<Vec<TargetRecord>, BudgetError> {
+    ) -> Result<Vec<NotificationTarget>, BudgetError> {
         let id = parse_tenant(tenant_id)?;
         // Names are resolved before the tenant's row is locked: a slow lookup holds nothing.
         let resolves_inside = self.targets_resolving_inside(targets).await;
@@ -127,7 +130,7 @@ pub struct DeliveryPolicy {
 
 /// How one delivery attempt ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeliveryOutcome {
+pub(crate) enum DeliveryOutcome {
     Delivered,
     Retrying,
     GivenUp,
@@ -156,14 +159,14 @@ impl Deliveries {
         }
     }
 
-    pub fn limits(&self) -> DeliveryLimits {
+    pub(crate) fn limits(&self) -> DeliveryLimits {
         self.policy.limits
     }
 
     /// Claims as many due deliveries as `in_flight` has free slots, leaving out what would
     /// take a tenant or a target past its cap. Each comes with a lease of the send timeout
     /// and a margin, so it must be sent (or given back) at once.
-    pub async fn claim(&self, in_flight: &InFlight) -> Result<Vec<DueDelivery>, StoreError> {
+    pub(crate) async fn claim(&self, in_flight: &InFlight) -> Result<Vec<DueDelivery>, StoreError> {
         let limits = in_flight.limits();
         let busy_tenants: Vec<(&str, usize)> = in_flight.by_tenant().collect();
         let busy_targets: Vec<(i64, usize)> = in_flight.by_target().collect();
@@ -188,7 +191,7 @@ impl Deliveries {
 
     /// Gives back a claimed delivery that cannot start now (its receiver is busy with other
     /// targets' deliveries): it is due again shortly, its attempt not counted.
-    pub async fn release(&self, due: &DueDelivery) -> Result<(), StoreError> {
+    pub(crate) async fn release(&self, due: &DueDelivery) -> Result<(), StoreError> {
         let wait = TimeDelta::from_std(BUSY_RECEIVER_WAIT).unwrap_or(TimeDelta::seconds(1));
         self.store
             .release_claim(due.delivery_id, due.attempts, self.clock.now() + wait)
@@ -197,7 +200,7 @@ impl Deliveries {
 
     /// Sends one claimed delivery and records the outcome. A recording failure is returned;
     /// the lease makes the delivery due again.
-    pub async fn deliver(&self, due: &DueDelivery) -> Result<DeliveryOutcome, StoreError> {
+    pub(crate) async fn deliver(&self, due: &DueDelivery) -> Result<DeliveryOutcome, StoreError> {
         let alert = &due.alert;
         let notice = Notice {
             alert_id: alert.alert_id,

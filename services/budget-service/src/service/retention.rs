@@ -8,7 +8,7 @@ use crate::error::BudgetError;
 use crate::store::PurgeCounts;
 
 /// Rows deleted per statement, so no purge holds locks for long.
-pub const PURGE_BATCH: i64 = 1000;
+pub(crate) const PURGE_BATCH: i64 = 1000;
 
 impl Budgets {
     /// Deletes what is older than `retention` (counted back from now) in batches of `batch`

@@ -4,12 +4,13 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::rows::{AlertRow, AuditRow};
-use super::{AlertRecord, AuditRecord, Store, StoreError};
+use super::{Store, StoreError};
 use crate::domain::TenantId;
+use crate::domain::{Alert, AuditEvent};
 
 impl Store {
     /// Stored daily spend for the days `start..=end` (days without a row are absent).
-    pub async fn daily_spend_between(
+    pub(crate) async fn daily_spend_between(
         &self,
         id: &TenantId,
         start: NaiveDate,
@@ -28,12 +29,12 @@ impl Store {
     }
 
     /// The tenant's alerts created in `[from, to)`, oldest first.
-    pub async fn alerts_between(
+    pub(crate) async fn alerts_between(
         &self,
         id: &TenantId,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<AlertRecord>, StoreError> {
+    ) -> Result<Vec<Alert>, StoreError> {
         let rows: Vec<AlertRow> = sqlx::query_as(
             "SELECT alert_id, tenant_id, alert_type, spend_micros, max_budget_micros, percent, \
              threshold_percent, message, created_at FROM budget_alert_history \
@@ -49,12 +50,12 @@ impl Store {
     }
 
     /// The tenant's audit events recorded in `[from, to)`, oldest first.
-    pub async fn audit_between(
+    pub(crate) async fn audit_between(
         &self,
         id: &TenantId,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
+    ) -> Result<Vec<AuditEvent>, StoreError> {
         let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT event_id, tenant_id, actor, action, old_config, new_config, detail, created_at \
              FROM audit_events WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 \

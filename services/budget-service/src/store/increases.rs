@@ -24,7 +24,7 @@ impl From<IncreaseRow> for TemporaryIncrease {
 
 impl Store {
     /// The tenant's stored increase (in force or expired but not yet reverted).
-    pub async fn temporary_increase(
+    pub(crate) async fn temporary_increase(
         &self,
         id: &TenantId,
     ) -> Result<Option<TemporaryIncrease>, StoreError> {
@@ -39,7 +39,7 @@ impl Store {
 
     /// Like [`Store::temporary_increase`], in the caller's transaction (which holds the
     /// tenant's settings row locked).
-    pub async fn temporary_increase_in(
+    pub(crate) async fn temporary_increase_in(
         &self,
         tx: &mut Tx,
         id: &TenantId,
@@ -54,7 +54,7 @@ impl Store {
     }
 
     /// Stores the tenant's increase, replacing any other.
-    pub async fn put_temporary_increase(
+    pub(crate) async fn put_temporary_increase(
         &self,
         tx: &mut Tx,
         id: &TenantId,
@@ -79,7 +79,7 @@ impl Store {
     }
 
     /// Deletes the tenant's increase.
-    pub async fn delete_temporary_increase(
+    pub(crate) async fn delete_temporary_increase(
         &self,
         tx: &mut Tx,
         id: &TenantId,
@@ -92,7 +92,7 @@ impl Store {
     }
 
     /// Tenants whose increase expired at or before `now`, oldest expiry first.
-    pub async fn expired_increases(
+    pub(crate) async fn expired_increases(
         &self,
         now: DateTime<Utc>,
         limit: i64,

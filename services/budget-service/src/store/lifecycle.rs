@@ -8,7 +8,7 @@ use crate::domain::TenantId;
 
 impl Store {
     /// Marks the tenant deleted (its row, history, alerts and audit stay); returns when.
-    pub async fn mark_tenant_deleted(
+    pub(crate) async fn mark_tenant_deleted(
         &self,
         tx: &mut Tx,
         id: &TenantId,
@@ -23,7 +23,11 @@ impl Store {
     }
 
     /// How many times the tenant's key was rotated.
-    pub async fn key_rotations(&self, tx: &mut Tx, id: &TenantId) -> Result<i32, StoreError> {
+    pub(crate) async fn key_rotations(
+        &self,
+        tx: &mut Tx,
+        id: &TenantId,
+    ) -> Result<i32, StoreError> {
         let (count,): (i32,) =
             sqlx::query_as("SELECT key_rotations FROM tenants WHERE tenant_id = $1")
                 .bind(id.as_str())
@@ -33,7 +37,7 @@ impl Store {
     }
 
     /// Points the tenant at another LiteLLM key; `rotated` counts a rotation.
-    pub async fn set_tenant_key(
+    pub(crate) async fn set_tenant_key(
         &self,
         tx: &mut Tx,
         id: &TenantId,
@@ -55,7 +59,7 @@ impl Store {
     }
 
     /// Remembers the reset time of a new key (it starts a fresh period).
-    pub async fn set_reset_time(
+    pub(crate) async fn set_reset_time(
         &self,
         tx: &mut Tx,
         id: &TenantId,
@@ -70,7 +74,7 @@ impl Store {
     }
 
     /// The tenant (deleted or not) that has this key hash.
-    pub async fn any_tenant_with_key(
+    pub(crate) async fn any_tenant_with_key(
         &self,
         tx: &mut Tx,
         key_hash: &str,
@@ -84,7 +88,7 @@ impl Store {
     }
 
     /// Sets (with a reason) or clears the tenant's suspension; returns the new `suspended_at`.
-    pub async fn set_suspended(
+    pub(crate) async fn set_suspended(
         &self,
         tx: &mut Tx,
         id: &TenantId,
@@ -104,7 +108,7 @@ impl Store {
     }
 
     /// Whether the tenant exists or existed (deleted tenants keep their audit trail).
-    pub async fn tenant_ever_existed(&self, id: &TenantId) -> Result<bool, StoreError> {
+    pub(crate) async fn tenant_ever_existed(&self, id: &TenantId) -> Result<bool, StoreError> {
         let found: Option<(String,)> =
             sqlx::query_as("SELECT tenant_id FROM tenants WHERE tenant_id = $1")
                 .bind(id.as_str())

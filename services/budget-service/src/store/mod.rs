@@ -17,25 +17,23 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::domain::{AlertKind, BudgetSettings, BudgetState, BudgetStatus, TenantId};
-pub use notifications::{
-    ALERTS_PAGE_SQL, AlertsPage, Claim, DeliveryRecord, DueDelivery, FailedAttempt, TARGET_REMOVED,
-    TargetRecord,
+use crate::domain::{
+    Alert, AlertKind, AuditEvent, BudgetSettings, BudgetStatus, EvaluatedStatus, Tenant,
+    TenantConfig, TenantId,
 };
-pub use notify::{
-    CANDIDATE_APPLICATION_NAME, LEADER_APPLICATION_NAME, LISTENER_APPLICATION_NAME, LockSession,
-    STATUS_CHANNEL, StatusChange, StatusChanges,
-};
+pub use notifications::ALERTS_PAGE_SQL;
+pub(crate) use notifications::{Claim, DueDelivery, FailedAttempt};
+pub use notify::{LEADER_APPLICATION_NAME, LISTENER_APPLICATION_NAME};
+pub(crate) use notify::{LockSession, StatusChange, StatusChanges};
 pub use retention::PurgeCounts;
-pub use rows::{AlertRecord, AuditRecord, ConfigRecord, TenantRecord};
 use rows::{AlertRow, AuditRow, SettingsJson, TenantConfigRow};
-pub use tokens::TokenRecord;
+pub(crate) use tokens::TokenRecord;
 
 /// An open transaction; callers pass it back into the store's functions.
-pub type Tx = Transaction<'static, Postgres>;
+pub(crate) type Tx = Transaction<'static, Postgres>;
 
 /// A position in a newest-first list: the last row's time and id.
-pub type Cursor = (DateTime<Utc>, i64);
+pub(crate) type Cursor = (DateTime<Utc>, i64);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -92,7 +90,7 @@ pub struct NewAlert {
 
 /// A new audit event.
 #[derive(Clone, Debug)]
-pub struct NewAudit<'a> {
+pub(crate) struct NewAudit<'a> {
     pub tenant_id: &'a TenantId,
     pub actor: &'a str,
     pub action: &'a str,
@@ -154,22 +152,17 @@ impl Store {
         Ok(Store { pool })
     }
 
-    /// Wraps an existing pool (tests, tools).
-    pub fn from_pool(pool: PgPool) -> Store {
-        Store { pool }
-    }
-
     /// The pool, for health checks and tools.
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 
     /// Applies the embedded migrations.
-    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+    pub(crate) async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         sqlx::migrate!("../../migrations").run(&self.pool).await
     }
 
-    pub async fn begin(&self) -> Result<Tx, StoreError> {
+    pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
         Ok(self.pool.begin().await?)
     }
 
@@ -177,7 +170,7 @@ impl Store {
     pub async fn tenant_config(
         &self,
         id: &TenantId,
-    ) -> Result<Option<(TenantRecord, ConfigRecord)>, StoreError> {
+    ) -> Result<Option<(Tenant, TenantConfig)>, StoreError> {
         let row: Option<TenantConfigRow> = sqlx::query_as(tenant_config_sql!(
             "WHERE t.tenant_id = $1 AND t.deleted_at IS NULL"
         ))
@@ -189,11 +182,11 @@ impl Store {
 
     /// Like [`Store::tenant_config`], and locks the settings row until the transaction ends,
     /// so updates of one tenant run one at a time.
-    pub async fn lock_tenant_config(
+    pub(crate) async fn lock_tenant_config(
         &self,
         tx: &mut Tx,
         id: &TenantId,
-    ) -> Result<Option<(TenantRecord, ConfigRecord)>, StoreError> {
+    ) -> Result<Option<(Tenant, TenantConfig)>, StoreError> {
         let row: Option<TenantConfigRow> = sqlx::query_as(tenant_config_sql!(
             "WHERE t.tenant_id = $1 AND t.deleted_at IS NULL FOR UPDATE OF c"
         ))
@@ -204,7 +197,10 @@ impl Store {
     }
 
     /// The tenant whose LiteLLM key has this hash.
-    pub async fn tenant_by_key_hash(&self, key_hash: &str) -> Result<Option<TenantId>, StoreError> {
+    pub(crate) async fn tenant_by_key_hash(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<TenantId>, StoreError> {
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT tenant_id FROM tenants WHERE key_hash = $1 AND deleted_at IS NULL",
         )
@@ -218,7 +214,11 @@ impl Store {
     }
 
     /// Serialises creation of one tenant id across connections and replicas.
-    pub async fn lock_tenant_id(&self, tx: &mut Tx, id: &TenantId) -> Result<(), StoreError> {
+    pub(crate) async fn lock_tenant_id(
+        &self,
+        tx: &mut Tx,
+        id: &TenantId,
+    ) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(format!("tenant:{id}"))
             .execute(&mut **tx)
@@ -227,7 +227,7 @@ impl Store {
     }
 
     /// Whether a tenant id exists.
-    pub async fn tenant_exists(
+    pub(crate) async fn tenant_exists(
         &self,
         executor: &mut Tx,
         id: &TenantId,
@@ -241,13 +241,13 @@ impl Store {
     }
 
     /// Inserts a tenant and its first settings.
-    pub async fn insert_tenant(
+    pub(crate) async fn insert_tenant(
         &self,
         tx: &mut Tx,
-        tenant: &TenantRecord,
+        tenant: &Tenant,
         settings: &BudgetSettings,
         budget_reset_at: Option<DateTime<Utc>>,
-    ) -> Result<(TenantRecord, ConfigRecord), StoreError> {
+    ) -> Result<(Tenant, TenantConfig), StoreError> {
         sqlx::query("INSERT INTO tenants (tenant_id, display_name, key_alias, key_hash) VALUES ($1, $2, $3, $4)")
             .bind(tenant.tenant_id.as_str())
             .bind(&tenant.display_name)
@@ -275,13 +275,13 @@ impl Store {
     }
 
     /// Replaces a tenant's settings and bumps its version.
-    pub async fn update_config(
+    pub(crate) async fn update_config(
         &self,
         tx: &mut Tx,
         id: &TenantId,
         settings: &BudgetSettings,
         budget_reset_at: Option<DateTime<Utc>>,
-    ) -> Result<ConfigRecord, StoreError> {
+    ) -> Result<TenantConfig, StoreError> {
         let row: rows::ConfigRow = sqlx::query_as(
             "UPDATE tenant_configs SET max_budget_micros = $2, alert_threshold_percent = $3, \
              grace_threshold_percent = $4, budget_duration = $5, \
@@ -302,7 +302,7 @@ impl Store {
     }
 
     /// Remembers the latest reset time LiteLLM reported, when it changed.
-    pub async fn record_reset_time(
+    pub(crate) async fn record_reset_time(
         &self,
         id: &TenantId,
         reset_at: DateTime<Utc>,
@@ -319,7 +319,11 @@ impl Store {
     }
 
     /// Records an audit event in the caller's transaction.
-    pub async fn insert_audit(&self, tx: &mut Tx, event: NewAudit<'_>) -> Result<(), StoreError> {
+    pub(crate) async fn insert_audit(
+        &self,
+        tx: &mut Tx,
+        event: NewAudit<'_>,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO audit_events (tenant_id, actor, action, old_config, new_config, detail) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -337,12 +341,12 @@ impl Store {
 
     /// Tenants ordered by id after `after`, whose id or display name starts with `filter`
     /// (case-insensitive).
-    pub async fn list_tenants(
+    pub(crate) async fn list_tenants(
         &self,
         filter: &str,
         after: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<(TenantRecord, ConfigRecord)>, StoreError> {
+    ) -> Result<Vec<(Tenant, TenantConfig)>, StoreError> {
         let pattern = format!("{}%", escape_like(&filter.to_lowercase()));
         let rows: Vec<TenantConfigRow> = sqlx::query_as(tenant_config_sql!(
             "WHERE (t.tenant_id LIKE $1 OR lower(t.display_name) LIKE $1) AND t.deleted_at IS NULL \
@@ -359,7 +363,7 @@ impl Store {
     /// Records an alert unless one with the same dedupe key exists; returns it when new. A new
     /// alert's deliveries, one per notification target of the tenant, are queued in the same
     /// transaction, so no alert is ever recorded without them.
-    pub async fn insert_alert(&self, alert: &NewAlert) -> Result<Option<AlertRecord>, StoreError> {
+    pub async fn insert_alert(&self, alert: &NewAlert) -> Result<Option<Alert>, StoreError> {
         let mut tx = self.begin().await?;
         let row: Option<AlertRow> = sqlx::query_as(
             "INSERT INTO budget_alert_history (tenant_id, alert_type, spend_micros, max_budget_micros, percent, \
@@ -391,12 +395,12 @@ impl Store {
     }
 
     /// A page of a tenant's audit events, newest first, after `cursor`.
-    pub async fn list_audit(
+    pub(crate) async fn list_audit(
         &self,
         id: &TenantId,
         cursor: Option<Cursor>,
         limit: i64,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
+    ) -> Result<Vec<AuditEvent>, StoreError> {
         let (time, last_id) = cursor.map_or((None, None), |(t, i)| (Some(t), Some(i)));
         let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT event_id, tenant_id, actor, action, old_config, new_config, detail, created_at FROM audit_events \
@@ -413,19 +417,9 @@ impl Store {
     }
 }
 
-/// A tenant's latest evaluated status, as the fleet view reads it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StatusRow {
-    pub spend_micros: i64,
-    pub percent_used: f64,
-    pub state: BudgetState,
-    pub reset_time: Option<DateTime<Utc>>,
-    pub fetch_time: DateTime<Utc>,
-}
-
 /// How ListTenants orders tenants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TenantOrder {
+pub(crate) enum TenantOrder {
     TenantId,
     /// Highest percent used first; tenants never evaluated last.
     PercentUsedDesc,
@@ -433,28 +427,16 @@ pub enum TenantOrder {
 
 /// Where a ListTenants page starts.
 #[derive(Clone, Debug, PartialEq)]
-pub enum TenantCursor {
+pub(crate) enum TenantCursor {
     After(String),
     /// (percent used, or -1 when never evaluated; tenant id) of the last row.
     AfterPercent(f64, String),
 }
 
 impl Store {
-    /// A page of existing tenants with their settings and latest evaluated status.
-    pub async fn list_tenant_statuses(
-        &self,
-        only: Option<&TenantId>,
-        filter: &str,
-        order: TenantOrder,
-        cursor: Option<&TenantCursor>,
-        limit: i64,
-    ) -> Result<Vec<(TenantRecord, ConfigRecord, Option<StatusRow>)>, StoreError> {
-        self.list_tenant_statuses_including(only, filter, order, cursor, limit, false)
-            .await
-    }
-
-    /// Like [`Store::list_tenant_statuses`], with deleted tenants too when `include_deleted`.
-    pub async fn list_tenant_statuses_including(
+    /// A page of tenants with their settings and latest evaluated status; deleted tenants
+    /// only when `include_deleted`.
+    pub(crate) async fn list_tenant_statuses(
         &self,
         only: Option<&TenantId>,
         filter: &str,
@@ -462,7 +444,7 @@ impl Store {
         cursor: Option<&TenantCursor>,
         limit: i64,
         include_deleted: bool,
-    ) -> Result<Vec<(TenantRecord, ConfigRecord, Option<StatusRow>)>, StoreError> {
+    ) -> Result<Vec<(Tenant, TenantConfig, Option<EvaluatedStatus>)>, StoreError> {
         let pattern = format!("{}%", escape_like(&filter.to_lowercase()));
         let (after_percent, after_id) = match cursor {
             Some(TenantCursor::After(id)) => (None, Some(id.as_str())),
@@ -495,7 +477,10 @@ impl Store {
     }
 
     /// Records a tenant's latest evaluated status.
-    pub async fn upsert_tenant_status(&self, status: &BudgetStatus) -> Result<(), StoreError> {
+    pub(crate) async fn upsert_tenant_status(
+        &self,
+        status: &BudgetStatus,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO tenant_status (tenant_id, spend_micros, max_budget_micros, percent_used, state, reset_time, fetch_time) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -527,7 +512,7 @@ impl Store {
 
     /// Like [`Store::upsert_daily_spend`], but only for a tenant whose history was already
     /// loaded (checked in the same statement, so an evaluator pass needs no extra query).
-    pub async fn refresh_recent_spend(
+    pub(crate) async fn refresh_recent_spend(
         &self,
         id: &TenantId,
         days: &[(NaiveDate, i64)],
@@ -563,7 +548,7 @@ impl Store {
 
     /// Stores a tenant's whole history as read from LiteLLM and marks it loaded, so later
     /// passes only refresh recent days.
-    pub async fn load_history(
+    pub(crate) async fn load_history(
         &self,
         id: &TenantId,
         days: &[(NaiveDate, i64)],
@@ -578,7 +563,7 @@ impl Store {
 
     /// The tenant's stored daily spend from `since`, or `None` when its history was never
     /// loaded from LiteLLM.
-    pub async fn daily_history(
+    pub(crate) async fn daily_history(
         &self,
         id: &TenantId,
         since: NaiveDate,

@@ -5,12 +5,13 @@
 use chrono::{DateTime, Utc};
 
 use super::rows::{AlertRow, tenant_id};
-use super::{AlertRecord, Cursor, Store, StoreError, Tx};
+use super::{Cursor, Store, StoreError, Tx};
+use crate::domain::Alert;
 use crate::domain::notification::{SecretChange, TargetSpec};
-use crate::domain::{DeliveryStatus, NotificationKind, TenantId};
+use crate::domain::{Delivery, DeliveryStatus, NotificationKind, NotificationTarget, TenantId};
 
 /// The last_error of a delivery whose target was removed before it was delivered.
-pub const TARGET_REMOVED: &str = "target removed";
+pub(crate) const TARGET_REMOVED: &str = "target removed";
 
 /// ListAlerts' page as one statement: the page of a live tenant's alerts (`$1`), newest first,
 /// after the cursor (`$2`, `$3`; NULL for the first page), at most `$4` rows, each with its
@@ -32,41 +33,14 @@ pub const ALERTS_PAGE_SQL: &str = "SELECT a.alert_id, a.tenant_id, a.alert_type,
 
 /// A page of alerts with their deliveries, and the tenant's alert count.
 #[derive(Clone, Debug)]
-pub struct AlertsPage {
-    pub alerts: Vec<(AlertRecord, Vec<DeliveryRecord>)>,
+pub(crate) struct AlertsPage {
+    pub alerts: Vec<(Alert, Vec<Delivery>)>,
     pub total: i64,
-}
-
-/// A notification target as stored (its secret stays in the database).
-#[derive(Clone, Debug, PartialEq)]
-pub struct TargetRecord {
-    pub target_id: i64,
-    pub tenant_id: TenantId,
-    pub kind: NotificationKind,
-    /// May carry credentials: never returned to callers.
-    pub url: String,
-    pub has_secret: bool,
-    pub description: String,
-    pub created_at: DateTime<Utc>,
-}
-
-/// Where the delivery of one alert to one target stands.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DeliveryRecord {
-    pub alert_id: i64,
-    pub target_id: i64,
-    pub kind: NotificationKind,
-    pub status: DeliveryStatus,
-    pub attempts: i32,
-    pub last_error: Option<String>,
-    pub delivered_at: Option<DateTime<Utc>>,
-    /// Set only while pending.
-    pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
 /// A claimed delivery with everything needed to send it.
 #[derive(Clone, Debug)]
-pub struct DueDelivery {
+pub(crate) struct DueDelivery {
     pub delivery_id: i64,
     pub target_id: i64,
     /// Attempts so far, counting the one this claim starts.
@@ -75,13 +49,13 @@ pub struct DueDelivery {
     pub kind: NotificationKind,
     pub url: String,
     pub secret: Option<String>,
-    pub alert: AlertRecord,
+    pub alert: Alert,
     pub display_name: String,
 }
 
 /// Which due deliveries one claim may take.
 #[derive(Clone, Copy, Debug)]
-pub struct Claim<'a> {
+pub(crate) struct Claim<'a> {
     /// At most this many.
     pub limit: usize,
     /// At most this many in flight per tenant, counting `busy_tenants`.
@@ -96,7 +70,7 @@ pub struct Claim<'a> {
 
 /// How a failed attempt ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailedAttempt {
+pub(crate) enum FailedAttempt {
     RetryAt(DateTime<Utc>),
     GiveUp,
 }
@@ -113,8 +87,8 @@ struct TargetRow {
 }
 
 impl TargetRow {
-    fn into_record(self) -> Result<TargetRecord, StoreError> {
-        Ok(TargetRecord {
+    fn into_record(self) -> Result<NotificationTarget, StoreError> {
+        Ok(NotificationTarget {
             target_id: self.target_id,
             tenant_id: tenant_id(&self.tenant_id)?,
             kind: kind(&self.kind)?,
@@ -140,10 +114,10 @@ struct DeliveryRow {
 }
 
 impl DeliveryRow {
-    fn into_record(self) -> Result<DeliveryRecord, StoreError> {
+    fn into_record(self) -> Result<Delivery, StoreError> {
         let status = DeliveryStatus::parse(&self.status)
             .ok_or_else(|| StoreError::Corrupt(format!("delivery status {:?}", self.status)))?;
-        Ok(DeliveryRecord {
+        Ok(Delivery {
             alert_id: self.alert_id,
             target_id: self.target_id,
             kind: kind(&self.kind)?,
@@ -181,7 +155,7 @@ struct DueRow {
 async fn fetch_targets<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     id: &TenantId,
-) -> Result<Vec<TargetRecord>, StoreError> {
+) -> Result<Vec<NotificationTarget>, StoreError> {
     let rows: Vec<TargetRow> = sqlx::query_as(
         "SELECT target_id, tenant_id, kind, url, secret IS NOT NULL AS has_secret, description, \
          created_at FROM notification_targets \
@@ -200,28 +174,31 @@ fn kind(raw: &str) -> Result<NotificationKind, StoreError> {
 
 impl Store {
     /// The tenant's targets, oldest first.
-    pub async fn list_targets(&self, id: &TenantId) -> Result<Vec<TargetRecord>, StoreError> {
+    pub(crate) async fn list_targets(
+        &self,
+        id: &TenantId,
+    ) -> Result<Vec<NotificationTarget>, StoreError> {
         fetch_targets(&self.pool, id).await
     }
 
     /// Like [`Store::list_targets`], inside the caller's transaction.
-    pub async fn targets_in(
+    pub(crate) async fn targets_in(
         &self,
         tx: &mut Tx,
         id: &TenantId,
-    ) -> Result<Vec<TargetRecord>, StoreError> {
+    ) -> Result<Vec<NotificationTarget>, StoreError> {
         fetch_targets(&mut **tx, id).await
     }
 
     /// Makes `specs` the tenant's whole set of targets: updates the ones named, adds the new
     /// ones, removes the rest and fails their pending deliveries. The caller holds the
     /// tenant's settings lock, so sets of one tenant are replaced one at a time.
-    pub async fn replace_targets(
+    pub(crate) async fn replace_targets(
         &self,
         tx: &mut Tx,
         id: &TenantId,
         specs: &[TargetSpec],
-    ) -> Result<Vec<TargetRecord>, StoreError> {
+    ) -> Result<Vec<NotificationTarget>, StoreError> {
         let mut kept: Vec<i64> = Vec::new();
         for spec in specs {
             let (keep_secret, secret) = match &spec.secret {
@@ -301,7 +278,7 @@ impl Store {
     /// A page of a tenant's alerts, newest first, after `cursor`, each with its deliveries by
     /// target, and how many alerts the tenant has: one statement ([`ALERTS_PAGE_SQL`]), so one
     /// round trip. `None` when there is no such live tenant.
-    pub async fn alerts_page(
+    pub(crate) async fn alerts_page(
         &self,
         id: &TenantId,
         cursor: Option<Cursor>,
@@ -348,7 +325,7 @@ impl Store {
     /// each and moves its next attempt to `lease_until`, so nobody else sends it meanwhile; a
     /// claim whose sender dies is retried then. Oldest due first, but never more per tenant
     /// (per target) than its cap less what the caller already has in flight for it.
-    pub async fn claim_due_deliveries(
+    pub(crate) async fn claim_due_deliveries(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -427,7 +404,7 @@ impl Store {
 
     /// Gives back a claim that was not sent: the attempt is not counted and the delivery is
     /// due again at `due_at`. Nothing happens if a later claim owns it now.
-    pub async fn release_claim(
+    pub(crate) async fn release_claim(
         &self,
         delivery_id: i64,
         attempts: i32,
@@ -446,7 +423,7 @@ impl Store {
     }
 
     /// Records that the target accepted the delivery.
-    pub async fn mark_delivered(
+    pub(crate) async fn mark_delivered(
         &self,
         delivery_id: i64,
         at: DateTime<Utc>,
@@ -464,7 +441,7 @@ impl Store {
 
     /// Records a failed attempt, unless a later claim (after this one's lease ran out) owns
     /// the delivery now.
-    pub async fn mark_attempt_failed(
+    pub(crate) async fn mark_attempt_failed(
         &self,
         delivery_id: i64,
         attempts: i32,

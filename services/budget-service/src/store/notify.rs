@@ -12,7 +12,7 @@ use crate::domain::TenantId;
 
 /// The channel on which a committed change of a tenant's status inputs is announced; the
 /// payload is the tenant id.
-pub const STATUS_CHANNEL: &str = "budget_cache";
+pub(crate) const STATUS_CHANNEL: &str = "budget_cache";
 
 /// `application_name` of each replica's listener connection (visible in pg_stat_activity).
 pub const LISTENER_APPLICATION_NAME: &str = "budget-service-cache-listener";
@@ -21,7 +21,7 @@ pub const LISTENER_APPLICATION_NAME: &str = "budget-service-cache-listener";
 pub const LEADER_APPLICATION_NAME: &str = "budget-service-leader";
 
 /// `application_name` of a lock connection that does not hold its lock (yet).
-pub const CANDIDATE_APPLICATION_NAME: &str = "budget-service-lock-candidate";
+pub(crate) const CANDIDATE_APPLICATION_NAME: &str = "budget-service-lock-candidate";
 
 /// How long a liveness check of a lock connection may take.
 const LOCK_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,7 +29,7 @@ const LOCK_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 impl Store {
     /// Announces, inside `tx`, that the tenant's status inputs changed. PostgreSQL delivers
     /// the notification to every listening replica only if and when `tx` commits.
-    pub async fn announce_status_change(
+    pub(crate) async fn announce_status_change(
         &self,
         tx: &mut Tx,
         id: &TenantId,
@@ -44,7 +44,7 @@ impl Store {
 
     /// Connects a listener on [`STATUS_CHANNEL`] over its own connection (outside the pool,
     /// named [`LISTENER_APPLICATION_NAME`]).
-    pub async fn status_changes(&self) -> Result<StatusChanges, StoreError> {
+    pub(crate) async fn status_changes(&self) -> Result<StatusChanges, StoreError> {
         let options = self.dedicated_options(LISTENER_APPLICATION_NAME);
         let pool = PgPoolOptions::new()
             .max_connections(1)
@@ -58,7 +58,7 @@ impl Store {
 
     /// Opens a dedicated connection (outside the pool) on which session advisory locks are
     /// tried and held; a lock lives as long as its connection.
-    pub async fn lock_session(&self) -> Result<LockSession, StoreError> {
+    pub(crate) async fn lock_session(&self) -> Result<LockSession, StoreError> {
         let options = self.dedicated_options(CANDIDATE_APPLICATION_NAME);
         Ok(LockSession {
             conn: PgConnection::connect_with(&options).await?,
@@ -73,13 +73,13 @@ impl Store {
 }
 
 /// Notifications of status changes, from a connection of its own.
-pub struct StatusChanges {
+pub(crate) struct StatusChanges {
     listener: PgListener,
 }
 
 /// What the listener saw.
 #[derive(Debug)]
-pub enum StatusChange {
+pub(crate) enum StatusChange {
     /// This tenant's status changed (the payload; not validated).
     Tenant(String),
     /// The connection was lost and re-established: notifications may have been missed.
@@ -89,7 +89,7 @@ pub enum StatusChange {
 impl StatusChanges {
     /// Waits for the next notification. An error means the connection is lost and could not
     /// be re-established now; the caller should start over with a new listener.
-    pub async fn next(&mut self) -> Result<StatusChange, StoreError> {
+    pub(crate) async fn next(&mut self) -> Result<StatusChange, StoreError> {
         Ok(match self.listener.try_recv().await? {
             Some(notification) => StatusChange::Tenant(notification.payload().to_owned()),
             None => StatusChange::Reconnected,
@@ -98,14 +98,14 @@ impl StatusChanges {
 }
 
 /// A dedicated connection for session advisory locks.
-pub struct LockSession {
+pub(crate) struct LockSession {
     conn: PgConnection,
 }
 
 impl LockSession {
     /// Tries to take the lock named `name` (call it once: session locks stack). True when
     /// taken; the connection is then renamed [`LEADER_APPLICATION_NAME`].
-    pub async fn try_lock(&mut self, name: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn try_lock(&mut self, name: &str) -> Result<bool, StoreError> {
         let (locked,): (bool,) =
             sqlx::query_as("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
                 .bind(name)
@@ -121,7 +121,7 @@ impl LockSession {
     }
 
     /// Whether the connection still answers (and so still holds its locks).
-    pub async fn alive(&mut self) -> bool {
+    pub(crate) async fn alive(&mut self) -> bool {
         matches!(
             tokio::time::timeout(LOCK_CHECK_TIMEOUT, self.conn.ping()).await,
             Ok(Ok(()))
@@ -129,7 +129,7 @@ impl LockSession {
     }
 
     /// Ends the session, releasing its locks.
-    pub async fn close(self) {
+    pub(crate) async fn close(self) {
         let _ = self.conn.close().await;
     }
 }

@@ -47,7 +47,7 @@ impl Store {
     /// Deletes rows older than `cutoff` in batches of `batch` rows, each its own short
     /// statement. Returns `None` when another replica holds the purge lock. `keep_going` is
     /// asked between batches, so a shutdown stops the purge early.
-    pub async fn purge_older_than(
+    pub(crate) async fn purge_older_than(
         &self,
         cutoff: DateTime<Utc>,
         batch: i64,

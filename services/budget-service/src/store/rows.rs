@@ -3,73 +3,16 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::StatusRow;
 use super::StoreError;
-use crate::domain::{AlertKind, BudgetDuration, BudgetSettings, BudgetState, TenantId};
-
-/// A tenant as stored.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TenantRecord {
-    pub tenant_id: TenantId,
-    pub display_name: String,
-    pub key_alias: String,
-    /// sha256 of the LiteLLM virtual key.
-    pub key_hash: String,
-    pub created_at: DateTime<Utc>,
-    /// When DeleteTenant deleted it; `None` while it exists.
-    pub deleted_at: Option<DateTime<Utc>>,
-    /// When SuspendTenant blocked its key; `None` unless suspended.
-    pub suspended_at: Option<DateTime<Utc>>,
-}
-
-/// A tenant's stored settings.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ConfigRecord {
-    pub tenant_id: TenantId,
-    pub settings: BudgetSettings,
-    pub version: i64,
-    pub updated_at: DateTime<Utc>,
-    pub budget_reset_at: Option<DateTime<Utc>>,
-}
-
-impl ConfigRecord {
-    /// The opaque etag callers send back to detect concurrent edits.
-    pub fn etag(&self) -> String {
-        format!("\"{}\"", self.version)
-    }
-}
-
-/// An alert as stored.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AlertRecord {
-    pub alert_id: i64,
-    pub tenant_id: TenantId,
-    pub kind: AlertKind,
-    pub spend_micros: i64,
-    pub max_budget_micros: i64,
-    pub percent: f64,
-    pub threshold_percent: i32,
-    pub message: String,
-    pub created_at: DateTime<Utc>,
-}
-
-/// An audit event as stored.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AuditRecord {
-    pub event_id: i64,
-    pub tenant_id: TenantId,
-    pub actor: String,
-    pub action: String,
-    pub old: Option<BudgetSettings>,
-    pub new: Option<BudgetSettings>,
-    /// A summary of a change that is not a budget setting.
-    pub detail: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
+use crate::domain::EvaluatedStatus;
+use crate::domain::{
+    Alert, AlertKind, AuditEvent, BudgetDuration, BudgetSettings, BudgetState, Tenant,
+    TenantConfig, TenantId,
+};
 
 /// Settings as kept in the audit table's JSONB columns.
 #[derive(Serialize, Deserialize)]
-pub struct SettingsJson {
+pub(super) struct SettingsJson {
     max_budget_micros: i64,
     alert_threshold_percent: i32,
     grace_threshold_percent: i32,
@@ -108,7 +51,7 @@ fn duration(raw: &str) -> Result<BudgetDuration, StoreError> {
 }
 
 #[derive(sqlx::FromRow)]
-pub struct ConfigRow {
+pub(super) struct ConfigRow {
     tenant_id: String,
     max_budget_micros: i64,
     alert_threshold_percent: i32,
@@ -120,8 +63,8 @@ pub struct ConfigRow {
 }
 
 impl ConfigRow {
-    pub fn into_record(self) -> Result<ConfigRecord, StoreError> {
-        Ok(ConfigRecord {
+    pub(super) fn into_record(self) -> Result<TenantConfig, StoreError> {
+        Ok(TenantConfig {
             tenant_id: tenant_id(&self.tenant_id)?,
             settings: BudgetSettings {
                 max_budget_micros: self.max_budget_micros,
@@ -137,7 +80,7 @@ impl ConfigRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub struct TenantConfigRow {
+pub(super) struct TenantConfigRow {
     display_name: String,
     key_alias: String,
     key_hash: String,
@@ -149,9 +92,9 @@ pub struct TenantConfigRow {
 }
 
 impl TenantConfigRow {
-    pub fn split(self) -> Result<(TenantRecord, ConfigRecord), StoreError> {
+    pub(super) fn split(self) -> Result<(Tenant, TenantConfig), StoreError> {
         let config = self.config.into_record()?;
-        let tenant = TenantRecord {
+        let tenant = Tenant {
             tenant_id: config.tenant_id.clone(),
             display_name: self.display_name,
             key_alias: self.key_alias,
@@ -165,7 +108,7 @@ impl TenantConfigRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub struct AlertRow {
+pub(super) struct AlertRow {
     alert_id: i64,
     tenant_id: String,
     alert_type: String,
@@ -178,8 +121,8 @@ pub struct AlertRow {
 }
 
 impl AlertRow {
-    pub fn into_record(self) -> Result<AlertRecord, StoreError> {
-        Ok(AlertRecord {
+    pub(super) fn into_record(self) -> Result<Alert, StoreError> {
+        Ok(Alert {
             alert_id: self.alert_id,
             tenant_id: tenant_id(&self.tenant_id)?,
             kind: AlertKind::parse(&self.alert_type)
@@ -195,7 +138,7 @@ impl AlertRow {
 }
 
 #[derive(sqlx::FromRow)]
-pub struct AuditRow {
+pub(super) struct AuditRow {
     event_id: i64,
     tenant_id: String,
     actor: String,
@@ -207,8 +150,8 @@ pub struct AuditRow {
 }
 
 impl AuditRow {
-    pub fn into_record(self) -> Result<AuditRecord, StoreError> {
-        Ok(AuditRecord {
+    pub(super) fn into_record(self) -> Result<AuditEvent, StoreError> {
+        Ok(AuditEvent {
             event_id: self.event_id,
             tenant_id: tenant_id(&self.tenant_id)?,
             actor: self.actor,
@@ -222,7 +165,7 @@ impl AuditRow {
 }
 
 /// The stored spelling of a state.
-pub fn state_name(state: BudgetState) -> &'static str {
+pub(super) fn state_name(state: BudgetState) -> &'static str {
     match state {
         BudgetState::Ok => "ok",
         BudgetState::Warning => "warning",
@@ -244,7 +187,7 @@ fn parse_state(raw: &str) -> Result<BudgetState, StoreError> {
 }
 
 #[derive(sqlx::FromRow)]
-pub struct TenantStatusRow {
+pub(super) struct TenantStatusRow {
     #[sqlx(flatten)]
     tenant: TenantConfigRow,
     status_spend_micros: Option<i64>,
@@ -255,7 +198,9 @@ pub struct TenantStatusRow {
 }
 
 impl TenantStatusRow {
-    pub fn split(self) -> Result<(TenantRecord, ConfigRecord, Option<StatusRow>), StoreError> {
+    pub(super) fn split(
+        self,
+    ) -> Result<(Tenant, TenantConfig, Option<EvaluatedStatus>), StoreError> {
         let status = match (
             self.status_spend_micros,
             self.status_percent_used,
@@ -263,7 +208,7 @@ impl TenantStatusRow {
             self.status_fetch_time,
         ) {
             (Some(spend_micros), Some(percent_used), Some(state), Some(fetch_time)) => {
-                Some(StatusRow {
+                Some(EvaluatedStatus {
                     spend_micros,
                     percent_used,
                     state: parse_state(&state)?,

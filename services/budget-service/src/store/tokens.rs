@@ -50,7 +50,7 @@ impl TokenRow {
 
 impl Store {
     /// Stores a new token by its hash; fails with a unique violation when the name is taken.
-    pub async fn insert_token(
+    pub(crate) async fn insert_token(
         &self,
         principal: &Principal,
         token_hash: &str,
@@ -68,7 +68,7 @@ impl Store {
     }
 
     /// The live (not revoked) token with this hash.
-    pub async fn principal_by_token_hash(
+    pub(crate) async fn principal_by_token_hash(
         &self,
         token_hash: &str,
     ) -> Result<Option<Principal>, StoreError> {
@@ -90,7 +90,7 @@ impl Store {
     }
 
     /// Every token, newest first.
-    pub async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+    pub(crate) async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         let rows: Vec<TokenRow> = sqlx::query_as(
             "SELECT name, role, tenant_id, created_at, revoked_at, last_used_at FROM api_tokens ORDER BY created_at DESC",
         )
@@ -100,7 +100,7 @@ impl Store {
     }
 
     /// Revokes a token by name; false when no live token has that name.
-    pub async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE api_tokens SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL",
         )
@@ -111,7 +111,7 @@ impl Store {
     }
 
     /// Records that a token was used (callers limit this to once a minute per token).
-    pub async fn touch_token(&self, name: &str) -> Result<(), StoreError> {
+    pub(crate) async fn touch_token(&self, name: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE api_tokens SET last_used_at = now() WHERE name = $1")
             .bind(name)
             .execute(self.pool())
@@ -120,7 +120,7 @@ impl Store {
     }
 
     /// Records a token's creation or revocation in the audit trail.
-    pub async fn audit_token(
+    pub(crate) async fn audit_token(
         &self,
         actor: &str,
         action: &str,
