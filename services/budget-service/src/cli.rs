@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::domain::RawSettings;
 use crate::domain::auth::Role;
 use crate::domain::money::{MICROS_PER_USD, usd_to_micros};
+use crate::error::BudgetError;
 use crate::litellm::LiteLlmClient;
 use crate::service::auth::Authenticator;
 use crate::service::{Actor, Budgets, SystemClock};
@@ -246,6 +247,15 @@ pub fn init_tracing() {
     };
 }
 
+/// A failed use case as the command prints it: the public message callers of the API read
+/// (the reason stays out of the line); the cause, which callers never see, goes to the log.
+fn failed(error: BudgetError) -> anyhow::Error {
+    if let Some(cause) = std::error::Error::source(&error) {
+        tracing::warn!(error = %error, cause = %cause, "command failed");
+    }
+    anyhow::anyhow!(error.public_message())
+}
+
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve {
@@ -298,8 +308,6 @@ async fn token(database_url: &str, command: TokenCommand) -> anyhow::Result<()> 
     store.migrate().await.context("applying migrations")?;
     let settings = Settings::new(database_url, "http://unused", "unused").auth();
     let auth = Authenticator::new(store, &settings);
-    let failed =
-        |e: crate::error::BudgetError| anyhow::anyhow!(tonic::Status::from(e).message().to_owned());
     match command {
         TokenCommand::Create { role, tenant, name } => {
             let role = Role::parse(&role)
@@ -372,7 +380,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             let created = budgets
                 .create_tenant(&id, &name, &raw_settings(&budget)?, &cli_actor())
                 .await
-                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                .map_err(failed)?;
             eprintln!(
                 "tenant {} created; its LiteLLM key (shown once):",
                 created.tenant.tenant_id
@@ -391,7 +399,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             let (tenant, _) = budgets
                 .attach_tenant(&id, &name, &key_hash, &raw_settings(&budget)?, &cli_actor())
                 .await
-                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                .map_err(failed)?;
             println!(
                 "tenant {} attached to key {}",
                 tenant.tenant_id, tenant.key_hash
@@ -403,7 +411,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
                 .await?
                 .delete_tenant(&id, &cli_actor())
                 .await
-                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                .map_err(failed)?;
             println!("tenant {} deleted", tenant.tenant_id);
             Ok(())
         }
@@ -412,7 +420,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
                 .await?
                 .rotate_tenant_key(&id, &cli_actor())
                 .await
-                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                .map_err(failed)?;
             eprintln!(
                 "tenant {} has a new LiteLLM key ({}), shown once:",
                 tenant.tenant_id, tenant.key_alias
@@ -429,7 +437,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
                 .await?
                 .attach_tenant_key(&id, &key_hash, &cli_actor())
                 .await
-                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                .map_err(failed)?;
             println!(
                 "tenant {} now uses key {} ({})",
                 tenant.tenant_id, tenant.key_hash, tenant.key_alias
@@ -445,7 +453,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
                 .await?
                 .suspend_tenant(&id, &reason, &cli_actor())
                 .await
-                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                .map_err(failed)?;
             println!("tenant {} suspended", tenant.tenant_id);
             Ok(())
         }
@@ -454,7 +462,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
                 .await?
                 .resume_tenant(&id, &cli_actor())
                 .await
-                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                .map_err(failed)?;
             println!("tenant {} resumed", tenant.tenant_id);
             Ok(())
         }
@@ -471,7 +479,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             let export = budgets
                 .export(&id, Some(kind), &from, &to)
                 .await
-                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                .map_err(failed)?;
             print!("{}", export.csv);
             Ok(())
         }
@@ -496,7 +504,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             let increase = budgets
                 .grant_increase(&id, &raw, &cli_actor())
                 .await
-                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                .map_err(failed)?;
             println!(
                 "tenant {id}: budget raised by {} until {}",
                 crate::domain::money::format_usd(increase.amount_micros),
@@ -517,7 +525,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
                 let page = budgets
                     .list_tenants(None, &filter, "tenant_id", 500, &token)
                     .await
-                    .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                    .map_err(failed)?;
                 for t in &page.items {
                     let dollars = |m: i64| m as f64 / MICROS_PER_USD as f64;
                     // Read live from LiteLLM: the tool is for admins checking a tenant now.
@@ -528,11 +536,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
                             format!("{:.1}", s.percent_used),
                             format!("{:?}", s.state),
                         ),
-                        Err(e) => (
-                            "-".into(),
-                            "-".into(),
-                            tonic::Status::from(e).message().to_owned(),
-                        ),
+                        Err(e) => ("-".into(), "-".into(), e.public_message()),
                     };
                     println!(
                         "{:<24} {:>14} {:>14.2} {:>8}  {}",

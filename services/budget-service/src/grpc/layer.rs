@@ -25,6 +25,7 @@ use http_body::Body;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
+use crate::error::ErrorCode;
 use crate::metrics::Metrics;
 
 pub use budget_proto::wire::REQUEST_ID;
@@ -189,7 +190,8 @@ where
                 if fits {
                     Poll::Ready(Some(Ok(frame)))
                 } else {
-                    let refused = tonic::Status::invalid_argument(NOT_ONE_MESSAGE);
+                    let refused =
+                        super::status::with_reason(ErrorCode::InvalidArgument, NOT_ONE_MESSAGE);
                     Poll::Ready(Some(Err(Box::new(refused))))
                 }
             }

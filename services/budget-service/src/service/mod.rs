@@ -28,8 +28,8 @@ use crate::domain::increase::effective_settings;
 use crate::domain::{
     BudgetSettings, BudgetStatus, DailyHistory, FieldViolation, RawSettings, TenantId,
 };
-use crate::error::BudgetError;
-use crate::litellm::{KeyBudget, KeyLimits, KeyStatus, LiteLlmClient, LiteLlmError};
+use crate::error::{BudgetError, KeyProblem};
+use crate::litellm::{KeyBudget, KeyLimits, LiteLlmClient, LiteLlmError};
 use crate::paging;
 use crate::store::{
     AlertRecord, AuditRecord, ConfigRecord, DeliveryRecord, NewAudit, StatusRow, Store, StoreError,
@@ -797,11 +797,8 @@ fn key_limits(new: &BudgetSettings, old: Option<&BudgetSettings>) -> KeyLimits {
 }
 
 fn usable_key(id: &TenantId, key: KeyBudget) -> Result<KeyBudget, BudgetError> {
-    let problem = match key.status {
-        KeyStatus::Active => return Ok(key),
-        KeyStatus::Deleted => "was deleted in LiteLLM",
-        KeyStatus::Revoked => "is blocked (revoked) in LiteLLM",
-        KeyStatus::Expired => "has expired in LiteLLM",
+    let Some(problem) = KeyProblem::of(key.status) else {
+        return Ok(key);
     };
     Err(BudgetError::KeyUnusable {
         tenant: id.clone(),
@@ -813,7 +810,7 @@ fn read_error(id: &TenantId, error: LiteLlmError) -> BudgetError {
     match error {
         LiteLlmError::KeyNotFound => BudgetError::KeyUnusable {
             tenant: id.clone(),
-            problem: "is unknown to LiteLLM",
+            problem: KeyProblem::Unknown,
         },
         other => BudgetError::BudgetDataUnavailable(other),
     }
@@ -823,7 +820,7 @@ fn write_error(id: &TenantId, error: LiteLlmError) -> BudgetError {
     match error {
         LiteLlmError::KeyNotFound => BudgetError::KeyUnusable {
             tenant: id.clone(),
-            problem: "is unknown to LiteLLM",
+            problem: KeyProblem::Unknown,
         },
         other => BudgetError::LiteLlmWriteFailed(other),
     }
