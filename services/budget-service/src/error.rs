@@ -366,6 +366,23 @@ mod tests {
     }
 
     #[test]
+    fn every_reason_is_documented_for_clients() {
+        let readme = include_str!("../../../README.md");
+        let proto = include_str!("../../../proto/budget/v1/budget.proto");
+        for code in ErrorCode::ALL {
+            let reason = code.as_str();
+            assert!(
+                readme.contains(&format!("| {reason} |")),
+                "README lacks {reason}"
+            );
+            assert!(
+                proto.contains(&format!("//   {reason} ")),
+                "budget.proto lacks {reason}"
+            );
+        }
+    }
+
+    #[test]
     fn a_shared_error_keeps_its_reason_and_message() {
         let id = TenantId::parse("acme").expect("valid id");
         let shared = BudgetError::Shared(Arc::new(BudgetError::KeyUnusable {
