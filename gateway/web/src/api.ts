@@ -65,8 +65,6 @@ export const ERROR_DOMAIN = "budget.v1";
  * proto/budget/v1/budget.proto). The page decides by these, never by message text.
  */
 export const Reason = {
-  TenantNotFound: "TENANT_NOT_FOUND",
-  EtagMismatch: "ETAG_MISMATCH",
   KeyLost: "KEY_LOST",
   LitellmUnavailable: "LITELLM_UNAVAILABLE",
   LitellmWriteFailed: "LITELLM_WRITE_FAILED",
