@@ -1,6 +1,6 @@
 // LiteLLM's figures on the page: "Budget data unavailable" while LiteLLM (litellm-sim) fails, with
 // the config form, alerts and audit log still working; the figures coming back once it answers
-// again; a save LiteLLM refuses; and the page's 60-second refresh.
+// again; a save LiteLLM refuses; a key LiteLLM no longer knows; and the page's 60-second refresh.
 //
 // Seeding reads each new tenant's status once (so the fleet view shows it), which fills the
 // service's status cache; this file's stack keeps statuses for 1 s only, so that after a short
@@ -115,6 +115,22 @@ test("a save while LiteLLM fails is refused with a message, and the typed values
     await open(page, stack, `/tenants/${id}`);
     assert.equal(await page.inputValue("#max-budget-input"), "500");
     assert.equal(await text(page, "#max-budget"), "$500.00");
+  } finally {
+    await closePage(page);
+    await stack.sim.clearFaults();
+  }
+});
+
+test("a key LiteLLM no longer knows shows the lost-key notice (found by its ErrorInfo reason, through the gateway)", async () => {
+  const id = uniqueId("lostkey");
+  await seedAndExpire({ id, max_budget_usd: 500, spend_usd: 100 });
+  await stack.sim.addFault({ path_prefix: "/key/info", fault: "not_found" });
+  const page = await newPage(browser);
+  try {
+    await open(page, stack, `/tenants/${id}`);
+    await page.waitForSelector("#key-lost:not([hidden])");
+    assert.match(await text(page, "#key-lost"), /LiteLLM no longer knows this tenant's key/);
+    assertNoProblems(page);
   } finally {
     await closePage(page);
     await stack.sim.clearFaults();

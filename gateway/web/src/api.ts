@@ -5,8 +5,8 @@ import { createClient, ConnectError, Code, type Interceptor } from "@connectrpc/
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { BudgetService, type TenantSummary } from "./gen/budget/v1/budget_pb";
-import { BadRequestSchema } from "./gen/google/rpc/error_details_pb";
-import { fieldForViolation, type FormErrors } from "./format";
+import { BadRequestSchema, ErrorInfoSchema } from "./gen/google/rpc/error_details_pb";
+import { fieldForViolation, type FormErrors } from "./validation";
 
 /** Every call gives up after this long, so a hung backend shows an error instead of a spinner. */
 const TIMEOUT_MS = 15_000;
@@ -57,15 +57,50 @@ export function isCanceled(err: unknown): boolean {
   return ConnectError.from(err).code === Code.Canceled;
 }
 
+/** The `google.rpc.ErrorInfo` domain of budget-service's errors. */
+export const ERROR_DOMAIN = "budget.v1";
+
 /**
- * UNAVAILABLE answers that budget-service itself gives (see its grpc/status.rs): it was reached,
- * but LiteLLM or its database failed, and the sentence says which (and, for a save, that nothing was saved).
+ * The reasons the page handles specially (budget-service's `ErrorCode`, listed in
+ * proto/budget/v1/budget.proto). The page decides by these, never by message text.
  */
-const SERVICE_UNAVAILABLE = new Set([
-  "Budget data unavailable",
-  "LiteLLM unavailable; nothing was saved",
-  "Budget database unavailable; nothing was saved",
+export const Reason = {
+  KeyLost: "KEY_LOST",
+  LitellmUnavailable: "LITELLM_UNAVAILABLE",
+  LitellmWriteFailed: "LITELLM_WRITE_FAILED",
+  DatabaseUnavailable: "DATABASE_UNAVAILABLE",
+} as const;
+
+/**
+ * UNAVAILABLE answers that budget-service itself gives: it was reached, but LiteLLM or its
+ * database failed, and its message says which (and, for a save, that nothing was saved).
+ */
+const SERVICE_UNAVAILABLE: ReadonlySet<string> = new Set([
+  Reason.LitellmUnavailable,
+  Reason.LitellmWriteFailed,
+  Reason.DatabaseUnavailable,
 ]);
+
+/** budget-service's reason for a failed call ("" when the answer carries none, e.g. a network failure). */
+export function errorReason(err: unknown): string {
+  const info = ConnectError.from(err)
+    .findDetails(ErrorInfoSchema)
+    .find((i) => i.domain === ERROR_DOMAIN);
+  return info?.reason ?? "";
+}
+
+/** What budget-service says the error is about (e.g. tenant_id, key_state); empty when nothing. */
+export function errorMetadata(err: unknown): Record<string, string> {
+  const info = ConnectError.from(err)
+    .findDetails(ErrorInfoSchema)
+    .find((i) => i.domain === ERROR_DOMAIN);
+  return info?.metadata ?? {};
+}
+
+/** True when LiteLLM no longer has the tenant's key (deleted there, or unknown to it). */
+export function isKeyLost(err: unknown): boolean {
+  return errorReason(err) === Reason.KeyLost;
+}
 
 /** The request never got an answer from the service (fetch failed, or the gateway said so). */
 function isNetworkError(err: ConnectError): boolean {
@@ -99,7 +134,7 @@ export function describeError(err: unknown, tenantId?: string): string {
     case Code.DeadlineExceeded:
       return "The budget service did not answer in time";
     default:
-      if (e.code === Code.Unavailable && SERVICE_UNAVAILABLE.has(e.rawMessage)) return e.rawMessage;
+      if (SERVICE_UNAVAILABLE.has(errorReason(e)) && e.rawMessage) return e.rawMessage;
       if (isNetworkError(e)) return "Cannot reach the budget service";
       return `The budget service failed (${Code[e.code] ?? e.code})${firstLine(e.rawMessage)}`;
   }

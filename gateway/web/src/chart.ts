@@ -6,7 +6,8 @@ import "uplot/dist/uPlot.min.css";
 import type { DailySpend } from "./gen/budget/v1/budget_pb";
 import { microsToNumber } from "./api";
 import { h, fill } from "./dom";
-import { cumulativeSpend, formatMoney, isoDate } from "./format";
+import { cumulativeSpend, formatMoney } from "./money";
+import { isoDate } from "./dates";
 
 /** Fewer days of data than this and the chart says so instead of drawing. */
 export const MIN_DAYS = 7;

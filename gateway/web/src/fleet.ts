@@ -3,8 +3,9 @@
 import type { TenantSummary } from "./gen/budget/v1/budget_pb";
 import { api, describeError, isCanceled, listAllTenants } from "./api";
 import { debounce, fill, h, say } from "./dom";
-import { formatMoney, formatPercent, stateClass, stateLabel } from "./format";
-import type { Page } from "./main";
+import { formatMoney, formatPercent } from "./money";
+import { stateClass, stateLabel } from "./labels";
+import type { Page } from "./page";
 
 export function tenantPath(tenantId: string): string {
   return `/tenants/${encodeURIComponent(tenantId)}`;

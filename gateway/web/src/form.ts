@@ -5,19 +5,9 @@ import { Code } from "@connectrpc/connect";
 import type { BudgetConfig } from "./gen/budget/v1/budget_pb";
 import { api, describeError, errorCode, isCanceled, violationsOf } from "./api";
 import { h, say } from "./dom";
-import {
-  BUDGET_DURATIONS,
-  blockText,
-  durationLabel,
-  isBudgetDuration,
-  microsToInput,
-  parseDollars,
-  resetMoveText,
-  stepBudget,
-  validateForm,
-  type FormErrors,
-  type FormValues,
-} from "./format";
+import { blockText, microsToInput, parseDollars, stepBudget } from "./money";
+import { BUDGET_DURATIONS, durationLabel, isBudgetDuration, resetMoveText } from "./dates";
+import { validateForm, type FormErrors, type FormValues } from "./validation";
 
 export interface ConfigForm {
   element: HTMLElement;

@@ -5,19 +5,13 @@
 import { Code } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Role, type BudgetStatus } from "./gen/budget/v1/budget_pb";
-import { api, describeError, errorCode, toDate } from "./api";
+import { api, describeError, errorCode, isKeyLost, toDate } from "./api";
 import { fill, h, say } from "./dom";
-import {
-  EXPORT_KINDS,
-  exportHref,
-  exportRange,
-  exportRangeError,
-  increaseText,
-  isKeyLost,
-  isoDate,
-  parseDollars,
-} from "./format";
-import type { Page } from "./main";
+import { parseDollars } from "./money";
+import { isoDate } from "./dates";
+import { increaseText } from "./labels";
+import { EXPORT_KINDS, exportHref, exportRange, exportRangeError } from "./exports";
+import type { Page } from "./page";
 
 function failure(err: unknown, tenantId: string): string {
   return errorCode(err) === Code.Unimplemented
@@ -215,8 +209,7 @@ export function lifecycleView(tenantId: string, role: Role | undefined, changed:
       say(increase, t ? increaseText(t.amountMicros, toDate(t.expireTime), t.reason) : "");
     },
     fail(err: unknown): void {
-      const lost = errorCode(err) === Code.FailedPrecondition && isKeyLost(describeError(err));
-      keyLost.hidden = !lost;
+      keyLost.hidden = !isKeyLost(err);
     },
   };
 }

@@ -6,15 +6,11 @@ import { api, errorCode } from "./api";
 import { Code } from "@connectrpc/connect";
 import { h } from "./dom";
 import { createTenantPicker, showFleet, tenantPath } from "./fleet";
-import { signedInText } from "./format";
+import { signedInText } from "./labels";
 import type { WhoAmIResponse } from "./gen/budget/v1/budget_pb";
 import { showTenant } from "./tenant";
 import { showArchive } from "./lifecycle";
-
-/** What a route leaves running (calls, timers, charts); stopped when the route changes. */
-export interface Page {
-  stop(): void;
-}
+import type { Page } from "./page";
 
 const main = document.getElementById("main")!;
 let current: Page | undefined;

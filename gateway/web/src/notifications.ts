@@ -8,15 +8,15 @@ import { NotificationKind, type NotificationTarget } from "./gen/budget/v1/budge
 import { api, describeError, errorCode, isCanceled } from "./api";
 import { BadRequestSchema } from "./gen/google/rpc/error_details_pb";
 import { fill, h, say } from "./dom";
+import { kindLabel } from "./labels";
 import {
   MAX_TARGETS,
   TARGET_MESSAGES,
-  kindLabel,
   targetViolation,
   validateTarget,
   type TargetErrors,
   type TargetValues,
-} from "./format";
+} from "./validation";
 
 /** A new target being typed. */
 interface Draft {

@@ -17,6 +17,8 @@ import { fill, h, say } from "./dom";
 import { createConfigForm } from "./form";
 import { exportView, lifecycleView } from "./lifecycle";
 import { notificationsView } from "./notifications";
+import { formatMoney, formatPercent } from "./money";
+import { isoMinute, isoSecond, resetLine, updatedAgo } from "./dates";
 import {
   actionLabel,
   barColor,
@@ -25,18 +27,12 @@ import {
   deliveryText,
   eventClass,
   eventName,
-  formatMoney,
-  formatPercent,
-  isoMinute,
   kindLabel,
-  isoSecond,
-  resetLine,
   stateClass,
   stateIndicator,
   stateLabel,
-  updatedAgo,
-} from "./format";
-import type { Page } from "./main";
+} from "./labels";
+import type { Page } from "./page";
 
 const STATUS_REFRESH_MS = 60_000;
 const ALERT_PAGE = 10;

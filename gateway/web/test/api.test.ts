@@ -3,8 +3,15 @@ import "./window-stub";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BadRequestSchema } from "../src/gen/google/rpc/error_details_pb";
-import { describeError, isCanceled, violationsOf } from "../src/api";
+import { BadRequestSchema, ErrorInfoSchema } from "../src/gen/google/rpc/error_details_pb";
+import { describeError, errorMetadata, errorReason, isCanceled, isKeyLost, violationsOf } from "../src/api";
+
+/** An error as budget-service answers it: a code, a message and a google.rpc.ErrorInfo reason. */
+function serviceError(message: string, code: Code, reason: string, metadata: Record<string, string> = {}): ConnectError {
+  return new ConnectError(message, code, undefined, [
+    { desc: ErrorInfoSchema, value: { reason, domain: "budget.v1", metadata } },
+  ]);
+}
 
 test("describeError gives one sentence per failure", () => {
   assert.equal(describeError(new ConnectError("tenant x", Code.NotFound), "acme"), "Tenant acme not found");
@@ -22,11 +29,11 @@ test("describeError gives one sentence per failure", () => {
   assert.equal(describeError(new ConnectError("budget-service is unavailable", Code.Unavailable)), "Cannot reach the budget service");
   // The service was reached, but LiteLLM or its database failed: its own sentence says so.
   assert.equal(
-    describeError(new ConnectError("LiteLLM unavailable; nothing was saved", Code.Unavailable)),
+    describeError(serviceError("LiteLLM unavailable; nothing was saved", Code.Unavailable, "LITELLM_WRITE_FAILED")),
     "LiteLLM unavailable; nothing was saved",
   );
   assert.equal(
-    describeError(new ConnectError("Budget database unavailable; nothing was saved", Code.Unavailable)),
+    describeError(serviceError("Budget database unavailable; nothing was saved", Code.Unavailable, "DATABASE_UNAVAILABLE")),
     "Budget database unavailable; nothing was saved",
   );
   assert.equal(describeError(new ConnectError("internal error", Code.Internal)), "The budget service failed (Internal): internal error");
@@ -61,5 +68,41 @@ test("violationsOf maps google.rpc.BadRequest field violations to form fields", 
       budgetDuration: "Budget period must be one of 30d, 60d, 90d",
     },
     other: ["bad tenant"],
+  });
+});
+
+test("errors are told apart by their ErrorInfo reason, however the service words them", async (t) => {
+  await t.test("a lost key, reworded, is still a lost key", () => {
+    const lost = serviceError("Tenant acme's key went missing upstream", Code.FailedPrecondition, "KEY_LOST", {
+      tenant_id: "acme",
+      key_state: "deleted",
+    });
+    assert.equal(errorReason(lost), "KEY_LOST");
+    assert.deepEqual(errorMetadata(lost), { tenant_id: "acme", key_state: "deleted" });
+    assert.equal(isKeyLost(lost), true);
+    // The old sentences alone no longer decide anything.
+    assert.equal(isKeyLost(new ConnectError("The LiteLLM key of tenant acme was deleted in LiteLLM", Code.FailedPrecondition)), false);
+    const expired = serviceError("The LiteLLM key of tenant acme is unknown to LiteLLM", Code.FailedPrecondition, "KEY_EXPIRED");
+    assert.equal(isKeyLost(expired), false);
+  });
+
+  await t.test("the service's own UNAVAILABLE answers, reworded, are shown as sent", () => {
+    for (const reason of ["LITELLM_UNAVAILABLE", "LITELLM_WRITE_FAILED", "DATABASE_UNAVAILABLE"]) {
+      const reworded = `Upstream trouble (${reason.toLowerCase()}); try again shortly`;
+      assert.equal(describeError(serviceError(reworded, Code.Unavailable, reason)), reworded);
+    }
+    // Today's sentence without the reason is what a proxy could say: the service was not reached.
+    assert.equal(describeError(new ConnectError("Budget data unavailable", Code.Unavailable)), "Cannot reach the budget service");
+    // A reason from another domain is not budget-service's.
+    const foreign = new ConnectError("Budget data unavailable", Code.Unavailable, undefined, [
+      { desc: ErrorInfoSchema, value: { reason: "LITELLM_UNAVAILABLE", domain: "example.com" } },
+    ]);
+    assert.equal(errorReason(foreign), "");
+    assert.equal(describeError(foreign), "Cannot reach the budget service");
+  });
+
+  await t.test("no details, no reason", () => {
+    assert.equal(errorReason(new ConnectError("x", Code.Internal)), "");
+    assert.equal(errorReason(new Error("boom")), "");
   });
 });

@@ -1,28 +1,19 @@
-// Unit tests for the pure helpers in src/format.ts (bundled by `node build.mjs --tests`).
+// Unit tests for the pure helpers (money, dates, labels, validation) (bundled by `node build.mjs --tests`).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { AlertType, BudgetState } from "../src/gen/budget/v1/budget_pb";
 import {
-  barColor,
   blockText,
-  configChanges,
   cumulativeSpend,
-  eventClass,
-  eventName,
-  fieldForViolation,
   formatMoney,
   formatPercent,
-  MESSAGES,
   microsToInput,
-  nextResetDate,
   parseDollars,
-  resetLine,
-  resetMoveText,
-  stateLabel,
   stepBudget,
-  updatedAgo,
-  validateForm,
-} from "../src/format";
+} from "../src/money";
+import { nextResetDate, resetLine, resetMoveText, updatedAgo } from "../src/dates";
+import { barColor, configChanges, eventClass, eventName, stateLabel } from "../src/labels";
+import { fieldForViolation, MESSAGES, validateForm } from "../src/validation";
 
 const $ = (dollars: number) => BigInt(Math.round(dollars * 100)) * 10_000n;
 

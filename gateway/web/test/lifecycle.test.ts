@@ -1,14 +1,9 @@
-// Unit tests for the lifecycle and export helpers in src/format.ts.
+// Unit tests for the lifecycle and export helpers (src/labels.ts, src/exports.ts).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  exportHref,
-  exportRange,
-  exportRangeError,
-  formatDollarsShort,
-  increaseText,
-  isKeyLost,
-} from "../src/format";
+import { formatDollarsShort } from "../src/money";
+import { increaseText } from "../src/labels";
+import { exportHref, exportRange, exportRangeError } from "../src/exports";
 
 test("temporary increases show whole dollars without cents and the UTC day", () => {
   assert.equal(formatDollarsShort(200_000_000n), "$200");
@@ -18,12 +13,6 @@ test("temporary increases show whole dollars without cents and the UTC day", () 
     "Temporary increase: +$200 until 2026-12-05 (launch)",
   );
   assert.equal(increaseText(5_000_000n, undefined, ""), "Temporary increase: +$5");
-});
-
-test("a lost key is recognised by the service's sentences", () => {
-  assert.ok(isKeyLost("The LiteLLM key of tenant acme is unknown to LiteLLM"));
-  assert.ok(isKeyLost("The LiteLLM key of tenant acme was deleted in LiteLLM"));
-  assert.ok(!isKeyLost("The LiteLLM key of tenant acme has expired in LiteLLM"));
 });
 
 test("export ranges default to the last 30 days and are checked like the service does", () => {

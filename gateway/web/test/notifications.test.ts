@@ -1,16 +1,9 @@
-// Unit tests for the notification helpers in src/format.ts (bundled by `node build.mjs --tests`).
+// Unit tests for the notification helpers (money, dates, labels, validation) (bundled by `node build.mjs --tests`).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DeliveryStatus, NotificationKind } from "../src/gen/budget/v1/budget_pb";
-import {
-  actionLabel,
-  deliveryClass,
-  deliveryText,
-  kindLabel,
-  TARGET_MESSAGES,
-  targetViolation,
-  validateTarget,
-} from "../src/format";
+import { actionLabel, deliveryClass, deliveryText, kindLabel } from "../src/labels";
+import { TARGET_MESSAGES, targetViolation, validateTarget } from "../src/validation";
 
 test("deliveryText says where each delivery stands in words", () => {
   const d = (status: DeliveryStatus, attempts: number, lastError = "") => deliveryText({ status, attempts, lastError });

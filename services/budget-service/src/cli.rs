@@ -13,6 +13,7 @@ use crate::domain::RawSettings;
 use crate::domain::auth::Role;
 use crate::domain::money::{MICROS_PER_USD, usd_to_micros};
 use crate::metrics::Metrics;
+use crate::error::BudgetError;
 use crate::service::auth::Authenticator;
 use crate::service::{Actor, Budgets};
 use crate::startup::{self, Application, shutdown_signal};
@@ -228,6 +229,15 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// A failed use case as the command prints it: the public message callers of the API read
+/// (the reason stays out of the line); the cause, which callers never see, goes to the log.
+fn failed(error: BudgetError) -> anyhow::Error {
+    if let Some(cause) = std::error::Error::source(&error) {
+        tracing::warn!(error = %error, cause = %cause, "command failed");
+    }
+    anyhow::anyhow!(error.public_message())
+}
+
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve {
@@ -265,8 +275,6 @@ async fn token(database: &DatabaseUrl, command: TokenCommand) -> anyhow::Result<
     let store = startup::database(&database.settings()).await?;
     let settings = Settings::new(&database.database_url, "http://unused", "unused").auth();
     let auth = Authenticator::new(store, &settings);
-    let failed =
-        |e: crate::error::BudgetError| anyhow::anyhow!(tonic::Status::from(e).message().to_owned());
     match command {
         TokenCommand::Create { role, tenant, name } => {
             let role = Role::parse(&role)
@@ -339,7 +347,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             let created = budgets
                 .create_tenant(&id, &name, &raw_settings(&budget)?, &cli_actor())
                 .await
-                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                .map_err(failed)?;
             eprintln!(
                 "tenant {} created; its LiteLLM key (shown once):",
                 created.tenant.tenant_id
@@ -358,7 +366,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             let (tenant, _) = budgets
                 .attach_tenant(&id, &name, &key_hash, &raw_settings(&budget)?, &cli_actor())
                 .await
-                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                .map_err(failed)?;
             println!(
                 "tenant {} attached to key {}",
                 tenant.tenant_id, tenant.key_hash
@@ -370,7 +378,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
                 .await?
                 .delete_tenant(&id, &cli_actor())
                 .await
-                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                .map_err(failed)?;
             println!("tenant {} deleted", tenant.tenant_id);
             Ok(())
         }
@@ -379,7 +387,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
                 .await?
                 .rotate_tenant_key(&id, &cli_actor())
                 .await
-                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                .map_err(failed)?;
             eprintln!(
                 "tenant {} has a new LiteLLM key ({}), shown once:",
                 tenant.tenant_id, tenant.key_alias
@@ -396,7 +404,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
                 .await?
                 .attach_tenant_key(&id, &key_hash, &cli_actor())
                 .await
-                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                .map_err(failed)?;
             println!(
                 "tenant {} now uses key {} ({})",
                 tenant.tenant_id, tenant.key_hash, tenant.key_alias
@@ -412,7 +420,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
                 .await?
                 .suspend_tenant(&id, &reason, &cli_actor())
                 .await
-                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                .map_err(failed)?;
             println!("tenant {} suspended", tenant.tenant_id);
             Ok(())
         }
@@ -421,7 +429,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
                 .await?
                 .resume_tenant(&id, &cli_actor())
                 .await
-                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                .map_err(failed)?;
             println!("tenant {} resumed", tenant.tenant_id);
             Ok(())
         }
@@ -438,7 +446,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             let export = budgets
                 .export(&id, Some(kind), &from, &to)
                 .await
-                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                .map_err(failed)?;
             print!("{}", export.csv);
             Ok(())
         }
@@ -463,7 +471,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             let increase = budgets
                 .grant_increase(&id, &raw, &cli_actor())
                 .await
-                .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                .map_err(failed)?;
             println!(
                 "tenant {id}: budget raised by {} until {}",
                 crate::domain::money::format_usd(increase.amount_micros),
@@ -484,7 +492,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
                 let page = budgets
                     .list_tenants(None, &filter, "tenant_id", 500, &token)
                     .await
-                    .map_err(|e| anyhow::anyhow!(tonic::Status::from(e).message().to_owned()))?;
+                    .map_err(failed)?;
                 for t in &page.items {
                     let dollars = |m: i64| m as f64 / MICROS_PER_USD as f64;
                     // Read live from LiteLLM: the tool is for admins checking a tenant now.
@@ -495,11 +503,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
                             format!("{:.1}", s.percent_used),
                             format!("{:?}", s.state),
                         ),
-                        Err(e) => (
-                            "-".into(),
-                            "-".into(),
-                            tonic::Status::from(e).message().to_owned(),
-                        ),
+                        Err(e) => ("-".into(), "-".into(), e.public_message()),
                     };
                     println!(
                         "{:<24} {:>14} {:>14.2} {:>8}  {}",

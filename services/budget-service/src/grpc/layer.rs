@@ -26,6 +26,7 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use super::metrics::GrpcMetrics;
+use crate::error::ErrorCode;
 
 pub use budget_proto::wire::REQUEST_ID;
 use budget_proto::wire::{
@@ -189,7 +190,8 @@ where
                 if fits {
                     Poll::Ready(Some(Ok(frame)))
                 } else {
-                    let refused = tonic::Status::invalid_argument(NOT_ONE_MESSAGE);
+                    let refused =
+                        super::status::with_reason(ErrorCode::InvalidArgument, NOT_ONE_MESSAGE);
                     Poll::Ready(Some(Err(Box::new(refused))))
                 }
             }

@@ -17,6 +17,7 @@ use budget_proto::wire::method_label;
 
 use super::layer::KNOWN_METHODS;
 use super::metrics::GrpcMetrics;
+use crate::error::{ErrorCode, INTERNAL_MESSAGE};
 use crate::panic_points::panic_text;
 
 /// Adds [`CatchPanic`] to a service.
@@ -78,12 +79,12 @@ where
                     let what = panic_text(&*panic);
                     tracing::error!(method = %method, panic = %what, "gRPC handler panicked; answered INTERNAL");
                     metrics.rpc_panicked(method);
-                    Ok(tonic::Status::internal(INTERNAL_MESSAGE).into_http())
+                    Ok(
+                        super::status::with_reason(ErrorCode::Internal, INTERNAL_MESSAGE)
+                            .into_http(),
+                    )
                 }
             }
         })
     }
 }
-
-/// What the caller of a panicked call reads (the one INTERNAL text, as in `status.rs`).
-const INTERNAL_MESSAGE: &str = "Internal error";

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::Budgets;
 use crate::domain::{BudgetSettings, FieldViolation, Tenant, TenantConfig, TenantId, Violations};
-use crate::error::BudgetError;
+use crate::error::{BudgetError, KeyProblem};
 use crate::litellm::{KeyBudget, KeyLimits, KeyStatus, LiteLlmError};
 use crate::store::StoreError;
 
@@ -44,11 +44,8 @@ pub(super) fn key_limits(new: &BudgetSettings, old: Option<&BudgetSettings>) -> 
 }
 
 pub(super) fn usable_key(id: &TenantId, key: KeyBudget) -> Result<KeyBudget, BudgetError> {
-    let problem = match key.status {
-        KeyStatus::Active => return Ok(key),
-        KeyStatus::Deleted => "was deleted in LiteLLM",
-        KeyStatus::Revoked => "is blocked (revoked) in LiteLLM",
-        KeyStatus::Expired => "has expired in LiteLLM",
+    let Some(problem) = KeyProblem::of(key.status) else {
+        return Ok(key);
     };
     Err(BudgetError::KeyUnusable {
         tenant: id.clone(),
@@ -60,7 +57,7 @@ pub(super) fn read_error(id: &TenantId, error: LiteLlmError) -> BudgetError {
     match error {
         LiteLlmError::KeyNotFound => BudgetError::KeyUnusable {
             tenant: id.clone(),
-            problem: "is unknown to LiteLLM",
+            problem: KeyProblem::Unknown,
         },
         other => BudgetError::BudgetDataUnavailable(other),
     }
@@ -70,7 +67,7 @@ pub(super) fn write_error(id: &TenantId, error: LiteLlmError) -> BudgetError {
     match error {
         LiteLlmError::KeyNotFound => BudgetError::KeyUnusable {
             tenant: id.clone(),
-            problem: "is unknown to LiteLLM",
+            problem: KeyProblem::Unknown,
         },
         other => BudgetError::LiteLlmWriteFailed(other),
     }

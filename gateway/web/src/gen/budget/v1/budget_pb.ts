@@ -1974,6 +1974,33 @@ export const ExportKindSchema: GenEnum<ExportKind> = /*@__PURE__*/
  * when admins are warned, and how far past 100 % it may go (the grace period)
  * before LiteLLM blocks its virtual key.
  *
+ * Errors. Every error carries a google.rpc.ErrorInfo with domain "budget.v1" and one
+ * of the reasons below; clients branch on the reason, never on the message text.
+ * Metadata names what the error is about: "tenant_id", "key_state" (deleted, unknown,
+ * revoked, expired), "key_alias". FAILED_PRECONDITION also carries a
+ * google.rpc.PreconditionFailure, NOT_FOUND a google.rpc.ResourceInfo (type
+ * "budget.v1.Tenant"), INVALID_ARGUMENT a google.rpc.BadRequest and RESOURCE_EXHAUSTED
+ * a google.rpc.RetryInfo.
+ *   INVALID_ARGUMENT      INVALID_ARGUMENT     a field is malformed or out of range.
+ *   TENANT_NOT_FOUND      NOT_FOUND            no such tenant, or it was deleted.
+ *   TENANT_EXISTS         ALREADY_EXISTS       the tenant id is in use.
+ *   ETAG_MISMATCH         ABORTED              the etag is stale; reload and retry.
+ *   KEY_LOST              FAILED_PRECONDITION  LiteLLM deleted the tenant's key or does not know it.
+ *   KEY_SUSPENDED         FAILED_PRECONDITION  the key is blocked (revoked) in LiteLLM.
+ *   KEY_EXPIRED           FAILED_PRECONDITION  the key's expiry has passed.
+ *   KEY_ALIAS_TAKEN       FAILED_PRECONDITION  LiteLLM already has a key with the alias.
+ *   LITELLM_UNAVAILABLE   UNAVAILABLE          a LiteLLM read failed.
+ *   LITELLM_WRITE_FAILED  UNAVAILABLE          a LiteLLM write failed; nothing was saved.
+ *   DATABASE_UNAVAILABLE  UNAVAILABLE          the database is unreachable; nothing was saved.
+ *   AUTH_UNAVAILABLE      UNAVAILABLE          tokens cannot be checked right now.
+ *   LITELLM_DRIFT         INTERNAL             saved in LiteLLM only; repaired automatically.
+ *   NOT_SAVED             INTERNAL             not saved; LiteLLM was put back.
+ *   INTERNAL              INTERNAL             anything else.
+ *   UNAUTHENTICATED       UNAUTHENTICATED      no token, or an unknown or revoked one.
+ *   PERMISSION_DENIED     PERMISSION_DENIED    the token may not make this call.
+ *   RATE_LIMITED          RESOURCE_EXHAUSTED   too many changes by this token.
+ *   AUTH_THROTTLED        RESOURCE_EXHAUSTED   too many failed authentications from the address.
+ *
  * @generated from service budget.v1.BudgetService
  */
 export const BudgetService: GenService<{
