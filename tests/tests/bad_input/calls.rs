@@ -11,8 +11,11 @@ use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner}
 use prost::Message;
 use tonic::Code;
 
-use crate::generators::*;
-use crate::harness::*;
+use crate::generators::{
+    budget_config, key_hash, known_tenant, micros, mostly, page_token, small_int, target,
+    tenant_id, text, timestamp,
+};
+use crate::harness::{CLIENT_ERRORS, Harness, MAX_REQUEST_BYTES};
 
 /// One call of any BudgetService RPC with generated fields.
 #[derive(Clone, Debug)]

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use budget_e2e::{ADMIN_TOKEN, Stack};
 use budget_proto::v1 as pb;
+use grpc_web_client::{DATA, Reply, frame, frame_claiming};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 use prost::Message;
 
-use crate::harness::*;
-use grpc_web_client::{DATA, Reply, frame, frame_claiming};
+use crate::harness::Harness;
 
 /// A gateway in front of the harness's budget-service, with a signed-in admin session.
 pub(crate) struct GatewayUnderTest {

@@ -4,9 +4,9 @@ use budget_e2e::config;
 use budget_proto::v1 as pb;
 use tonic::Code;
 
-use crate::calls::*;
-use crate::generators::*;
-use crate::harness::*;
+use crate::calls::Call;
+use crate::generators::base64_url;
+use crate::harness::{Harness, MAX_REQUEST_BYTES};
 
 /// Inputs these properties found that once answered INTERNAL (PostgreSQL refusing NUL in
 /// text, or a time outside its range), kept as fixed cases.

@@ -7,8 +7,8 @@ use budget_e2e::WEBHOOK_SECRET;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 
-use crate::generators::*;
-use crate::harness::*;
+use crate::generators::text;
+use crate::harness::Harness;
 
 /// Bodies of odd but valid shapes.
 pub(crate) const ODD_WEBHOOKS: &[&str] = &[
