@@ -26,7 +26,6 @@
 //!
 //! `fault` is one of `status_500`, `hang`, `slow` (with `delay_ms`), `malformed_json`,
 //! `truncated_json`, `connection_reset`, `not_found`.
-
 //!
 //! The master key is checked once for all of these routes, by `middleware::master_key_only`.
 
