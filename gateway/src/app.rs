@@ -20,15 +20,14 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use budget_proto::throttle::FailureThrottle;
-
 use crate::assets::Assets;
 use crate::cross_site::refuse_cross_site;
-use crate::export::{self, Exporter};
+use crate::export;
 use crate::grpc_proxy::GrpcProxy;
 use crate::metrics::{self, GrpcMetricsLayer, Metrics};
 use crate::session::Sessions;
-use crate::signin::{self, SIGN_IN_PATH, TokenCheck};
+use crate::signin::{self, SIGN_IN_PATH};
+use crate::state::AppState;
 
 /// Allows nothing but this origin's own files and API; the dashboard needs nothing else.
 const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'self'; script-src 'self'; \
@@ -40,17 +39,6 @@ const HSTS_VALUE: &str = "max-age=31536000";
 
 /// The sign-in form is one field; anything much larger is not a sign-in.
 const SIGN_IN_BODY_LIMIT: usize = 8 * 1024;
-
-/// What the handlers share.
-#[derive(Debug, Clone)]
-pub(crate) struct AppState {
-    pub(crate) assets: Assets,
-    pub(crate) sessions: Sessions,
-    pub(crate) token_check: TokenCheck,
-    pub(crate) exporter: Exporter,
-    /// Failed sign-ins per client address.
-    pub(crate) signin_throttle: FailureThrottle,
-}
 
 /// The public port's routes. `hsts` adds Strict-Transport-Security to every response (the
 /// gateway is reached over HTTPS). `/metrics` is not here but on a listener of its own.
@@ -133,15 +121,16 @@ pub(crate) fn router(
 /// The dashboard's pages for signed-in visitors, the sign-in page for the others; the static
 /// files (`/assets/*`) for everyone, as they hold nothing but the dashboard's code.
 async fn pages_and_files(
-    State(app): State<AppState>,
+    State(assets): State<Assets>,
+    State(sessions): State<Sessions>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let path = uri.path();
-    let is_page = (method == Method::GET || method == Method::HEAD) && app.assets.is_page(path);
-    if is_page && app.sessions.current(&headers, SystemTime::now()).is_none() {
+    let is_page = (method == Method::GET || method == Method::HEAD) && assets.is_page(path);
+    if is_page && sessions.current(&headers, SystemTime::now()).is_none() {
         return signin::signed_out_page(&headers);
     }
-    app.assets.respond(&method, path, &headers)
+    assets.respond(&method, path, &headers)
 }

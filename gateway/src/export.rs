@@ -14,7 +14,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::app::AppState;
+use crate::session::Sessions;
 use crate::signin;
 
 /// Calls ExportTenantData over the gateway's channel.
@@ -43,12 +43,13 @@ fn kind(file: &str) -> Option<ExportKind> {
 
 /// `GET /export/{tenant_id}/{kind}.csv`.
 pub(crate) async fn download(
-    State(app): State<AppState>,
+    State(sessions): State<Sessions>,
+    State(exporter): State<Exporter>,
     Path((tenant_id, file)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(session) = app.sessions.current(&headers, SystemTime::now()) else {
+    let Some(session) = sessions.current(&headers, SystemTime::now()) else {
         return signin::signed_out_page(&headers);
     };
     let Ok(mut bearer) =
@@ -79,13 +80,7 @@ pub(crate) async fn download(
         end_date: end.clone(),
     });
     request.metadata_mut().insert("authorization", bearer);
-    match app
-        .exporter
-        .client
-        .clone()
-        .export_tenant_data(request)
-        .await
-    {
+    match exporter.client.clone().export_tenant_data(request).await {
         Ok(answer) => {
             let answer = answer.into_inner();
             let disposition = format!("attachment; filename=\"{}\"", safe_name(&answer.filename));

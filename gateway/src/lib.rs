@@ -21,6 +21,7 @@ mod session;
 mod shutdown;
 mod signin;
 mod startup;
+mod state;
 
 pub use config::Config;
 pub use session::{InvalidSessionKey, RandomSourceError, SessionKey};

@@ -21,8 +21,10 @@ use tonic::Code;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
-use crate::app::AppState;
-use crate::session::{Identity, MAX_TOKEN_LEN};
+use budget_proto::throttle::FailureThrottle;
+
+use crate::assets::Assets;
+use crate::session::{Identity, MAX_TOKEN_LEN, Sessions};
 
 pub(crate) const SIGN_IN_PATH: &str = "/signin";
 const NOT_ACCEPTED: &str = "That token was not accepted.";
@@ -107,8 +109,11 @@ impl TokenCheck {
 }
 
 /// `GET /signin`: the form.
-pub(crate) async fn page(State(app): State<AppState>) -> Response {
-    signin_page(&app, StatusCode::OK, None)
+pub(crate) async fn page(
+    State(assets): State<Assets>,
+    State(sessions): State<Sessions>,
+) -> Response {
+    signin_page(&assets, &sessions, StatusCode::OK, None)
 }
 
 /// The sign-in form's fields.
@@ -125,37 +130,50 @@ pub(crate) struct SignInForm {
 /// GATEWAY_SIGNIN_FAILURES_PER_MIN): an address out of tries gets HTTP 429 with Retry-After
 /// before its token is sent anywhere. Only refused tokens count.
 pub(crate) async fn sign_in(
-    State(app): State<AppState>,
+    State(assets): State<Assets>,
+    State(sessions): State<Sessions>,
+    State(token_check): State<TokenCheck>,
+    State(throttle): State<FailureThrottle>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Form(form): Form<SignInForm>,
 ) -> Response {
-    let attempt = match app.signin_throttle.begin(peer.ip()).await {
+    let attempt = match throttle.begin(peer.ip()).await {
         Ok(attempt) => attempt,
         Err(wait) => {
             tracing::info!(peer = %peer.ip(), ?wait, "sign-in throttled after failed attempts");
-            return too_many_attempts(&app, wait);
+            return too_many_attempts(&assets, &sessions, wait);
         }
     };
     let token = form.token.trim().to_owned();
-    let identity = match app.token_check.identify(&token).await {
+    let identity = match token_check.identify(&token).await {
         Ok(identity) => identity,
         Err(Refusal::NotAccepted) => {
             // The attempt stays counted.
             drop(attempt);
-            return signin_page(&app, StatusCode::UNAUTHORIZED, Some(NOT_ACCEPTED));
+            return signin_page(
+                &assets,
+                &sessions,
+                StatusCode::UNAUTHORIZED,
+                Some(NOT_ACCEPTED),
+            );
         }
         Err(Refusal::Unavailable) => {
             attempt.succeeded();
-            return signin_page(&app, StatusCode::SERVICE_UNAVAILABLE, Some(CANNOT_CHECK));
+            return signin_page(
+                &assets,
+                &sessions,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(CANNOT_CHECK),
+            );
         }
         Err(Refusal::Throttled(wait)) => {
             attempt.succeeded();
-            return too_many_attempts(&app, wait);
+            return too_many_attempts(&assets, &sessions, wait);
         }
     };
     attempt.succeeded();
-    let session = app.sessions.start(token, identity, SystemTime::now());
-    match app.sessions.set_cookie(&session) {
+    let session = sessions.start(token, identity, SystemTime::now());
+    match sessions.set_cookie(&session) {
         Ok(cookie) => {
             let identity = &session.identity;
             tracing::info!(
@@ -168,14 +186,19 @@ pub(crate) async fn sign_in(
         }
         Err(err) => {
             tracing::error!(error = %err, "cannot seal a session");
-            signin_page(&app, StatusCode::INTERNAL_SERVER_ERROR, Some(CANNOT_START))
+            signin_page(
+                &assets,
+                &sessions,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(CANNOT_START),
+            )
         }
     }
 }
 
 /// `POST /signout`: forgets the session cookie and shows the sign-in page.
-pub(crate) async fn sign_out(State(app): State<AppState>) -> Response {
-    see_other(SIGN_IN_PATH, Some(app.sessions.clear_cookie()))
+pub(crate) async fn sign_out(State(sessions): State<Sessions>) -> Response {
+    see_other(SIGN_IN_PATH, Some(sessions.clear_cookie()))
 }
 
 /// What a visitor without a session gets for a page: a redirect to the sign-in page.
@@ -220,8 +243,13 @@ fn see_other(location: &'static str, cookie: Option<HeaderValue>) -> Response {
 }
 
 /// HTTP 429 with the sign-in form, its message and `Retry-After` in whole seconds.
-fn too_many_attempts(app: &AppState, wait: Duration) -> Response {
-    let mut response = signin_page(app, StatusCode::TOO_MANY_REQUESTS, Some(TOO_MANY));
+fn too_many_attempts(assets: &Assets, sessions: &Sessions, wait: Duration) -> Response {
+    let mut response = signin_page(
+        assets,
+        sessions,
+        StatusCode::TOO_MANY_REQUESTS,
+        Some(TOO_MANY),
+    );
     response
         .headers_mut()
         .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs(wait)));
@@ -234,9 +262,13 @@ fn html_type() -> HeaderValue {
 
 /// The sign-in page, with `error` above the field when the last try failed. Only fixed text goes
 /// into it, so nothing needs escaping.
-fn signin_page(app: &AppState, status: StatusCode, error: Option<&'static str>) -> Response {
-    let stylesheet = app
-        .assets
+fn signin_page(
+    assets: &Assets,
+    sessions: &Sessions,
+    status: StatusCode,
+    error: Option<&'static str>,
+) -> Response {
+    let stylesheet = assets
         .stylesheet()
         .map(|path| format!("<link rel=\"stylesheet\" href=\"/{path}\">\n"))
         .unwrap_or_default();
@@ -247,7 +279,7 @@ fn signin_page(app: &AppState, status: StatusCode, error: Option<&'static str>) 
         ),
         None => (String::new(), " aria-describedby=\"signin-hint\""),
     };
-    let lasts = describe_duration(app.sessions.ttl());
+    let lasts = describe_duration(sessions.ttl());
     let html = format!(
         "<!doctype html>
 <html lang=\"en\">

@@ -13,7 +13,7 @@ use tonic::transport::{Certificate, ClientTlsConfig};
 
 use budget_proto::throttle::{DEFAULT_PEER_CAPACITY, FailureThrottle};
 
-use crate::app::{self, AppState};
+use crate::app;
 use crate::assets::Assets;
 use crate::config::Config;
 use crate::export::Exporter;
@@ -21,6 +21,7 @@ use crate::grpc_proxy::{GrpcProxy, budget_service_channel};
 use crate::metrics::Metrics;
 use crate::session::{RandomSourceError, SessionKey, Sessions};
 use crate::signin::TokenCheck;
+use crate::state::AppState;
 
 /// Extra time, beyond the upstream deadline, for the last responses to be written while draining.
 const DRAIN_MARGIN: Duration = Duration::from_secs(2);

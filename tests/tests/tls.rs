@@ -10,8 +10,8 @@ use budget_e2e::{ADMIN_TOKEN, Bearer, SIM_MASTER_KEY, TestDatabase, init_test_lo
 use budget_proto::v1 as pb;
 use budget_proto::v1::budget_service_client::BudgetServiceClient;
 use budget_service::Settings;
+use grpc_web_client::{Reply, Wire};
 use litellm_sim::SimServer;
-use prost::Message;
 use tokio::sync::oneshot;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
@@ -198,69 +198,25 @@ async fn the_gateway_forwards_grpc_web_over_tls() {
         .unwrap();
 
     // Signing in checks the token with WhoAmI, over TLS.
-    let signed_in = http
-        .post(format!("http://{addr}/session"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={ADMIN_TOKEN}"))
-        .send()
+    let cookie = grpc_web_client::sign_in(&http, &format!("http://{addr}"), ADMIN_TOKEN)
         .await
-        .unwrap();
-    assert_eq!(signed_in.status(), 303, "signing in");
-    let cookie = signed_in
-        .headers()
-        .get("set-cookie")
-        .expect("a session cookie")
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+        .expect("signing in");
 
     // A gRPC-web call, as the browser makes it, forwarded over TLS.
-    let payload = pb::WhoAmIRequest::default().encode_to_vec();
-    let mut body = vec![0u8];
-    body.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
-    body.extend_from_slice(&payload);
-    let response = http
-        .post(format!("http://{addr}/budget.v1.BudgetService/WhoAmI"))
-        .header("content-type", "application/grpc-web")
-        .header("accept", "application/grpc-web")
-        .header("x-grpc-web", "1")
-        .header("cookie", &cookie)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = grpc_web_client::post(
+        &http,
+        &format!("http://{addr}/budget.v1.BudgetService/WhoAmI"),
+        Wire::Binary.content_type(),
+        grpc_web_client::data_frame(&pb::WhoAmIRequest::default()),
+    )
+    .header("cookie", &cookie)
+    .send()
+    .await
+    .unwrap();
     assert_eq!(response.status(), 200);
-    let header_status = response
-        .headers()
-        .get("grpc-status")
-        .map(|value| value.to_str().unwrap().to_owned());
-    let body = response.bytes().await.unwrap();
-    let (mut message, mut trailers) = (None, String::new());
-    let mut rest = &body[..];
-    while !rest.is_empty() {
-        let flag = rest[0];
-        let len = u32::from_be_bytes(rest[1..5].try_into().unwrap()) as usize;
-        let frame = &rest[5..5 + len];
-        rest = &rest[5 + len..];
-        if flag & 0x80 == 0 {
-            message = Some(pb::WhoAmIResponse::decode(frame).unwrap());
-        } else {
-            trailers.push_str(std::str::from_utf8(frame).unwrap());
-        }
-    }
-    let status = header_status.unwrap_or_else(|| {
-        trailers
-            .split("\r\n")
-            .find_map(|line| line.strip_prefix("grpc-status:"))
-            .expect("a grpc-status")
-            .trim()
-            .to_owned()
-    });
-    assert_eq!(status, "0", "trailers: {trailers}");
-    let me = message.expect("a WhoAmI answer");
+    let reply = Reply::read(response, Wire::Binary).await.unwrap();
+    assert_eq!(reply.grpc_status(), Some(0), "{reply:?}");
+    let me: pb::WhoAmIResponse = reply.only_message().expect("a WhoAmI answer");
     assert_eq!(me.role(), pb::Role::PlatformAdmin);
 
     let _ = stop.send(());

@@ -32,7 +32,7 @@ async fn binary_grpc_web_call_returns_the_upstream_message() {
         Wire::Binary.response_content_type()
     );
     assert_eq!(reply.code(), Code::Ok, "{reply:?}");
-    let response: GetBudgetStatusResponse = reply.message();
+    let response: GetBudgetStatusResponse = reply.only_message().expect("one message");
     assert_eq!(response.status, Some(fixed_status("acme")));
 }
 
@@ -78,7 +78,7 @@ async fn text_grpc_web_call_returns_the_upstream_message() {
         Wire::Text.response_content_type()
     );
     assert_eq!(reply.code(), Code::Ok, "{reply:?}");
-    let response: GetBudgetStatusResponse = reply.message();
+    let response: GetBudgetStatusResponse = reply.only_message().expect("one message");
     assert_eq!(response.status, Some(fixed_status("acme")));
 }
 
@@ -211,7 +211,8 @@ async fn a_deadline_is_sent_upstream_when_the_browser_sets_none() {
         .grpc_web_call("GetBudgetConfig", &request, Wire::Binary, &[])
         .await;
     let echoed = reply
-        .message::<GetBudgetConfigResponse>()
+        .only_message::<GetBudgetConfigResponse>()
+        .expect("one message")
         .config
         .unwrap()
         .etag;
@@ -226,7 +227,8 @@ async fn a_deadline_is_sent_upstream_when_the_browser_sets_none() {
         )
         .await;
     let echoed = reply
-        .message::<GetBudgetConfigResponse>()
+        .only_message::<GetBudgetConfigResponse>()
+        .expect("one message")
         .config
         .unwrap()
         .etag;

@@ -5,13 +5,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::{DecodePaddingMode, general_purpose};
 use budget_gateway::{Config, Gateway, SessionKey};
 use budget_proto::Timestamp;
 use budget_proto::v1::budget_service_server::{BudgetService, BudgetServiceServer};
 use budget_proto::v1::*;
+use grpc_web_client::data_frame;
+pub use grpc_web_client::{Reply as GrpcWebReply, Wire, frame};
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -530,25 +529,21 @@ impl TestGateway {
         wire: Wire,
         extra_headers: &[(&str, &str)],
     ) -> GrpcWebReply {
-        let frame = frame(0x00, &request.encode_to_vec());
-        let body = match wire {
-            Wire::Binary => frame,
-            Wire::Text => general_purpose::STANDARD.encode(frame).into_bytes(),
-        };
-        let mut call = self
-            .client
-            .post(self.url(&format!("/budget.v1.BudgetService/{method}")))
-            .header("content-type", wire.content_type())
-            .header("accept", wire.content_type())
-            .header("x-grpc-web", "1")
-            .body(body);
+        let mut call = grpc_web_client::post(
+            &self.client,
+            &self.url(&format!("/budget.v1.BudgetService/{method}")),
+            wire.content_type(),
+            wire.encode(data_frame(request)),
+        );
         if let Some(cookie) = &self.cookie {
             call = call.header("cookie", cookie);
         }
         for (name, value) in extra_headers {
             call = call.header(*name, *value);
         }
-        GrpcWebReply::read(call.send().await.unwrap(), wire).await
+        GrpcWebReply::read(call.send().await.unwrap(), wire)
+            .await
+            .unwrap()
     }
 }
 
@@ -606,149 +601,4 @@ fn form_encode(value: &str) -> String {
             _ => format!("%{byte:02X}"),
         })
         .collect()
-}
-
-/// The two gRPC-web encodings browsers use.
-#[derive(Debug, Clone, Copy)]
-pub enum Wire {
-    Binary,
-    Text,
-}
-
-impl Wire {
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Wire::Binary => "application/grpc-web",
-            Wire::Text => "application/grpc-web-text",
-        }
-    }
-
-    /// tonic-web always answers with the explicit `+proto` form.
-    pub fn response_content_type(self) -> &'static str {
-        match self {
-            Wire::Binary => "application/grpc-web+proto",
-            Wire::Text => "application/grpc-web-text+proto",
-        }
-    }
-}
-
-/// One gRPC-web frame: a flag byte (0x00 data, 0x80 trailers), a big-endian length, the payload.
-pub fn frame(flag: u8, payload: &[u8]) -> Vec<u8> {
-    let mut frame = vec![flag];
-    frame.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
-    frame.extend_from_slice(payload);
-    frame
-}
-
-/// A gRPC-web response taken apart: data frames, and status metadata from the trailer frame or,
-/// for a trailers-only answer, from the HTTP headers.
-#[derive(Debug)]
-pub struct GrpcWebReply {
-    pub http_status: reqwest::StatusCode,
-    pub headers: reqwest::header::HeaderMap,
-    pub messages: Vec<Vec<u8>>,
-    pub trailers: Vec<(String, String)>,
-}
-
-impl GrpcWebReply {
-    async fn read(response: reqwest::Response, wire: Wire) -> Self {
-        let http_status = response.status();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.unwrap();
-        let body = match wire {
-            Wire::Binary => body.to_vec(),
-            Wire::Text => decode_base64_chunks(&body),
-        };
-        let mut messages = Vec::new();
-        let mut trailers = Vec::new();
-        let mut rest = &body[..];
-        while !rest.is_empty() {
-            let flag = rest[0];
-            let len = u32::from_be_bytes(rest[1..5].try_into().unwrap()) as usize;
-            let payload = &rest[5..5 + len];
-            rest = &rest[5 + len..];
-            if flag & 0x80 == 0 {
-                messages.push(payload.to_vec());
-            } else {
-                let text = std::str::from_utf8(payload).unwrap();
-                for line in text.split("\r\n").filter(|line| !line.is_empty()) {
-                    let (name, value) = line.split_once(':').unwrap();
-                    trailers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-                }
-            }
-        }
-        Self {
-            http_status,
-            headers,
-            messages,
-            trailers,
-        }
-    }
-
-    /// A status field (`grpc-status`, `grpc-message`, ...) from the trailers or the headers.
-    pub fn metadata(&self, name: &str) -> Option<String> {
-        self.trailers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-            .or_else(|| {
-                self.headers
-                    .get(name)
-                    .map(|value| value.to_str().unwrap().to_owned())
-            })
-    }
-
-    pub fn code(&self) -> Code {
-        let status = self.metadata("grpc-status").expect("a grpc-status");
-        Code::from_i32(status.parse().unwrap())
-    }
-
-    /// The single response message.
-    pub fn message<M: Message + Default>(&self) -> M {
-        assert_eq!(self.messages.len(), 1, "{self:?}");
-        M::decode(&self.messages[0][..]).unwrap()
-    }
-
-    /// The status as a tonic client would see it, details included.
-    pub fn status(&self) -> Status {
-        let message = self.metadata("grpc-message").unwrap_or_default();
-        let message = percent_decode(&message);
-        let details = self
-            .metadata("grpc-status-details-bin")
-            .map(|value| lenient_base64().decode(value).unwrap())
-            .unwrap_or_default();
-        Status::with_details(self.code(), message, details.into())
-    }
-}
-
-/// grpc-web-text sends each frame base64-encoded on its own, padding included, so the body is
-/// decoded one 4-character group at a time.
-fn decode_base64_chunks(text: &[u8]) -> Vec<u8> {
-    text.chunks(4)
-        .flat_map(|group| lenient_base64().decode(group).unwrap())
-        .collect()
-}
-
-fn lenient_base64() -> GeneralPurpose {
-    GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-    )
-}
-
-fn percent_decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-            out.push(u8::from_str_radix(hex, 16).unwrap());
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
 }

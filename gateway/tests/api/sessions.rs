@@ -34,7 +34,8 @@ async fn upstream_authorization(gateway: &TestGateway, extra_headers: &[(&str, &
         .await;
     assert_eq!(reply.code(), Code::Ok, "{reply:?}");
     reply
-        .message::<GetBudgetConfigResponse>()
+        .only_message::<GetBudgetConfigResponse>()
+        .expect("one message")
         .config
         .unwrap()
         .budget_duration
@@ -194,7 +195,7 @@ async fn grpc_web_calls_carry_the_sessions_token_and_never_the_browsers() {
         .grpc_web_call("WhoAmI", &WhoAmIRequest {}, Wire::Text, &[])
         .await;
     assert_eq!(
-        reply.message::<WhoAmIResponse>(),
+        reply.only_message::<WhoAmIResponse>().expect("one message"),
         WhoAmIResponse {
             name: "acme-admin".to_owned(),
             role: Role::TenantAdmin as i32,

@@ -26,7 +26,13 @@ async fn shutdown_finishes_in_flight_calls_then_stops() {
     );
 
     assert_eq!(reply.code(), Code::Ok, "{reply:?}");
-    assert_eq!(reply.message::<ListAlertsResponse>().total_size, 500);
+    assert_eq!(
+        reply
+            .only_message::<ListAlertsResponse>()
+            .expect("one message")
+            .total_size,
+        500
+    );
     stopped
         .expect("stops well within the drain timeout")
         .unwrap()

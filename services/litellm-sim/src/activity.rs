@@ -20,7 +20,8 @@ use serde_json::{Map, Value, json};
 use crate::auth::require_admin;
 use crate::error::{ApiError, ApiResult};
 use crate::request::{query_bool, query_int};
-use crate::store::{DayKey, DayMetrics, Sim, State as Db};
+use crate::sim::Sim;
+use crate::store::{DayKey, DayMetrics, State as Db};
 
 /// The provider the sim reports for every model.
 const PROVIDER: &str = "openai";

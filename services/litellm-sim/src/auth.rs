@@ -5,7 +5,8 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 
 use crate::error::ApiError;
-use crate::store::{KeyRecord, State};
+use crate::records::KeyRecord;
+use crate::store::State;
 use crate::util::{abbreviate, hash_token, py_datetime};
 
 /// The key a request carries, by LiteLLM's header order; the first header present wins.

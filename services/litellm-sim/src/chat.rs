@@ -28,10 +28,11 @@ use serde_json::{Map, Value, json};
 
 use crate::auth::{Caller, authenticate, presented_key};
 use crate::error::{ApiError, ApiResult};
+use crate::records::KeyRecord;
 use crate::request::body_object;
-use crate::store::{DayMetrics, Sim};
+use crate::sim::Sim;
+use crate::store::DayMetrics;
 use crate::util::{hash_token, py_float};
-use crate::webhooks;
 
 const PROMPT_PRICE: f64 = 0.15e-6;
 const COMPLETION_PRICE: f64 = 0.6e-6;
@@ -80,7 +81,7 @@ fn model_allowed(models: &[Value], model: &str) -> bool {
 }
 
 /// LiteLLM's 422 for a key at or over its budget (`Key=` is the alias and the key's name).
-fn budget_exceeded(record: &crate::store::KeyRecord, max: f64) -> ApiError {
+fn budget_exceeded(record: &KeyRecord, max: f64) -> ApiError {
     let label = format!(
         "{} ({})",
         record.key_alias.as_deref().unwrap_or("key"),
@@ -186,7 +187,7 @@ pub(crate) async fn completions(
         db.add_daily(today, &token, &model, endpoint, &metrics);
         Ok((model, prompt, completion, cost, now.timestamp()))
     });
-    webhooks::dispatch(&sim, outbox);
+    sim.dispatch_webhooks(outbox);
     let answer = answer?;
     let (model, prompt, completion, cost, created) = answer;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());

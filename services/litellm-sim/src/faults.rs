@@ -1,5 +1,6 @@
-//! Injected faults and per-path call counting, as one middleware in front of every LiteLLM
-//! route (`/sim/*` is neither counted nor faulted), and the count of faults injected per path.
+//! Injected faults: the rules, which call each one hits, and the count of faults injected per
+//! path. The middleware that applies them in front of every LiteLLM route (`/sim/*` is neither
+//! counted nor faulted) is `middleware::fault_layer`.
 //!
 //! A fault that answers by itself (500, 404, malformed JSON, hang, connection reset) does not
 //! run the real handler, so it has no side effect; `Slow` and `TruncatedJson` run it.
@@ -8,15 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use tokio::sync::Notify;
-
-use crate::error::ApiError;
-use crate::store::Sim;
 
 /// What an injected fault does to a matching call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,74 +163,6 @@ impl Faults {
 /// the connection the request came on.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnReset(pub Arc<Notify>);
-
-/// The middleware: counts the call, then applies the first matching fault, if any.
-pub(crate) async fn fault_layer(
-    State(sim): State<Arc<Sim>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let path = request.uri().path().to_string();
-    if path == "/sim" || path.starts_with("/sim/") {
-        return next.run(request).await;
-    }
-    sim.count_call(&path);
-    let Some(fault) = sim.take_fault(&path) else {
-        return next.run(request).await;
-    };
-    tracing::debug!(%path, ?fault, "injecting fault");
-    match fault {
-        Fault::Status500 => ApiError::proxy(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal Server Error (litellm-sim injected fault)",
-            "internal_server_error",
-            Some("None"),
-        )
-        .into_response(),
-        Fault::NotFound => {
-            ApiError::not_found("Key not found in database", Some("key")).into_response()
-        }
-        Fault::MalformedJson => (
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            r#"{"key": "sk-...", "info": {"spend": 1.0,, "max_budget": }"#,
-        )
-            .into_response(),
-        Fault::Slow(delay) => {
-            // Like the real proxy, the call finishes even when the client has given up: a
-            // change answered too late is still applied.
-            let call = tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                next.run(request).await
-            });
-            call.await
-                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
-        }
-        Fault::TruncatedJson => truncate(next.run(request).await).await,
-        Fault::Hang => std::future::pending().await,
-        Fault::ConnectionReset => {
-            if let Some(ConnReset(notify)) = request.extensions().get::<ConnReset>() {
-                notify.notify_one();
-            }
-            // The connection loop drops this future together with the connection.
-            std::future::pending().await
-        }
-    }
-}
-
-async fn truncate(response: Response) -> Response {
-    let (mut parts, body) = response.into_parts();
-    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(bytes) => bytes,
-        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    };
-    let cut = (bytes.len() / 2).max(1).min(bytes.len().saturating_sub(1));
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(bytes.slice(..cut)))
-}
 
 #[cfg(test)]
 mod tests {

@@ -20,8 +20,9 @@ use tokio::task::JoinHandle;
 use tower::Service;
 
 use crate::control::{self, SimControl};
-use crate::faults::{ConnReset, fault_layer};
-use crate::store::Sim;
+use crate::faults::ConnReset;
+use crate::middleware::{fault_layer, master_key_only};
+use crate::sim::Sim;
 use crate::{activity, chat, keys};
 
 /// How to start a sim.
@@ -64,25 +65,10 @@ async fn readiness() -> impl IntoResponse {
     )
 }
 
-/// Every route the sim serves, behind the fault/call-counting middleware.
-pub(crate) fn router(sim: Arc<Sim>) -> Router {
+/// The `/sim/*` controls, each behind the master-key check (unknown `/sim/*` paths are not
+/// among them: they answer 404 to anyone, as before).
+fn controls(sim: Arc<Sim>) -> Router<Arc<Sim>> {
     Router::new()
-        .route("/key/generate", post(keys::generate))
-        .route("/key/update", post(keys::update))
-        .route("/key/info", get(keys::info))
-        .route("/key/list", get(keys::list))
-        .route("/key/delete", post(keys::delete))
-        .route("/key/block", post(keys::block))
-        .route("/key/unblock", post(keys::unblock))
-        .route("/key/regenerate", post(keys::regenerate))
-        .route("/key/{key}/regenerate", post(keys::regenerate_by_path))
-        .route("/key/{key}/reset_spend", post(keys::reset_spend))
-        .route("/user/daily/activity/aggregated", get(activity::aggregated))
-        .route("/user/daily/activity", get(activity::paginated))
-        .route("/chat/completions", post(chat::completions))
-        .route("/v1/chat/completions", post(chat::completions))
-        .route("/health/liveliness", get(liveliness))
-        .route("/health/readiness", get(readiness))
         .route("/sim/health", get(control::health))
         .route("/sim/keys/{key}", get(control::get_key))
         .route("/sim/keys/{key}/spend", post(control::set_spend))
@@ -118,6 +104,29 @@ pub(crate) fn router(sim: Arc<Sim>) -> Router {
         )
         .route("/sim/projected_alerts", post(control::set_projected_alerts))
         .route("/sim/enterprise", post(control::set_enterprise))
+        .route_layer(from_fn_with_state(sim, master_key_only))
+}
+
+/// Every route the sim serves, behind the fault/call-counting middleware.
+pub(crate) fn router(sim: Arc<Sim>) -> Router {
+    Router::new()
+        .route("/key/generate", post(keys::generate))
+        .route("/key/update", post(keys::update))
+        .route("/key/info", get(keys::info))
+        .route("/key/list", get(keys::list))
+        .route("/key/delete", post(keys::delete))
+        .route("/key/block", post(keys::block))
+        .route("/key/unblock", post(keys::unblock))
+        .route("/key/regenerate", post(keys::regenerate))
+        .route("/key/{key}/regenerate", post(keys::regenerate_by_path))
+        .route("/key/{key}/reset_spend", post(keys::reset_spend))
+        .route("/user/daily/activity/aggregated", get(activity::aggregated))
+        .route("/user/daily/activity", get(activity::paginated))
+        .route("/chat/completions", post(chat::completions))
+        .route("/v1/chat/completions", post(chat::completions))
+        .route("/health/liveliness", get(liveliness))
+        .route("/health/readiness", get(readiness))
+        .merge(controls(sim.clone()))
         .route(
             "/sim/{*rest}",
             get(control::not_found).post(control::not_found),

@@ -13,6 +13,7 @@ use std::time::Duration;
 use budget_demo::{RunningStack, StackConfig};
 use budget_e2e::{ADMIN_TOKEN, SIM_MASTER_KEY, TestDatabase};
 use budget_proto::v1 as pb;
+use grpc_web_client::{Reply, Wire};
 use prost::Message;
 
 use crate::cpu::{CallCpu, CpuSample, LOAD_THREADS, Named};
@@ -23,13 +24,8 @@ const TENANT: &str = "gateway-tenant";
 
 /// One gRPC-web unary call; true when the answer is a GetBudgetStatus with grpc-status 0.
 async fn grpc_web_call(http: &reqwest::Client, url: &str, cookie: &str, body: Vec<u8>) -> bool {
-    let Ok(answer) = http
-        .post(url)
-        .header("content-type", "application/grpc-web+proto")
-        .header("accept", "application/grpc-web+proto")
-        .header("x-grpc-web", "1")
+    let Ok(answer) = grpc_web_client::post(http, url, grpc_web_client::CONTENT_TYPE_PROTO, body)
         .header("cookie", cookie)
-        .body(body)
         .send()
         .await
     else {
@@ -38,51 +34,19 @@ async fn grpc_web_call(http: &reqwest::Client, url: &str, cookie: &str, body: Ve
     if !answer.status().is_success() {
         return false;
     }
-    let header_ok = answer
-        .headers()
-        .get("grpc-status")
-        .map(|v| v.as_bytes() == b"0");
-    let Ok(bytes) = answer.bytes().await else {
+    // A data frame with the message, then a trailer frame with grpc-status.
+    let Ok(reply) = Reply::read(answer, Wire::Binary).await else {
         return false;
     };
-    // A data frame with the message, then a trailer frame with grpc-status.
-    let mut rest = &bytes[..];
-    let (mut message, mut trailer_ok) = (false, None);
-    while rest.len() >= 5 {
-        let flag = rest[0];
-        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-        let Some(frame) = rest.get(5..5 + len) else {
-            return false;
-        };
-        if flag & 0x80 == 0 {
-            message = pb::GetBudgetStatusResponse::decode(frame).is_ok();
-        } else {
-            trailer_ok = Some(String::from_utf8_lossy(frame).contains("grpc-status:0"));
-        }
-        rest = &rest[5 + len..];
-    }
-    message && header_ok.or(trailer_ok).unwrap_or(false)
+    !reply.truncated
+        && reply.decode::<pb::GetBudgetStatusResponse>().is_some()
+        && reply.grpc_status() == Some(0)
 }
 
 async fn sign_in(http: &reqwest::Client, gateway: SocketAddr) -> anyhow::Result<String> {
-    let signed_in = http
-        .post(format!("http://{gateway}/session"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={ADMIN_TOKEN}"))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        signed_in.status() == 303,
-        "sign-in answered {}",
-        signed_in.status()
-    );
-    let cookie = signed_in
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .ok_or_else(|| anyhow::anyhow!("no session cookie"))?;
-    Ok(cookie.to_owned())
+    grpc_web_client::sign_in(http, &format!("http://{gateway}"), ADMIN_TOKEN)
+        .await
+        .map_err(anyhow::Error::msg)
 }
 
 pub async fn run(sizes: &Sizes) -> anyhow::Result<Figure> {
@@ -344,9 +308,7 @@ async fn drive_both(
         tenant_id: TENANT.into(),
     }
     .encode_to_vec();
-    let mut body = vec![0_u8];
-    body.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    body.extend_from_slice(&payload);
+    let body = grpc_web_client::frame(grpc_web_client::DATA, &payload);
     anyhow::ensure!(
         grpc_web_call(&http, &url, &cookie, body.clone()).await,
         "a gRPC-web GetBudgetStatus through the gateway failed"

@@ -101,7 +101,7 @@
 //! The spend projected is not the key's spend but that of LiteLLM's cached auth object for the
 //! key plus the call's cost: the cache holds the row as it was read (for 60 s, or until an
 //! admin edit) and is never charged, so while a key keeps calling, the projection sees the
-//! spend of its first call only ([`crate::store::KeyRecord::cached_auth_spend`]). That is why
+//! spend of its first call only ([`crate::records::KeyRecord::cached_auth_spend`]). That is why
 //! the real proxy sends `projected_limit_exceeded` once and not, as the spend grows, a
 //! `budget_crossed` against the soft budget.
 //!
@@ -115,18 +115,22 @@
 //! [`crate::SimControl::set_projected_limit_alerts`] turns it off for tests about the other
 //! alerts alone.
 
+mod alerting;
+mod projection;
+mod send;
+
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
-
-use crate::periods;
+use chrono::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::store::{KeyRecord, Sim};
+use crate::records::KeyRecord;
 use crate::util::py_float;
+
+pub(crate) use alerting::{Alerting, Pending};
+pub(crate) use send::{client, send};
 
 /// The `user-agent` LiteLLM's httpx client sends.
 pub const WEBHOOK_USER_AGENT: &str = "litellm/1.108.7";
@@ -140,10 +144,10 @@ pub(crate) fn budget_alert_ttl() -> Duration {
 const THRESHOLD_5_PERCENT: f64 = 0.05;
 const THRESHOLD_15_PERCENT: f64 = 0.15;
 /// `EMAIL_BUDGET_ALERT_MAX_SPEND_ALERT_PERCENTAGE`.
-const MAX_BUDGET_ALERT_PERCENTAGE: f64 = 0.8;
+pub(super) const MAX_BUDGET_ALERT_PERCENTAGE: f64 = 0.8;
 
-const CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(5);
-const SEND_TIMEOUT: StdDuration = StdDuration::from_secs(30);
+pub(super) const CONNECT_TIMEOUT: StdDuration = StdDuration::from_secs(5);
+pub(super) const SEND_TIMEOUT: StdDuration = StdDuration::from_secs(30);
 
 /// One webhook attempt, recorded when it finished.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -291,331 +295,6 @@ pub(crate) fn event_for(
     (event, message)
 }
 
-/// A webhook decided under the state lock, sent after it is released.
-#[derive(Debug)]
-pub(crate) struct Pending {
-    url: String,
-    event: WebhookEvent,
-    cache_key: String,
-    attempt: u64,
-}
-
-/// The webhook side of the state: `WEBHOOK_URL`, LiteLLM's dedupe cache and the sim's log.
-#[derive(Debug, Default)]
-pub(crate) struct Alerting {
-    pub url: Option<String>,
-    /// Cache key → (expiry on the sim clock, attempt that set it).
-    cache: HashMap<String, (DateTime<Utc>, u64)>,
-    pub log: Vec<SentWebhook>,
-    /// Decided but not yet recorded.
-    pub in_flight: usize,
-    pub projected_alerts: bool,
-    next_attempt: u64,
-}
-
-impl Alerting {
-    pub(crate) fn new(url: Option<String>) -> Self {
-        Self {
-            url,
-            projected_alerts: true,
-            ..Self::default()
-        }
-    }
-
-    /// `SlackAlerting.budget_alerts(type, user_info)` on the webhook path.
-    fn budget_alert(
-        &mut self,
-        kind: AlertType,
-        info: CallInfo,
-        now: DateTime<Utc>,
-        outbox: &mut Vec<Pending>,
-    ) {
-        if info.max_budget.is_none() && info.soft_budget.is_none() {
-            return;
-        }
-        let preset =
-            (kind == AlertType::ProjectedLimitExceeded).then_some(Event::ProjectedLimitExceeded);
-        let (Some(event), message) = event_for(&info, preset, kind.prefix().to_string()) else {
-            return;
-        };
-        let id = info.token.as_deref().unwrap_or("default_id");
-        let cache_key = format!("budget_alerts:{}:{id}", event.as_str());
-        self.cache.retain(|_, (expires, _)| *expires > now);
-        if self.cache.contains_key(&cache_key) {
-            tracing::debug!(%cache_key, "budget alert already sent within budget_alert_ttl");
-            return;
-        }
-        let Some(url) = self.url.clone() else {
-            // LiteLLM raises "Missing webhook_url from environment" before caching the alert.
-            tracing::warn!(%cache_key, "budget alert not sent: WEBHOOK_URL is not set");
-            return;
-        };
-        self.next_attempt += 1;
-        let attempt = self.next_attempt;
-        self.cache
-            .insert(cache_key.clone(), (now + budget_alert_ttl(), attempt));
-        self.in_flight += 1;
-        outbox.push(Pending {
-            url,
-            event: WebhookEvent {
-                info,
-                event,
-                event_message: message,
-            },
-            cache_key,
-            attempt,
-        });
-    }
-
-    /// The budget checks of `user_api_key_auth` for a virtual key on an LLM route, on the
-    /// spend as it stands before the call is charged (see the module docs).
-    pub(crate) fn auth_checks(
-        &mut self,
-        record: &KeyRecord,
-        max_budget: Option<f64>,
-        now: DateTime<Utc>,
-        outbox: &mut Vec<Pending>,
-    ) {
-        let info = CallInfo::of_key(record, max_budget);
-        let spend = record.spend;
-        // Check 1: _virtual_key_max_budget_check (the 422 follows when spend >= max_budget).
-        if let Some(max) = max_budget {
-            self.budget_alert(AlertType::TokenBudget, info.clone(), now, outbox);
-            if spend >= max {
-                return;
-            }
-            // Check 2: _virtual_key_max_budget_alert_check.
-            if spend > 0.0 && spend >= max * MAX_BUDGET_ALERT_PERCENTAGE {
-                self.budget_alert(AlertType::MaxBudgetAlert, info.clone(), now, outbox);
-            }
-        }
-        // Check 3: _virtual_key_soft_budget_check (`if valid_token.soft_budget and ...`).
-        if let Some(soft) = info.soft_budget
-            && soft != 0.0
-            && spend >= soft
-        {
-            self.budget_alert(AlertType::SoftBudget, info, now, outbox);
-        }
-    }
-
-    /// `_update_key_cache`'s projection against the soft budget, after a call is charged, of
-    /// `new_spend`: the spend of LiteLLM's cached auth object plus the call's cost (see the
-    /// module docs).
-    pub(crate) fn after_charge(
-        &mut self,
-        record: &KeyRecord,
-        new_spend: f64,
-        now: DateTime<Utc>,
-        outbox: &mut Vec<Pending>,
-    ) {
-        if !self.projected_alerts {
-            return;
-        }
-        let Some(soft) = record.soft_budget() else {
-            return;
-        };
-        let window = match (&record.budget_duration, record.budget_reset_at) {
-            (Some(duration), Some(end)) => periods::window_start(duration, end)
-                .filter(|start| *start < end)
-                .map(|start| (start, end)),
-            _ => None,
-        };
-        let Some((projected_spend, date)) = projection(new_spend, soft, window, now) else {
-            return;
-        };
-        let info = CallInfo {
-            spend: new_spend,
-            max_budget: Some(soft),
-            soft_budget: None,
-            token: Some(record.token.clone()),
-            customer_id: None,
-            user_id: record.user_id.clone(),
-            team_id: None,
-            team_alias: None,
-            organization_id: None,
-            user_email: None,
-            key_alias: record.key_alias.clone(),
-            projected_exceeded_date: Some(date.format("%Y-%m-%d").to_string()),
-            projected_spend: Some(projected_spend),
-            event_group: "key",
-            alert_emails: None,
-            max_budget_alert_emails: None,
-        };
-        self.budget_alert(AlertType::ProjectedLimitExceeded, info, now, outbox);
-    }
-
-    /// Records a finished attempt; a failed connection un-marks the cache, like LiteLLM
-    /// raising before it writes the cache.
-    fn finish(&mut self, pending: &Pending, record: SentWebhook) {
-        if record.status.is_none()
-            && self
-                .cache
-                .get(&pending.cache_key)
-                .is_some_and(|(_, attempt)| *attempt == pending.attempt)
-        {
-            self.cache.remove(&pending.cache_key);
-        }
-        self.log.push(record);
-        self.in_flight = self.in_flight.saturating_sub(1);
-    }
-}
-
-fn last_day_of_month(day: NaiveDate) -> NaiveDate {
-    let (year, month) = if day.month() == 12 {
-        (day.year() + 1, 1)
-    } else {
-        (day.year(), day.month() + 1)
-    };
-    NaiveDate::from_ymd_opt(year, month, 1)
-        .and_then(|first| first.pred_opt())
-        .unwrap_or(day)
-}
-
-/// Seconds, with Python `timedelta.total_seconds()`'s microsecond precision.
-fn seconds(span: Duration) -> f64 {
-    span.num_microseconds()
-        .map_or(f64::MAX, |us| us as f64 / 1e6)
-}
-
-/// `get_projected_spend_over_limit`: the projected spend and the UTC date it passes
-/// `soft_budget`, when it does; within the budget window (start, end) when there is one, else
-/// to the end of the month (see the module docs).
-pub(crate) fn projection(
-    spend: f64,
-    soft_budget: f64,
-    window: Option<(DateTime<Utc>, DateTime<Utc>)>,
-    now: DateTime<Utc>,
-) -> Option<(f64, NaiveDate)> {
-    match window {
-        Some(window) => project_within_window(spend, soft_budget, window, now),
-        None => project_to_month_end(spend, soft_budget, now.date_naive()),
-    }
-}
-
-/// `_project_within_window`.
-fn project_within_window(
-    spend: f64,
-    soft_budget: f64,
-    (start, end): (DateTime<Utc>, DateTime<Utc>),
-    now: DateTime<Utc>,
-) -> Option<(f64, NaiveDate)> {
-    if now < start {
-        return None;
-    }
-    // MIN_ELAPSED_WINDOW_FRACTION = 1/24 of the window.
-    let elapsed = seconds(now - start).max(seconds(end - start) / 24.0);
-    let remaining = seconds(end - now).max(0.0);
-    let rate = spend / elapsed;
-    let projected = spend + rate * remaining;
-    if projected <= soft_budget {
-        return None;
-    }
-    let remaining_budget = soft_budget - spend;
-    if rate <= 0.0 || remaining_budget <= 0.0 {
-        return Some((projected, now.date_naive()));
-    }
-    let until = remaining_budget / rate;
-    let exceed_at = if until >= remaining {
-        end
-    } else {
-        // `timedelta(seconds=...)` rounds to the microsecond.
-        now.checked_add_signed(Duration::microseconds((until * 1e6).round() as i64))
-            .map_or(end, |at| at.min(end))
-    };
-    Some((projected, exceed_at.date_naive()))
-}
-
-/// `_project_to_month_end`.
-fn project_to_month_end(
-    spend: f64,
-    soft_budget: f64,
-    today: NaiveDate,
-) -> Option<(f64, NaiveDate)> {
-    let remaining_days = (last_day_of_month(today) - today).num_days() as f64;
-    let daily = spend / f64::from(today.day().saturating_sub(1).max(1));
-    let projected = spend + daily * remaining_days;
-    if projected <= soft_budget {
-        return None;
-    }
-    let remaining_budget = soft_budget - spend;
-    let date = if daily <= 0.0 || remaining_budget <= 0.0 {
-        today
-    } else {
-        // `date + timedelta(days=x)` keeps whole days only.
-        let days = (remaining_budget / daily).floor();
-        if days.is_finite() && days < 1e6 {
-            today + Duration::days(days as i64)
-        } else {
-            today
-        }
-    };
-    Some((projected, date))
-}
-
-fn client(sim: &Sim) -> Option<&reqwest::Client> {
-    sim.webhook_client
-        .get_or_init(|| {
-            reqwest::Client::builder()
-                .no_proxy()
-                .user_agent(WEBHOOK_USER_AGENT)
-                .connect_timeout(CONNECT_TIMEOUT)
-                .timeout(SEND_TIMEOUT)
-                .build()
-                .map_err(|err| tracing::error!(%err, "litellm-sim cannot build its webhook client"))
-                .ok()
-        })
-        .as_ref()
-}
-
-/// Sends what a request decided, in a spawned task, one POST after the other.
-pub(crate) fn dispatch(sim: &Arc<Sim>, outbox: Vec<Pending>) {
-    if outbox.is_empty() {
-        return;
-    }
-    let sim = sim.clone();
-    tokio::spawn(async move {
-        for pending in outbox {
-            let record = send(&sim, &pending).await;
-            sim.with_state(|db, _| db.alerting.finish(&pending, record));
-        }
-    });
-}
-
-async fn send(sim: &Sim, pending: &Pending) -> SentWebhook {
-    let payload = serde_json::to_string(&pending.event).unwrap_or_default();
-    let body = serde_json::from_str(&payload).unwrap_or(Value::Null);
-    let mut record = SentWebhook {
-        url: pending.url.clone(),
-        body,
-        status: None,
-    };
-    let Some(client) = client(sim) else {
-        return record;
-    };
-    let answer = client
-        .post(&pending.url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(payload)
-        .send()
-        .await;
-    match answer {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            record.status = Some(status);
-            if status == 200 {
-                tracing::debug!(url = %pending.url, event = pending.event.event.as_str(), "budget webhook sent");
-            } else {
-                let text = response.text().await.unwrap_or_default();
-                tracing::warn!(url = %pending.url, status, error = %text, "Error sending webhook alert (dropped, not retried)");
-            }
-        }
-        Err(err) => {
-            tracing::warn!(url = %pending.url, %err, "budget webhook failed; the next LLM call of the key retries it");
-        }
-    }
-    record
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -694,90 +373,5 @@ mod tests {
             )
         );
         assert_eq!(key_event(4.0, None, Some(5.0)).0, None);
-    }
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
-
-    #[test]
-    fn projection_to_month_end_matches_litellm_utils() {
-        let day = |d| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
-        let at = |d: u32| utc(&format!("2026-11-{d:02}T12:00:00Z"));
-        // 40 over 10 days = 4/day, 19 days left in November: 40 + 76 = 116 > 100, passes 100
-        // after 60 / 4 = 15 more days.
-        assert_eq!(
-            projection(40.0, 100.0, None, at(11)),
-            Some((116.0, day(26)))
-        );
-        assert_eq!(projection(10.0, 100.0, None, at(11)), None);
-        // On the 1st and the 2nd the whole spend is the daily rate.
-        assert_eq!(projection(5.0, 100.0, None, at(1)), Some((150.0, day(20))));
-        // Already over: today.
-        assert_eq!(
-            projection(120.0, 100.0, None, at(11)),
-            Some((348.0, day(11)))
-        );
-        let dec = NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
-        assert_eq!(last_day_of_month(dec), dec);
-    }
-
-    /// The three projections the real proxy 1.108.7 sent on 2026-12-03 for a key with soft
-    /// budget 0.08 after its first 0.05 call (captured from its webhooks).
-    #[test]
-    fn projections_match_the_real_proxy() {
-        let dec = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
-        let window = |duration: &str, end: &str| {
-            let end = utc(end);
-            Some((periods::window_start(duration, end).unwrap(), end))
-        };
-        // budget_duration 30d: the window is December.
-        let (spend, date) = projection(
-            0.05,
-            0.08,
-            window("30d", "2027-01-01T00:00:00Z"),
-            utc("2026-12-03T08:13:30Z"),
-        )
-        .unwrap();
-        assert!((spend - 0.661_624_263_358_864_4).abs() < 1e-5, "{spend}");
-        assert_eq!(date, dec(4));
-        // No budget_duration: to the end of the month.
-        let (spend, date) = projection(0.05, 0.08, None, utc("2026-12-03T08:13:37Z")).unwrap();
-        assert!((spend - 0.75).abs() < 1e-12, "{spend}");
-        assert_eq!(date, dec(4));
-        // budget_duration 1h.
-        let (spend, date) = projection(
-            0.05,
-            0.08,
-            window("1h", "2026-12-03T09:00:00Z"),
-            utc("2026-12-03T08:13:43Z"),
-        )
-        .unwrap();
-        assert!((spend - 0.218_642_382_928_525_17).abs() < 1e-4, "{spend}");
-        assert_eq!(date, dec(3));
-        // Early in a window, elapsed counts as at least 1/24 of it.
-        let (spend, _) = projection(
-            0.01,
-            0.08,
-            window("1h", "2026-12-03T09:00:00Z"),
-            utc("2026-12-03T08:00:01Z"),
-        )
-        .unwrap();
-        assert!(
-            (spend - 0.01 * 24.0 * 3599.0 / 3600.0 - 0.01).abs() < 1e-9,
-            "{spend}"
-        );
-        // Before the window starts (a reset_at further away than one period): nothing.
-        assert_eq!(
-            projection(
-                0.05,
-                0.08,
-                window("1h", "2026-12-03T12:00:00Z"),
-                utc("2026-12-03T08:30:00Z")
-            ),
-            None
-        );
     }
 }
