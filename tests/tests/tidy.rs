@@ -104,7 +104,12 @@ const RULES: &[Rule] = &[
     },
     Rule {
         what: "wall-clock read inside domain/ or litellm/ (they are handed \"now\")",
-        patterns: &["Utc::now", "SystemTime::now", "Local::now", "OffsetDateTime::now"],
+        patterns: &[
+            "Utc::now",
+            "SystemTime::now",
+            "Local::now",
+            "OffsetDateTime::now",
+        ],
         allowed_in: &[],
         only_in: &["domain/", "litellm/"],
         exceptions: &[],
@@ -160,14 +165,26 @@ fn files_stay_readable_in_one_sitting() {
 #[test]
 fn the_checker_finds_each_kind_of_violation() {
     let cases = [
-        ("service/status.rs", "let rows = sqlx::query(\"SELECT 1\");", "SQL"),
-        ("service/config.rs", "fn f() -> tonic::Status { todo!() }", "tonic"),
+        (
+            "service/status.rs",
+            "let rows = sqlx::query(\"SELECT 1\");",
+            "SQL",
+        ),
+        (
+            "service/config.rs",
+            "fn f() -> tonic::Status { todo!() }",
+            "tonic",
+        ),
         ("domain/budget.rs", "use budget_proto::v1::Tenant;", "tonic"),
         ("evaluator.rs", "let c = reqwest::Client::new();", "HTTP"),
         ("service/lifecycle.rs", "let p = \"/key/generate\";", "HTTP"),
         ("cli.rs", "let v = std::env::var(\"X\");", "environment"),
         ("litellm/wire.rs", "let now = Utc::now();", "wall-clock"),
-        ("domain/forecast.rs", "let t = std::time::Instant::now();", "timer"),
+        (
+            "domain/forecast.rs",
+            "let t = std::time::Instant::now();",
+            "timer",
+        ),
     ];
     for (path, line, kind) in cases {
         let found = violations(path, line);
@@ -183,12 +200,25 @@ fn the_checker_finds_each_kind_of_violation() {
         ("startup.rs", "tonic::transport::Server::builder()"),
         ("litellm/mod.rs", "reqwest::Client::new()"),
         ("config/mod.rs", "std::env::var(\"X\")"),
-        ("service/status.rs", "// Utc::now is read by the service, not the domain"),
-        ("service/auth.rs", "use budget_proto::throttle::FailureThrottle;"),
-        ("domain/budget.rs", "fn f() {}\n#[cfg(test)]\nmod tests { fn g() { Utc::now(); } }"),
+        (
+            "service/status.rs",
+            "// Utc::now is read by the service, not the domain",
+        ),
+        (
+            "service/auth.rs",
+            "use budget_proto::throttle::FailureThrottle;",
+        ),
+        (
+            "domain/budget.rs",
+            "fn f() {}\n#[cfg(test)]\nmod tests { fn g() { Utc::now(); } }",
+        ),
     ];
     for (path, text) in fine {
-        assert_eq!(violations(path, text), Vec::<String>::new(), "{path}: `{text}`");
+        assert_eq!(
+            violations(path, text),
+            Vec::<String>::new(),
+            "{path}: `{text}`"
+        );
     }
     assert!(size_problem("services/x/src/big.rs", SOURCE_LINES + 1).is_some());
     assert!(size_problem("services/x/src/big.rs", SOURCE_LINES).is_none());
