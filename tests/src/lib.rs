@@ -347,6 +347,33 @@ impl Stack {
             .map(|r| r.into_inner().status.unwrap_or_default())
     }
 
+    /// GetBudgetConfig for one tenant as the platform admin.
+    pub async fn config(&self, id: &str) -> Result<pb::BudgetConfig, tonic::Status> {
+        self.client()
+            .get_budget_config(pb::GetBudgetConfigRequest {
+                tenant_id: id.into(),
+            })
+            .await
+            .map(|r| r.into_inner().config.unwrap_or_default())
+    }
+
+    /// UpdateBudgetConfig for one tenant as the platform admin; `etag` "" skips the check.
+    pub async fn update_config(
+        &self,
+        id: &str,
+        config: pb::BudgetConfig,
+        etag: &str,
+    ) -> Result<pb::BudgetConfig, tonic::Status> {
+        self.client()
+            .update_budget_config(pb::UpdateBudgetConfigRequest {
+                tenant_id: id.into(),
+                config: Some(config),
+                etag: etag.into(),
+            })
+            .await
+            .map(|r| r.into_inner().config.unwrap_or_default())
+    }
+
     /// What gRPC health answers for `service` ("" for the whole server).
     pub async fn health(
         &self,

@@ -15,36 +15,6 @@ use tonic::Code;
 
 const USD: i64 = 1_000_000;
 
-async fn get_config(stack: &Stack, id: &str) -> pb::BudgetConfig {
-    stack
-        .client()
-        .get_budget_config(pb::GetBudgetConfigRequest {
-            tenant_id: id.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .config
-        .unwrap()
-}
-
-async fn update(
-    stack: &Stack,
-    id: &str,
-    cfg: pb::BudgetConfig,
-    etag: &str,
-) -> Result<pb::BudgetConfig, tonic::Status> {
-    stack
-        .client()
-        .update_budget_config(pb::UpdateBudgetConfigRequest {
-            tenant_id: id.into(),
-            config: Some(cfg),
-            etag: etag.into(),
-        })
-        .await
-        .map(|r| r.into_inner().config.unwrap())
-}
-
 async fn audit(stack: &Stack, id: &str) -> Vec<pb::AuditEvent> {
     stack
         .client()
@@ -124,7 +94,7 @@ async fn create_tenant_makes_a_litellm_key_with_the_grace_mapping() {
     assert_eq!(raw_anywhere.0, 0);
 
     // The reset date LiteLLM computed is remembered for GetBudgetConfig.
-    let cfg = get_config(&stack, "acme").await;
+    let cfg = stack.config("acme").await.unwrap();
     assert_eq!(
         cfg.reset_time.unwrap().seconds,
         first_of_next_month(stack.sim().now()).timestamp()
@@ -288,9 +258,10 @@ async fn update_writes_litellm_database_and_audit_and_clears_the_cache() {
         stack.status("acme").await.unwrap().state(),
         pb::BudgetState::Warning
     );
-    let before = get_config(&stack, "acme").await;
+    let before = stack.config("acme").await.unwrap();
 
-    let saved = update(&stack, "acme", config(1000, 75, 120, "30d"), &before.etag)
+    let saved = stack
+        .update_config("acme", config(1000, 75, 120, "30d"), &before.etag)
         .await
         .unwrap();
     assert_eq!(saved.max_budget_micros, 1000 * USD);
@@ -306,7 +277,7 @@ async fn update_writes_litellm_database_and_audit_and_clears_the_cache() {
     assert_eq!(key.spend, 450.0, "spend untouched");
 
     assert_eq!(
-        get_config(&stack, "acme").await.max_budget_micros,
+        stack.config("acme").await.unwrap().max_budget_micros,
         1000 * USD
     );
     let s = stack.status("acme").await.unwrap();
@@ -369,7 +340,8 @@ async fn budget_duration_is_sent_to_litellm_only_when_it_changes(at: chrono::Dat
 
     // A day later LiteLLM would move the reset by a day if budget_duration were resent.
     stack.sim().advance_clock(chrono::Duration::days(1));
-    update(&stack, "acme", config(700, 80, 110, "60d"), "")
+    stack
+        .update_config("acme", config(700, 80, 110, "60d"), "")
         .await
         .unwrap();
     assert_eq!(
@@ -381,7 +353,8 @@ async fn budget_duration_is_sent_to_litellm_only_when_it_changes(at: chrono::Dat
         first_reset
     );
 
-    update(&stack, "acme", config(700, 80, 110, "90d"), "")
+    stack
+        .update_config("acme", config(700, 80, 110, "90d"), "")
         .await
         .unwrap();
     let moved = stack
@@ -398,7 +371,13 @@ async fn budget_duration_is_sent_to_litellm_only_when_it_changes(at: chrono::Dat
             .and_utc()
     );
     assert_eq!(
-        get_config(&stack, "acme").await.reset_time.unwrap().seconds,
+        stack
+            .config("acme")
+            .await
+            .unwrap()
+            .reset_time
+            .unwrap()
+            .seconds,
         moved.timestamp()
     );
     stack.stop().await;
@@ -409,7 +388,7 @@ async fn invalid_updates_name_each_field_and_change_nothing() {
     let stack = Stack::start().await;
     let created = stack.create_tenant("acme", 500).await;
     let before_key = stack.sim().key(&created.virtual_key).unwrap();
-    let before = get_config(&stack, "acme").await;
+    let before = stack.config("acme").await.unwrap();
     let cases = [
         (
             config(0, 80, 110, "30d"),
@@ -453,14 +432,15 @@ async fn invalid_updates_name_each_field_and_change_nothing() {
         ),
     ];
     for (cfg, field, description) in cases {
-        let err = update(&stack, "acme", cfg, "").await.unwrap_err();
+        let err = stack.update_config("acme", cfg, "").await.unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
         assert_eq!(
             field_violations(&err),
             vec![(field.to_owned(), description.to_owned())]
         );
     }
-    let all_bad = update(&stack, "acme", pb::BudgetConfig::default(), "")
+    let all_bad = stack
+        .update_config("acme", pb::BudgetConfig::default(), "")
         .await
         .unwrap_err();
     assert_eq!(field_violations(&all_bad).len(), 4);
@@ -475,10 +455,11 @@ async fn invalid_updates_name_each_field_and_change_nothing() {
         .unwrap_err();
     assert_eq!(missing.code(), Code::InvalidArgument);
 
-    assert_eq!(get_config(&stack, "acme").await, before);
+    assert_eq!(stack.config("acme").await.unwrap(), before);
     assert_eq!(stack.sim().key(&created.virtual_key).unwrap(), before_key);
     assert_eq!(audit(&stack, "acme").await.len(), 1);
-    let unknown = update(&stack, "nobody", config(500, 80, 110, "30d"), "")
+    let unknown = stack
+        .update_config("nobody", config(500, 80, 110, "30d"), "")
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
@@ -489,16 +470,18 @@ async fn invalid_updates_name_each_field_and_change_nothing() {
 async fn stale_etag_is_aborted_and_changes_nothing() {
     let stack = Stack::start().await;
     let created = stack.create_tenant("acme", 500).await;
-    let first = get_config(&stack, "acme").await;
-    update(&stack, "acme", config(600, 80, 110, "30d"), &first.etag)
+    let first = stack.config("acme").await.unwrap();
+    stack
+        .update_config("acme", config(600, 80, 110, "30d"), &first.etag)
         .await
         .unwrap();
-    let err = update(&stack, "acme", config(900, 80, 110, "30d"), &first.etag)
+    let err = stack
+        .update_config("acme", config(900, 80, 110, "30d"), &first.etag)
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Aborted);
     assert_eq!(
-        get_config(&stack, "acme").await.max_budget_micros,
+        stack.config("acme").await.unwrap().max_budget_micros,
         600 * USD
     );
     assert_eq!(
@@ -516,7 +499,7 @@ async fn litellm_failure_during_update_leaves_everything_unchanged() {
     })
     .await;
     let created = stack.create_tenant("acme", 500).await;
-    let before = get_config(&stack, "acme").await;
+    let before = stack.config("acme").await.unwrap();
     for fault in [
         Fault::Status500,
         Fault::Hang,
@@ -526,12 +509,13 @@ async fn litellm_failure_during_update_leaves_everything_unchanged() {
         stack
             .sim()
             .inject(FaultRule::new("/key/update", fault).times(1));
-        let err = update(&stack, "acme", config(900, 80, 110, "30d"), &before.etag)
+        let err = stack
+            .update_config("acme", config(900, 80, 110, "30d"), &before.etag)
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::Unavailable);
         assert_eq!(err.message(), "LiteLLM unavailable; nothing was saved");
-        assert_eq!(get_config(&stack, "acme").await, before);
+        assert_eq!(stack.config("acme").await.unwrap(), before);
         assert_eq!(audit(&stack, "acme").await.len(), 1);
     }
     // A failure answered after LiteLLM applied nothing must not leave the key changed either.
@@ -540,7 +524,8 @@ async fn litellm_failure_during_update_leaves_everything_unchanged() {
         Some(550.0)
     );
     // And the next attempt works.
-    update(&stack, "acme", config(900, 80, 110, "30d"), &before.etag)
+    stack
+        .update_config("acme", config(900, 80, 110, "30d"), &before.etag)
         .await
         .unwrap();
     stack.stop().await;
@@ -574,7 +559,7 @@ async fn litellm_down_gives_budget_data_unavailable_and_errors_are_not_cached() 
     // Settings still read while LiteLLM is down.
     stack.sim().inject(FaultRule::new("/", Fault::Status500));
     assert_eq!(
-        get_config(&stack, "acme").await.max_budget_micros,
+        stack.config("acme").await.unwrap().max_budget_micros,
         500 * USD
     );
     stack.stop().await;
@@ -981,7 +966,7 @@ async fn health_and_reflection_list_every_rpc() {
 async fn a_database_failure_after_litellm_accepted_puts_litellm_back() {
     let stack = Stack::start().await;
     let created = stack.create_tenant("acme", 500).await;
-    let before = get_config(&stack, "acme").await;
+    let before = stack.config("acme").await.unwrap();
     // Make our own write fail after LiteLLM has accepted the new values.
     let pool = stack.store.pool();
     sqlx::raw_sql(
@@ -993,7 +978,8 @@ async fn a_database_failure_after_litellm_accepted_puts_litellm_back() {
     .await
     .unwrap();
     stack.sim().reset_calls();
-    let err = update(&stack, "acme", config(900, 70, 130, "30d"), &before.etag)
+    let err = stack
+        .update_config("acme", config(900, 70, 130, "30d"), &before.etag)
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Internal);
@@ -1011,7 +997,7 @@ async fn a_database_failure_after_litellm_accepted_puts_litellm_back() {
         (key.max_budget, key.soft_budget),
         (Some(550.0), Some(400.0))
     );
-    assert_eq!(get_config(&stack, "acme").await, before);
+    assert_eq!(stack.config("acme").await.unwrap(), before);
     stack.stop().await;
 }
 

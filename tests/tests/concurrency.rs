@@ -34,19 +34,6 @@ fn settings_of(i: usize) -> pb::BudgetConfig {
     )
 }
 
-async fn get_config(stack: &Stack, id: &str) -> pb::BudgetConfig {
-    stack
-        .client()
-        .get_budget_config(pb::GetBudgetConfigRequest {
-            tenant_id: id.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .config
-        .unwrap()
-}
-
 /// The settings row as PostgreSQL holds it: (budget, alert %, grace %, period).
 async fn db_row(stack: &Stack, id: &str) -> (i64, i32, i32, String) {
     sqlx::query_as(
@@ -123,7 +110,7 @@ async fn race(
 async fn racing_updates_with_one_etag_let_exactly_one_win() {
     let stack = Stack::start_with(options()).await;
     let created = stack.create_tenant("acme", 500).await;
-    let etag = get_config(&stack, "acme").await.etag;
+    let etag = stack.config("acme").await.unwrap().etag;
 
     let answers = race(&stack, "acme", &etag, 0..WRITERS).await;
     let winners: Vec<usize> = answers
@@ -150,7 +137,7 @@ async fn racing_updates_with_one_etag_let_exactly_one_win() {
             winner.budget_duration.clone()
         )
     );
-    let now = get_config(&stack, "acme").await;
+    let now = stack.config("acme").await.unwrap();
     assert_ne!(now.etag, etag, "the winner moved the etag on");
     assert_eq!(now.max_budget_micros, winner.max_budget_micros);
     assert_key_matches_row(&stack, "acme", &created.virtual_key).await;

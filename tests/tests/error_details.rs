@@ -27,23 +27,6 @@ fn details(status: &tonic::Status) -> ErrorDetails {
     status.get_error_details()
 }
 
-async fn update(
-    stack: &Stack,
-    id: &str,
-    cfg: pb::BudgetConfig,
-    etag: &str,
-) -> Result<pb::BudgetConfig, tonic::Status> {
-    stack
-        .client()
-        .update_budget_config(pb::UpdateBudgetConfigRequest {
-            tenant_id: id.into(),
-            config: Some(cfg),
-            etag: etag.into(),
-        })
-        .await
-        .map(|r| r.into_inner().config.unwrap_or_default())
-}
-
 /// CreateTenant for `id` with default settings, failure included.
 async fn create(stack: &Stack, id: &str) -> Result<pb::CreateTenantResponse, tonic::Status> {
     stack
@@ -55,20 +38,6 @@ async fn create(stack: &Stack, id: &str) -> Result<pb::CreateTenantResponse, ton
         })
         .await
         .map(tonic::Response::into_inner)
-}
-
-async fn etag(stack: &Stack, id: &str) -> String {
-    stack
-        .client()
-        .get_budget_config(pb::GetBudgetConfigRequest {
-            tenant_id: id.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .config
-        .unwrap()
-        .etag
 }
 
 #[tokio::test]
@@ -96,11 +65,13 @@ async fn an_unknown_tenant_is_a_missing_resource() {
 async fn a_stale_etag_is_an_etag_mismatch() {
     let stack = Stack::start().await;
     stack.create_tenant("acme", 500).await;
-    let first = etag(&stack, "acme").await;
-    update(&stack, "acme", config(600, 80, 110, "30d"), &first)
+    let first = stack.config("acme").await.unwrap().etag;
+    stack
+        .update_config("acme", config(600, 80, 110, "30d"), &first)
         .await
         .unwrap();
-    let err = update(&stack, "acme", config(900, 80, 110, "30d"), &first)
+    let err = stack
+        .update_config("acme", config(900, 80, 110, "30d"), &first)
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Aborted);
@@ -170,7 +141,7 @@ async fn litellm_down_is_unavailable_with_its_reason() {
     })
     .await;
     stack.create_tenant("acme", 500).await;
-    let before = etag(&stack, "acme").await;
+    let before = stack.config("acme").await.unwrap().etag;
 
     stack
         .sim()
@@ -184,7 +155,8 @@ async fn litellm_down_is_unavailable_with_its_reason() {
     stack
         .sim()
         .inject(FaultRule::new("/key/update", Fault::Status500));
-    let err = update(&stack, "acme", config(900, 80, 110, "30d"), &before)
+    let err = stack
+        .update_config("acme", config(900, 80, 110, "30d"), &before)
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unavailable);
@@ -197,8 +169,9 @@ async fn litellm_down_is_unavailable_with_its_reason() {
 async fn invalid_input_keeps_its_field_violations_and_gains_a_reason() {
     let stack = Stack::start().await;
     stack.create_tenant("acme", 500).await;
-    let before = etag(&stack, "acme").await;
-    let err = update(&stack, "acme", config(0, 10, 200, "7d"), &before)
+    let before = stack.config("acme").await.unwrap().etag;
+    let err = stack
+        .update_config("acme", config(0, 10, 200, "7d"), &before)
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);

@@ -97,16 +97,6 @@ fn key_unknown(id: &str) -> Expect {
     )
 }
 
-async fn get_config(stack: &Stack, id: &str) -> Result<pb::BudgetConfig, tonic::Status> {
-    stack
-        .client()
-        .get_budget_config(pb::GetBudgetConfigRequest {
-            tenant_id: id.into(),
-        })
-        .await
-        .map(|r| r.into_inner().config.unwrap())
-}
-
 async fn get_status(stack: &Stack, id: &str) -> Result<(), tonic::Status> {
     stack
         .client()
@@ -124,14 +114,8 @@ async fn update(
     etag: &str,
 ) -> Result<pb::BudgetConfig, tonic::Status> {
     stack
-        .client()
-        .update_budget_config(pb::UpdateBudgetConfigRequest {
-            tenant_id: id.into(),
-            config: Some(config(budget_usd, 80, 110, "30d")),
-            etag: etag.into(),
-        })
+        .update_config(id, config(budget_usd, 80, 110, "30d"), etag)
         .await
-        .map(|r| r.into_inner().config.unwrap())
 }
 
 async fn create(stack: &Stack, id: &str) -> Result<pb::CreateTenantResponse, tonic::Status> {
@@ -166,7 +150,7 @@ async fn pass(stack: &Stack) -> Result<budget_service::service::PassReport, Budg
 /// (budget × grace %), soft_budget the alert amount, the period the same, and the key
 /// LiteLLM holds under the tenant's alias is the one we stored.
 async fn assert_agree(stack: &Stack, cell: &str, id: &str) {
-    let ours = get_config(stack, id).await.unwrap();
+    let ours = stack.config(id).await.unwrap();
     let key = stack
         .sim()
         .key(&format!("tenant-{id}"))
@@ -202,7 +186,7 @@ async fn assert_agree(stack: &Stack, cell: &str, id: &str) {
 /// After the fault: spend past the alert threshold; one pass records exactly one
 /// THRESHOLD alert, and a second pass adds none.
 async fn assert_one_alert(stack: &Stack, cell: &str, id: &str) {
-    let budget = get_config(stack, id).await.unwrap().max_budget_micros / USD;
+    let budget = stack.config(id).await.unwrap().max_budget_micros / USD;
     // 90 % of the budget: past the 80 % alert, under 100 %.
     let spend = budget as f64 * 0.9;
     stack
@@ -254,7 +238,7 @@ async fn update_budget_config_under_each_litellm_fault() {
         let id = format!("update-{i}");
         let cell = format!("UpdateBudgetConfig × {name}");
         stack.create_tenant(&id, 100).await;
-        let before = get_config(&stack, &id).await.unwrap();
+        let before = stack.config(&id).await.unwrap();
         let expect = match fault {
             Fault::NotFound => key_unknown(&id),
             Fault::Slow(d) if d < TIMEOUT => Expect::Ok,
@@ -266,7 +250,7 @@ async fn update_budget_config_under_each_litellm_fault() {
         let answer = update(&stack, &id, 120, &before.etag).await;
         let saved = answer.is_ok();
         check(&cell, &expect, answer.map(|_| ()));
-        let after = get_config(&stack, &id).await.unwrap();
+        let after = stack.config(&id).await.unwrap();
         if saved {
             assert_eq!(after.max_budget_micros, 120 * USD, "[{cell}] saved");
         } else {
@@ -319,7 +303,7 @@ async fn create_tenant_under_each_litellm_fault() {
         let created = answer.is_ok();
         check(&cell, &expect, answer.map(|_| ()));
         if !created {
-            let missing = get_config(&stack, &id).await.unwrap_err();
+            let missing = stack.config(&id).await.unwrap_err();
             assert_eq!(missing.code(), Code::NotFound, "[{cell}] nothing saved");
         }
         stack.sim().clear_faults();
@@ -561,7 +545,7 @@ async fn postgres_connection_killed_mid_update_changes_nothing() {
     let stack = Stack::start().await;
     let cell = "UpdateBudgetConfig × pg_terminate_backend mid-transaction";
     stack.create_tenant("acme", 100).await;
-    let before = get_config(&stack, "acme").await.unwrap();
+    let before = stack.config("acme").await.unwrap();
     let update_call = slow_update(&stack, "acme", 200, &before.etag);
     // The update now holds the row lock in an open transaction and waits on LiteLLM.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -581,11 +565,7 @@ async fn postgres_connection_killed_mid_update_changes_nothing() {
         2,
         "[{cell}] pushed, then put back"
     );
-    assert_eq!(
-        get_config(&stack, "acme").await.unwrap(),
-        before,
-        "[{cell}]"
-    );
+    assert_eq!(stack.config("acme").await.unwrap(), before, "[{cell}]");
     assert_agree(&stack, cell, "acme").await;
     // The pool replaced its dead connections: the same update works at once.
     update(&stack, "acme", 200, &before.etag)
@@ -598,7 +578,7 @@ async fn postgres_connection_killed_mid_update_changes_nothing() {
     // Killed again, and this time LiteLLM refuses to be put back: the caller is told, and
     // the evaluator's next pass puts our settings back on the key.
     let cell = "UpdateBudgetConfig × pg_terminate_backend, LiteLLM not restorable";
-    let before = get_config(&stack, "acme").await.unwrap();
+    let before = stack.config("acme").await.unwrap();
     stack.sim().reset_calls();
     let update_call = slow_update(&stack, "acme", 300, &before.etag);
     stack
@@ -618,11 +598,7 @@ async fn postgres_connection_killed_mid_update_changes_nothing() {
         ),
         "[{cell}]"
     );
-    assert_eq!(
-        get_config(&stack, "acme").await.unwrap(),
-        before,
-        "[{cell}]"
-    );
+    assert_eq!(stack.config("acme").await.unwrap(), before, "[{cell}]");
     let key = stack.sim().key("tenant-acme").unwrap();
     assert_eq!(
         key.max_budget,
@@ -650,7 +626,7 @@ async fn postgres_unreachable_gives_unavailable_and_recovers() {
     .await;
     let proxy = stack.db_proxy.as_ref().unwrap();
     stack.create_tenant("acme", 100).await;
-    let before = get_config(&stack, "acme").await.unwrap();
+    let before = stack.config("acme").await.unwrap();
     let fresh_token = stack
         .token("reader", budget_service::domain::auth::Role::Service, None)
         .await;
@@ -677,7 +653,7 @@ async fn postgres_unreachable_gives_unavailable_and_recovers() {
     stack.sim().reset_calls();
     assert_database_down(
         "GetBudgetConfig × database unreachable",
-        within("GetBudgetConfig", get_config(&stack, "acme"))
+        within("GetBudgetConfig", stack.config("acme"))
             .await
             .map(|_| ()),
     );
@@ -741,11 +717,7 @@ async fn postgres_unreachable_gives_unavailable_and_recovers() {
     // Restored: the same calls work, without a restart.
     proxy.restore();
     let cell = "database restored";
-    assert_eq!(
-        get_config(&stack, "acme").await.unwrap(),
-        before,
-        "[{cell}]"
-    );
+    assert_eq!(stack.config("acme").await.unwrap(), before, "[{cell}]");
     assert_agree(&stack, cell, "acme").await;
     update(&stack, "acme", 300, &before.etag)
         .await
