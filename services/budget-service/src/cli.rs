@@ -490,7 +490,7 @@ async fn tenant(command: TenantCommand) -> anyhow::Result<()> {
             );
             loop {
                 let page = budgets
-                    .list_tenants(None, &filter, "tenant_id", 500, &token)
+                    .list_tenants(None, &filter, "tenant_id", 500, &token, false)
                     .await
                     .map_err(failed)?;
                 for t in &page.items {

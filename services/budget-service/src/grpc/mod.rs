@@ -171,7 +171,7 @@ impl BudgetService for BudgetApi {
         let req = request.get_ref();
         let page = self
             .budgets
-            .list_tenants_including(
+            .list_tenants(
                 caller.tenant.as_ref(),
                 &req.filter,
                 &req.order_by,

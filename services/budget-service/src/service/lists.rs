@@ -39,21 +39,9 @@ pub(super) const AUDIT_PAGE: (i64, i64) = (50, 500);
 
 impl Budgets {
     /// A page of tenants with their latest evaluated status (from the evaluator's table, so
-    /// listing never calls LiteLLM), ordered by "tenant_id" (default) or "percent_used desc".
+    /// listing never calls LiteLLM), ordered by "tenant_id" (default) or "percent_used desc";
+    /// deleted tenants too when `include_deleted`.
     pub(crate) async fn list_tenants(
-        &self,
-        scope: Option<&TenantId>,
-        filter: &str,
-        order_by: &str,
-        page_size: i32,
-        page_token: &str,
-    ) -> Result<Page<TenantOverview>, BudgetError> {
-        self.list_tenants_including(scope, filter, order_by, page_size, page_token, false)
-            .await
-    }
-
-    /// Like [`Budgets::list_tenants`], with deleted tenants too when `include_deleted`.
-    pub(crate) async fn list_tenants_including(
         &self,
         scope: Option<&TenantId>,
         filter: &str,
