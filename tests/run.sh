@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's whole test suite (the README's test command; .ci/run calls it):
-# formatting and lints, every Rust unit and integration test (real PostgreSQL, real gRPC
-# sockets, litellm-sim, the LiteLLM conformance checker), the real-proxy suite and the
+# formatting and lints, the proto's lint, format and compatibility with main's, every Rust
+# unit and integration test (real PostgreSQL, real gRPC sockets, litellm-sim, the LiteLLM conformance checker), the real-proxy suite and the
 # differential test against the real LiteLLM proxy 1.108.7 (started here, on its own ports
 # and database, stopped on exit), the dashboard's unit tests and bundle freshness, and the
 # browser tests in headless Chromium.
@@ -18,6 +18,8 @@ trap 'exit 130' INT TERM
 
 echo "== cargo fmt"
 cargo fmt --all --check
+echo "== proto: buf lint, format and breaking against main"
+bash tests/proto-check.sh
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== real LiteLLM proxy"

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The public API stays tidy and compatible: `buf lint` (STANDARD, see proto/buf.yaml),
+# `buf format` (no diff) and `buf breaking` against the proto of the last commit on main,
+# so a change that would break existing clients fails the test command. buf is the
+# dashboard's npm dev dependency (tests/setup.sh installs it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+buf=gateway/web/node_modules/.bin/buf
+[ -x "$buf" ] || { echo "buf is missing: run tests/setup.sh (npm ci in gateway/web)" >&2; exit 1; }
+
+commit() { git rev-parse --verify --quiet "$1^{commit}" 2>/dev/null; }
+
+# What to compare with: main's last commit (the local branch, else origin's). When this
+# checkout is main itself (CI's clean clone), its previous commit, so the last change to
+# main is what gets checked. In a shallow clone without either, HEAD.
+against="$(commit main || commit origin/main || commit HEAD)"
+if [ "$against" = "$(commit HEAD)" ]; then
+    against="$(commit HEAD~1 || echo "$against")"
+fi
+
+echo "buf lint"
+"$buf" lint proto
+echo "buf format"
+"$buf" format -d --exit-code proto
+echo "buf breaking against ${against:0:12}"
+"$buf" breaking proto --against ".git#ref=$against,subdir=proto"
