@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The project's whole test suite (the README's test command; .ci/run calls it):
 # formatting and lints, the proto's lint, format and compatibility with main's, every Rust
-# unit and integration test (real PostgreSQL, real gRPC sockets, litellm-sim, the LiteLLM conformance checker), the real-proxy suite and the
-# differential test against the real LiteLLM proxy 1.108.7 (started here, on its own ports
-# and database, stopped on exit), the dashboard's unit tests and bundle freshness, and the
-# browser tests in headless Chromium.
+# unit and integration test (real PostgreSQL, real gRPC sockets, litellm-sim, the LiteLLM
+# conformance checker), the real-proxy suite and the differential test against the real
+# LiteLLM proxy 1.108.7 (started here, on its own ports and database, stopped on exit), the
+# dashboard's unit tests and bundle freshness, and the browser tests in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
