@@ -369,6 +369,7 @@ impl Stack {
                 tenant_id: id.into(),
                 config: Some(config),
                 etag: etag.into(),
+                update_mask: None,
             })
             .await
             .map(|r| r.into_inner().config.unwrap_or_default())

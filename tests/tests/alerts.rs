@@ -99,6 +99,7 @@ async fn a_budget_raised_mid_period_alerts_again_at_the_new_threshold() {
             tenant_id: "acme".into(),
             config: Some(config(200, 80, 110, "30d")),
             etag: String::new(),
+            update_mask: None,
         })
         .await
         .unwrap();

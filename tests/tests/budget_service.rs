@@ -450,6 +450,7 @@ async fn invalid_updates_name_each_field_and_change_nothing() {
             tenant_id: "acme".into(),
             config: None,
             etag: String::new(),
+            update_mask: None,
         })
         .await
         .unwrap_err();

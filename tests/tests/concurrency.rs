@@ -94,6 +94,7 @@ async fn race(
             tenant_id: id.into(),
             config: Some(settings_of(i)),
             etag: etag.into(),
+            update_mask: None,
         };
         async move {
             let answer = client

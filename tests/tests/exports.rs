@@ -117,6 +117,7 @@ async fn audit_events_flatten_old_and_new_settings_and_quote_actors() {
             tenant_id: "acme".into(),
             config: Some(config(750, 85, 120, "30d")),
             etag: created.config.unwrap().etag,
+            update_mask: None,
         })
         .await
         .unwrap();
@@ -326,6 +327,7 @@ async fn text_from_callers_never_reaches_a_spreadsheet_as_a_formula() {
             tenant_id: "acme".into(),
             config: Some(config(750, 85, 120, "30d")),
             etag: created.config.unwrap().etag,
+            update_mask: None,
         })
         .await
         .unwrap();

@@ -536,6 +536,7 @@ fn slow_update(
         tenant_id: id.into(),
         config: Some(config(budget_usd, 80, 110, "30d")),
         etag: etag.into(),
+        update_mask: None,
     };
     tokio::spawn(async move { client.update_budget_config(request).await.map(|_| ()) })
 }

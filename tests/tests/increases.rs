@@ -132,6 +132,7 @@ async fn grant_raises_the_key_limits_and_the_status_uses_the_effective_budget() 
             tenant_id: "acme".into(),
             config: Some(config(1000, 80, 110, "30d")),
             etag: String::new(),
+            update_mask: None,
         })
         .await
         .unwrap();

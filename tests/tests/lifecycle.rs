@@ -103,6 +103,7 @@ async fn delete_tenant_deletes_its_key_and_answers_not_found_afterwards() {
             tenant_id: "acme".into(),
             config: Some(config(200, 80, 110, "30d")),
             etag: String::new(),
+            update_mask: None,
         })
         .await
         .unwrap_err();

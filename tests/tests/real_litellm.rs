@@ -142,6 +142,7 @@ async fn update(suite: &Suite, id: &str, config: pb::BudgetConfig) -> pb::Budget
             tenant_id: id.into(),
             config: Some(config),
             etag: String::new(),
+            update_mask: None,
         })
         .await
         .expect("update accepted")

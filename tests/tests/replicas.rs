@@ -192,6 +192,7 @@ async fn a_change_on_one_replica_reaches_every_replicas_cache_within_a_second() 
             tenant_id: "acme".into(),
             config: Some(config(200, 80, 110, "30d")),
             etag: String::new(),
+            update_mask: None,
         })
         .await
         .unwrap();
@@ -288,6 +289,7 @@ async fn a_replica_whose_listener_reconnects_drops_its_whole_cache() {
             tenant_id: "acme".into(),
             config: Some(config(300, 80, 110, "30d")),
             etag: String::new(),
+            update_mask: None,
         })
         .await
         .unwrap();

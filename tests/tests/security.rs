@@ -57,6 +57,7 @@ async fn call(client: &mut AuthedClient, rpc: &str, tenant: &str) -> Code {
                 tenant_id: t(),
                 config: Some(config(500, 80, 110, "30d")),
                 etag: String::new(),
+                update_mask: None,
             })
             .await
             .map(|_| ()),
@@ -258,6 +259,7 @@ async fn scoped_tokens_list_only_their_tenant_and_whoami_says_who() {
             tenant_id: "acme".into(),
             config: Some(config(150, 80, 110, "30d")),
             etag: String::new(),
+            update_mask: None,
         })
         .await
         .unwrap();
@@ -329,6 +331,7 @@ async fn writes_are_rate_limited_per_token_with_a_retry_delay() {
                     tenant_id: "acme".into(),
                     config: Some(config(100, 80, 110, "30d")),
                     etag: String::new(),
+                    update_mask: None,
                 })
                 .await
         }

@@ -66,6 +66,7 @@ pub async fn run(sizes: &Sizes) -> anyhow::Result<Figure> {
                         tenant_id: tenant,
                         config: Some(budget_e2e::config(budget, 80, 110, "30d")),
                         etag: String::new(),
+                        update_mask: None,
                     })
                     .await
                     .is_ok()

@@ -445,6 +445,7 @@ pub(super) async fn one_operation(target: &Target, i: u64) -> Vec<Outcome> {
                         ..config
                     }),
                     etag,
+                    update_mask: None,
                 },
             )
             .await;

@@ -176,6 +176,7 @@ pub(crate) fn write_call() -> BoxedStrategy<Call> {
                 tenant_id,
                 config,
                 etag,
+                update_mask: None,
             })
         ),
         (tenant_id(), mostly("\\PC{0,40}", text()), budget_config()).prop_map(|(tenant_id, display_name, config)| {

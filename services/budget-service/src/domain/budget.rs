@@ -125,36 +125,8 @@ impl RawSettings {
     /// Validates every field, reporting one violation per bad field. `prefix` names the
     /// message field the settings came in (e.g. "config").
     pub fn validate(&self, prefix: &str) -> Result<BudgetSettings, Vec<FieldViolation>> {
-        let mut violations = Vec::new();
-        let field = |name: &str| format!("{prefix}.{name}");
-        if self.max_budget_micros <= 0 {
-            violations.push(FieldViolation::new(
-                field("max_budget_micros"),
-                MSG_BUDGET_POSITIVE,
-            ));
-        } else if self.max_budget_micros > MAX_BUDGET_LIMIT_MICROS {
-            violations.push(FieldViolation::new(
-                field("max_budget_micros"),
-                MSG_BUDGET_TOO_LARGE,
-            ));
-        }
-        if !(50..=100).contains(&self.alert_threshold_percent) {
-            violations.push(FieldViolation::new(
-                field("alert_threshold_percent"),
-                MSG_ALERT_RANGE,
-            ));
-        }
-        if !(100..=150).contains(&self.grace_threshold_percent) {
-            violations.push(FieldViolation::new(
-                field("grace_threshold_percent"),
-                MSG_GRACE_RANGE,
-            ));
-        }
-        let duration = BudgetDuration::parse(&self.budget_duration);
-        if duration.is_none() {
-            violations.push(FieldViolation::new(field("budget_duration"), MSG_DURATION));
-        }
-        match duration {
+        let violations = self.violations(prefix, SettingFields::ALL);
+        match BudgetDuration::parse(&self.budget_duration) {
             Some(budget_duration) if violations.is_empty() => Ok(BudgetSettings {
                 max_budget_micros: self.max_budget_micros,
                 alert_threshold_percent: self.alert_threshold_percent,
@@ -163,6 +135,241 @@ impl RawSettings {
             }),
             _ => Err(violations),
         }
+    }
+
+    /// One violation per bad field among `fields`; the others are not looked at. Each field
+    /// is checked on its own, so valid `fields` merged onto valid settings are valid.
+    pub fn violations(&self, prefix: &str, fields: SettingFields) -> Vec<FieldViolation> {
+        let mut violations = Vec::new();
+        let mut check = |field: SettingField, ok: bool, message: &str| {
+            if fields.contains(field) && !ok {
+                violations.push(FieldViolation::new(
+                    format!("{prefix}.{}", field.name()),
+                    message,
+                ));
+            }
+        };
+        let budget = self.max_budget_micros;
+        check(SettingField::MaxBudget, budget > 0, MSG_BUDGET_POSITIVE);
+        check(
+            SettingField::MaxBudget,
+            budget <= MAX_BUDGET_LIMIT_MICROS,
+            MSG_BUDGET_TOO_LARGE,
+        );
+        check(
+            SettingField::AlertThreshold,
+            (50..=100).contains(&self.alert_threshold_percent),
+            MSG_ALERT_RANGE,
+        );
+        check(
+            SettingField::GraceThreshold,
+            (100..=150).contains(&self.grace_threshold_percent),
+            MSG_GRACE_RANGE,
+        );
+        check(
+            SettingField::BudgetDuration,
+            BudgetDuration::parse(&self.budget_duration).is_some(),
+            MSG_DURATION,
+        );
+        violations
+    }
+
+    /// These settings in `fields`, `current`'s everywhere else.
+    pub fn merged_onto(&self, current: &BudgetSettings, fields: SettingFields) -> RawSettings {
+        let pick = |field| fields.contains(field);
+        RawSettings {
+            max_budget_micros: if pick(SettingField::MaxBudget) {
+                self.max_budget_micros
+            } else {
+                current.max_budget_micros
+            },
+            alert_threshold_percent: if pick(SettingField::AlertThreshold) {
+                self.alert_threshold_percent
+            } else {
+                current.alert_threshold_percent
+            },
+            grace_threshold_percent: if pick(SettingField::GraceThreshold) {
+                self.grace_threshold_percent
+            } else {
+                current.grace_threshold_percent
+            },
+            budget_duration: if pick(SettingField::BudgetDuration) {
+                self.budget_duration.clone()
+            } else {
+                current.budget_duration.as_str().to_owned()
+            },
+        }
+    }
+}
+
+/// One of the settings an update may replace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SettingField {
+    MaxBudget,
+    AlertThreshold,
+    GraceThreshold,
+    BudgetDuration,
+}
+
+impl SettingField {
+    pub const ALL: [SettingField; 4] = [
+        SettingField::MaxBudget,
+        SettingField::AlertThreshold,
+        SettingField::GraceThreshold,
+        SettingField::BudgetDuration,
+    ];
+
+    /// The field's name in the API's settings message, as an update mask names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SettingField::MaxBudget => "max_budget_micros",
+            SettingField::AlertThreshold => "alert_threshold_percent",
+            SettingField::GraceThreshold => "grace_threshold_percent",
+            SettingField::BudgetDuration => "budget_duration",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<SettingField> {
+        SettingField::ALL
+            .into_iter()
+            .find(|field| field.name() == name)
+    }
+}
+
+/// Which settings an update replaces; the others keep their stored values (AIP-134).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SettingFields {
+    max_budget: bool,
+    alert_threshold: bool,
+    grace_threshold: bool,
+    budget_duration: bool,
+}
+
+impl SettingFields {
+    /// Every setting: a whole replacement.
+    pub const ALL: SettingFields = SettingFields {
+        max_budget: true,
+        alert_threshold: true,
+        grace_threshold: true,
+        budget_duration: true,
+    };
+
+    const NONE: SettingFields = SettingFields {
+        max_budget: false,
+        alert_threshold: false,
+        grace_threshold: false,
+        budget_duration: false,
+    };
+
+    pub fn contains(self, field: SettingField) -> bool {
+        match field {
+            SettingField::MaxBudget => self.max_budget,
+            SettingField::AlertThreshold => self.alert_threshold,
+            SettingField::GraceThreshold => self.grace_threshold,
+            SettingField::BudgetDuration => self.budget_duration,
+        }
+    }
+
+    fn with(mut self, field: SettingField) -> SettingFields {
+        match field {
+            SettingField::MaxBudget => self.max_budget = true,
+            SettingField::AlertThreshold => self.alert_threshold = true,
+            SettingField::GraceThreshold => self.grace_threshold = true,
+            SettingField::BudgetDuration => self.budget_duration = true,
+        }
+        self
+    }
+
+    /// The settings an update mask's `paths` name. No mask, an empty one or "*" alone mean
+    /// every setting, as before masks existed; `field` names the mask in a violation.
+    pub fn from_mask(
+        paths: Option<&[String]>,
+        field: &str,
+    ) -> Result<SettingFields, FieldViolation> {
+        let paths = match paths {
+            None | Some([]) => return Ok(SettingFields::ALL),
+            Some([only]) if only == "*" => return Ok(SettingFields::ALL),
+            Some(paths) => paths,
+        };
+        paths.iter().try_fold(SettingFields::NONE, |fields, path| {
+            SettingField::from_name(path)
+                .map(|setting| fields.with(setting))
+                .ok_or_else(|| {
+                    FieldViolation::new(
+                        field,
+                        format!(
+                            "Unknown setting \"{path}\"; name one or more of max_budget_micros, \
+                             alert_threshold_percent, grace_threshold_percent, budget_duration, or \"*\" alone"
+                        ),
+                    )
+                })
+        })
+    }
+}
+
+/// An UpdateBudgetConfig exactly as the caller sent it, before validation.
+#[derive(Clone, Debug, Default)]
+pub struct RawConfigUpdate {
+    /// The new settings (`config`).
+    pub settings: RawSettings,
+    /// The update mask's paths; `None` when the caller sent no mask.
+    pub update_mask: Option<Vec<String>>,
+    /// The request's own etag.
+    pub etag: String,
+    /// The etag inside `config`, where AIP-154 puts it.
+    pub config_etag: String,
+}
+
+/// A checked update: which settings it replaces, with what, and the etag they must match.
+#[derive(Clone, Debug)]
+pub struct ConfigUpdate {
+    settings: RawSettings,
+    fields: SettingFields,
+    /// The etag the caller last read; `None`: no check.
+    pub etag: Option<String>,
+}
+
+impl RawConfigUpdate {
+    /// Checks the mask, the etags (the request's wins; both set must agree) and the settings
+    /// the mask names, reporting every violation at once.
+    pub fn validate(&self) -> Result<ConfigUpdate, Vec<FieldViolation>> {
+        let mut violations = Violations::default();
+        let fields = violations.take(SettingFields::from_mask(
+            self.update_mask.as_deref(),
+            "update_mask",
+        ));
+        let etag = violations.take(match (self.etag.as_str(), self.config_etag.as_str()) {
+            ("", "") => Ok(None),
+            (etag, "") | ("", etag) => Ok(Some(etag.to_owned())),
+            (request, config) if request == config => Ok(Some(request.to_owned())),
+            _ => Err(FieldViolation::new(
+                "etag",
+                "The request's etag and config.etag differ; send one of them, or the same in both",
+            )),
+        });
+        if let Some(fields) = fields {
+            violations.take(match self.settings.violations("config", fields) {
+                found if found.is_empty() => Ok(()),
+                found => Err(found),
+            });
+        }
+        violations.finish(fields.zip(etag).map(|(fields, etag)| ConfigUpdate {
+            settings: self.settings.clone(),
+            fields,
+            etag,
+        }))
+    }
+}
+
+impl ConfigUpdate {
+    /// The settings after this update of `current`: the named ones replaced, the rest kept.
+    pub fn applied_to(
+        &self,
+        current: &BudgetSettings,
+    ) -> Result<BudgetSettings, Vec<FieldViolation>> {
+        self.settings
+            .merged_onto(current, self.fields)
+            .validate("config")
     }
 }
 
@@ -372,5 +579,133 @@ mod tests {
             days_until_reset(reset + chrono::Duration::days(2), reset),
             0
         );
+    }
+
+    fn update(mask: Option<&[&str]>, etag: &str, config_etag: &str) -> RawConfigUpdate {
+        RawConfigUpdate {
+            settings: raw(0, 0, 0, ""),
+            update_mask: mask.map(|paths| paths.iter().map(|p| p.to_string()).collect()),
+            etag: etag.into(),
+            config_etag: config_etag.into(),
+        }
+    }
+
+    #[test]
+    fn no_mask_an_empty_one_or_a_star_replace_every_setting() {
+        for mask in [None, Some(&[][..]), Some(&["*"][..])] {
+            let fields = SettingFields::from_mask(
+                mask.map(|paths: &[&str]| paths.iter().map(|p| p.to_string()).collect::<Vec<_>>())
+                    .as_deref(),
+                "update_mask",
+            );
+            assert_eq!(fields, Ok(SettingFields::ALL), "{mask:?}");
+        }
+    }
+
+    #[test]
+    fn a_mask_names_settings_by_their_api_field_names() {
+        let paths = vec![
+            "grace_threshold_percent".to_owned(),
+            "budget_duration".to_owned(),
+        ];
+        let fields = SettingFields::from_mask(Some(&paths), "update_mask").unwrap();
+        assert!(!fields.contains(SettingField::MaxBudget));
+        assert!(!fields.contains(SettingField::AlertThreshold));
+        assert!(fields.contains(SettingField::GraceThreshold));
+        assert!(fields.contains(SettingField::BudgetDuration));
+        for field in SettingField::ALL {
+            let one = SettingFields::from_mask(Some(&[field.name().to_owned()]), "m").unwrap();
+            assert!(
+                SettingField::ALL
+                    .iter()
+                    .all(|f| one.contains(*f) == (*f == field))
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_path_or_a_star_among_others_names_the_mask() {
+        for paths in [
+            &["etag"][..],
+            &["max_budget"],
+            &["budget_duration", "*"],
+            &["config.budget_duration"],
+        ] {
+            let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+            let violation = SettingFields::from_mask(Some(&paths), "update_mask").unwrap_err();
+            assert_eq!(violation.field, "update_mask");
+        }
+    }
+
+    #[test]
+    fn a_masked_update_checks_and_replaces_only_the_named_settings() {
+        let current = settings(100, 80, 110);
+        let mut partial = update(Some(&["alert_threshold_percent"]), "", "");
+        partial.settings.alert_threshold_percent = 60;
+        let checked = partial.validate().unwrap();
+        assert_eq!(
+            checked.applied_to(&current),
+            Ok(BudgetSettings {
+                alert_threshold_percent: 60,
+                ..current
+            })
+        );
+        partial.settings.alert_threshold_percent = 40;
+        assert_eq!(
+            partial.validate().unwrap_err(),
+            vec![FieldViolation::new(
+                "config.alert_threshold_percent",
+                MSG_ALERT_RANGE
+            )]
+        );
+    }
+
+    #[test]
+    fn without_a_mask_every_setting_is_checked_and_replaced() {
+        let whole = update(None, "", "");
+        assert_eq!(whole.validate().unwrap_err().len(), 4);
+        let whole = RawConfigUpdate {
+            settings: raw(5, 90, 120, "60d"),
+            ..whole
+        };
+        let replaced = whole
+            .validate()
+            .unwrap()
+            .applied_to(&settings(100, 80, 110));
+        assert_eq!(replaced, raw(5, 90, 120, "60d").validate("config"));
+    }
+
+    #[test]
+    fn the_etag_comes_from_the_request_or_else_from_the_config() {
+        let etag = |request: &str, config: &str| {
+            RawConfigUpdate {
+                settings: raw(1, 80, 110, "30d"),
+                ..update(None, request, config)
+            }
+            .validate()
+            .map(|checked| checked.etag)
+        };
+        assert_eq!(etag("", ""), Ok(None));
+        assert_eq!(etag("a", ""), Ok(Some("a".to_owned())));
+        assert_eq!(etag("", "b"), Ok(Some("b".to_owned())));
+        assert_eq!(etag("a", "a"), Ok(Some("a".to_owned())));
+        let both = etag("a", "b").unwrap_err();
+        assert_eq!(both.len(), 1);
+        assert_eq!(both[0].field, "etag");
+    }
+
+    #[test]
+    fn every_violation_of_an_update_is_reported_at_once() {
+        let mut bad = update(Some(&["nope"]), "a", "b");
+        assert_eq!(
+            bad.validate()
+                .unwrap_err()
+                .iter()
+                .map(|v| v.field.as_str())
+                .collect::<Vec<_>>(),
+            ["update_mask", "etag"]
+        );
+        bad.update_mask = None;
+        assert_eq!(bad.validate().unwrap_err().len(), 5);
     }
 }

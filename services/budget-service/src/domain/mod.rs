@@ -33,8 +33,8 @@ pub mod tenant;
 pub use alert::{Alert, AlertKind, DueAlert, due_alerts};
 pub use audit::AuditEvent;
 pub use budget::{
-    BudgetDuration, BudgetSettings, BudgetState, FieldViolation, RawSettings, Violations,
-    days_until_reset, is_short_text,
+    BudgetDuration, BudgetSettings, BudgetState, ConfigUpdate, FieldViolation, RawConfigUpdate,
+    RawSettings, SettingField, SettingFields, Violations, days_until_reset, is_short_text,
 };
 pub use forecast::Forecast;
 pub use history::DailyHistory;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::notification::{RawTarget, url_origin};
 use crate::domain::{
     AlertKind, BudgetSettings, BudgetState, BudgetStatus, DeliveryStatus, NotificationKind,
-    RawIncrease, RawSettings, TemporaryIncrease,
+    RawConfigUpdate, RawIncrease, RawSettings, TemporaryIncrease,
 };
 use crate::domain::{AuditEvent, Delivery, NotificationTarget, Tenant, TenantConfig};
 use crate::service::{AlertEntry, TenantOverview};
@@ -27,6 +27,21 @@ pub(super) fn raw_settings(config: Option<&pb::BudgetConfig>) -> RawSettings {
             budget_duration: c.budget_duration.clone(),
         })
         .unwrap_or_default()
+}
+
+/// An UpdateBudgetConfig as the use case takes it: the mask's paths (`None` without a
+/// mask) and both etags, checked below the transport.
+pub(super) fn raw_config_update(req: &pb::UpdateBudgetConfigRequest) -> RawConfigUpdate {
+    RawConfigUpdate {
+        settings: raw_settings(req.config.as_ref()),
+        update_mask: req.update_mask.as_ref().map(|mask| mask.paths.clone()),
+        etag: req.etag.clone(),
+        config_etag: req
+            .config
+            .as_ref()
+            .map(|config| config.etag.clone())
+            .unwrap_or_default(),
+    }
 }
 
 fn state(state: BudgetState) -> pb::BudgetState {

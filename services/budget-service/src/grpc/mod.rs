@@ -114,10 +114,10 @@ impl BudgetService for BudgetApi {
             .await?;
         let actor = actor(&caller);
         let req = request.into_inner();
-        let raw = convert::raw_settings(req.config.as_ref());
+        let update = convert::raw_config_update(&req);
         let config = self
             .budgets
-            .update_config(&req.tenant_id, &raw, &req.etag, &actor)
+            .update_config(&req.tenant_id, &update, &actor)
             .await?;
         Ok(Response::new(pb::UpdateBudgetConfigResponse {
             config: Some(convert::config(&config)),

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use super::Budgets;
 use super::shared::{Actor, key_limits, parse_tenant, tenant_and, write_error};
 use crate::domain::increase::effective_settings;
-use crate::domain::{BudgetSettings, RawSettings, TenantConfig, TenantId};
+use crate::domain::{BudgetSettings, RawConfigUpdate, TenantConfig, TenantId};
 use crate::error::BudgetError;
 use crate::litellm::LiteLlmError;
 use crate::store::{NewAudit, StoreError};
@@ -18,27 +18,35 @@ impl Budgets {
         Ok(self.tenant_config(&id).await?.1)
     }
 
-    /// Replaces the tenant's settings in LiteLLM and in our database, or in neither.
+    /// Replaces the tenant's settings, or those the update's mask names, in LiteLLM and in
+    /// our database, or in neither.
     ///
     /// The settings row stays locked from the etag check to the commit, so updates of one
-    /// tenant are serialised and LiteLLM ends with the values of the last committed one.
+    /// tenant are serialised, a partial update merges onto the values it replaces, and
+    /// LiteLLM ends with the values of the last committed one.
     pub(crate) async fn update_config(
         &self,
         tenant_id: &str,
-        raw: &RawSettings,
-        etag: &str,
+        raw: &RawConfigUpdate,
         actor: &Actor,
     ) -> Result<TenantConfig, BudgetError> {
-        let (id, settings) = tenant_and(tenant_id, raw.validate("config"))?;
+        let (id, update) = tenant_and(tenant_id, raw.validate())?;
         let mut tx = self.store.begin().await?;
         let (tenant, current) = self
             .store
             .lock_tenant_config(&mut tx, &id)
             .await?
             .ok_or_else(|| BudgetError::TenantNotFound(id.clone()))?;
-        if !etag.is_empty() && etag != current.etag() {
+        if update
+            .etag
+            .as_ref()
+            .is_some_and(|etag| *etag != current.etag())
+        {
             return Err(BudgetError::StaleEtag);
         }
+        let settings = update
+            .applied_to(&current.settings)
+            .map_err(BudgetError::InvalidArgument)?;
         // While a temporary increase lasts, the key gets the new settings plus the increase.
         let now = self.clock.now();
         let increase = self.store.temporary_increase_in(&mut tx, &id).await?;
