@@ -14,7 +14,7 @@ commit() { git rev-parse --verify --quiet "$1^{commit}" 2>/dev/null; }
 # What to compare with: main's last commit (the local branch, else origin's). When this
 # checkout is main itself (CI's clean clone), its previous commit, so the last change to
 # main is what gets checked. In a shallow clone without either, HEAD.
-against="$(commit main || commit origin/main || commit HEAD)"
+against="$(commit main || commit origin/main || commit HEAD || true)"
 if [ "$against" = "$(commit HEAD)" ]; then
     against="$(commit HEAD~1 || echo "$against")"
 fi
@@ -23,5 +23,10 @@ echo "buf lint"
 "$buf" lint proto
 echo "buf format"
 "$buf" format -d --exit-code proto
+if [ -z "$against" ]; then
+    # A source archive has no history to be compatible with.
+    echo "buf breaking: not a git checkout, nothing to compare with"
+    exit 0
+fi
 echo "buf breaking against ${against:0:12}"
 "$buf" breaking proto --against ".git#ref=$against,subdir=proto"
