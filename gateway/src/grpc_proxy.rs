@@ -6,6 +6,12 @@
 //! codes, messages and `grpc-status-details-bin` reach the browser exactly as budget-service sent
 //! them. Only calls without a session, bodies tonic-web cannot decode (INVALID_ARGUMENT) and
 //! failures to reach budget-service become statuses made here.
+//!
+//! With traces on, every call is an OpenTelemetry server span here, whichever protocol it
+//! came in by: the child of the caller's `traceparent` when one came (else the root of a new
+//! trace), ended with the call's gRPC code, and sent upstream as the `traceparent` of the call
+//! to budget-service, whose span is then its child. With traces off, the caller's trace context
+//! goes upstream untouched, like any other header.
 
 use std::convert::Infallible;
 use std::error::Error;
@@ -24,6 +30,9 @@ use tonic::Status;
 use tonic::body::Body;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tower::{Service, ServiceExt};
+
+use budget_proto::wire::{BUDGET_SERVICE_PATHS, CallRecord, REQUEST_ID, method_label};
+use budget_telemetry::{KeyValue, RpcSpan, SpanKind, Tracer};
 
 use crate::session::Sessions;
 
@@ -55,11 +64,18 @@ pub(crate) struct GrpcProxy {
     channel: Channel,
     default_timeout: HeaderValue,
     sessions: Sessions,
+    tracer: Tracer,
 }
 
 impl GrpcProxy {
-    /// `timeout` is the deadline sent upstream when the browser sets none.
-    pub(crate) fn new(channel: Channel, timeout: Duration, sessions: Sessions) -> Self {
+    /// `timeout` is the deadline sent upstream when the browser sets none; `tracer` makes each
+    /// call's span.
+    pub(crate) fn new(
+        channel: Channel,
+        timeout: Duration,
+        sessions: Sessions,
+        tracer: Tracer,
+    ) -> Self {
         let seconds = timeout.as_secs().clamp(1, MAX_GRPC_TIMEOUT_VALUE);
         let default_timeout = HeaderValue::try_from(format!("{seconds}S"))
             .expect("digits and a unit letter are a valid header value");
@@ -67,7 +83,42 @@ impl GrpcProxy {
             channel,
             default_timeout,
             sessions,
+            tracer,
         }
+    }
+
+    /// Starts the call's span (traces on), under the caller's trace context, and puts it in
+    /// the headers in place of the caller's, for budget-service. The record ends the span.
+    fn start_span(&self, request: &mut Request<Body>) -> Option<CallRecord<RpcSpan>> {
+        if !self.tracer.is_enabled() {
+            return None;
+        }
+        let method = method_label(request.uri().path(), BUDGET_SERVICE_PATHS);
+        let parent = budget_telemetry::extract(request.headers());
+        let mut attributes = RpcSpan::attributes(method);
+        if let Some(id) = request
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+        {
+            attributes.push(KeyValue::new("request_id", id.to_owned()));
+        }
+        let cx = self
+            .tracer
+            .start(method, SpanKind::Server, attributes, &parent);
+        if let Some(trace_id) = budget_telemetry::trace_id(&cx) {
+            tracing::Span::current().record("trace_id", trace_id);
+        }
+        budget_telemetry::inject(&cx, request.headers_mut());
+        Some(CallRecord::start(Arc::new(RpcSpan::new(cx)), method))
+    }
+}
+
+/// The answer, with the call's span (if any) ended once its status goes by.
+fn ending_span(span: Option<CallRecord<RpcSpan>>, response: Response<Body>) -> Response<Body> {
+    match span {
+        Some(record) => record.observe(response).map(Body::new),
+        None => response,
     }
 }
 
@@ -82,11 +133,15 @@ impl Service<Request<Body>> for GrpcProxy {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        let span = self.start_span(&mut request);
         let session = self.sessions.current(request.headers(), SystemTime::now());
         let Some(bearer) = session.as_ref().and_then(|session| session.bearer()) else {
             let status = Status::unauthenticated("Sign in to use the budget service");
-            return Box::pin(std::future::ready(Ok(status.into_http())));
+            return Box::pin(std::future::ready(Ok(ending_span(
+                span,
+                status.into_http(),
+            ))));
         };
         let body_failed = Arc::new(AtomicBool::new(false));
         let failed = body_failed.clone();
@@ -105,12 +160,12 @@ impl Service<Request<Body>> for GrpcProxy {
         let channel = self.channel.clone();
         Box::pin(async move {
             let path = request.uri().path().to_owned();
-            match channel.oneshot(request).await {
-                Ok(response) => Ok(response.map(without_length)),
+            let response = match channel.oneshot(request).await {
+                Ok(response) => response.map(without_length),
                 // A browser body that could not be decoded ends the call with a bare stream reset:
                 // the caller's mistake, not an outage.
                 Err(_) if body_failed.load(Ordering::Relaxed) => {
-                    Ok(Status::invalid_argument("The request is not valid gRPC-web").into_http())
+                    Status::invalid_argument("The request is not valid gRPC-web").into_http()
                 }
                 Err(err) => {
                     let status = status_for_failed_call(&err);
@@ -120,9 +175,10 @@ impl Service<Request<Body>> for GrpcProxy {
                         error = %ErrorChain(&err),
                         "calling budget-service failed"
                     );
-                    Ok(status.into_http())
+                    status.into_http()
                 }
-            }
+            };
+            Ok(ending_span(span, response))
         })
     }
 }
@@ -181,7 +237,7 @@ mod tests {
         let channel =
             budget_service_channel("http://127.0.0.1:1".parse().unwrap(), timeout, None).unwrap();
         let sessions = Sessions::new(&SessionKey::from_bytes([0; 32]), timeout, false);
-        let proxy = GrpcProxy::new(channel, timeout, sessions);
+        let proxy = GrpcProxy::new(channel, timeout, sessions, Tracer::disabled());
         assert_eq!(proxy.default_timeout, "10S");
     }
 

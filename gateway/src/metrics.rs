@@ -228,7 +228,13 @@ where
         if let Some(value) = &header {
             request.headers_mut().insert(REQUEST_ID, value.clone());
         }
-        let span = tracing::info_span!("grpc_web", method = %method, request_id = %request_id);
+        // `trace_id` is recorded by the proxy when traces are on.
+        let span = tracing::info_span!(
+            "grpc_web",
+            method = %method,
+            request_id = %request_id,
+            trace_id = tracing::field::Empty,
+        );
         let record = CallRecord::start(self.metrics.clone(), method);
         let future = span.in_scope(|| self.inner.call(request));
         Box::pin(

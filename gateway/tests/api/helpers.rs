@@ -451,6 +451,7 @@ impl TestGateway {
             cookie_secure: options.cookie_secure,
             signin_failure_burst: options.signin_failure_burst,
             signin_failures_per_min: options.signin_failures_per_min,
+            traces: Default::default(),
         };
         let gateway = Gateway::build(config).await.unwrap();
         let metrics_addr = gateway.metrics_addr();
