@@ -187,6 +187,29 @@ impl Budgets {
     /// LiteLLM reported an event about the key with this hash: evaluates its tenant now from
     /// a fresh LiteLLM read and says which alerts were new. A key of no tenant is ignored.
     pub(crate) async fn on_key_webhook(&self, key_hash: &str) -> Result<KeyWebhook, BudgetError> {
+        // A trace of its own, as a pass is: LiteLLM sends no trace context with its webhooks.
+        let cx = self.tracer.start(
+            "key webhook",
+            SpanKind::Internal,
+            Vec::new(),
+            &Context::new(),
+        );
+        let result = self
+            .key_webhook_evaluation(key_hash)
+            .with_context(cx.clone())
+            .await;
+        match &result {
+            Ok(KeyWebhook::Evaluated { tenant_id, .. }) => cx
+                .span()
+                .set_attribute(KeyValue::new("tenant_id", tenant_id.to_string())),
+            Ok(KeyWebhook::NoTenant) => {}
+            Err(error) => budget_telemetry::record_error(&cx, error.to_string()),
+        }
+        cx.span().end();
+        result
+    }
+
+    async fn key_webhook_evaluation(&self, key_hash: &str) -> Result<KeyWebhook, BudgetError> {
         let Some(id) = self.store.tenant_by_key_hash(key_hash).await? else {
             return Ok(KeyWebhook::NoTenant);
         };
