@@ -31,7 +31,9 @@ use tonic::body::Body;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tower::{Service, ServiceExt};
 
-use budget_proto::wire::{BUDGET_SERVICE_PATHS, CallRecord, REQUEST_ID, method_label};
+use budget_proto::wire::{
+    BUDGET_SERVICE_PATHS, CallRecord, REQUEST_ID, is_sane_request_id, method_label,
+};
 use budget_telemetry::{KeyValue, RpcSpan, SpanKind, Tracer};
 
 use crate::session::Sessions;
@@ -96,10 +98,13 @@ impl GrpcProxy {
         let method = method_label(request.uri().path(), BUDGET_SERVICE_PATHS);
         let parent = budget_telemetry::extract(request.headers());
         let mut attributes = RpcSpan::attributes(method);
+        // Only an id the metrics layer would pass on: whatever route the call came by, a
+        // caller's header never becomes a long attribute.
         if let Some(id) = request
             .headers()
             .get(REQUEST_ID)
             .and_then(|v| v.to_str().ok())
+            .filter(|id| is_sane_request_id(id))
         {
             attributes.push(KeyValue::new("request_id", id.to_owned()));
         }
