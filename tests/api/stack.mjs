@@ -1,8 +1,9 @@
-// The stack the API tests call (tests/browser/stack.mjs: e2e-stack with PostgreSQL and
-// litellm-sim) and what needs the gateway's API surface from branch `connect`.
+// What the API test files share: the stack they call (tests/browser/stack.mjs: e2e-stack with
+// PostgreSQL and litellm-sim), the mark of what needs the gateway's API surface from branch
+// `connect`, and the check of budget.v1's ErrorInfo on a failed call.
 
-import { ErrorInfoSchema } from "./gen/google/rpc/error_details_pb.js";
 import assert from "node:assert/strict";
+import { ErrorInfoSchema } from "./gen/google/rpc/error_details_pb.js";
 
 export { startStack } from "../browser/stack.mjs";
 
