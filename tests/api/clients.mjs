@@ -80,6 +80,30 @@ export function connectClient(baseUrl, auth, { binary = false, get = false } = {
   );
 }
 
+/**
+ * A Connect unary call as plain HTTP (POST application/json), keeping the JSON the gateway sent
+ * as `wireJson`: connect-node's JSON reader accepts more than proto3 JSON's canonical form (int64
+ * as numbers, enums as numbers), so only the text itself shows what the gateway writes.
+ */
+export function connectJsonOnTheWire(baseUrl, token) {
+  const client = {
+    name: `HTTP POST application/json ${baseUrl} (the JSON as sent)`,
+    wireJson: undefined,
+    async call(method, request) {
+      const answer = await fetch(`${baseUrl}/${method.parent.typeName}/${method.name}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        body: toJsonString(method.input, request),
+      });
+      const text = await answer.text();
+      if (answer.status !== 200) throw new ConnectError(`HTTP ${answer.status}: ${text}`, Code.Unknown);
+      client.wireJson = JSON.parse(text);
+      return fromJson(method.output, client.wireJson);
+    },
+  };
+  return client;
+}
+
 // ---------------------------------------------------------------------------
 // buf curl.
 

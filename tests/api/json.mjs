@@ -7,24 +7,28 @@ import { ScalarType, equals, fromJson, toJson } from "@bufbuild/protobuf";
 import { BudgetService } from "./gen/budget/v1/budget_pb.js";
 
 /**
- * The proto3 JSON mapping the API promises, checked on one message's JSON: int64 fields are
- * strings of digits, enums are names, Timestamps RFC 3339 in UTC, and the JSON decodes back to
- * the same message. Returns the JSON.
+ * The proto3 JSON mapping the API promises, checked on a message's JSON as some client got it:
+ * int64 fields are strings of digits, enums are names, Timestamps RFC 3339 in UTC.
  */
-export function assertJsonMapping(schema, message) {
-  const json = toJson(schema, message);
-  assert.ok(equals(schema, message, fromJson(schema, json)), `${schema.typeName}: the JSON decodes to the same message`);
+export function assertJsonMapping(schema, json) {
   walk(schema, json, (field, value, path) => {
     if (field.fieldKind === "scalar" && isInt64(field.scalar)) {
-      assert.match(value, /^-?\d+$/, `${path}: int64 as a string of digits`);
+      assert.match(String(value), /^-?\d+$/, `${path}: int64 of digits`);
+      assert.equal(typeof value, "string", `${path}: int64 as a string`);
     } else if (field.fieldKind === "enum") {
-      assert.match(value, /^[A-Z][A-Z0-9_]*$/, `${path}: enum by name`);
+      assert.equal(typeof value, "string", `${path}: enum by name`);
       assert.ok(field.enum.values.some((v) => v.name === value), `${path}: ${value} is a value of ${field.enum.typeName}`);
     } else if (field.fieldKind === "message" && field.message.typeName === "google.protobuf.Timestamp") {
       assert.match(value, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3}|\.\d{6}|\.\d{9})?Z$/, `${path}: RFC 3339 UTC`);
     }
   });
-  return json;
+}
+
+/** protobuf-es's JSON of `message` keeps the mapping and decodes back to the same message. */
+export function assertJsonRoundTrip(schema, message) {
+  const json = toJson(schema, message);
+  assertJsonMapping(schema, json);
+  assert.ok(equals(schema, message, fromJson(schema, json)), `${schema.typeName}: the JSON decodes to the same message`);
 }
 
 const isInt64 = (t) => [ScalarType.INT64, ScalarType.UINT64, ScalarType.SINT64, ScalarType.FIXED64, ScalarType.SFIXED64].includes(t);
@@ -33,7 +37,8 @@ const isInt64 = (t) => [ScalarType.INT64, ScalarType.UINT64, ScalarType.SINT64, 
 function walk(schema, json, visit, path = schema.typeName) {
   for (const field of schema.fields) {
     const value = json[field.jsonName];
-    if (value === undefined) continue;
+    // proto3 JSON may write an unset field as null.
+    if (value === undefined || value === null) continue;
     const values = field.fieldKind === "list" ? value : [value];
     const kind = field.fieldKind === "list" ? field.listKind : field.fieldKind;
     const leaf = { fieldKind: kind, message: field.message, enum: field.enum, scalar: field.scalar };

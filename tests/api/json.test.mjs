@@ -8,9 +8,17 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { create, equals, toJson } from "@bufbuild/protobuf";
-import { bufCurlClient, connectClient, grpcClient, grpcWebClient, methods, sessionCookie } from "./clients.mjs";
-import { assertJsonMapping, collectTypes, typesInAnswers } from "./json.mjs";
-import { assertCoversService, calls, requestOf, seedFixture, uniqueId } from "./rpcs.mjs";
+import {
+  bufCurlClient,
+  connectClient,
+  connectJsonOnTheWire,
+  grpcClient,
+  grpcWebClient,
+  methods,
+  sessionCookie,
+} from "./clients.mjs";
+import { assertJsonMapping, assertJsonRoundTrip, collectTypes, typesInAnswers } from "./json.mjs";
+import { assertCoversService, callEveryRpc, calls, requestOf, seedFixture, uniqueId } from "./rpcs.mjs";
 import { NEEDS_CONNECT_BRANCH, serviceUrl, startStack } from "./stack.mjs";
 import { DeliveryStatus, NotificationKind } from "./gen/budget/v1/budget_pb.js";
 
@@ -86,6 +94,7 @@ async function compareWithGrpc(reference, fx, clients) {
       if (client.lastJson !== undefined) {
         assert.deepEqual(client.lastJson, toJson(method.output, expected), `${row.method}: buf curl's JSON vs protobuf-es's`);
       }
+      if (client.wireJson !== undefined) assertJsonMapping(method.output, client.wireJson);
     }
   }
   return { answers, compared };
@@ -120,7 +129,7 @@ test("gRPC-web through the gateway and buf curl's gRPC read what gRPC returns; e
 
   const seen = new Set();
   for (const [method, answer] of answers) {
-    assertJsonMapping(method.output, answer);
+    assertJsonRoundTrip(method.output, answer);
     collectTypes(method.output, answer, seen);
   }
   const missing = [...typesInAnswers()].filter((type) => !seen.has(type));
@@ -143,10 +152,23 @@ test(
       connectClient(stack.gateway_url, { token }),
       connectClient(stack.gateway_url, { token }, { binary: true }),
       connectClient(stack.gateway_url, { token }, { get: true }),
+      connectJsonOnTheWire(stack.gateway_url, token),
       bufCurlClient(stack.gateway_url, "connect", token),
       bufCurlClient(stack.gateway_url, "grpcweb", token),
       bufCurlClient(stack.gateway_url, "grpc", token),
     ]);
     assert.deepEqual(comparableTypes().filter((type) => !compared.has(type)), []);
+  },
+);
+
+test(
+  "every answer of the gateway's Connect JSON, as sent, keeps the proto3 JSON mapping",
+  { todo: NEEDS_CONNECT_BRANCH },
+  async () => {
+    const token = await stack.createToken(uniqueId("wire"), "platform_admin");
+    const client = connectJsonOnTheWire(stack.gateway_url, token);
+    await callEveryRpc(client, await seedFixture(stack, "jw"), (row) =>
+      assertJsonMapping(methods.get(row.method).output, client.wireJson),
+    );
   },
 );
