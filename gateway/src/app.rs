@@ -70,9 +70,15 @@ pub(crate) fn router(
         grpc_and_web(upstream.clone()),
         upstream,
         descriptors.clone(),
+        Some(metrics.clone()),
     );
     let reflection = reflection_service();
-    let reflection = Protocols::new(grpc_and_web(reflection.clone()), reflection, descriptors);
+    let reflection = Protocols::new(
+        grpc_and_web(reflection.clone()),
+        reflection,
+        descriptors,
+        None,
+    );
 
     // Everything that acts for the signed-in person refuses requests from other sites' pages.
     let acting = Router::new()

@@ -14,6 +14,10 @@ use tonic::body::Body;
 
 use super::descriptors::Descriptors;
 
+/// Marks an answer the gateway made without calling upstream, with its code.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refused(pub(crate) Code);
+
 /// A Connect error: the gRPC code, a message for the caller and the details as sent upstream
 /// (`google.protobuf.Any` values).
 #[derive(Debug, Clone)]
@@ -30,6 +34,16 @@ impl ConnectError {
             message: message.into(),
             details: Vec::new(),
         }
+    }
+
+    /// The gateway refused a Connect call itself, before any upstream call (which the metrics
+    /// layer would have counted): the answer carries this, so the call is counted all the same.
+    /// With no headers to pass on.
+    pub(crate) fn refuse(self, descriptors: &Descriptors) -> Response<Body> {
+        let code = self.code;
+        let mut response = self.into_unary_response(descriptors, HeaderMap::new());
+        response.extensions_mut().insert(Refused(code));
+        response
     }
 
     /// The error a gRPC status describes, with the details of its `grpc-status-details-bin`.

@@ -4,8 +4,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use http::header::ALLOW;
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::header::{ALLOW, CACHE_CONTROL};
+use http::{HeaderValue, Request, Response, StatusCode};
 use prost_reflect::MethodDescriptor;
 use tonic::Code;
 use tonic::body::Body;
@@ -31,7 +31,7 @@ pub(crate) async fn serve(
                 method.name()
             ),
         )
-        .into_unary_response(&descriptors, HeaderMap::new());
+        .refuse(&descriptors);
         *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
         response
             .headers_mut()
@@ -47,9 +47,15 @@ pub(crate) async fn serve(
                 message,
                 headers: request.headers().clone(),
             };
-            call_upstream(upstream, &descriptors, call).await
+            let mut response = call_upstream(upstream, &descriptors, call).await;
+            // The answer is one caller's view of a tenant, fresh at the time: no cache, shared or
+            // the browser's, keeps it.
+            response
+                .headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
         }
-        Err(error) => error.into_unary_response(&descriptors, HeaderMap::new()),
+        Err(error) => error.refuse(&descriptors),
     }
 }
 

@@ -16,7 +16,11 @@ mod unary;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
+
+use budget_proto::wire::CallMetrics as _;
 
 use http::header::{ACCEPT, CONTENT_TYPE, TE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
@@ -29,7 +33,9 @@ use tower::util::BoxCloneSyncService;
 pub(crate) use descriptors::Descriptors;
 
 use codec::Encoding;
-use error::ConnectError;
+use error::{ConnectError, Refused};
+
+use crate::metrics::{self, Metrics, REQUEST_ID};
 
 /// A gRPC service: the upstream path, or it behind tonic-web.
 pub(crate) type GrpcService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
@@ -53,6 +59,9 @@ pub(crate) struct Protocols {
     /// The gRPC service the Connect translation calls.
     upstream: GrpcService,
     descriptors: Descriptors,
+    /// Where calls the gateway refuses itself are counted (the others pass the metrics layer
+    /// on the upstream path); `None` for paths that are not counted.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Protocols {
@@ -60,15 +69,37 @@ impl Protocols {
         grpc_and_web: GrpcService,
         upstream: GrpcService,
         descriptors: Descriptors,
+        metrics: Option<Arc<Metrics>>,
     ) -> Self {
         Self {
             grpc_and_web,
             upstream,
             descriptors,
+            metrics,
         }
     }
 
-    async fn serve(mut self, request: Request<Body>) -> Response<Body> {
+    /// Answers the request; a Connect call refused here is counted like a forwarded one and
+    /// gets an `x-request-id` all the same.
+    async fn serve(self, request: Request<Body>) -> Response<Body> {
+        let started = Instant::now();
+        let method = metrics::method_label(request.uri().path());
+        let request_id = metrics::request_id(request.headers());
+        let metrics = self.metrics.clone();
+        let mut response = self.dispatch(request).await;
+        if let Some(Refused(code)) = response.extensions().get::<Refused>().copied() {
+            if let Some(metrics) = metrics {
+                let code = budget_proto::wire::code_name(u8::try_from(code as i32).unwrap_or(2));
+                metrics.grpc_call(method, code, started.elapsed());
+            }
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert(REQUEST_ID, value);
+            }
+        }
+        response
+    }
+
+    async fn dispatch(mut self, request: Request<Body>) -> Response<Body> {
         let protocol = Protocol::of(request.method(), request.headers());
         if protocol == Protocol::Grpc {
             let Ok(response) = self.grpc_and_web.call(request).await;
@@ -78,8 +109,8 @@ impl Protocols {
             return unsupported_media_type();
         }
         let Some(method) = self.descriptors.method(request.uri().path()) else {
-            let mut response = ConnectError::new(Code::Unimplemented, "No such method")
-                .into_unary_response(&self.descriptors, HeaderMap::new());
+            let mut response =
+                ConnectError::new(Code::Unimplemented, "No such method").refuse(&self.descriptors);
             *response.status_mut() = StatusCode::NOT_FOUND;
             return response;
         };
@@ -95,7 +126,7 @@ impl Protocols {
                     method.name()
                 ),
             )
-            .into_unary_response(&self.descriptors, HeaderMap::new()),
+            .refuse(&self.descriptors),
             Protocol::Unary(encoding) => {
                 unary::serve_post(self.upstream, self.descriptors, method, encoding, request).await
             }
@@ -156,6 +187,7 @@ impl Protocol {
 }
 
 fn unsupported_media_type() -> Response<Body> {
+    // Counted as a malformed call, as tonic-web counts a body it cannot decode.
     let mut response = Response::new(Body::new(Full::new(bytes::Bytes::from_static(
         b"unsupported content type: use application/json or application/proto (Connect), \
           or gRPC, gRPC-web",
@@ -169,6 +201,9 @@ fn unsupported_media_type() -> Response<Body> {
         HeaderName::from_static("accept-post"),
         HeaderValue::from_static(CONNECT_CONTENT_TYPES),
     );
+    response
+        .extensions_mut()
+        .insert(Refused(Code::InvalidArgument));
     response
 }
 

@@ -19,7 +19,7 @@ use tower::ServiceExt as _;
 
 use super::codec::{self, Encoding, FLAG_COMPRESSED, FLAG_END_STREAM};
 use super::descriptors::Descriptors;
-use super::error::{ConnectError, end_of_stream_json};
+use super::error::{ConnectError, Refused, end_of_stream_json};
 use super::{GrpcService, grpc_headers, response_metadata};
 
 const CONNECT_CONTENT_ENCODING: &str = "connect-content-encoding";
@@ -47,11 +47,11 @@ pub(crate) async fn serve(
             Code::Unimplemented,
             "Compressed stream messages are not supported; use identity",
         );
-        return answer(encoding, HeaderMap::new(), end_only(&error, &descriptors));
+        return end_only(encoding, &error, &descriptors);
     }
     let headers = match grpc_headers(&parts.headers) {
         Ok(headers) => headers,
-        Err(error) => return answer(encoding, HeaderMap::new(), end_only(&error, &descriptors)),
+        Err(error) => return end_only(encoding, &error, &descriptors),
     };
     // A JSON message the caller sent that does not fit the schema ends the call with that
     // error, rather than with whatever the cut-off upstream call reports.
@@ -109,13 +109,16 @@ fn answer(encoding: Encoding, headers: HeaderMap, body: Body) -> Response<Body> 
     response
 }
 
-/// A stream holding nothing but the end-of-stream frame with `error`.
-fn end_only(error: &ConnectError, descriptors: &Descriptors) -> Body {
+/// An answer holding nothing but the end-of-stream frame with `error`, made here.
+fn end_only(encoding: Encoding, error: &ConnectError, descriptors: &Descriptors) -> Response<Body> {
     let end = end_of_stream_json(Some(error), &HeaderMap::new(), descriptors).to_string();
-    Body::new(http_body_util::Full::new(codec::envelope(
+    let body = Body::new(http_body_util::Full::new(codec::envelope(
         FLAG_END_STREAM,
         end.as_bytes(),
-    )))
+    )));
+    let mut response = answer(encoding, HeaderMap::new(), body);
+    response.extensions_mut().insert(Refused(error.code));
+    response
 }
 
 /// Converts the caller's JSON messages to binary envelopes for upstream.

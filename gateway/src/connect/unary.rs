@@ -54,7 +54,7 @@ pub(crate) async fn serve_post(
             };
             call_upstream(upstream, &descriptors, call).await
         }
-        Err(error) => error.into_unary_response(&descriptors, HeaderMap::new()),
+        Err(error) => error.refuse(&descriptors),
     }
 }
 
@@ -66,7 +66,7 @@ pub(crate) async fn call_upstream(
 ) -> Response<Body> {
     let headers = match grpc_headers(&call.headers) {
         Ok(headers) => headers,
-        Err(error) => return error.into_unary_response(descriptors, HeaderMap::new()),
+        Err(error) => return error.refuse(descriptors),
     };
     let path = format!(
         "/{}/{}",
@@ -81,8 +81,7 @@ pub(crate) async fn call_upstream(
     match path.parse() {
         Ok(uri) => *request.uri_mut() = uri,
         Err(_) => {
-            return ConnectError::new(Code::Unimplemented, "No such method")
-                .into_unary_response(descriptors, HeaderMap::new());
+            return ConnectError::new(Code::Unimplemented, "No such method").refuse(descriptors);
         }
     }
     let Ok(response) = upstream.oneshot(request).await;

@@ -133,6 +133,7 @@ async fn get_serves_methods_without_side_effects_only() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
     assert_eq!(json_of(response).await["status"]["tenantId"], "acme");
 
     let binary = GetBudgetStatusRequest {

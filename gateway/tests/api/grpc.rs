@@ -199,6 +199,18 @@ async fn connect_calls_are_counted_like_grpc_web_calls() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
+    // Refused by the gateway itself, before any upstream call: counted all the same.
+    let response = gateway
+        .client
+        .post(gateway.url("/budget.v1.BudgetService/GetBudgetStatus"))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .body(r#"{"tenantId":"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(response.headers()["x-request-id"].len(), 32);
     let metrics = gateway
         .client
         .get(format!("http://{}/metrics", gateway.metrics_addr))
@@ -211,6 +223,7 @@ async fn connect_calls_are_counted_like_grpc_web_calls() {
     for series in [
         "gateway_grpc_web_requests_total{code=\"OK\",method=\"GetBudgetStatus\"} 1",
         "gateway_grpc_web_requests_total{code=\"UNAUTHENTICATED\",method=\"GetBudgetStatus\"} 1",
+        "gateway_grpc_web_requests_total{code=\"INVALID_ARGUMENT\",method=\"GetBudgetStatus\"} 1",
     ] {
         assert!(metrics.contains(series), "{series}\n{metrics}");
     }
