@@ -2,8 +2,8 @@
 //! caller: an API caller's own `Authorization: Bearer` header, else the token of the browser's
 //! session cookie.
 //!
-//! tonic-web's `GrpcWebLayer` sits in front of this service and converts the browser's gRPC-web
-//! to gRPC and the answer back. This service decodes no messages and knows no RPC, so status
+//! tonic-web's `GrpcWebLayer` (gRPC-web; plain gRPC passes through) or the Connect translation
+//! (`connect/`) sits in front of this service and converts the call to gRPC and the answer back. This service decodes no messages and knows no RPC, so status
 //! codes, messages and `grpc-status-details-bin` reach the browser exactly as budget-service sent
 //! them. Only calls without credentials, bodies tonic-web cannot decode (INVALID_ARGUMENT) and
 //! failures to reach budget-service become statuses made here.
@@ -70,14 +70,13 @@ impl GrpcProxy {
             sessions,
         }
     }
-}
 
-impl GrpcProxy {
     /// Whom the call is made for: an API caller's own `Authorization` header, passed on
-    /// unchanged (budget-service checks it); else the session's token; else nobody. The header
-    /// wins over a session cookie sent with it, so a caller is never someone else's session;
-    /// the cross-site check has already refused such a request if it came from another site
-    /// (see `cross_site::refuse_cross_site`). More than one `Authorization` header is nobody.
+    /// unchanged (budget-service checks it); else the session's token; else nobody. A header
+    /// the request carries wins over the cookie the browser attaches by itself: the caller is
+    /// the credential the request chose, never both. A request from another site carrying the
+    /// cookie has already been refused (`cross_site::refuse_cross_site`). More than one
+    /// `Authorization` header is nobody.
     fn caller(&self, headers: &http::HeaderMap) -> Option<HeaderValue> {
         let mut own = headers.get_all(AUTHORIZATION).iter();
         match (own.next(), own.next()) {
