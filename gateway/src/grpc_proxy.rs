@@ -1,10 +1,11 @@
-//! Forwards gRPC calls to budget-service, over one pooled, lazily connected channel, with the
-//! caller's token from their session cookie.
+//! Forwards gRPC calls to budget-service, over one pooled, lazily connected channel, as the
+//! caller: an API caller's own `Authorization: Bearer` header, else the token of the browser's
+//! session cookie.
 //!
-//! tonic-web's `GrpcWebLayer` sits in front of this service and converts the browser's gRPC-web
-//! to gRPC and the answer back. This service decodes no messages and knows no RPC, so status
+//! tonic-web's `GrpcWebLayer` (gRPC-web; plain gRPC passes through) or the Connect translation
+//! (`connect/`) sits in front of this service and converts the call to gRPC and the answer back. This service decodes no messages and knows no RPC, so status
 //! codes, messages and `grpc-status-details-bin` reach the browser exactly as budget-service sent
-//! them. Only calls without a session, bodies tonic-web cannot decode (INVALID_ARGUMENT) and
+//! them. Only calls without credentials, bodies tonic-web cannot decode (INVALID_ARGUMENT) and
 //! failures to reach budget-service become statuses made here.
 //!
 //! With traces on, every call is an OpenTelemetry server span here, whichever protocol it
@@ -59,7 +60,7 @@ pub(crate) fn budget_service_channel(
     Ok(endpoint.connect_lazy())
 }
 
-/// A tower service that sends every request with a session to budget-service, as that session's
+/// A tower service that sends every request with credentials to budget-service, as their
 /// caller, and returns the answer.
 #[derive(Debug, Clone)]
 pub(crate) struct GrpcProxy {
@@ -117,6 +118,28 @@ impl GrpcProxy {
         budget_telemetry::inject(&cx, request.headers_mut());
         Some(CallRecord::start(Arc::new(RpcSpan::new(cx)), method))
     }
+
+    /// Whom the call is made for: an API caller's own `Authorization` header, passed on
+    /// unchanged (budget-service checks it); else the session's token; else nobody. A header
+    /// the request carries wins over the cookie the browser attaches by itself: the caller is
+    /// the credential the request chose, never both. A request from another site carrying the
+    /// cookie has already been refused (`cross_site::refuse_cross_site`). More than one
+    /// `Authorization` header is nobody.
+    fn caller(&self, headers: &http::HeaderMap) -> Option<HeaderValue> {
+        let mut own = headers.get_all(AUTHORIZATION).iter();
+        match (own.next(), own.next()) {
+            (Some(authorization), None) => {
+                let mut authorization = authorization.clone();
+                authorization.set_sensitive(true);
+                return Some(authorization);
+            }
+            (Some(_), Some(_)) => return None,
+            (None, _) => {}
+        }
+        self.sessions
+            .current(headers, SystemTime::now())
+            .and_then(|session| session.bearer())
+    }
 }
 
 /// The answer, with the call's span (if any) ended once its status goes by.
@@ -140,9 +163,10 @@ impl Service<Request<Body>> for GrpcProxy {
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         let span = self.start_span(&mut request);
-        let session = self.sessions.current(request.headers(), SystemTime::now());
-        let Some(bearer) = session.as_ref().and_then(|session| session.bearer()) else {
-            let status = Status::unauthenticated("Sign in to use the budget service");
+        let Some(authorization) = self.caller(request.headers()) else {
+            let status = Status::unauthenticated(
+                "Sign in to use the budget service, or send Authorization: Bearer <token>",
+            );
             return Box::pin(std::future::ready(Ok(ending_span(
                 span,
                 status.into_http(),
@@ -152,11 +176,10 @@ impl Service<Request<Body>> for GrpcProxy {
         let failed = body_failed.clone();
         let mut request = request.map(|body| without_length(noting_errors(body, failed)));
         let headers = request.headers_mut();
-        // The caller is whoever the session says, never what the browser claims; and the sealed
-        // cookie is for the gateway only.
+        // The sealed cookie is for the gateway only.
         headers.remove(AUTHORIZATION);
         headers.remove(COOKIE);
-        headers.insert(AUTHORIZATION, bearer);
+        headers.insert(AUTHORIZATION, authorization);
         // The channel takes the authority from its endpoint; the browser's Host names the gateway.
         headers.remove(HOST);
         if !headers.contains_key(GRPC_TIMEOUT) {

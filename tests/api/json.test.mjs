@@ -19,7 +19,7 @@ import {
 } from "./clients.mjs";
 import { assertJsonMapping, assertJsonRoundTrip, collectTypes, typesInAnswers } from "./json.mjs";
 import { assertCoversService, callEveryRpc, calls, requestOf, seedFixture, uniqueId } from "./rpcs.mjs";
-import { NEEDS_CONNECT_BRANCH, serviceUrl, startStack } from "./stack.mjs";
+import { serviceUrl, startStack } from "./stack.mjs";
 import { DeliveryStatus, NotificationKind } from "./gen/budget/v1/budget_pb.js";
 
 let stack;
@@ -39,7 +39,7 @@ before(async () => {
   // Statuses stay cached for the whole file, so every client reads the same fetch_time.
   stack = await startStack({ cacheTtlSecs: 3600 });
   fixtures.now = await seedFixture(stack, "js");
-  fixtures.connectBranch = await seedFixture(stack, "jc");
+  fixtures.viaGatewayApi = await seedFixture(stack, "jc");
   await withFailedDeliveries(Object.values(fixtures));
 });
 after(() => stack?.stop());
@@ -145,10 +145,9 @@ test("gRPC-web through the gateway and buf curl's gRPC read what gRPC returns; e
 
 test(
   "Connect JSON and binary and buf curl's three protocols through the gateway read what gRPC returns",
-  { todo: NEEDS_CONNECT_BRANCH },
   async () => {
     const { token, client } = await reference();
-    const { compared } = await compareWithGrpc(client, fixtures.connectBranch, [
+    const { compared } = await compareWithGrpc(client, fixtures.viaGatewayApi, [
       connectClient(stack.gateway_url, { token }),
       connectClient(stack.gateway_url, { token }, { binary: true }),
       connectClient(stack.gateway_url, { token }, { get: true }),
@@ -163,7 +162,6 @@ test(
 
 test(
   "every answer of the gateway's Connect JSON, as sent, keeps the proto3 JSON mapping",
-  { todo: NEEDS_CONNECT_BRANCH },
   async () => {
     const token = await stack.createToken(uniqueId("wire"), "platform_admin");
     const client = connectJsonOnTheWire(stack.gateway_url, token);

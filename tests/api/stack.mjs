@@ -7,13 +7,6 @@ import { ErrorInfoSchema } from "./gen/google/rpc/error_details_pb.js";
 
 export { startStack } from "../browser/stack.mjs";
 
-/**
- * The reason tests of the gateway's Connect protocol, Bearer tokens, plain gRPC and reflection
- * are `todo` (they run and report, but do not fail the suite): the gateway serves these from
- * branch `connect` on. Set to `false` when that branch is merged.
- */
-export const NEEDS_CONNECT_BRANCH = "the gateway gets Connect, Bearer tokens, gRPC and reflection in branch connect";
-
 /** budget-service's own gRPC address as a URL. */
 export const serviceUrl = (stack) => `http://${stack.grpc_addr}`;
 

@@ -10,6 +10,8 @@ use anyhow::Context;
 use axum::serve::ListenerExt as _;
 use budget_proto::v1::FILE_DESCRIPTOR_SET;
 use budget_proto::v1::budget_service_server::BudgetServiceServer;
+// The largest request message accepted, shared with the gateway.
+use budget_proto::wire::MAX_REQUEST_BYTES;
 use budget_telemetry::Telemetry;
 use tokio::net::TcpListener;
 
@@ -25,8 +27,6 @@ use crate::service::{Budgets, Deliveries, DeliveryPolicy};
 use crate::store::Store;
 use crate::supervisor::{self, Supervision};
 
-/// Largest request message accepted, in bytes.
-const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// Concurrent calls per HTTP/2 connection; a client queues further calls until one ends.
 const MAX_STREAMS: u32 = 1_000;
 /// The HTTP/2 connection window. h2 allows unread small DATA frames worth half of it (each
