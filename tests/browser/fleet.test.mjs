@@ -109,6 +109,32 @@ test("search filters by id or name prefix; one match opens the tenant; no match 
   }
 });
 
+test("one view's API calls share one trace; opening another view starts a new one", async () => {
+  const page = await newPage(browser);
+  const seen = [];
+  page.on("request", (r) => {
+    if (new URL(r.url()).pathname.startsWith("/budget.v1.BudgetService/")) seen.push(r.headers()["traceparent"]);
+  });
+  const traceIds = () => new Set(seen.splice(0).map((tp) => /^00-([0-9a-f]{32})-[0-9a-f]{16}-01$/.exec(tp ?? "")?.[1]));
+  try {
+    await open(page, stack, "/");
+    const fleet = traceIds();
+    assert.equal(fleet.size, 1, "every call of the fleet page carries one well-formed traceparent");
+    assert.ok(![...fleet].includes(undefined), "every call carries a W3C traceparent");
+
+    await page.click("#fleet-table tr[data-tenant-id=acme] a");
+    await page.waitForURL(/\/tenants\/acme$/);
+    await waitReady(page);
+    const tenant = traceIds();
+    assert.equal(tenant.size, 1, "the tenant page's calls share one trace");
+    assert.ok(![...tenant].includes(undefined));
+    assert.notDeepEqual([...tenant], [...fleet], "a new view is a new trace");
+    assertNoProblems(page);
+  } finally {
+    await closePage(page);
+  }
+});
+
 test("the tenant picker switches tenants (Enter on the only match, arrows through several)", async () => {
   const page = await newPage(browser);
   try {

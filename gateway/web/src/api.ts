@@ -33,12 +33,39 @@ const signInWhenUnauthenticated: Interceptor = (next) => async (req) => {
   }
 };
 
+/** Random lowercase hex of `bytes` bytes, for trace and span ids. */
+function randomHex(bytes: number): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A W3C `traceparent` naming a new trace and the view's own (unexported) span in it, sampled. */
+function newTraceparent(): string {
+  return `00-${randomHex(16)}-${randomHex(8)}-01`;
+}
+
+let viewTrace = newTraceparent();
+
+/**
+ * Starts a new trace for the view about to be shown. Every call until the next view carries the
+ * same `traceparent`, so the gateway's spans for one page load (and the budget-service and
+ * LiteLLM spans under them) form one trace in the operators' tracing backend.
+ */
+export function startViewTrace(): void {
+  viewTrace = newTraceparent();
+}
+
+/** Puts the current view's trace context on every call. */
+const inViewTrace: Interceptor = (next) => (req) => {
+  req.header.set("traceparent", viewTrace);
+  return next(req);
+};
+
 export const api = createClient(
   BudgetService,
   createGrpcWebTransport({
     baseUrl: window.location.origin,
     defaultTimeoutMs: TIMEOUT_MS,
-    interceptors: [signInWhenUnauthenticated],
+    interceptors: [inViewTrace, signInWhenUnauthenticated],
   }),
 );
 

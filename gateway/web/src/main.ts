@@ -2,7 +2,7 @@
 // tenant pages.
 
 import "./styles.css";
-import { api, errorCode } from "./api";
+import { api, errorCode, startViewTrace } from "./api";
 import { Code } from "@connectrpc/connect";
 import { h } from "./dom";
 import { createTenantPicker, showFleet, tenantPath } from "./fleet";
@@ -58,8 +58,10 @@ function route(): void {
   main.querySelector<HTMLElement>("h1")?.focus({ preventScroll: true });
 }
 
-/** Shows `path` without reloading the page. */
+/** Shows `path` without reloading the page, as a trace of its own unless it only replaces the
+ * current entry (a redirect or a filter change belongs to the view that made it). */
 function go(path: string, replace = false): void {
+  if (!replace) startViewTrace();
   if (replace) window.history.replaceState(null, "", path);
   else if (path !== window.location.pathname) window.history.pushState(null, "", path);
   window.scrollTo(0, 0);
@@ -89,7 +91,10 @@ document.addEventListener("click", (e) => {
   e.preventDefault();
   go(link.pathname);
 });
-window.addEventListener("popstate", route);
+window.addEventListener("popstate", () => {
+  startViewTrace();
+  route();
+});
 
 async function start(): Promise<void> {
   try {
