@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's whole test suite (the README's test command; .ci/run calls it):
-# formatting and lints, the proto's lint, format and compatibility with main's, every Rust
+# formatting and lints, the proto's lint, format and compatibility with main's, deploy/'s
+# manifests, Dockerfile and compose file through their validators, every Rust
 # unit and integration test (real PostgreSQL, real gRPC sockets, litellm-sim, the LiteLLM
 # conformance checker), the real-proxy suite and the differential test against the real
 # LiteLLM proxy 1.108.7 (started here, on its own ports and database, stopped on exit), the
@@ -21,6 +22,8 @@ echo "== cargo fmt"
 cargo fmt --all --check
 echo "== proto: buf lint, format and breaking against main"
 bash tests/proto-check.sh
+echo "== deploy: kubernetes-validate, hadolint, checkov, compose schema"
+bash tests/deploy-check.sh
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== real LiteLLM proxy"

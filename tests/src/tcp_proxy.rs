@@ -1,4 +1,5 @@
-//! A TCP proxy for fault tests: forwards every connection to one upstream address until it
+//! A TCP proxy for fault tests: forwards every connection to one upstream address (or, as a
+//! Kubernetes Service does, each new connection to the next of several in turn) until it
 //! is cut. A cut closes every open connection and refuses new ones (accepted, then closed
 //! at once), as a server that went away would; `restore` lets connections through again.
 
@@ -21,11 +22,18 @@ pub struct TcpProxy {
 impl TcpProxy {
     /// Listens on a random local port and forwards to `upstream`.
     pub async fn start(upstream: SocketAddr) -> std::io::Result<TcpProxy> {
+        TcpProxy::round_robin(vec![upstream]).await
+    }
+
+    /// Listens on a random local port and forwards each new connection to the next of
+    /// `upstreams` in turn, as kube-proxy spreads a Service's connections over its pods.
+    pub async fn round_robin(upstreams: Vec<SocketAddr>) -> std::io::Result<TcpProxy> {
+        assert!(!upstreams.is_empty(), "a proxy needs an upstream");
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (cut, cut_rx) = watch::channel(false);
         let open = Arc::new(AtomicUsize::new(0));
-        let task = tokio::spawn(accept_loop(listener, upstream, cut_rx, open.clone()));
+        let task = tokio::spawn(accept_loop(listener, upstreams, cut_rx, open.clone()));
         Ok(TcpProxy {
             addr,
             cut,
@@ -64,11 +72,11 @@ impl Drop for TcpProxy {
 
 async fn accept_loop(
     listener: TcpListener,
-    upstream: SocketAddr,
+    upstreams: Vec<SocketAddr>,
     cut: watch::Receiver<bool>,
     open: Arc<AtomicUsize>,
 ) {
-    loop {
+    for upstream in upstreams.into_iter().cycle() {
         let Ok((client, _)) = listener.accept().await else {
             continue;
         };

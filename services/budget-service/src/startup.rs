@@ -185,8 +185,9 @@ impl Application {
         self.deliveries.clone()
     }
 
-    /// Serves until `shutdown` completes; then reports NOT_SERVING, stops accepting and
-    /// lets in-flight calls finish for at most the configured grace period.
+    /// Serves until `shutdown` completes; then reports NOT_SERVING, keeps accepting for the
+    /// drain delay (BUDGET_SHUTDOWN_DRAIN_SECS), stops accepting and lets in-flight calls
+    /// finish for at most the grace period (BUDGET_SHUTDOWN_GRACE_SECS).
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<BudgetServiceServer<BudgetApi>>().await;
@@ -220,6 +221,14 @@ impl Application {
         // ListAlerts page, then its trailers) waited for the client's delayed ACK, ~40 ms.
         let incoming =
             tonic::transport::server::TcpIncoming::from(self.listener).with_nodelay(Some(true));
+        // Connections are asked to close (GOAWAY) once they reach their age, so a client with
+        // one long-lived HTTP/2 connection (the gateway's channel) reconnects and a Kubernetes
+        // Service or TCP balancer spreads it over the replicas there are now.
+        if let Some(age) = self.settings.grpc_max_connection_age() {
+            builder = builder
+                .max_connection_age(age)
+                .max_connection_age_grace(self.settings.grpc_max_connection_age_grace());
+        }
         let server = builder
             .max_concurrent_streams(MAX_STREAMS)
             .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
@@ -241,7 +250,8 @@ impl Application {
         let mut server = tokio::spawn(server);
         tracing::info!(addr = %self.local_addr, tls = self.tls.is_some(), "budget-service serving gRPC");
         let (background_stop, background_stopped) = tokio::sync::watch::channel(false);
-        let mut http_stopped = background_stopped.clone();
+        // The listeners close after the drain delay, later than the background tasks stop.
+        let (listeners_stop, mut http_stopped) = tokio::sync::watch::channel(false);
         let http_router =
             crate::http::router(self.budgets.clone(), self.settings.webhook_secret.clone());
         let http = tokio::spawn(
@@ -326,7 +336,7 @@ impl Application {
             }
             () = shutdown => {}
         }
-        tracing::info!("shutting down: health NOT_SERVING, draining in-flight calls");
+        tracing::info!("shutting down: health NOT_SERVING, then draining in-flight calls");
         let _ = background_stop.send(true);
         let evaluator = match evaluator {
             Some((task, watch)) => {
@@ -342,7 +352,24 @@ impl Application {
         health
             .set_service_status("", tonic_health::ServingStatus::NotServing)
             .await;
+        // Still listening while load balancers and endpoints take this replica out: a
+        // connection made meanwhile is answered, not refused.
+        let drain = self.settings.shutdown_drain();
+        if !drain.is_zero() {
+            tracing::info!(
+                secs = drain.as_secs(),
+                "health NOT_SERVING; still accepting during the drain delay"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(drain) => {}
+                result = &mut server => {
+                    self.telemetry.shutdown().await;
+                    return result.context("gRPC server task")?.context("gRPC server");
+                }
+            }
+        }
         let _ = stop_tx.send(());
+        let _ = listeners_stop.send(true);
         match tokio::time::timeout(self.settings.shutdown_grace(), &mut server).await {
             Ok(result) => result.context("gRPC server task")?.context("gRPC server")?,
             Err(_) => {

@@ -60,6 +60,20 @@ pub struct Settings {
     /// How long in-flight calls may finish after a shutdown signal, in seconds.
     #[arg(long, env = "BUDGET_SHUTDOWN_GRACE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=600))]
     pub shutdown_grace_secs: u64,
+    /// After a shutdown signal, how long health reports NOT_SERVING while the listener still
+    /// accepts, in seconds: load balancers and Kubernetes endpoints stop sending new
+    /// connections before the port closes. Then in-flight calls get BUDGET_SHUTDOWN_GRACE_SECS.
+    #[arg(long, env = "BUDGET_SHUTDOWN_DRAIN_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub shutdown_drain_secs: u64,
+    /// Age in seconds after which the server asks a gRPC connection to close (HTTP/2 GOAWAY);
+    /// the client opens a new one for its next call, so a client behind a Kubernetes Service
+    /// or a TCP load balancer spreads over replicas added since. 0: connections live forever.
+    #[arg(long, env = "BUDGET_GRPC_MAX_CONNECTION_AGE_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub grpc_max_connection_age_secs: u64,
+    /// How long calls still running on a connection past its age may finish before it is
+    /// closed, in seconds.
+    #[arg(long, env = "BUDGET_GRPC_MAX_CONNECTION_AGE_GRACE_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub grpc_max_connection_age_grace_secs: u64,
     /// Largest number of PostgreSQL connections.
     #[arg(long, env = "BUDGET_DB_MAX_CONNECTIONS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,
@@ -147,7 +161,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Settings with defaults for everything but the three required values.
+    /// Settings with the command line's defaults for everything but the three required
+    /// values, except BUDGET_SHUTDOWN_DRAIN_SECS: 0 here.
     pub fn new(database_url: &str, litellm_base_url: &str, litellm_master_key: &str) -> Settings {
         Settings {
             database_url: database_url.to_owned(),
@@ -160,6 +175,10 @@ impl Settings {
             cache_ttl_secs: 60,
             litellm_timeout_secs: 5,
             shutdown_grace_secs: 10,
+            // No load balancer waits on an in-process server: it closes at once.
+            shutdown_drain_secs: 0,
+            grpc_max_connection_age_secs: 300,
+            grpc_max_connection_age_grace_secs: 30,
             db_max_connections: 20,
             db_acquire_timeout_secs: 5,
             eval_interval_secs: 60,
@@ -267,6 +286,20 @@ impl Settings {
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    pub fn shutdown_drain(&self) -> Duration {
+        Duration::from_secs(self.shutdown_drain_secs)
+    }
+
+    /// `None`: connections are never aged out.
+    pub fn grpc_max_connection_age(&self) -> Option<Duration> {
+        (self.grpc_max_connection_age_secs > 0)
+            .then(|| Duration::from_secs(self.grpc_max_connection_age_secs))
+    }
+
+    pub fn grpc_max_connection_age_grace(&self) -> Duration {
+        Duration::from_secs(self.grpc_max_connection_age_grace_secs)
     }
 
     pub fn db_acquire_timeout(&self) -> Duration {
