@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::clock::SystemClock;
@@ -52,9 +53,13 @@ enum Command {
     /// Ask a running budget-service whether it is SERVING (grpc.health.v1); exit 0 when it
     /// is, 1 with a one-line reason otherwise. For container health checks and exec probes.
     Health {
-        /// The server's gRPC address, e.g. http://127.0.0.1:50051 (plain HTTP/2).
+        /// The server's gRPC address: http://host:port (plain HTTP/2), host:port likewise, or
+        /// https://host:port (TLS, with --ca-file).
         #[arg(long, default_value = "http://127.0.0.1:50051")]
         addr: String,
+        /// PEM CA certificate the server's certificate must chain to (for an https:// --addr).
+        #[arg(long)]
+        ca_file: Option<std::path::PathBuf>,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=60))]
         timeout_secs: u64,
@@ -131,14 +136,25 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Health { addr, timeout_secs } => {
+        Command::Health {
+            addr,
+            ca_file,
+            timeout_secs,
+        } => {
+            let ca = match ca_file {
+                Some(path) => Some(
+                    std::fs::read(&path)
+                        .with_context(|| format!("reading --ca-file {}", path.display()))?,
+                ),
+                None => None,
+            };
             // A bare host:port is taken as plain HTTP/2.
             let addr = if addr.contains("://") {
                 addr
             } else {
                 format!("http://{addr}")
             };
-            crate::grpc::probe::check(&addr, Duration::from_secs(timeout_secs))
+            crate::grpc::probe::check(&addr, ca.as_deref(), Duration::from_secs(timeout_secs))
                 .await
                 .map_err(anyhow::Error::msg)
         }
