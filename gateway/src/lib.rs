@@ -18,6 +18,7 @@ mod cross_site;
 mod export;
 mod grpc_proxy;
 mod metrics;
+pub mod probe;
 mod session;
 mod shutdown;
 mod signin;

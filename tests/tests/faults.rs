@@ -421,7 +421,7 @@ async fn get_spend_history_under_each_litellm_fault() {
 }
 
 /// A key that only a failed create could have left is replaced on the next create; a key
-/// someone made by hand (other metadata, or with spend) is left alone for `tenant attach`.
+/// someone made by hand (other metadata, or with spend) is left alone for `tenant adopt-key`.
 #[tokio::test]
 async fn create_tenant_replaces_only_keys_a_failed_create_left() {
     let stack = fault_stack().await;
@@ -446,7 +446,7 @@ async fn create_tenant_replaces_only_keys_a_failed_create_left() {
     };
     let alias_taken = Expect::Fails(
         Code::FailedPrecondition,
-        "LiteLLM already has a key with alias tenant-byhand; attach it with `budget-service tenant attach`"
+        "LiteLLM already has a key with alias tenant-byhand; adopt it with `budget-service tenant adopt-key`"
             .into(),
     );
     // Made by hand for another use: refused, key kept.

@@ -163,6 +163,21 @@ async fn a_client_trusting_the_ca_gets_in_and_a_plain_text_client_does_not() {
         .await;
     assert!(untrusting.is_err(), "an unknown certificate was trusted");
 
+    // `budget-service health` over TLS: SERVING with the CA, refused without or with another.
+    let probe = budget_service::grpc::probe::check;
+    let https = format!("https://127.0.0.1:{}", service.port);
+    let wait = Duration::from_secs(3);
+    probe(&https, Some(cert.cert_pem.as_bytes()), wait)
+        .await
+        .unwrap();
+    let needs_ca = probe(&https, None, wait).await.unwrap_err();
+    assert!(needs_ca.contains("--ca-file"), "{needs_ca}");
+    assert!(
+        probe(&https, Some(other.cert_pem.as_bytes()), wait)
+            .await
+            .is_err()
+    );
+
     service.stop().await;
 }
 

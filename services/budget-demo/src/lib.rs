@@ -15,6 +15,7 @@ use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use litellm_sim::{SimControl, SimServer};
 use serde::Deserialize;
 
+pub mod ports;
 pub mod receiver;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

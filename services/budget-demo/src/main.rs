@@ -3,7 +3,9 @@
 //!
 //! PostgreSQL comes from DATABASE_URL, else the local server on 127.0.0.1:5432, else a
 //! private throwaway cluster (initdb/pg_ctl) in a temporary folder removed on exit. The
-//! demo (re)creates its own database `budget_demo` on that server.
+//! demo (re)creates its own database (`budget_demo` unless `--database-name`) on that server.
+//! Its parts take their usual ports (dashboard 8080, gRPC 50051, webhooks 8081, litellm-sim
+//! 4000) when free and any free port otherwise, and print where they are.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,14 +13,52 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use budget_demo::ports::{Placement, exactly, usual_or_free};
 use budget_demo::{RunningStack, StackConfig};
+use clap::Parser;
 use sqlx::Connection;
 
 const DEMO_DATABASE: &str = "budget_demo";
 const SIM_MASTER_KEY: &str = "sk-demo-master";
 
+/// The whole product on this machine: PostgreSQL, a LiteLLM stand-in, budget-service and
+/// the dashboard, seeded with five tenants, until Ctrl-C.
+#[derive(Parser, Debug)]
+#[command(
+    name = "budget-demo",
+    version,
+    about,
+    after_help = "PostgreSQL: DATABASE_URL, else 127.0.0.1:5432, else a private throwaway cluster.\n\
+                  LITELLM_SIM_ADDR, BUDGET_GRPC_ADDR, BUDGET_HTTP_ADDR and GATEWAY_ADDR pin a part's \
+                  address exactly; unset, a part takes its usual port, or a free one when that is taken."
+)]
+struct DemoArgs {
+    /// Port of the dashboard (the gateway) on 127.0.0.1; 0 picks a free port. Unset:
+    /// GATEWAY_ADDR, else 8080, or a free port when 8080 is taken.
+    #[arg(long)]
+    port: Option<u16>,
+    /// The database the demo drops and creates afresh on the PostgreSQL server.
+    #[arg(long, default_value = DEMO_DATABASE, value_parser = database_name)]
+    database_name: String,
+}
+
+/// A database name safe to put in DROP/CREATE DATABASE: lowercase letters, digits and `_`.
+fn database_name(raw: &str) -> Result<String, String> {
+    let ok = (1..=63).contains(&raw.len())
+        && raw.starts_with(|c: char| c.is_ascii_lowercase())
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err("use 1-63 lowercase letters, digits and _, starting with a letter".into())
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let args = DemoArgs::parse();
     // Quiet by default so the URL and the received notifications stay readable.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -26,7 +66,7 @@ async fn main() -> std::process::ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-    match run().await {
+    match run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("budget-demo: {error:#}");
@@ -35,38 +75,79 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> anyhow::Result<()> {
+/// Where each part listens, before it starts.
+struct Placements {
+    sim: Placement,
+    grpc: Placement,
+    http: Placement,
+    gateway: Placement,
+}
+
+/// A part's address: exactly the variable's when set, else `usual` or a free port.
+fn place(variable: &str, usual: &str) -> anyhow::Result<Placement> {
+    match std::env::var(variable) {
+        Ok(raw) => Ok(exactly(raw.parse().with_context(|| {
+            format!("{variable} must be an address like {usual}")
+        })?)),
+        Err(_) => Ok(usual_or_free(usual.parse()?)),
+    }
+}
+
+fn placements(port: Option<u16>) -> anyhow::Result<Placements> {
+    Ok(Placements {
+        sim: place("LITELLM_SIM_ADDR", "127.0.0.1:4000")?,
+        grpc: place("BUDGET_GRPC_ADDR", "127.0.0.1:50051")?,
+        http: place("BUDGET_HTTP_ADDR", "127.0.0.1:8081")?,
+        gateway: match port {
+            Some(port) => exactly(SocketAddr::from(([127, 0, 0, 1], port))),
+            None => place("GATEWAY_ADDR", "127.0.0.1:8080")?,
+        },
+    })
+}
+
+async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let places = placements(args.port)?;
     let (server_url, cluster) = postgres_server().await?;
-    let database_url = recreate_demo_database(&server_url).await?;
+    let database_url = recreate_demo_database(&server_url, &args.database_name).await?;
     let config = StackConfig {
         database_url,
-        sim_addr: env_or("LITELLM_SIM_ADDR", "127.0.0.1:4000"),
+        sim_addr: places.sim.addr.to_string(),
         sim_master_key: env_or("LITELLM_SIM_MASTER_KEY", SIM_MASTER_KEY),
-        grpc_addr: env_or("BUDGET_GRPC_ADDR", "127.0.0.1:50051")
-            .parse()
-            .context("BUDGET_GRPC_ADDR")?,
-        http_addr: env_or("BUDGET_HTTP_ADDR", "127.0.0.1:8081")
-            .parse()
-            .context("BUDGET_HTTP_ADDR")?,
+        grpc_addr: places.grpc.addr,
+        http_addr: places.http.addr,
         webhook_secret: env_or("BUDGET_WEBHOOK_SECRET", "demo-webhook-secret"),
-        gateway_addr: env_or("GATEWAY_ADDR", "127.0.0.1:8080")
-            .parse()
-            .context("GATEWAY_ADDR")?,
+        gateway_addr: places.gateway.addr,
         cache_ttl_secs: 60,
         eval_interval_secs: 60,
         notification_receiver: true,
         bootstrap_token: std::env::var("BUDGET_BOOTSTRAP_TOKEN").unwrap_or_else(|_| random_token()),
         start_at: None,
     };
-    let result = serve(&config).await;
+    let result = serve(&config, &places).await;
     if let Some(cluster) = cluster {
         cluster.stop();
     }
     result
 }
 
-async fn serve(config: &StackConfig) -> anyhow::Result<()> {
+async fn serve(config: &StackConfig, places: &Placements) -> anyhow::Result<()> {
     let stack = RunningStack::start(config).await?;
+    let sim_addr: SocketAddr = stack
+        .sim
+        .base_url()
+        .trim_start_matches("http://")
+        .parse()
+        .context("litellm-sim's address")?;
+    for (part, place, actual) in [
+        ("the dashboard", places.gateway, stack.gateway_addr),
+        ("budget-service gRPC", places.grpc, stack.grpc_addr),
+        ("budget-service webhooks", places.http, stack.http_addr),
+        ("litellm-sim", places.sim, sim_addr),
+    ] {
+        if let Some(usual) = place.instead_of {
+            println!("  {usual} is taken: {part} listens on {actual} instead");
+        }
+    }
     let keys = stack.seed_demo(&config.webhook_secret).await?;
     let traffic = tokio::spawn(chat_traffic(
         stack.sim(),
@@ -184,22 +265,21 @@ async fn postgres_server() -> anyhow::Result<(String, Option<PrivateCluster>)> {
     bail!("the private PostgreSQL cluster did not start")
 }
 
-/// Drops and creates `budget_demo` on the server, returning its URL.
-async fn recreate_demo_database(server_url: &str) -> anyhow::Result<String> {
+/// Drops and creates the demo's database `name` (checked by `database_name`) on the server,
+/// returning its URL.
+async fn recreate_demo_database(server_url: &str, name: &str) -> anyhow::Result<String> {
     let mut conn = sqlx::PgConnection::connect(server_url).await?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {DEMO_DATABASE} WITH (FORCE)"
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
     )))
     .execute(&mut conn)
     .await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "CREATE DATABASE {DEMO_DATABASE}"
-    )))
-    .execute(&mut conn)
-    .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await?;
     let base = server_url.split('?').next().unwrap_or(server_url);
     let base = base.rsplit_once('/').map_or(base, |(base, _)| base);
-    Ok(format!("{base}/{DEMO_DATABASE}"))
+    Ok(format!("{base}/{name}"))
 }
 
 /// A throwaway PostgreSQL cluster in a temporary folder, removed on stop.

@@ -260,7 +260,7 @@ impl BudgetError {
                 format!("The LiteLLM key of tenant {tenant} {}", problem.sentence())
             }
             BudgetError::KeyAliasTaken(alias) => format!(
-                "LiteLLM already has a key with alias {alias}; attach it with `budget-service tenant attach`"
+                "LiteLLM already has a key with alias {alias}; adopt it with `budget-service tenant adopt-key`"
             ),
             BudgetError::BudgetDataUnavailable(_) => BUDGET_DATA_UNAVAILABLE.to_owned(),
             BudgetError::LiteLlmWriteFailed(_) => LITELLM_WRITE_FAILED.to_owned(),

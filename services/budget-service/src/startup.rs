@@ -423,7 +423,11 @@ pub fn init_tracing(log: &LogSettings) {
     };
 }
 
-/// Connects to PostgreSQL and, when `database.migrate`, applies the migrations.
+/// Connects to PostgreSQL and, when `database.migrate`, applies the pending migrations. Then
+/// refuses a schema this binary cannot use (migrations pending, edited or failed) with a
+/// message naming the versions and `budget-service migrate`; a database newer than the
+/// binary only logs a warning (migrations only add, and rolling upgrades and rollbacks run
+/// an older binary on a newer schema).
 pub async fn database(database: &DatabaseSettings) -> anyhow::Result<Store> {
     let store = Store::connect(
         &database.url,
@@ -434,6 +438,16 @@ pub async fn database(database: &DatabaseSettings) -> anyhow::Result<Store> {
     .context("connecting to PostgreSQL (DATABASE_URL)")?;
     if database.migrate {
         store.migrate().await.context("applying migrations")?;
+    }
+    let schema = store
+        .schema_status()
+        .await
+        .context("reading the applied migrations")?;
+    if let Some(refusal) = schema.refusal() {
+        anyhow::bail!(refusal);
+    }
+    if let Some(warning) = schema.newer_warning() {
+        tracing::warn!("{warning}");
     }
     Ok(store)
 }

@@ -8,42 +8,15 @@ use std::time::{Duration, Instant};
 use litellm_sim::SimServer;
 use sqlx::Connection;
 
-const MASTER: &str = "sk-cli-test";
+mod common;
 
-async fn fresh_database() -> (String, String) {
-    let admin = std::env::var("TEST_DATABASE_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("budget_cli_{}", std::process::id());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let create = format!("CREATE DATABASE {name}");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(create))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').unwrap().0.to_owned();
-    (format!("{base}/{name}"), name)
-}
-
-fn cli(database_url: &str, sim_url: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_budget-service"))
-        .args(args)
-        .env("DATABASE_URL", database_url)
-        .env("LITELLM_BASE_URL", sim_url)
-        .env("LITELLM_MASTER_KEY", MASTER)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
+use common::{MASTER, cli, fresh_database, migrate};
 
 // Multi-threaded: the CLI runs as a blocking subprocess while the in-process sim answers it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_commands_and_serve_shutdown() {
     let (url, _name) = fresh_database().await;
+    migrate(&url);
     let sim = SimServer::start("127.0.0.1:0", MASTER).await.unwrap();
     let base = sim.base_url();
 
@@ -101,7 +74,7 @@ async fn tenant_commands_and_serve_shutdown() {
         &base,
         &[
             "tenant",
-            "attach",
+            "adopt-key",
             "--id",
             "initech",
             "--key-hash",
@@ -117,21 +90,29 @@ async fn tenant_commands_and_serve_shutdown() {
     );
     assert_eq!(sim.control().key(hash).unwrap().max_budget, Some(220.0));
 
+    let grpc = format!("127.0.0.1:{}", common::free_port());
     let mut serve = Command::new(env!("CARGO_BIN_EXE_budget-service"))
-        .args([
-            "serve",
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--http-addr",
-            "127.0.0.1:0",
-        ])
+        .args(["serve", "--grpc-addr", &grpc, "--http-addr", "127.0.0.1:0"])
         .env("DATABASE_URL", &url)
         .env("LITELLM_BASE_URL", &base)
         .env("LITELLM_MASTER_KEY", MASTER)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // `health` answers SERVING once the server is up (retried while it starts).
+    let started = Instant::now();
+    loop {
+        let health = cli(&url, &base, &["health", "--addr", &grpc]);
+        if health.status.success() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "health never passed: {}",
+            common::stderr(&health)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(serve.try_wait().unwrap().is_none(), "serve keeps running");
     let killed = Command::new("kill")
         .args(["-TERM", &serve.id().to_string()])
@@ -150,11 +131,23 @@ async fn tenant_commands_and_serve_shutdown() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    let down = cli(
+        &url,
+        &base,
+        &["health", "--addr", &grpc, "--timeout-secs", "2"],
+    );
+    assert!(!down.status.success());
+    let reason = common::stderr(&down);
+    assert!(
+        reason.contains("cannot connect") && reason.trim().lines().count() == 1,
+        "{reason}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_commands_print_only_the_token_and_audit() {
     let (url, _name) = fresh_database().await;
+    migrate(&url);
     let sim = SimServer::start("127.0.0.1:0", MASTER).await.unwrap();
     let base = sim.base_url();
     let created = cli(
@@ -241,6 +234,7 @@ async fn token_commands_print_only_the_token_and_audit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_never_contain_secrets() {
     let (url, _name) = fresh_database().await;
+    migrate(&url);
     let sim = SimServer::start("127.0.0.1:0", MASTER).await.unwrap();
     let base = sim.base_url();
     let bootstrap = "bgt_log_scan_bootstrap_secret_value";

@@ -23,13 +23,14 @@ pub struct DatabaseUrl {
 }
 
 impl DatabaseUrl {
-    /// A small pool that applies migrations.
-    pub fn settings(&self) -> DatabaseSettings {
+    /// A small pool; `migrate` says whether it applies pending migrations (only the
+    /// `migrate` command does) or refuses a schema that is behind.
+    pub fn settings(&self, migrate: bool) -> DatabaseSettings {
         DatabaseSettings {
             url: self.database_url.clone(),
             max_connections: 2,
             acquire_timeout: Duration::from_secs(10),
-            migrate: true,
+            migrate,
         }
     }
 }

@@ -1,13 +1,15 @@
 //! Configuration, read once at startup from flags and the environment into typed structs.
 //! Nothing else in the service reads environment variables: the server and the commands'
-//! settings ([`Settings`], [`DatabaseUrl`]) come through clap, logging's ([`LogSettings`])
+//! settings ([`Settings`], [`AdminSettings`], [`DatabaseUrl`]) come through clap, logging's ([`LogSettings`])
 //! from `telemetry`. The OpenTelemetry variables (`OTEL_*`) are `budget_telemetry::TraceArgs`,
 //! flattened into [`Settings`]. The structs are plain data; `startup` builds from them.
 
+mod admin;
 mod database;
 mod telemetry;
 mod tls;
 
+pub use admin::AdminSettings;
 pub use database::{DatabaseSettings, DatabaseUrl};
 pub use telemetry::{DEFAULT_LOG_FILTER, LogFormat, LogSettings};
 pub use tls::TlsPem;
@@ -347,13 +349,14 @@ impl Settings {
         }
     }
 
-    /// A one-off command's pool (`tenant ...`): a few connections, migrations applied.
+    /// A one-off command's pool (`tenant ...`): a few connections, never migrating (the
+    /// command refuses a schema that is behind, see `startup::database`).
     pub fn command_database(&self) -> DatabaseSettings {
         DatabaseSettings {
             url: self.database_url.clone(),
             max_connections: 4,
             acquire_timeout: self.db_acquire_timeout(),
-            migrate: true,
+            migrate: false,
         }
     }
 

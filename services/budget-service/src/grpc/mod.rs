@@ -5,6 +5,7 @@ mod convert;
 pub mod layer;
 pub mod metrics;
 pub mod panic;
+pub mod probe;
 pub mod status;
 
 use std::sync::Arc;

@@ -96,7 +96,7 @@ impl Budgets {
     /// Deletes the key a failed CreateTenant may have left in LiteLLM: LiteLLM made it but
     /// its answer was lost (cut, undecodable or too late), so nobody ever saw the raw key.
     /// Only a key that names this tenant in its metadata, has no spend and is no tenant's
-    /// key qualifies; a key made by hand for `tenant attach` is left alone. Best effort:
+    /// key qualifies; a key made by hand for `tenant adopt-key` is left alone. Best effort:
     /// returns whether a key was deleted.
     async fn remove_orphan_key(&self, id: &TenantId, alias: &str) -> bool {
         let keys = match self.litellm.keys_with_alias(alias).await {

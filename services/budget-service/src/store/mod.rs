@@ -9,6 +9,7 @@ mod notifications;
 mod notify;
 mod retention;
 mod rows;
+mod schema;
 mod tokens;
 
 use std::time::Duration;
@@ -27,6 +28,7 @@ pub use notify::{LEADER_APPLICATION_NAME, LISTENER_APPLICATION_NAME};
 pub(crate) use notify::{LockSession, StatusChange, StatusChanges};
 pub use retention::PurgeCounts;
 use rows::{AlertRow, AuditRow, SettingsJson, TenantConfigRow};
+pub use schema::SchemaStatus;
 pub(crate) use tokens::TokenRecord;
 
 /// An open transaction; callers pass it back into the store's functions.
@@ -155,11 +157,6 @@ impl Store {
     /// The pool, for health checks and tools.
     pub fn pool(&self) -> &PgPool {
         &self.pool
-    }
-
-    /// Applies the embedded migrations.
-    pub(crate) async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
-        sqlx::migrate!("../../migrations").run(&self.pool).await
     }
 
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
