@@ -45,6 +45,7 @@ async fn the_demo_seeds_one_tenant_per_state_with_consistent_spend(at: DateTime<
         notification_receiver: true,
         bootstrap_token: budget_e2e::ADMIN_TOKEN.into(),
         start_at: Some(at),
+        traces: Default::default(),
     })
     .await
     .unwrap();

@@ -90,6 +90,9 @@ pub struct StackConfig {
     /// Run the whole stack as if it were this time (litellm-sim's clock, which keeps running,
     /// and budget-service's "now" both read it). Unset: the wall clock.
     pub start_at: Option<DateTime<Utc>>,
+    /// Where budget-service and the gateway send traces (none by default). Each exports under
+    /// its own service name, whatever OTEL_SERVICE_NAME says, so the two stay apart.
+    pub traces: budget_telemetry::TraceArgs,
 }
 
 /// budget-service's "now" read from litellm-sim's clock, so both agree on the date.
@@ -140,6 +143,11 @@ impl RunningStack {
         settings.cache_ttl_secs = config.cache_ttl_secs;
         settings.eval_interval_secs = config.eval_interval_secs;
         settings.shutdown_grace_secs = 3;
+        let traces = budget_telemetry::TraceArgs {
+            service_name: None,
+            ..config.traces.clone()
+        };
+        settings.traces = traces.clone();
         // The receiver starts first: budget-service refuses loopback and plain http targets
         // unless allowed, so the demo allows exactly its receiver's address.
         let receiver = if config.notification_receiver {
@@ -184,7 +192,7 @@ impl RunningStack {
             cookie_secure: None,
             signin_failure_burst: 10,
             signin_failures_per_min: 10,
-            traces: Default::default(),
+            traces,
         })
         .await
         .context("starting the gateway")?;

@@ -40,6 +40,10 @@ struct DemoArgs {
     /// The database the demo drops and creates afresh on the PostgreSQL server.
     #[arg(long, default_value = DEMO_DATABASE, value_parser = database_name)]
     database_name: String,
+    /// OpenTelemetry traces of budget-service and the gateway (OTEL_EXPORTER_OTLP_ENDPOINT and
+    /// the other standard variables; each part keeps its own service name).
+    #[command(flatten)]
+    traces: budget_telemetry::TraceArgs,
 }
 
 /// A database name safe to put in DROP/CREATE DATABASE: lowercase letters, digits and `_`.
@@ -122,6 +126,7 @@ async fn run(args: DemoArgs) -> anyhow::Result<()> {
         notification_receiver: true,
         bootstrap_token: std::env::var("BUDGET_BOOTSTRAP_TOKEN").unwrap_or_else(|_| random_token()),
         start_at: None,
+        traces: args.traces.clone(),
     };
     let result = serve(&config, &places).await;
     if let Some(cluster) = cluster {

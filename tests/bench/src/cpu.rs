@@ -179,16 +179,36 @@ impl Drop for Named {
 mod tests {
     use super::*;
 
+    /// This thread's user + system CPU time in clock ticks (1/100 s), from /proc.
+    fn own_cpu_ticks() -> u64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        // stat fields 14 and 15 (utime, stime); the text after the name starts at field 3.
+        let tick = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        tick(11) + tick(12)
+    }
+
     #[test]
     fn busy_threads_show_up_under_their_component() {
         let before = CpuSample::now();
         let worker = std::thread::Builder::new()
             .name("cpu-test-spin".into())
             .spawn(|| {
+                // Spin until this thread has had 50 ms of CPU (not of wall time: on a loaded
+                // machine the scheduler may give it far less), or give up after 10 s.
                 let started = std::time::Instant::now();
                 let mut x = 0_u64;
-                while started.elapsed() < std::time::Duration::from_millis(50) {
-                    x = x.wrapping_mul(31).wrapping_add(7);
+                while own_cpu_ticks() < 5 && started.elapsed() < std::time::Duration::from_secs(10)
+                {
+                    for _ in 0..10_000 {
+                        x = x.wrapping_mul(31).wrapping_add(7);
+                    }
                 }
                 std::hint::black_box(x);
                 // Sample while the thread still exists: a finished thread leaves /proc.

@@ -64,6 +64,7 @@ pub async fn run(sizes: &Sizes) -> anyhow::Result<Figure> {
         notification_receiver: false,
         bootstrap_token: ADMIN_TOKEN.into(),
         start_at: None,
+        traces: Default::default(),
     })
     .await?;
     let result = measure(&stack, sizes).await;

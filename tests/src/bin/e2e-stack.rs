@@ -44,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
         notification_receiver: false,
         bootstrap_token: budget_e2e::ADMIN_TOKEN.into(),
         start_at: None,
+        traces: Default::default(),
     };
     let stack = Arc::new(RunningStack::start(&config).await?);
     let control = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
