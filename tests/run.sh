@@ -4,6 +4,7 @@
 # unit and integration test (real PostgreSQL, real gRPC sockets, litellm-sim, the LiteLLM
 # conformance checker), the real-proxy suite and the differential test against the real
 # LiteLLM proxy 1.108.7 (started here, on its own ports and database, stopped on exit), the
+# alerting rules and dashboard queries in deploy/monitoring (promtool), the
 # dashboard's unit tests and bundle freshness, and the browser tests in headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,8 @@ echo "== cargo fmt"
 cargo fmt --all --check
 echo "== proto: buf lint, format and breaking against main"
 bash tests/proto-check.sh
+echo "== monitoring: promtool check and test rules, dashboard queries"
+bash tests/monitoring-check.sh
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== real LiteLLM proxy"
