@@ -4,8 +4,9 @@
 # unit and integration test (real PostgreSQL, real gRPC sockets, litellm-sim, the LiteLLM
 # conformance checker), the real-proxy suite and the differential test against the real
 # LiteLLM proxy 1.108.7 (started here, on its own ports and database, stopped on exit), the
-# alerting rules and dashboard queries in deploy/monitoring (promtool), the
-# dashboard's unit tests and bundle freshness, and the browser tests in headless Chromium.
+# alerting rules and dashboard queries in deploy/monitoring (promtool), the dashboard's unit
+# tests and bundle freshness, the browser tests in headless Chromium, and the API through
+# clients nobody here wrote (connect-node, buf curl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,4 +37,6 @@ if [ -d tests/browser ]; then
     echo "== browser tests (headless Chromium)"
     cargo build --locked -p budget-e2e --bin e2e-stack -p budget-gateway --bin budget-gateway
     (cd tests/browser && node --test --test-concurrency=1 ./*.test.mjs)
+    echo "== API clients (connect-node, buf curl) against the same e2e-stack binary"
+    (cd tests/api && npm test --silent)
 fi

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs, and does nothing that is already done:
 # PostgreSQL on 127.0.0.1:5432, Debian's Chromium for the browser tests, promtool (Debian's
-# prometheus package) for the alerting rules' checks, cargo-nextest,
-# the npm packages of the dashboard and the browser tests (from their lock files), and the
+# prometheus package) for the alerting rules' checks, cargo-nextest, the npm packages of the
+# dashboard, the browser tests and the API client tests (from their lock files), and the
 # real LiteLLM proxy's cache (../shared/tools/real-litellm: a venv with LiteLLM 1.108.7, the
 # Prisma CLI and engines; about 2 minutes the first time, nothing after).
 set -euo pipefail
@@ -53,7 +53,7 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install --locked cargo-nextest
 fi
 
-for dir in gateway/web tests/browser; do
+for dir in gateway/web tests/browser tests/api; do
     if [ -f "$dir/package-lock.json" ]; then
         stamp="$dir/node_modules/.package-lock.json"
         if [ ! -f "$stamp" ] || [ "$dir/package-lock.json" -nt "$stamp" ]; then

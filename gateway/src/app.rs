@@ -9,18 +9,21 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::{get, post};
+use budget_proto::v1::FILE_DESCRIPTOR_SET;
 use budget_proto::v1::budget_service_server::SERVICE_NAME;
 use http::header::{
     CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY, X_CONTENT_TYPE_OPTIONS,
 };
 use http::{HeaderMap, HeaderValue, Method, Uri};
 use tonic_web::GrpcWebLayer;
-use tower::ServiceBuilder;
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, ServiceBuilder};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::assets::Assets;
+use crate::connect::{Descriptors, GrpcService, Protocols};
 use crate::cross_site::refuse_cross_site;
 use crate::export;
 use crate::grpc_proxy::GrpcProxy;
@@ -48,16 +51,34 @@ pub(crate) fn router(
     metrics: Arc<Metrics>,
     hsts: bool,
 ) -> Router {
-    // Only `/budget.v1.BudgetService/{Method}` is forwarded. Any other gRPC path (health,
-    // reflection, other services) falls through to the static files and gets an HTTP 404,
-    // which gRPC-web clients read as UNIMPLEMENTED. The proxy adds the session's token and
-    // answers UNAUTHENTICATED without a session.
-    // Between tonic-web and the proxy, the metrics layer sees plain gRPC (the code in the
-    // headers or trailers) and sets `x-request-id` on the upstream call and the answer.
-    let grpc_web_to_budget_service = ServiceBuilder::new()
-        .layer(GrpcWebLayer::new())
-        .layer(GrpcMetricsLayer::new(metrics.clone()))
-        .service(proxy);
+    // Only `/budget.v1.BudgetService/{Method}` is forwarded, and gRPC server reflection is
+    // answered here. Any other gRPC path (health, other services) falls through to the static
+    // files and gets an HTTP 404, which gRPC-web and Connect clients read as UNIMPLEMENTED. The
+    // proxy passes an API caller's own bearer token on, else adds the session's, and answers
+    // UNAUTHENTICATED without either.
+    // gRPC and gRPC-web pass tonic-web, Connect calls the Connect translation; both then go
+    // through the metrics layer, which sees plain gRPC (the code in the headers or trailers)
+    // and sets `x-request-id` on the upstream call and the answer, and then the proxy.
+    let descriptors = Descriptors::new();
+    let upstream: GrpcService = BoxCloneSyncService::new(
+        ServiceBuilder::new()
+            .map_response(|response: Response<_>| response.map(tonic::body::Body::new))
+            .layer(GrpcMetricsLayer::new(metrics.clone()))
+            .service(proxy),
+    );
+    let budget_service = Protocols::new(
+        grpc_and_web(upstream.clone()),
+        upstream,
+        descriptors.clone(),
+        Some(metrics.clone()),
+    );
+    let reflection = reflection_service();
+    let reflection = Protocols::new(
+        grpc_and_web(reflection.clone()),
+        reflection,
+        descriptors,
+        None,
+    );
 
     // Everything that acts for the signed-in person refuses requests from other sites' pages.
     let acting = Router::new()
@@ -66,10 +87,7 @@ pub(crate) fn router(
             post(signin::sign_in).layer(DefaultBodyLimit::max(SIGN_IN_BODY_LIMIT)),
         )
         .route("/signout", post(signin::sign_out))
-        .route_service(
-            &format!("/{SERVICE_NAME}/{{method}}"),
-            grpc_web_to_budget_service,
-        )
+        .route_service(&format!("/{SERVICE_NAME}/{{method}}"), budget_service)
         .route_layer(from_fn(refuse_cross_site));
 
     // Layers run top to bottom on the request and bottom to top on the response:
@@ -112,10 +130,42 @@ pub(crate) fn router(
         .route("/healthz", get(|| async { "ok" }))
         .route(SIGN_IN_PATH, get(signin::page))
         .route("/export/{tenant_id}/{file}", get(export::download))
+        .route_service(REFLECTION_V1, reflection.clone())
+        .route_service(REFLECTION_V1ALPHA, reflection)
         .merge(acting)
         .fallback(pages_and_files)
         .with_state(state)
         .layer(layers)
+}
+
+/// gRPC's server reflection, both versions, at one path each.
+const REFLECTION_V1: &str = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
+const REFLECTION_V1ALPHA: &str = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
+
+/// gRPC and gRPC-web in front of `service`.
+fn grpc_and_web(service: GrpcService) -> GrpcService {
+    BoxCloneSyncService::new(GrpcWebLayer::new().layer(service))
+}
+
+/// Server reflection for the public API only (budget-proto's descriptor set; not reflection's
+/// own service), so tools like `buf curl` and grpcurl find the schema at the gateway. It needs
+/// no sign-in: the schema is public, as the dashboard's code already holds it, and it acts for
+/// nobody.
+fn reflection_service() -> GrpcService {
+    let v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .include_reflection_service(false)
+        .build_v1()
+        .expect("budget-proto's descriptor set is valid");
+    let v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .include_reflection_service(false)
+        .build_v1alpha()
+        .expect("budget-proto's descriptor set is valid");
+    let routes = tonic::service::Routes::new(v1)
+        .add_service(v1alpha)
+        .prepare();
+    BoxCloneSyncService::new(routes)
 }
 
 /// The dashboard's pages for signed-in visitors, the sign-in page for the others; the static

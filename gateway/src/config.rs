@@ -91,6 +91,10 @@ pub struct Config {
         value_parser = parse_positive_secs,
     )]
     pub session_ttl: Duration,
+
+    /// OpenTelemetry traces: OTEL_EXPORTER_OTLP_ENDPOINT and the other standard variables.
+    #[command(flatten)]
+    pub traces: budget_telemetry::TraceArgs,
 }
 
 /// Parses `GATEWAY_SESSION_KEY` with an error of its own: clap's usual message repeats the
@@ -147,6 +151,7 @@ mod tests {
         assert_eq!(config.cookie_secure, None);
         assert_eq!(config.signin_failure_burst, 10);
         assert_eq!(config.signin_failures_per_min, 10);
+        assert_eq!(config.traces, budget_telemetry::TraceArgs::default());
     }
 
     #[test]

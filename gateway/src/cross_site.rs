@@ -6,15 +6,25 @@
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN};
+use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, COOKIE, HOST, ORIGIN};
 use http::uri::Authority;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 
 const SEC_FETCH_SITE: &str = "sec-fetch-site";
 
 /// Middleware: answers 403 to a cross-site request instead of passing it on.
+///
+/// An API caller's request, one with an `Authorization` header and no cookie, is let through
+/// whatever its `Origin`: it acts with the credential it carries itself, and a page on another
+/// site cannot make a browser send it. Setting `Authorization` makes a cross-origin `fetch`
+/// "non-simple", so the browser first sends a CORS preflight (OPTIONS), and the gateway never
+/// answers one with `Access-Control-Allow-*` headers, so the real request is never sent. With a
+/// cookie the request may be acting for the browser's session, so it is checked as always, even
+/// though its own `Authorization` is what goes upstream (`GrpcProxy::caller`).
 pub(crate) async fn refuse_cross_site(request: Request, next: Next) -> Response {
-    if is_cross_site(request.headers(), request.uri()) {
+    let api_caller =
+        request.headers().contains_key(AUTHORIZATION) && !request.headers().contains_key(COOKIE);
+    if !api_caller && is_cross_site(request.headers(), request.uri()) {
         tracing::info!(path = %request.uri().path(), "refused a cross-site request");
         return (
             StatusCode::FORBIDDEN,

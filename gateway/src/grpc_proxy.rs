@@ -1,11 +1,18 @@
-//! Forwards gRPC calls to budget-service, over one pooled, lazily connected channel, with the
-//! caller's token from their session cookie.
+//! Forwards gRPC calls to budget-service, over one pooled, lazily connected channel, as the
+//! caller: an API caller's own `Authorization: Bearer` header, else the token of the browser's
+//! session cookie.
 //!
-//! tonic-web's `GrpcWebLayer` sits in front of this service and converts the browser's gRPC-web
-//! to gRPC and the answer back. This service decodes no messages and knows no RPC, so status
+//! tonic-web's `GrpcWebLayer` (gRPC-web; plain gRPC passes through) or the Connect translation
+//! (`connect/`) sits in front of this service and converts the call to gRPC and the answer back. This service decodes no messages and knows no RPC, so status
 //! codes, messages and `grpc-status-details-bin` reach the browser exactly as budget-service sent
-//! them. Only calls without a session, bodies tonic-web cannot decode (INVALID_ARGUMENT) and
+//! them. Only calls without credentials, bodies tonic-web cannot decode (INVALID_ARGUMENT) and
 //! failures to reach budget-service become statuses made here.
+//!
+//! With traces on, every call is an OpenTelemetry server span here, whichever protocol it
+//! came in by: the child of the caller's `traceparent` when one came (else the root of a new
+//! trace), ended with the call's gRPC code, and sent upstream as the `traceparent` of the call
+//! to budget-service, whose span is then its child. With traces off, the caller's trace context
+//! goes upstream untouched, like any other header.
 
 use std::convert::Infallible;
 use std::error::Error;
@@ -24,6 +31,11 @@ use tonic::Status;
 use tonic::body::Body;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tower::{Service, ServiceExt};
+
+use budget_proto::wire::{
+    BUDGET_SERVICE_PATHS, CallRecord, REQUEST_ID, is_sane_request_id, method_label,
+};
+use budget_telemetry::{KeyValue, RpcSpan, SpanKind, Tracer};
 
 use crate::session::Sessions;
 
@@ -48,18 +60,25 @@ pub(crate) fn budget_service_channel(
     Ok(endpoint.connect_lazy())
 }
 
-/// A tower service that sends every request with a session to budget-service, as that session's
+/// A tower service that sends every request with credentials to budget-service, as their
 /// caller, and returns the answer.
 #[derive(Debug, Clone)]
 pub(crate) struct GrpcProxy {
     channel: Channel,
     default_timeout: HeaderValue,
     sessions: Sessions,
+    tracer: Tracer,
 }
 
 impl GrpcProxy {
-    /// `timeout` is the deadline sent upstream when the browser sets none.
-    pub(crate) fn new(channel: Channel, timeout: Duration, sessions: Sessions) -> Self {
+    /// `timeout` is the deadline sent upstream when the browser sets none; `tracer` makes each
+    /// call's span.
+    pub(crate) fn new(
+        channel: Channel,
+        timeout: Duration,
+        sessions: Sessions,
+        tracer: Tracer,
+    ) -> Self {
         let seconds = timeout.as_secs().clamp(1, MAX_GRPC_TIMEOUT_VALUE);
         let default_timeout = HeaderValue::try_from(format!("{seconds}S"))
             .expect("digits and a unit letter are a valid header value");
@@ -67,7 +86,67 @@ impl GrpcProxy {
             channel,
             default_timeout,
             sessions,
+            tracer,
         }
+    }
+
+    /// Starts the call's span (traces on), under the caller's trace context, and puts it in
+    /// the headers in place of the caller's, for budget-service. The record ends the span.
+    fn start_span(&self, request: &mut Request<Body>) -> Option<CallRecord<RpcSpan>> {
+        if !self.tracer.is_enabled() {
+            return None;
+        }
+        let method = method_label(request.uri().path(), BUDGET_SERVICE_PATHS);
+        let parent = budget_telemetry::extract(request.headers());
+        let mut attributes = RpcSpan::attributes(method);
+        // Only an id the metrics layer would pass on: whatever route the call came by, a
+        // caller's header never becomes a long attribute.
+        if let Some(id) = request
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|id| is_sane_request_id(id))
+        {
+            attributes.push(KeyValue::new("request_id", id.to_owned()));
+        }
+        let cx = self
+            .tracer
+            .start(method, SpanKind::Server, attributes, &parent);
+        if let Some(trace_id) = budget_telemetry::trace_id(&cx) {
+            tracing::Span::current().record("trace_id", trace_id);
+        }
+        budget_telemetry::inject(&cx, request.headers_mut());
+        Some(CallRecord::start(Arc::new(RpcSpan::new(cx)), method))
+    }
+
+    /// Whom the call is made for: an API caller's own `Authorization` header, passed on
+    /// unchanged (budget-service checks it); else the session's token; else nobody. A header
+    /// the request carries wins over the cookie the browser attaches by itself: the caller is
+    /// the credential the request chose, never both. A request from another site carrying the
+    /// cookie has already been refused (`cross_site::refuse_cross_site`). More than one
+    /// `Authorization` header is nobody.
+    fn caller(&self, headers: &http::HeaderMap) -> Option<HeaderValue> {
+        let mut own = headers.get_all(AUTHORIZATION).iter();
+        match (own.next(), own.next()) {
+            (Some(authorization), None) => {
+                let mut authorization = authorization.clone();
+                authorization.set_sensitive(true);
+                return Some(authorization);
+            }
+            (Some(_), Some(_)) => return None,
+            (None, _) => {}
+        }
+        self.sessions
+            .current(headers, SystemTime::now())
+            .and_then(|session| session.bearer())
+    }
+}
+
+/// The answer, with the call's span (if any) ended once its status goes by.
+fn ending_span(span: Option<CallRecord<RpcSpan>>, response: Response<Body>) -> Response<Body> {
+    match span {
+        Some(record) => record.observe(response).map(Body::new),
+        None => response,
     }
 }
 
@@ -82,21 +161,25 @@ impl Service<Request<Body>> for GrpcProxy {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
-        let session = self.sessions.current(request.headers(), SystemTime::now());
-        let Some(bearer) = session.as_ref().and_then(|session| session.bearer()) else {
-            let status = Status::unauthenticated("Sign in to use the budget service");
-            return Box::pin(std::future::ready(Ok(status.into_http())));
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        let span = self.start_span(&mut request);
+        let Some(authorization) = self.caller(request.headers()) else {
+            let status = Status::unauthenticated(
+                "Sign in to use the budget service, or send Authorization: Bearer <token>",
+            );
+            return Box::pin(std::future::ready(Ok(ending_span(
+                span,
+                status.into_http(),
+            ))));
         };
         let body_failed = Arc::new(AtomicBool::new(false));
         let failed = body_failed.clone();
         let mut request = request.map(|body| without_length(noting_errors(body, failed)));
         let headers = request.headers_mut();
-        // The caller is whoever the session says, never what the browser claims; and the sealed
-        // cookie is for the gateway only.
+        // The sealed cookie is for the gateway only.
         headers.remove(AUTHORIZATION);
         headers.remove(COOKIE);
-        headers.insert(AUTHORIZATION, bearer);
+        headers.insert(AUTHORIZATION, authorization);
         // The channel takes the authority from its endpoint; the browser's Host names the gateway.
         headers.remove(HOST);
         if !headers.contains_key(GRPC_TIMEOUT) {
@@ -105,12 +188,12 @@ impl Service<Request<Body>> for GrpcProxy {
         let channel = self.channel.clone();
         Box::pin(async move {
             let path = request.uri().path().to_owned();
-            match channel.oneshot(request).await {
-                Ok(response) => Ok(response.map(without_length)),
+            let response = match channel.oneshot(request).await {
+                Ok(response) => response.map(without_length),
                 // A browser body that could not be decoded ends the call with a bare stream reset:
                 // the caller's mistake, not an outage.
                 Err(_) if body_failed.load(Ordering::Relaxed) => {
-                    Ok(Status::invalid_argument("The request is not valid gRPC-web").into_http())
+                    Status::invalid_argument("The request is not valid gRPC-web").into_http()
                 }
                 Err(err) => {
                     let status = status_for_failed_call(&err);
@@ -120,9 +203,10 @@ impl Service<Request<Body>> for GrpcProxy {
                         error = %ErrorChain(&err),
                         "calling budget-service failed"
                     );
-                    Ok(status.into_http())
+                    status.into_http()
                 }
-            }
+            };
+            Ok(ending_span(span, response))
         })
     }
 }
@@ -181,7 +265,7 @@ mod tests {
         let channel =
             budget_service_channel("http://127.0.0.1:1".parse().unwrap(), timeout, None).unwrap();
         let sessions = Sessions::new(&SessionKey::from_bytes([0; 32]), timeout, false);
-        let proxy = GrpcProxy::new(channel, timeout, sessions);
+        let proxy = GrpcProxy::new(channel, timeout, sessions, Tracer::disabled());
         assert_eq!(proxy.default_timeout, "10S");
     }
 

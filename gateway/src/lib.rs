@@ -13,6 +13,7 @@
 mod app;
 mod assets;
 mod config;
+mod connect;
 mod cross_site;
 mod export;
 mod grpc_proxy;

@@ -4,8 +4,10 @@
 //!
 //! Series:
 //! - `gateway_grpc_web_requests_total{method,code}`,
-//!   `gateway_grpc_web_request_duration_seconds{method,code}`: forwarded calls by gRPC code,
-//!   whether budget-service or the gateway itself (no session, upstream down) answered.
+//!   `gateway_grpc_web_request_duration_seconds{method,code}`: calls on the API paths in every
+//!   protocol (gRPC-web, gRPC, Connect; the name is older than the other two) by gRPC code,
+//!   whether budget-service or the gateway itself (no credentials, upstream down, a Connect
+//!   request it could not read) answered.
 //! - `gateway_http_requests_total{kind,status}`: every other request on the public port, `kind`
 //!   being `page`, `asset`, `signin`, `export` or `other`.
 //!
@@ -54,7 +56,7 @@ impl Metrics {
         let grpc_requests = IntCounterVec::new(
             Opts::new(
                 "gateway_grpc_web_requests_total",
-                "gRPC-web calls forwarded to budget-service, by method and gRPC status code.",
+                "Calls to budget-service through the gateway (gRPC-web, gRPC, Connect), by method and gRPC status code.",
             ),
             &["method", "code"],
         )
@@ -62,7 +64,7 @@ impl Metrics {
         let grpc_duration = HistogramVec::new(
             HistogramOpts::new(
                 "gateway_grpc_web_request_duration_seconds",
-                "Time from a gRPC-web call's arrival to its trailers.",
+                "Time from a call's arrival to its status.",
             )
             .buckets(LATENCY_BUCKETS.to_vec()),
             &["method", "code"],
@@ -208,27 +210,19 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        // The method's name when it is one of budget-service's, else `unknown`: the path is
-        // the caller's choice, signed in or not, and each label is a series kept forever.
-        let method = request
-            .uri()
-            .path()
-            .strip_prefix(&format!("/{SERVICE_NAME}/"))
-            .and_then(|name| BUDGET_SERVICE_METHODS.iter().find(|known| **known == name))
-            .copied()
-            .unwrap_or(UNKNOWN_METHOD);
-        let request_id = request
-            .headers()
-            .get(REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .filter(|id| is_sane_request_id(id))
-            .map(str::to_owned)
-            .unwrap_or_else(new_request_id);
+        let method = method_label(request.uri().path());
+        let request_id = request_id(request.headers());
         let header = HeaderValue::from_str(&request_id).ok();
         if let Some(value) = &header {
             request.headers_mut().insert(REQUEST_ID, value.clone());
         }
-        let span = tracing::info_span!("grpc_web", method = %method, request_id = %request_id);
+        // `trace_id` is recorded by the proxy when traces are on.
+        let span = tracing::info_span!(
+            "grpc_web",
+            method = %method,
+            request_id = %request_id,
+            trace_id = tracing::field::Empty,
+        );
         let record = CallRecord::start(self.metrics.clone(), method);
         let future = span.in_scope(|| self.inner.call(request));
         Box::pin(
@@ -242,6 +236,25 @@ where
             .instrument(span),
         )
     }
+}
+
+/// The method's name when `path` names one of budget-service's, else `unknown`: the path is
+/// the caller's choice, signed in or not, and each label is a series kept forever.
+pub(crate) fn method_label(path: &str) -> &'static str {
+    path.strip_prefix(&format!("/{SERVICE_NAME}/"))
+        .and_then(|name| BUDGET_SERVICE_METHODS.iter().find(|known| **known == name))
+        .copied()
+        .unwrap_or(UNKNOWN_METHOD)
+}
+
+/// The call's id: a sane incoming `x-request-id`, else a new one.
+pub(crate) fn request_id(headers: &http::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| is_sane_request_id(id))
+        .map(str::to_owned)
+        .unwrap_or_else(new_request_id)
 }
 
 fn new_request_id() -> String {

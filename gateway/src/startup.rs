@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::serve::ListenerExt as _;
+use budget_telemetry::Telemetry;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::transport::{Certificate, ClientTlsConfig};
@@ -61,6 +62,12 @@ pub enum BuildError {
     /// No GATEWAY_SESSION_KEY was given and no random one could be made.
     #[error("cannot make a session key")]
     SessionKey(#[source] RandomSourceError),
+    /// An OTEL_* variable has a value that cannot work.
+    #[error("{0}")]
+    TraceSettings(String),
+    /// The OTLP exporter could not be set up.
+    #[error(transparent)]
+    Telemetry(#[from] budget_telemetry::TelemetryError),
 }
 
 /// TLS to budget-service, trusting only the CA certificate(s) in `ca_file`. The server name
@@ -89,12 +96,18 @@ pub struct Gateway {
     metrics_addr: SocketAddr,
     metrics_router: Router,
     drain_timeout: Duration,
+    /// OpenTelemetry traces (none without OTEL_EXPORTER_OTLP_ENDPOINT), flushed at the end.
+    telemetry: Telemetry,
 }
 
 impl Gateway {
     /// Binds `config.addr` (port 0 picks a free port) and prepares the channel to budget-service;
     /// the channel connects on first use, so budget-service need not be up yet.
     pub async fn build(config: Config) -> Result<Self, BuildError> {
+        let traces = config
+            .traces
+            .settings("budget-gateway", env!("CARGO_PKG_VERSION"))
+            .map_err(BuildError::TraceSettings)?;
         let url = config.budget_service_url;
         let tls = match (url.scheme_str(), url.authority()) {
             (Some("http"), Some(_)) => None,
@@ -150,7 +163,13 @@ impl Gateway {
         );
         let channel = budget_service_channel(url, config.upstream_timeout, tls)
             .map_err(BuildError::ServiceTls)?;
-        let proxy = GrpcProxy::new(channel.clone(), config.upstream_timeout, sessions.clone());
+        let telemetry = Telemetry::start(&traces)?;
+        let proxy = GrpcProxy::new(
+            channel.clone(),
+            config.upstream_timeout,
+            sessions.clone(),
+            telemetry.tracer(),
+        );
         let state = AppState {
             assets: Assets::embedded(),
             sessions,
@@ -172,6 +191,7 @@ impl Gateway {
             metrics_router: crate::metrics::router(metrics),
             // In-flight calls end by the upstream deadline, so a drain never needs much longer.
             drain_timeout: config.upstream_timeout + DRAIN_MARGIN,
+            telemetry,
         })
     }
 
@@ -225,7 +245,7 @@ impl Gateway {
                 Err(_) => std::future::pending().await,
             }
         };
-        tokio::select! {
+        let result = tokio::select! {
             result = server => {
                 tracing::info!("gateway stopped");
                 result
@@ -237,7 +257,10 @@ impl Gateway {
                 );
                 Ok(())
             }
-        }
+        };
+        // Last, so the spans of the calls that just ended go out too.
+        self.telemetry.shutdown().await;
+        result
     }
 }
 

@@ -17,3 +17,14 @@ pub mod wire;
 pub mod throttle;
 
 pub use prost_types::Timestamp;
+
+/// The API's descriptors, decoded once from [`v1::FILE_DESCRIPTOR_SET`]: what converts
+/// messages to and from the proto3 JSON mapping and tells which methods have no side effects.
+pub fn descriptor_pool() -> &'static prost_reflect::DescriptorPool {
+    static POOL: std::sync::LazyLock<prost_reflect::DescriptorPool> =
+        std::sync::LazyLock::new(|| {
+            prost_reflect::DescriptorPool::decode(v1::FILE_DESCRIPTOR_SET)
+                .expect("the descriptor set compiled into this crate is valid")
+        });
+    &POOL
+}

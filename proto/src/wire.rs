@@ -31,6 +31,10 @@ pub fn method_label(path: &str, known: &[&'static str]) -> &'static str {
         .unwrap_or(UNKNOWN_METHOD)
 }
 
+/// The largest request message budget-service decodes (its `max_decoding_message_size`); the
+/// gateway holds Connect requests to the same limit so callers read why it refused one.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
 /// The header carrying a call's id from the browser through the gateway to budget-service.
 pub const REQUEST_ID: &str = "x-request-id";
 

@@ -162,9 +162,12 @@ test("a signed-out visitor sees only the sign-in page, and a bad token is refuse
     assert.notEqual(buttonBg, "rgba(0, 0, 0, 0)");
     await screenshot(page, "signin");
 
-    // The API answers UNAUTHENTICATED without a session, whatever the page adds.
-    const call = await callFromPage(page, "WhoAmI", Buffer.alloc(0), { authorization: `Bearer ${stack.platform_token}` });
+    // The API answers UNAUTHENTICATED without a session or a token; a token the page sends
+    // itself is the caller, as for any API caller (only a holder of the token can send it).
+    const call = await callFromPage(page, "WhoAmI", Buffer.alloc(0));
     assert.deepEqual(call, { http: 200, status: GRPC.UNAUTHENTICATED, messages: 0 });
+    const own = await callFromPage(page, "WhoAmI", Buffer.alloc(0), { authorization: `Bearer ${stack.platform_token}` });
+    assert.deepEqual(own, { http: 200, status: "0", messages: 1 });
 
     await page.getByLabel("API token").fill("not-a-real-token");
     const [answer] = await Promise.all([page.waitForResponse(`${stack.gateway_url}/session`), page.click("#signin-button")]);
@@ -255,11 +258,16 @@ test("a tenant admin's hand-made calls for another tenant are refused, whatever 
       const other = await callFromPage(page, method, tenantRequest("globex"));
       assert.deepEqual(other, { http: 200, status: GRPC.PERMISSION_DENIED, messages: 0 }, method);
     }
-    // A platform admin's token added by the page is dropped: the session decides who calls.
-    const forged = await callFromPage(page, "GetBudgetStatus", tenantRequest("globex"), {
+    // A token the page adds is the caller instead of the session (never both): a page can only
+    // send a token it holds, which works from curl as well. An unknown one is refused.
+    const explicit = await callFromPage(page, "GetBudgetStatus", tenantRequest("globex"), {
       authorization: `Bearer ${stack.platform_token}`,
     });
-    assert.equal(forged.status, GRPC.PERMISSION_DENIED);
+    assert.equal(explicit.status, "0");
+    const forged = await callFromPage(page, "GetBudgetStatus", tenantRequest("acme"), {
+      authorization: "Bearer not-a-real-token",
+    });
+    assert.equal(forged.status, GRPC.UNAUTHENTICATED);
     assertNoProblems(page);
   } finally {
     await closePage(page);
@@ -282,6 +290,19 @@ test("other sites can neither call the API nor sign a visitor in, and their link
       page.evaluate((url) => fetch(url, { method: "POST", mode: "no-cors", credentials: "include", body: "x" }).catch(() => {}), `${stack.gateway_url}/budget.v1.BudgetService/WhoAmI`),
     ]);
     assert.equal(api.status(), 403);
+
+    // A call carrying its own token (an API caller's, which the gateway lets through without
+    // the cross-site check) needs a CORS preflight from another site; the gateway grants none,
+    // so the browser never sends the call.
+    const withToken = await page.evaluate(async (url) => {
+      try {
+        await fetch(url, { method: "POST", headers: { authorization: "Bearer x", "content-type": "application/json" }, body: "{}" });
+        return "sent";
+      } catch {
+        return "blocked by the browser";
+      }
+    }, `${stack.gateway_url}/budget.v1.BudgetService/WhoAmI`);
+    assert.equal(withToken, "blocked by the browser");
 
     // A form posting someone else's token (login CSRF) is refused and the session stays.
     const [signIn] = await Promise.all([page.waitForResponse(`${stack.gateway_url}/session`), page.locator("#csrf").evaluate((f) => f.submit())]);
@@ -308,7 +329,8 @@ test("other sites can neither call the API nor sign a visitor in, and their link
         ["same-origin", true],
       ],
     );
-    assertNoProblems(page, [/^HTTP 403 /]);
+    // The refused preflight is the only other problem the page logs.
+    assertNoProblems(page, [/^HTTP 403 /, /blocked by CORS policy/, /^request failed: .*WhoAmI net::ERR_FAILED$/]);
   } finally {
     await closePage(page);
     await other.close();

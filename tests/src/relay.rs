@@ -26,6 +26,8 @@ pub struct Exchange {
     /// The upstream's status; 502 when it could not be reached.
     pub status: u16,
     pub response: Value,
+    /// The request's W3C `traceparent` header, if it had one.
+    pub traceparent: Option<String>,
 }
 
 #[derive(Clone)]
@@ -127,6 +129,10 @@ async fn forward(
             request: serde_json::from_slice(&body).unwrap_or(Value::Null),
             status,
             response: serde_json::from_slice(&answer).unwrap_or(Value::Null),
+            traceparent: headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
         });
     }
     (

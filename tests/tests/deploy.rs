@@ -33,18 +33,21 @@ enum Binary {
 }
 
 /// Every environment variable a binary reads: clap's `env = "…"` attributes and direct
-/// `env::var("…")` reads in its source, plus RUST_LOG where tracing's EnvFilter reads it.
+/// `env::var("…")` reads in its source and in `budget-telemetry`'s (whose `OTEL_*` arguments
+/// both configs flatten), plus RUST_LOG where tracing's EnvFilter reads it.
 fn code_env_vars(binary: Binary) -> BTreeSet<String> {
     let dir = match binary {
         Binary::Service => root().join("services/budget-service/src"),
         Binary::Gateway => root().join("gateway/src"),
     };
     let mut files = Vec::new();
-    files_under(
-        &dir,
-        &|p| p.extension().is_some_and(|e| e == "rs"),
-        &mut files,
-    );
+    for dir in [dir, root().join("telemetry/src")] {
+        files_under(
+            &dir,
+            &|p| p.extension().is_some_and(|e| e == "rs"),
+            &mut files,
+        );
+    }
     let mut names = BTreeSet::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
@@ -167,6 +170,7 @@ fn the_source_parser_finds_the_known_settings() {
         "BUDGET_BOOTSTRAP_TOKEN",
         "BUDGET_LOG_FORMAT",
         "RUST_LOG",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
     ] {
         assert!(service.contains(name), "{name} missing from {service:?}");
     }
@@ -176,6 +180,7 @@ fn the_source_parser_finds_the_known_settings() {
         "BUDGET_SERVICE_URL",
         "GATEWAY_SESSION_KEY",
         "RUST_LOG",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
     ] {
         assert!(gateway.contains(name), "{name} missing from {gateway:?}");
     }

@@ -253,6 +253,7 @@ async fn scrape_both() -> (String, String) {
         cookie_secure: None,
         signin_failure_burst: 10,
         signin_failures_per_min: 10,
+        traces: Default::default(),
     })
     .await
     .unwrap();

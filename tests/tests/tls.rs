@@ -183,6 +183,7 @@ async fn the_gateway_forwards_grpc_web_over_tls() {
         cookie_secure: None,
         signin_failure_burst: 10,
         signin_failures_per_min: 10,
+        traces: Default::default(),
     })
     .await
     .expect("the gateway builds with an https upstream and a CA file");

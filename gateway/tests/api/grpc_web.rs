@@ -154,11 +154,12 @@ async fn upstream_unimplemented_passes_through() {
 
 #[tokio::test]
 async fn paths_outside_the_budget_service_are_not_forwarded() {
+    // Server reflection is answered by the gateway itself (see `grpc.rs`).
     let gateway = TestGateway::signed_in().await;
 
     for path in [
         "/grpc.health.v1.Health/Check",
-        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        "/grpc.reflection.v1.ServerReflection/Other",
         "/budget.v1.OtherService/GetBudgetStatus",
         "/budget.v1.BudgetService/GetBudgetStatus/extra",
         "/budget.v1.BudgetService",

@@ -72,7 +72,7 @@ pub const TENANT_TOKEN: &str = "good-tenant";
 ///   `authorization` header in `config.budget_duration`.
 /// - UpdateBudgetConfig: `invalid_config_status`.
 /// - ListAlerts: sleeps `page_size` milliseconds, then answers with `total_size = page_size`.
-/// - ExportTenantData: a CSV naming the caller; NOT_FOUND for `nobody`, UNAVAILABLE for `down`,
+/// - ExportTenantData: a CSV naming the caller; NOT_FOUND (with an ErrorInfo) for `nobody`, UNAVAILABLE for `down`,
 ///   INVALID_ARGUMENT for start date `bad`, PERMISSION_DENIED for a tenant admin's other tenants.
 /// - everything else: UNIMPLEMENTED.
 #[derive(Clone, Default)]
@@ -311,7 +311,19 @@ impl BudgetService for FakeBudgetService {
             return Err(Status::permission_denied("not your tenant"));
         }
         match req.tenant_id.as_str() {
-            "nobody" => return Err(Status::not_found("Tenant nobody not found")),
+            "nobody" => {
+                let mut details = ErrorDetails::new();
+                details.set_error_info(
+                    "TENANT_NOT_FOUND",
+                    "budget.v1",
+                    [("tenant_id".to_owned(), "nobody".to_owned())],
+                );
+                return Err(Status::with_error_details(
+                    Code::NotFound,
+                    "Tenant nobody not found",
+                    details,
+                ));
+            }
             "down" => return Err(Status::unavailable("database unavailable")),
             _ => {}
         }
@@ -451,6 +463,7 @@ impl TestGateway {
             cookie_secure: options.cookie_secure,
             signin_failure_burst: options.signin_failure_burst,
             signin_failures_per_min: options.signin_failures_per_min,
+            traces: Default::default(),
         };
         let gateway = Gateway::build(config).await.unwrap();
         let metrics_addr = gateway.metrics_addr();

@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod command_line;
+mod connect;
 mod exports;
+mod grpc;
 mod grpc_web;
 mod helpers;
 mod metrics;

@@ -177,7 +177,7 @@ async fn the_sign_in_page_is_a_labelled_form_without_inline_script() {
 }
 
 #[tokio::test]
-async fn grpc_web_calls_carry_the_sessions_token_and_never_the_browsers() {
+async fn grpc_web_calls_carry_the_sessions_token_unless_the_caller_sends_its_own() {
     let mut gateway = TestGateway::spawn(spawn_fake_budget_service().await).await;
     gateway.sign_in_as(TENANT_TOKEN).await;
 
@@ -185,11 +185,12 @@ async fn grpc_web_calls_carry_the_sessions_token_and_never_the_browsers() {
         upstream_authorization(&gateway, &[]).await,
         "Bearer good-tenant"
     );
-    // A page's own authorization header is dropped, not forwarded next to the session's (the
-    // fake refuses a call with two), and the cookie stays with the gateway (the fake refuses
-    // any call with one).
-    let claimed = upstream_authorization(&gateway, &[("authorization", "Bearer good-admin")]).await;
-    assert_eq!(claimed, "Bearer good-tenant");
+    // A caller's own authorization header is the caller, passed on unchanged and never next to
+    // the session's (the fake refuses a call with two); the cookie stays with the gateway (the
+    // fake refuses any call with one). Only the gateway's own pages or non-browser callers can
+    // send one: another site's would need a CORS preflight the gateway never grants.
+    let own = upstream_authorization(&gateway, &[("authorization", "Bearer good-admin")]).await;
+    assert_eq!(own, "Bearer good-admin");
 
     let reply = gateway
         .grpc_web_call("WhoAmI", &WhoAmIRequest {}, Wire::Text, &[])
@@ -213,22 +214,44 @@ async fn grpc_web_calls_carry_the_sessions_token_and_never_the_browsers() {
 }
 
 #[tokio::test]
-async fn without_a_session_grpc_web_calls_are_unauthenticated_and_not_forwarded() {
+async fn without_credentials_grpc_web_calls_are_unauthenticated_and_not_forwarded() {
     let (url, calls) = spawn_counting_fake_budget_service().await;
     let gateway = TestGateway::spawn(url).await;
 
     for wire in [Wire::Binary, Wire::Text] {
-        for headers in [&[][..], &[("authorization", "Bearer good-admin")][..]] {
-            let reply = gateway
-                .grpc_web_call("GetBudgetConfig", &config_request(), wire, headers)
-                .await;
-            assert_eq!(reply.http_status, 200, "a gRPC status, not an HTTP error");
-            assert_eq!(reply.headers["content-type"], wire.response_content_type());
-            assert_eq!(reply.code(), Code::Unauthenticated, "{reply:?}");
-            assert!(reply.messages.is_empty());
-        }
+        let reply = gateway
+            .grpc_web_call("GetBudgetConfig", &config_request(), wire, &[])
+            .await;
+        assert_eq!(reply.http_status, 200, "a gRPC status, not an HTTP error");
+        assert_eq!(reply.headers["content-type"], wire.response_content_type());
+        assert_eq!(reply.code(), Code::Unauthenticated, "{reply:?}");
+        assert!(reply.messages.is_empty());
     }
     assert_eq!(calls.load(Ordering::SeqCst), 0);
+    // Two authorization headers are nobody's.
+    let reply = gateway
+        .grpc_web_call(
+            "GetBudgetConfig",
+            &config_request(),
+            Wire::Binary,
+            &[
+                ("authorization", "Bearer good-admin"),
+                ("authorization", "Bearer good-tenant"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.code(), Code::Unauthenticated, "{reply:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    // An API caller's own token is enough, with no session.
+    let reply = gateway
+        .grpc_web_call(
+            "GetBudgetConfig",
+            &config_request(),
+            Wire::Binary,
+            &[("authorization", "Bearer good-admin")],
+        )
+        .await;
+    assert_eq!(reply.code(), Code::Ok, "{reply:?}");
 }
 
 #[tokio::test]

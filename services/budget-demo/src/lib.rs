@@ -183,6 +183,7 @@ impl RunningStack {
             cookie_secure: None,
             signin_failure_burst: 10,
             signin_failures_per_min: 10,
+            traces: Default::default(),
         })
         .await
         .context("starting the gateway")?;

@@ -10,6 +10,9 @@ use anyhow::Context;
 use axum::serve::ListenerExt as _;
 use budget_proto::v1::FILE_DESCRIPTOR_SET;
 use budget_proto::v1::budget_service_server::BudgetServiceServer;
+// The largest request message accepted, shared with the gateway.
+use budget_proto::wire::MAX_REQUEST_BYTES;
+use budget_telemetry::Telemetry;
 use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
@@ -24,8 +27,6 @@ use crate::service::{Budgets, Deliveries, DeliveryPolicy};
 use crate::store::Store;
 use crate::supervisor::{self, Supervision};
 
-/// Largest request message accepted, in bytes.
-const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// Concurrent calls per HTTP/2 connection; a client queues further calls until one ends.
 const MAX_STREAMS: u32 = 1_000;
 /// The HTTP/2 connection window. h2 allows unread small DATA frames worth half of it (each
@@ -52,6 +53,8 @@ pub struct Application {
     settings: Settings,
     /// `None`: plain HTTP/2 (h2c).
     tls: Option<tonic::transport::ServerTlsConfig>,
+    /// OpenTelemetry traces (none without OTEL_EXPORTER_OTLP_ENDPOINT), flushed at the end.
+    telemetry: Telemetry,
 }
 
 impl Application {
@@ -79,13 +82,17 @@ impl Application {
                     "BUDGET_TLS_CERT_FILE / BUDGET_TLS_KEY_FILE: invalid certificate or key",
                 )?;
         }
+        let traces = settings.traces().map_err(anyhow::Error::msg)?;
+        let telemetry = Telemetry::start(&traces)?;
+        let tracer = telemetry.tracer();
         let store = database(&settings.database()).await?;
         let metrics = Arc::new(Metrics::new());
         metrics.evaluation_interval(settings.eval_interval_secs);
         let grpc_metrics = Arc::new(GrpcMetrics::register(&metrics));
         let egress = TargetGuard::new(settings.egress_policy());
         let notifier = Notifier::new(settings.delivery_timeout(), egress.clone())
-            .context("building the notification sender")?;
+            .context("building the notification sender")?
+            .with_tracer(tracer.clone());
         let deliveries = Arc::new(Deliveries::new(
             store.clone(),
             notifier,
@@ -98,7 +105,9 @@ impl Application {
             },
         ));
         let budgets = Arc::new(
-            budgets(&settings, store.clone(), clock, metrics.clone())?.with_target_guard(egress),
+            budgets(&settings, store.clone(), clock, metrics.clone())?
+                .with_target_guard(egress)
+                .with_tracer(tracer),
         );
         let listener = TcpListener::bind(settings.grpc_addr)
             .await
@@ -135,6 +144,7 @@ impl Application {
             grpc_metrics,
             settings,
             tls,
+            telemetry,
         })
     }
 
@@ -215,7 +225,10 @@ impl Application {
             .max_concurrent_streams(MAX_STREAMS)
             .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
             .timeout(std::time::Duration::from_secs(30))
-            .layer(crate::grpc::layer::RpcLayer::new(self.grpc_metrics.clone()))
+            .layer(crate::grpc::layer::RpcLayer::new(
+                self.grpc_metrics.clone(),
+                self.telemetry.tracer(),
+            ))
             .layer(crate::grpc::panic::CatchPanicLayer::new(
                 self.grpc_metrics.clone(),
             ))
@@ -309,7 +322,10 @@ impl Application {
         });
 
         tokio::select! {
-            result = &mut server => return result.context("gRPC server task")?.context("gRPC server"),
+            result = &mut server => {
+                self.telemetry.shutdown().await;
+                return result.context("gRPC server task")?.context("gRPC server");
+            }
             () = shutdown => {}
         }
         tracing::info!("shutting down: health NOT_SERVING, draining in-flight calls");
@@ -363,6 +379,8 @@ impl Application {
         {
             purger.abort();
         }
+        // Last, so the spans of the calls and passes that just ended go out too.
+        self.telemetry.shutdown().await;
         tracing::info!("budget-service stopped");
         Ok(())
     }

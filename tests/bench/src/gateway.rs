@@ -246,6 +246,7 @@ async fn start_gateway(
             cookie_secure: None,
             signin_failure_burst: 10,
             signin_failures_per_min: 10,
+            traces: Default::default(),
         })
         .await;
         match built {

@@ -180,6 +180,7 @@ async fn run_in(db: &TestDatabase, options: &SoakOptions) -> anyhow::Result<Soak
         cookie_secure: None,
         signin_failure_burst: 10,
         signin_failures_per_min: 10,
+        traces: Default::default(),
     })
     .await?;
     let gateway_addr = gateway.local_addr();

@@ -32,6 +32,7 @@ pub(crate) async fn start_gateway(stack: &Stack, http: &reqwest::Client) -> Gate
         cookie_secure: None,
         signin_failure_burst: 10,
         signin_failures_per_min: 10,
+        traces: Default::default(),
     })
     .await
     .unwrap();

@@ -1,7 +1,7 @@
 //! Bad input, generated: every field of every BudgetService request filled with negative,
 //! zero and extreme numbers, empty, huge, unicode and SQL-flavoured strings, crafted page
 //! tokens and missing messages; malformed gRPC-web frames at the gateway; oversized messages;
-//! random webhook bodies. Each answer must be OK or a clear client error, never INTERNAL or
+//! random webhook bodies; generated Connect requests (JSON, binary, GET) at the gateway. Each answer must be OK or a clear client error, never INTERNAL or
 //! UNKNOWN; the service must keep answering; and a refused call must change nothing in
 //! PostgreSQL or in LiteLLM.
 //!
@@ -11,9 +11,11 @@
 //!
 //! One module per part: `harness` (the stack and its observable state), `generators` (field
 //! values), `calls` (generated calls of every RPC), `service` (inputs that once got through,
-//! oversized messages), `webhooks` (the webhook receiver) and `gateway` (raw gRPC-web bodies).
+//! oversized messages), `webhooks` (the webhook receiver), `gateway` (raw gRPC-web bodies) and `connect` (Connect
+//! requests at the gateway).
 
 mod calls;
+mod connect;
 mod gateway;
 mod generators;
 mod harness;

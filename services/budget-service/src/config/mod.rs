@@ -1,7 +1,8 @@
 //! Configuration, read once at startup from flags and the environment into typed structs.
 //! Nothing else in the service reads environment variables: the server and the commands'
 //! settings ([`Settings`], [`DatabaseUrl`]) come through clap, logging's ([`LogSettings`])
-//! from `telemetry`. The structs are plain data; `startup` builds from them.
+//! from `telemetry`. The OpenTelemetry variables (`OTEL_*`) are `budget_telemetry::TraceArgs`,
+//! flattened into [`Settings`]. The structs are plain data; `startup` builds from them.
 
 mod database;
 mod telemetry;
@@ -14,6 +15,8 @@ pub use tls::TlsPem;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use budget_telemetry::{TraceArgs, TraceSettings};
 
 use crate::domain::egress::{AllowList, EgressPolicy};
 
@@ -135,6 +138,9 @@ pub struct Settings {
     /// PEM private key of BUDGET_TLS_CERT_FILE's certificate.
     #[arg(long, env = "BUDGET_TLS_KEY_FILE")]
     pub tls_key_file: Option<PathBuf>,
+    /// OpenTelemetry traces: OTEL_EXPORTER_OTLP_ENDPOINT and the other standard variables.
+    #[command(flatten)]
+    pub traces: TraceArgs,
     /// Apply migrations at startup.
     #[arg(skip = true)]
     pub migrate: bool,
@@ -175,6 +181,7 @@ impl Settings {
             retention_days: 400,
             tls_cert_file: None,
             tls_key_file: None,
+            traces: TraceArgs::default(),
             migrate: true,
         }
     }
@@ -227,6 +234,7 @@ impl Settings {
                 "BUDGET_DELIVERY_PER_RECEIVER must be at most BUDGET_DELIVERY_CONCURRENCY".into(),
             );
         }
+        self.traces()?;
         let dashboard = url::Url::parse(&self.dashboard_url).ok();
         if !dashboard.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {
             return Err("BUDGET_DASHBOARD_URL must be an http:// or https:// URL".into());
@@ -272,6 +280,13 @@ impl Settings {
 
     pub fn delivery_retry_base(&self) -> Duration {
         Duration::from_millis(self.delivery_retry_base_ms)
+    }
+
+    /// Where traces go (none without OTEL_EXPORTER_OTLP_ENDPOINT), checked; `service.name`
+    /// is `budget-service` unless OTEL_SERVICE_NAME says otherwise.
+    pub fn traces(&self) -> Result<TraceSettings, String> {
+        self.traces
+            .settings("budget-service", env!("CARGO_PKG_VERSION"))
     }
 
     /// How long old rows are kept before the daily purge deletes them.

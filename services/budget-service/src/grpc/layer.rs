@@ -1,7 +1,13 @@
 //! The tower layer around every gRPC service (BudgetService, health, reflection): one tracing
-//! span per call (`rpc`, with `method`, `request_id` and, once the handler knows it,
-//! `tenant_id`), the `x-request-id` (kept when the caller sent a sane one, else made here,
-//! and echoed on the answer), and the call's count and latency by method and gRPC code.
+//! span per call (`rpc`, with `method`, `request_id`, `trace_id` when traces are on and, once
+//! the handler knows it, `tenant_id`), the `x-request-id` (kept when the caller sent a sane
+//! one, else made here, and echoed on the answer), and the call's count and latency by method
+//! and gRPC code.
+//!
+//! With traces on, each call is also an OpenTelemetry server span, the child of the caller's
+//! `traceparent` (the gateway's span) or the root of a new trace, carrying the method, the
+//! tenant and the code. The handler runs inside its context, so the LiteLLM calls it makes are
+//! its children.
 //!
 //! Layer order in tonic (outermost first): tonic's own error recovery and `timeout` →
 //! this layer → the routes. The code comes from `grpc-status` in the response headers
@@ -19,6 +25,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+
+use budget_telemetry::{FutureExt as _, KeyValue, RpcSpan, SpanKind, TraceContextExt as _, Tracer};
 
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::Body;
@@ -50,11 +58,12 @@ pub(crate) static KNOWN_METHODS: std::sync::LazyLock<Vec<&'static str>> =
 #[derive(Clone)]
 pub struct RpcLayer {
     metrics: Arc<GrpcMetrics>,
+    tracer: Tracer,
 }
 
 impl RpcLayer {
-    pub fn new(metrics: Arc<GrpcMetrics>) -> RpcLayer {
-        RpcLayer { metrics }
+    pub fn new(metrics: Arc<GrpcMetrics>, tracer: Tracer) -> RpcLayer {
+        RpcLayer { metrics, tracer }
     }
 }
 
@@ -65,6 +74,7 @@ impl<S> Layer<S> for RpcLayer {
         RpcObserver {
             inner,
             metrics: self.metrics.clone(),
+            tracer: self.tracer.clone(),
         }
     }
 }
@@ -73,7 +83,11 @@ impl<S> Layer<S> for RpcLayer {
 pub struct RpcObserver<S> {
     inner: S,
     metrics: Arc<GrpcMetrics>,
+    tracer: Tracer,
 }
+
+/// A response whose call is counted, and its span ended, once its status goes by.
+type Observed<B> = ObservedBody<ObservedBody<B, RpcSpan>, GrpcMetrics>;
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RpcObserver<S>
 where
@@ -81,7 +95,7 @@ where
     S::Future: Send + 'static,
     ResBody: Body + Unpin,
 {
-    type Response = Response<ObservedBody<ResBody, GrpcMetrics>>;
+    type Response = Response<Observed<ResBody>>;
     type Error = S::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
 
@@ -106,11 +120,20 @@ where
             method = %method,
             request_id = %request_id,
             tenant_id = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
         );
+        let cx = self.server_span(&request, method, &request_id);
+        if let Some(trace_id) = budget_telemetry::trace_id(&cx) {
+            span.record("trace_id", trace_id);
+        }
         let record = CallRecord::start(self.metrics.clone(), method);
+        let span_end = CallRecord::start(Arc::new(RpcSpan::new(cx.clone())), method);
         let unary = request.uri().path().starts_with(UNARY_SERVICE);
         let request = request.map(|inner| OneMessage::new(inner, unary));
-        let future = span.in_scope(|| self.inner.call(request));
+        let future = {
+            let _attached = cx.clone().attach();
+            span.in_scope(|| self.inner.call(request))
+        };
         Box::pin(
             async move {
                 let mut response = future.await?;
@@ -118,10 +141,31 @@ where
                 if let Ok(value) = HeaderValue::from_str(&request_id) {
                     response.headers_mut().insert(REQUEST_ID, value);
                 }
-                Ok(record.observe(response))
+                Ok(record.observe(span_end.observe(response)))
             }
-            .instrument(span),
+            .instrument(span)
+            .with_context(cx),
         )
+    }
+}
+
+impl<S> RpcObserver<S> {
+    /// The call's OpenTelemetry server span, under the caller's `traceparent` if it sent one,
+    /// as the context the call runs in (empty when traces are off).
+    fn server_span<B>(
+        &self,
+        request: &Request<B>,
+        method: &'static str,
+        request_id: &str,
+    ) -> budget_telemetry::Context {
+        if !self.tracer.is_enabled() {
+            return budget_telemetry::Context::new();
+        }
+        let parent = budget_telemetry::extract(request.headers());
+        let mut attributes = RpcSpan::attributes(method);
+        attributes.push(KeyValue::new("request_id", request_id.to_owned()));
+        self.tracer
+            .start(method, SpanKind::Server, attributes, &parent)
     }
 }
 
@@ -248,10 +292,17 @@ fn new_request_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
-/// Records the tenant on the current RPC span (a no-op outside one, or for an empty id).
+/// Records the tenant on the current RPC span and its OpenTelemetry span (a no-op outside
+/// one, or for an empty id).
 pub fn record_tenant(tenant_id: &str) {
     if !tenant_id.is_empty() {
         tracing::Span::current().record("tenant_id", tenant_id);
+        // Only an id that could be one: anything else is the caller's text, of any length.
+        if crate::domain::TenantId::parse(tenant_id).is_some() {
+            budget_telemetry::Context::current()
+                .span()
+                .set_attribute(KeyValue::new("tenant_id", tenant_id.to_owned()));
+        }
     }
 }
 

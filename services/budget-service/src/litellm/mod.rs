@@ -24,6 +24,7 @@ pub use webhook::{WebhookHint, parse_webhook};
 
 use std::time::Duration;
 
+use budget_telemetry::{Context, KeyValue, SpanKind, TraceContextExt as _, Tracer};
 use chrono::{DateTime, NaiveDate, Utc};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -108,6 +109,8 @@ pub struct LiteLlmClient {
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
     /// "Now", for deciding whether a key has expired.
     clock: std::sync::Arc<dyn Clock>,
+    /// One client span per call, under the caller's span, its context sent as `traceparent`.
+    tracer: Tracer,
 }
 
 impl LiteLlmClient {
@@ -131,7 +134,14 @@ impl LiteLlmClient {
             enterprise: false,
             metrics: None,
             clock: std::sync::Arc::new(SystemClock),
+            tracer: Tracer::disabled(),
         })
+    }
+
+    /// Makes a span per call (endpoint and HTTP status) and sends its trace context along.
+    pub(crate) fn with_tracer(mut self, tracer: Tracer) -> Self {
+        self.tracer = tracer;
+        self
     }
 
     /// Reads "now" from `clock` (the wall clock unless set), as the use cases do.
@@ -305,7 +315,7 @@ impl LiteLlmClient {
         request: reqwest::RequestBuilder,
     ) -> Result<T, LiteLlmError> {
         let (client, request) = request.bearer_auth(&self.master_key).build_split();
-        let request = request.map_err(transport_error)?;
+        let mut request = request.map_err(transport_error)?;
         // The path without the base URL's own prefix: "/key/info", never a query or a key.
         let endpoint = request.url().path().to_owned();
         let endpoint = url::Url::parse(&self.base_url)
@@ -316,22 +326,43 @@ impl LiteLlmClient {
                     .map(str::to_owned)
             })
             .unwrap_or(endpoint);
+        let method = request.method().as_str().to_owned();
+        let cx = self.tracer.start(
+            format!("LiteLLM {method} {endpoint}"),
+            SpanKind::Client,
+            vec![
+                KeyValue::new("http.request.method", method),
+                KeyValue::new("litellm.endpoint", endpoint.clone()),
+            ],
+            &Context::current(),
+        );
+        budget_telemetry::inject(&cx, request.headers_mut());
         let started = std::time::Instant::now();
-        let result = self.exchange(&client, request).await;
+        let result = self.exchange(&client, request, &cx).await;
         if let Some(metrics) = &self.metrics {
             let error = result.as_ref().err().map(error_kind);
             metrics.litellm_call(&endpoint, started.elapsed(), error);
         }
+        if let Err(error) = &result {
+            budget_telemetry::record_error(&cx, error_kind(error));
+        }
+        cx.span().end();
         result
     }
 
+    /// Sends `request` and decodes the answer; the HTTP status goes on the call's span in `cx`.
     async fn exchange<T: DeserializeOwned>(
         &self,
         client: &reqwest::Client,
         request: reqwest::Request,
+        cx: &Context,
     ) -> Result<T, LiteLlmError> {
         let response = client.execute(request).await.map_err(transport_error)?;
         let status = response.status();
+        cx.span().set_attribute(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status.as_u16()),
+        ));
         let body = response.bytes().await.map_err(transport_error)?;
         if status == StatusCode::OK {
             return serde_json::from_slice(&body)

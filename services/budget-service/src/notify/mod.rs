@@ -17,6 +17,7 @@ pub(crate) use wire::{signature, standard_signature};
 
 use std::time::Duration;
 
+use budget_telemetry::{Context, KeyValue, SpanKind, TraceContextExt as _, Tracer};
 use chrono::{DateTime, Utc};
 
 use crate::domain::notification::Backoff;
@@ -105,6 +106,8 @@ impl NotifyError {
 pub struct Notifier {
     http: reqwest::Client,
     guard: TargetGuard,
+    /// A client span per attempt, its context sent as `traceparent`.
+    tracer: Tracer,
 }
 
 impl Notifier {
@@ -122,7 +125,18 @@ impl Notifier {
             .http1_max_headers(64)
             .user_agent(concat!("budget-service/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Notifier { http, guard })
+        Ok(Notifier {
+            http,
+            guard,
+            tracer: Tracer::disabled(),
+        })
+    }
+
+    /// Makes a span per attempt (alert, kind, receiver host, HTTP status) and sends its trace
+    /// context to the receiver in `traceparent`.
+    pub fn with_tracer(mut self, tracer: Tracer) -> Notifier {
+        self.tracer = tracer;
+        self
     }
 
     /// The egress rules this sender applies, for checking targets as they are saved.
@@ -134,11 +148,45 @@ impl Notifier {
     /// headers are read.
     pub async fn send(&self, to: Destination<'_>, notice: &Notice) -> Result<(), NotifyError> {
         let url = url::Url::parse(to.url).map_err(|_| NotifyError::NotAllowed)?;
+        let kind = match to.kind {
+            NotificationKind::Webhook => "webhook",
+            NotificationKind::Slack => "slack",
+        };
+        // The host only: a target's path and query may hold its secret.
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let cx = self.tracer.start(
+            format!("notification {kind}"),
+            SpanKind::Client,
+            vec![
+                KeyValue::new("http.request.method", "POST"),
+                KeyValue::new("server.address", host),
+                KeyValue::new("notification.kind", kind),
+                KeyValue::new("alert_id", notice.alert_id),
+                KeyValue::new("tenant_id", notice.tenant_id.clone()),
+            ],
+            &Context::current(),
+        );
+        let result = self.attempt(&url, to, notice, &cx).await;
+        if let Err(error) = &result {
+            budget_telemetry::record_error(&cx, error.to_string());
+        }
+        cx.span().end();
+        result
+    }
+
+    /// One POST of `notice` to `url`, under the span in `cx`.
+    async fn attempt(
+        &self,
+        url: &url::Url,
+        to: Destination<'_>,
+        notice: &Notice,
+        cx: &Context,
+    ) -> Result<(), NotifyError> {
         // reqwest resolves names through the guard but connects to IP literals directly,
         // so the URL's own rules are checked here, on every attempt.
         self.guard
             .policy()
-            .check_url(&url)
+            .check_url(url)
             .map_err(|_| NotifyError::NotAllowed)?;
         let body = match to.kind {
             NotificationKind::Webhook => wire::webhook_body(notice),
@@ -146,9 +194,12 @@ impl Notifier {
         }
         .map_err(|_| NotifyError::Body)?;
         let alert_id = notice.alert_id.to_string();
+        let mut trace_context = reqwest::header::HeaderMap::new();
+        budget_telemetry::inject(cx, &mut trace_context);
         let mut request = self
             .http
-            .post(url)
+            .post(url.clone())
+            .headers(trace_context)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(IDEMPOTENCY_HEADER, &alert_id);
         if to.kind == NotificationKind::Webhook {
@@ -182,6 +233,10 @@ impl Notifier {
             failure
         })?;
         let status = response.status().as_u16();
+        cx.span().set_attribute(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status),
+        ));
         // Dropped unread: a receiver's body, however large or slow, costs nothing.
         drop(response);
         match status {

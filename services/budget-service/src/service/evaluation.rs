@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 
+use budget_telemetry::{Context, FutureExt as _, KeyValue, SpanKind, TraceContextExt as _};
 use chrono::Days;
 use futures::FutureExt as _;
 use tokio::sync::watch;
@@ -57,12 +58,34 @@ impl Budgets {
         stop: &watch::Receiver<bool>,
     ) -> Result<PassReport, BudgetError> {
         let started = std::time::Instant::now();
-        let result = self.evaluation_pass_unmeasured(stop).await;
+        // Each pass is a trace of its own, whoever starts it.
+        let cx = self.tracer.start(
+            "evaluation pass",
+            SpanKind::Internal,
+            Vec::new(),
+            &Context::new(),
+        );
+        let result = self
+            .evaluation_pass_unmeasured(stop)
+            .with_context(cx.clone())
+            .await;
         match &result {
             Ok(report) if report.interrupted => self.metrics().pass_ended("interrupted"),
             Ok(_) => self.metrics().pass_completed(started.elapsed()),
             Err(_) => self.metrics().pass_ended("failed"),
         }
+        let span = cx.span();
+        match &result {
+            Ok(report) => span.set_attributes([
+                KeyValue::new("tenants", report.tenants as i64),
+                KeyValue::new("evaluated", report.evaluated as i64),
+                KeyValue::new("alerts_recorded", report.alerts_recorded as i64),
+                KeyValue::new("failed", report.failed as i64),
+                KeyValue::new("interrupted", report.interrupted),
+            ]),
+            Err(error) => budget_telemetry::record_error(&cx, error.to_string()),
+        }
+        span.end();
         result
     }
 
@@ -122,13 +145,17 @@ impl Budgets {
                     report.failed += 1;
                     continue;
                 };
+                let tenant_cx = self.tracer.start(
+                    "evaluate tenant",
+                    SpanKind::Internal,
+                    vec![KeyValue::new("tenant_id", tenant.tenant_id.to_string())],
+                    &Context::current(),
+                );
                 // One tenant's failure, even a panic, never stops the pass for the others.
-                let evaluated = AssertUnwindSafe(self.evaluate_with(
-                    &tenant,
-                    &config,
-                    key,
-                    recent_days.as_deref(),
-                ))
+                let evaluated = AssertUnwindSafe(
+                    self.evaluate_with(&tenant, &config, key, recent_days.as_deref())
+                        .with_context(tenant_cx.clone()),
+                )
                 .catch_unwind()
                 .await;
                 match evaluated {
@@ -140,15 +167,18 @@ impl Budgets {
                     Ok(Err(error)) => {
                         tracing::warn!(tenant_id = %tenant.tenant_id, error = %error, "tenant not evaluated");
                         self.metrics.tenant_evaluation_failed("error");
+                        budget_telemetry::record_error(&tenant_cx, "not evaluated");
                         report.failed += 1;
                     }
                     Err(panic) => {
                         tracing::error!(tenant_id = %tenant.tenant_id, panic = %panic_text(&*panic),
                             "evaluating the tenant panicked; the pass goes on with the next tenant");
                         self.metrics.tenant_evaluation_failed("panic");
+                        budget_telemetry::record_error(&tenant_cx, "panicked");
                         report.failed += 1;
                     }
                 }
+                tenant_cx.span().end();
             }
         }
         Ok(report)
@@ -157,6 +187,29 @@ impl Budgets {
     /// LiteLLM reported an event about the key with this hash: evaluates its tenant now from
     /// a fresh LiteLLM read and says which alerts were new. A key of no tenant is ignored.
     pub(crate) async fn on_key_webhook(&self, key_hash: &str) -> Result<KeyWebhook, BudgetError> {
+        // A trace of its own, as a pass is: LiteLLM sends no trace context with its webhooks.
+        let cx = self.tracer.start(
+            "key webhook",
+            SpanKind::Internal,
+            Vec::new(),
+            &Context::new(),
+        );
+        let result = self
+            .key_webhook_evaluation(key_hash)
+            .with_context(cx.clone())
+            .await;
+        match &result {
+            Ok(KeyWebhook::Evaluated { tenant_id, .. }) => cx
+                .span()
+                .set_attribute(KeyValue::new("tenant_id", tenant_id.to_string())),
+            Ok(KeyWebhook::NoTenant) => {}
+            Err(error) => budget_telemetry::record_error(&cx, error.to_string()),
+        }
+        cx.span().end();
+        result
+    }
+
+    async fn key_webhook_evaluation(&self, key_hash: &str) -> Result<KeyWebhook, BudgetError> {
         let Some(id) = self.store.tenant_by_key_hash(key_hash).await? else {
             return Ok(KeyWebhook::NoTenant);
         };

@@ -56,6 +56,8 @@ pub struct Budgets {
     panic_points: Arc<crate::panic_points::PanicPoints>,
     /// The egress rules notification targets are checked against when saved.
     target_guard: crate::notify::TargetGuard,
+    /// Makes the evaluation passes' spans (none when traces are off).
+    tracer: budget_telemetry::Tracer,
 }
 
 impl Budgets {
@@ -81,7 +83,16 @@ impl Budgets {
             leading: std::sync::atomic::AtomicBool::new(false),
             panic_points: Arc::default(),
             target_guard: crate::notify::TargetGuard::new(Default::default()),
+            tracer: budget_telemetry::Tracer::disabled(),
         }
+    }
+
+    /// Makes spans with `tracer`: an evaluation pass and each tenant's evaluation in it, and
+    /// every LiteLLM call (under the span of the RPC or pass that makes it).
+    pub fn with_tracer(mut self, tracer: budget_telemetry::Tracer) -> Budgets {
+        self.litellm = self.litellm.with_tracer(tracer.clone());
+        self.tracer = tracer;
+        self
     }
 
     /// Test-only panic injection points (see `crate::panic_points`).
