@@ -5,8 +5,9 @@
 # unit and integration test (real PostgreSQL, real gRPC sockets, litellm-sim, the LiteLLM
 # conformance checker), the real-proxy suite and the differential test against the real
 # LiteLLM proxy 1.108.7 (started here, on its own ports and database, stopped on exit), the
-# dashboard's unit tests and bundle freshness, the browser tests in headless Chromium, and the
-# API through clients nobody here wrote (connect-node, buf curl).
+# alerting rules and dashboard queries in deploy/monitoring (promtool), the dashboard's unit
+# tests and bundle freshness, the browser tests in headless Chromium, and the API through
+# clients nobody here wrote (connect-node, buf curl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,8 @@ echo "== proto: buf lint, format and breaking against main"
 bash tests/proto-check.sh
 echo "== deploy: kubernetes-validate, hadolint, checkov, compose schema"
 bash tests/deploy-check.sh
+echo "== monitoring: promtool check and test rules, dashboard queries"
+bash tests/monitoring-check.sh
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== real LiteLLM proxy"

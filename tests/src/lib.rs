@@ -176,6 +176,8 @@ pub struct Stack {
     /// budget-service's HTTP side (webhooks).
     pub http_addr: SocketAddr,
     pub budgets: Arc<Budgets>,
+    /// The notification deliveries (the deliverer's side), e.g. for their backlog.
+    pub deliveries: Arc<budget_service::service::Deliveries>,
     /// budget-service's database, for what tests read or write beside the API.
     pub store: budget_service::store::Store,
     client: AuthedClient,
@@ -245,6 +247,7 @@ impl Stack {
         let addr = app.local_addr();
         let http_addr = app.http_addr();
         let budgets = app.budgets();
+        let deliveries = app.deliveries();
         let store = app.store();
         for (point, times) in &options.panic_points {
             budgets.panic_points().arm(point, *times);
@@ -265,6 +268,7 @@ impl Stack {
             addr,
             http_addr,
             budgets,
+            deliveries,
             store,
             client: BudgetServiceClient::with_interceptor(
                 channel.clone(),

@@ -15,39 +15,61 @@ use tokio::task::{Id, JoinSet};
 
 use crate::domain::egress::receiver_key;
 use crate::domain::notification::{InFlight, Slot};
+use crate::metrics::Metrics;
 use crate::service::{Deliveries, DeliveryOutcome};
 use crate::store::StoreError;
 
 type Sends = JoinSet<Result<DeliveryOutcome, StoreError>>;
 
+/// How often the deliverer samples the backlog for its gauges: one aggregate over the
+/// pending rows, a fraction of a typical scrape interval.
+const BACKLOG_SAMPLE: Duration = Duration::from_secs(15);
+
 /// Streams deliveries until `stop` turns true; the first claim is at once.
 pub(crate) async fn run(
     deliveries: Arc<Deliveries>,
+    metrics: Arc<Metrics>,
     poll: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut ticker = tokio::time::interval(poll);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sampler = tokio::time::interval(BACKLOG_SAMPLE);
+    sampler.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut in_flight = InFlight::new(deliveries.limits());
     let mut sends = Sends::new();
     let mut slots: HashMap<Id, Slot> = HashMap::new();
     // The last claim filled every free slot: more may be due than was taken.
     let mut more_due = false;
     loop {
-        tokio::select! {
+        let sample = tokio::select! {
             _ = stop.wait_for(|stopped| *stopped) => break,
             Some(joined) = sends.join_next_with_id() => {
                 finished(joined, &mut in_flight, &mut slots);
                 if !more_due {
                     continue;
                 }
+                false
             }
-            _ = ticker.tick() => {}
+            _ = ticker.tick() => false,
+            _ = sampler.tick() => true,
+        };
+        if sample {
+            sample_backlog(&deliveries, &metrics).await;
+            continue;
         }
         more_due = start_due(&deliveries, &mut in_flight, &mut sends, &mut slots).await;
     }
     while let Some(joined) = sends.join_next_with_id().await {
         finished(joined, &mut in_flight, &mut slots);
+    }
+}
+
+/// Shows the backlog in the gauges; a failed read keeps the last sample.
+async fn sample_backlog(deliveries: &Deliveries, metrics: &Metrics) {
+    match deliveries.backlog().await {
+        Ok(backlog) => metrics.delivery_backlog(&backlog),
+        Err(error) => tracing::warn!(error = %error, "reading the delivery backlog failed"),
     }
 }
 

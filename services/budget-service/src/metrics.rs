@@ -11,13 +11,23 @@
 //! - `status_cache_requests_total{result="hit"|"miss"}`
 //! - `litellm_request_duration_seconds{endpoint}`, `litellm_errors_total{endpoint,kind}`
 //! - `evaluation_pass_duration_seconds`, `evaluation_passes_total{outcome}`,
-//!   `evaluation_lag_seconds` (since the last completed pass, or since start before the first)
+//!   `evaluation_lag_seconds` (since the last completed pass, or since start before the first),
+//!   `evaluation_interval_seconds` (BUDGET_EVAL_INTERVAL_SECS; 0 when the evaluator is off)
 //! - `alerts_recorded_total{type}`
 //! - `evaluation_tenant_failures_total{reason="error"|"panic"}`: tenants a pass skipped
 //! - `background_task_restarts_total{task}`: supervised tasks started again
+//! - `notification_deliveries_pending`, `notification_oldest_pending_age_seconds`: the
+//!   delivery backlog of all tenants, sampled by each replica's deliverer
+//!
+//! Counters whose labels come from a fixed list start at 0 for each value (and a supervised
+//! task's restarts once it starts), so the first increase is a visible change to `increase()`
+//! and the deploy/monitoring rules; only LiteLLM's (endpoint, kind) pairs, and the gRPC
+//! (method, code) pairs, appear on first use.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::domain::{AlertKind, DeliveryBacklog};
 
 use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
@@ -42,10 +52,13 @@ pub struct Metrics {
     pass_duration: Histogram,
     passes: IntCounterVec,
     lag: Gauge,
+    interval: Gauge,
     last_pass: Mutex<Instant>,
     alerts: IntCounterVec,
     tenant_failures: IntCounterVec,
     task_restarts: IntCounterVec,
+    deliveries_pending: Gauge,
+    oldest_pending_age: Gauge,
 }
 
 impl Default for Metrics {
@@ -98,6 +111,12 @@ impl Metrics {
         ))
         .expect("valid static gauge options");
         register(&registry, lag.clone());
+        let interval = gauge(
+            &registry,
+            "budget_evaluation_interval_seconds",
+            "The configured time between evaluation passes (BUDGET_EVAL_INTERVAL_SECS; 0 when \
+             this replica runs no evaluator), the unit the lag is judged in.",
+        );
         let alerts = counter_vec(
             &registry,
             "budget_alerts_recorded_total",
@@ -118,7 +137,33 @@ impl Metrics {
              they panicked or ended unexpectedly.",
             &["task"],
         );
+        let deliveries_pending = gauge(
+            &registry,
+            "budget_notification_deliveries_pending",
+            "Notification deliveries not yet delivered nor given up (due or waiting for a \
+             retry), all tenants, as last sampled by this replica's deliverer.",
+        );
+        let oldest_pending_age = gauge(
+            &registry,
+            "budget_notification_oldest_pending_age_seconds",
+            "Seconds since the alert of the oldest pending delivery was recorded (0 when none \
+             is pending), as last sampled by this replica's deliverer.",
+        );
+        for result in ["hit", "miss"] {
+            cache_requests.with_label_values(&[result]);
+        }
+        for outcome in ["completed", "interrupted", "failed"] {
+            passes.with_label_values(&[outcome]);
+        }
+        for reason in ["error", "panic"] {
+            tenant_failures.with_label_values(&[reason]);
+        }
+        for kind in AlertKind::ALL {
+            alerts.with_label_values(&[kind.as_str()]);
+        }
         Metrics {
+            deliveries_pending,
+            oldest_pending_age,
             tenant_failures,
             task_restarts,
             registry,
@@ -128,6 +173,7 @@ impl Metrics {
             pass_duration,
             passes,
             lag,
+            interval,
             last_pass: Mutex::new(Instant::now()),
             alerts,
         }
@@ -162,6 +208,12 @@ impl Metrics {
         }
     }
 
+    /// BUDGET_EVAL_INTERVAL_SECS, set once at startup.
+    pub fn evaluation_interval(&self, secs: u64) {
+        // Settings cap the interval far below f64's exact integer range.
+        self.interval.set(secs as f64);
+    }
+
     /// A pass stopped by a shutdown (`interrupted`) or an error (`failed`).
     pub fn pass_ended(&self, outcome: &str) {
         self.passes.with_label_values(&[outcome]).inc();
@@ -172,9 +224,22 @@ impl Metrics {
         self.tenant_failures.with_label_values(&[reason]).inc();
     }
 
+    /// A supervised background task starts: its restart count is shown from now on, at 0.
+    pub fn task_supervised(&self, task: &str) {
+        self.task_restarts.with_label_values(&[task]);
+    }
+
     /// A supervised background task was started again.
     pub fn task_restarted(&self, task: &str) {
         self.task_restarts.with_label_values(&[task]).inc();
+    }
+
+    /// The delivery backlog just read from the database.
+    pub fn delivery_backlog(&self, backlog: &DeliveryBacklog) {
+        // An i64 count far below f64's exact range.
+        self.deliveries_pending.set(backlog.pending as f64);
+        self.oldest_pending_age
+            .set(backlog.oldest_age.as_secs_f64());
     }
 
     pub fn alert_recorded(&self, kind: &str) {
@@ -207,6 +272,12 @@ fn register<C: prometheus::core::Collector + 'static>(registry: &Registry, colle
     registry
         .register(Box::new(collector))
         .expect("metric names are distinct");
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
+    let gauge = Gauge::with_opts(Opts::new(name, help)).expect("valid static gauge options");
+    register(registry, gauge.clone());
+    gauge
 }
 
 pub(crate) fn counter_vec(
@@ -258,11 +329,35 @@ mod tests {
     }
 
     #[test]
+    fn fixed_label_values_start_at_zero_and_the_backlog_is_shown() {
+        let metrics = Metrics::new();
+        metrics.task_supervised("deliverer");
+        metrics.evaluation_interval(60);
+        metrics.delivery_backlog(&DeliveryBacklog {
+            pending: 3,
+            oldest_age: Duration::from_secs(90),
+        });
+        let text = metrics.render();
+        for series in [
+            "budget_evaluation_tenant_failures_total{reason=\"panic\"} 0",
+            "budget_background_task_restarts_total{task=\"deliverer\"} 0",
+            "budget_evaluation_passes_total{outcome=\"failed\"} 0",
+            "budget_alerts_recorded_total{type=\"blocked\"} 0",
+            "budget_status_cache_requests_total{result=\"hit\"} 0",
+            "budget_evaluation_interval_seconds 60",
+            "budget_notification_deliveries_pending 3",
+            "budget_notification_oldest_pending_age_seconds 90",
+        ] {
+            assert!(text.contains(series), "{series} missing from {text}");
+        }
+    }
+
+    #[test]
     fn two_instances_count_separately() {
         let a = Metrics::new();
         let b = Metrics::new();
         a.cache_hit();
         assert!(a.render().contains("result=\"hit\"} 1"));
-        assert!(!b.render().contains("result=\"hit\""));
+        assert!(b.render().contains("result=\"hit\"} 0"));
     }
 }

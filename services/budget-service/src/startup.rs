@@ -87,6 +87,7 @@ impl Application {
         let tracer = telemetry.tracer();
         let store = database(&settings.database()).await?;
         let metrics = Arc::new(Metrics::new());
+        metrics.evaluation_interval(settings.eval_interval_secs);
         let grpc_metrics = Arc::new(GrpcMetrics::register(&metrics));
         let egress = TargetGuard::new(settings.egress_policy());
         let notifier = Notifier::new(settings.delivery_timeout(), egress.clone())
@@ -324,8 +325,9 @@ impl Application {
         };
         let deliverer = self.settings.delivery_poll().map(|poll| {
             let (deliveries, stop) = (self.deliveries.clone(), background_stopped.clone());
+            let metrics = supervision.metrics.clone();
             supervisor::spawn("deliverer", supervision.clone(), move || {
-                crate::deliverer::run(deliveries.clone(), poll, stop.clone())
+                crate::deliverer::run(deliveries.clone(), metrics.clone(), poll, stop.clone())
             })
         });
 

@@ -45,6 +45,7 @@ where
             panic_points,
             mut stop,
         } = supervision;
+        metrics.task_supervised(name);
         let mut backoff = BACKOFF_MIN;
         loop {
             let started = Instant::now();

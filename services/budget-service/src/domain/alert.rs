@@ -21,6 +21,14 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
+    /// Every kind.
+    pub const ALL: [AlertKind; 4] = [
+        AlertKind::Threshold,
+        AlertKind::BudgetExceeded,
+        AlertKind::Blocked,
+        AlertKind::ProjectedLimit,
+    ];
+
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -33,14 +41,7 @@ impl AlertKind {
 
     /// Parses the stored spelling.
     pub fn parse(raw: &str) -> Option<AlertKind> {
-        [
-            AlertKind::Threshold,
-            AlertKind::BudgetExceeded,
-            AlertKind::Blocked,
-            AlertKind::ProjectedLimit,
-        ]
-        .into_iter()
-        .find(|kind| kind.as_str() == raw)
+        AlertKind::ALL.into_iter().find(|kind| kind.as_str() == raw)
     }
 }
 

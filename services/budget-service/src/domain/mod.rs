@@ -41,5 +41,5 @@ pub use history::DailyHistory;
 pub use increase::{RawIncrease, TemporaryIncrease};
 pub use notification::{DeliveryStatus, NotificationKind};
 pub use status::{BudgetStatus, EvaluatedStatus};
-pub use targets::{Delivery, NotificationTarget};
+pub use targets::{Delivery, DeliveryBacklog, NotificationTarget};
 pub use tenant::{Tenant, TenantConfig, TenantId};

@@ -31,3 +31,11 @@ pub struct Delivery {
     /// Set only while pending.
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
+
+/// The deliveries still pending (due now or waiting for a retry) across all tenants, and how
+/// long the oldest of them has waited since its alert was recorded.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DeliveryBacklog {
+    pub pending: i64,
+    pub oldest_age: std::time::Duration,
+}

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use budget_proto::wire::CallMetrics;
+use budget_proto::wire::{BUDGET_SERVICE_PATHS, CallMetrics};
 use prometheus::{HistogramVec, IntCounterVec};
 
 use crate::metrics::{LATENCY_BUCKETS, Metrics, counter_vec, histogram_vec};
@@ -18,7 +18,9 @@ pub struct GrpcMetrics {
 }
 
 impl GrpcMetrics {
-    /// Registers the gRPC series in `metrics`' registry; once per registry.
+    /// Registers the gRPC series in `metrics`' registry; once per registry. Panics start at 0
+    /// for every method of the budget API (our handlers), so the first one is an increase the
+    /// alert rules see.
     pub fn register(metrics: &Metrics) -> GrpcMetrics {
         let registry = metrics.registry();
         let requests = counter_vec(
@@ -40,6 +42,9 @@ impl GrpcMetrics {
             "gRPC calls whose handler panicked; each was answered INTERNAL.",
             &["method"],
         );
+        for method in BUDGET_SERVICE_PATHS {
+            panics.with_label_values(&[method]);
+        }
         GrpcMetrics {
             requests,
             duration,

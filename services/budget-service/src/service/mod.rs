@@ -22,7 +22,8 @@ mod tenants;
 pub(crate) use evaluation::KeyWebhook;
 pub use evaluation::PassReport;
 pub(crate) use lists::{AlertEntry, TenantOverview};
-pub(crate) use notifications::{Deliveries, DeliveryOutcome, DeliveryPolicy};
+pub use notifications::Deliveries;
+pub(crate) use notifications::{DeliveryOutcome, DeliveryPolicy};
 pub(crate) use shared::Actor;
 
 // The clock lives in `crate::clock`; re-exported so callers naming `service::Clock` compile.

@@ -14,12 +14,12 @@ use chrono::TimeDelta;
 use super::Budgets;
 use super::shared::{Actor, parse_tenant};
 use crate::clock::Clock;
-use crate::domain::NotificationTarget;
 use crate::domain::egress::UrlRefusal;
 use crate::domain::notification::{
     AfterFailure, DeliveryLimits, ExistingTarget, InFlight, MAX_TARGETS, RawTarget, after_failure,
     targets_summary, validate_targets,
 };
+use crate::domain::{DeliveryBacklog, NotificationTarget};
 use crate::error::BudgetError;
 use crate::notify::{Destination, Notice, Notifier, TargetGuard};
 use crate::store::{Claim, DueDelivery, FailedAttempt, NewAudit, Store, StoreError};
@@ -161,6 +161,11 @@ impl Deliveries {
 
     pub(crate) fn limits(&self) -> DeliveryLimits {
         self.policy.limits
+    }
+
+    /// What is still to be delivered, for the backlog gauges.
+    pub async fn backlog(&self) -> Result<DeliveryBacklog, StoreError> {
+        self.store.delivery_backlog().await
     }
 
     /// Claims as many due deliveries as `in_flight` has free slots, leaving out what would

@@ -8,7 +8,9 @@ use super::rows::{AlertRow, tenant_id};
 use super::{Cursor, Store, StoreError, Tx};
 use crate::domain::Alert;
 use crate::domain::notification::{SecretChange, TargetSpec};
-use crate::domain::{Delivery, DeliveryStatus, NotificationKind, NotificationTarget, TenantId};
+use crate::domain::{
+    Delivery, DeliveryBacklog, DeliveryStatus, NotificationKind, NotificationTarget, TenantId,
+};
 
 /// The last_error of a delivery whose target was removed before it was delivered.
 pub(crate) const TARGET_REMOVED: &str = "target removed";
@@ -465,5 +467,21 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// The pending deliveries of every tenant and the age of the oldest (by the database's
+    /// clock, which set `created_at`): one aggregate over the partial index of pending rows.
+    pub(crate) async fn delivery_backlog(&self) -> Result<DeliveryBacklog, StoreError> {
+        let (pending, oldest_secs): (i64, f64) = sqlx::query_as(
+            "SELECT count(*), \
+             COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 \
+             FROM notification_deliveries WHERE status = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(DeliveryBacklog {
+            pending,
+            oldest_age: std::time::Duration::try_from_secs_f64(oldest_secs).unwrap_or_default(),
+        })
     }
 }
