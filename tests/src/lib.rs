@@ -36,6 +36,26 @@ pub const ADMIN_TOKEN: &str = "bgt_test_platform_admin_bootstrap";
 pub const SIM_MASTER_KEY: &str = "sk-test-master";
 
 /// The maintenance database used to create and drop per-test databases.
+/// The gateway's settings for a test: a free local port, the given budget-service URL, plain
+/// HTTP, a random session key, no traces. Tests change what they need with struct update syntax.
+pub fn gateway_config(budget_service_url: &str) -> budget_gateway::Config {
+    budget_gateway::Config {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        budget_service_url: budget_service_url
+            .parse()
+            .expect("tests pass a valid budget-service URL"),
+        upstream_timeout: Duration::from_secs(10),
+        session_key: None,
+        session_ttl: Duration::from_secs(3600),
+        service_ca_file: None,
+        metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        cookie_secure: None,
+        signin_failure_burst: 10,
+        signin_failures_per_min: 10,
+        traces: Default::default(),
+    }
+}
+
 pub fn admin_database_url() -> String {
     std::env::var("TEST_DATABASE_ADMIN_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())

@@ -242,19 +242,10 @@ async fn scrape_both() -> (String, String) {
     let _ = stack.client().get_budget_status(failing).await;
     stack.evaluate().await;
 
-    let gateway = budget_gateway::Gateway::build(budget_gateway::Config {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        budget_service_url: format!("http://{}", stack.addr).parse().unwrap(),
-        upstream_timeout: Duration::from_secs(10),
-        session_key: None,
-        session_ttl: Duration::from_secs(3600),
-        service_ca_file: None,
-        metrics_addr: "127.0.0.1:0".parse().unwrap(),
-        cookie_secure: None,
-        signin_failure_burst: 10,
-        signin_failures_per_min: 10,
-        traces: Default::default(),
-    })
+    let gateway = budget_gateway::Gateway::build(budget_e2e::gateway_config(&format!(
+        "http://{}",
+        stack.addr
+    )))
     .await
     .unwrap();
     let (gateway_addr, gateway_metrics) = (gateway.local_addr(), gateway.metrics_addr());

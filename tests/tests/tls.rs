@@ -186,19 +186,8 @@ async fn the_gateway_forwards_grpc_web_over_tls() {
     let cert = TestCert::new();
     let service = TlsService::start(&cert).await;
     let gateway = budget_gateway::Gateway::build(budget_gateway::Config {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        budget_service_url: format!("https://localhost:{}", service.port)
-            .parse()
-            .unwrap(),
-        upstream_timeout: Duration::from_secs(10),
-        session_key: None,
-        session_ttl: Duration::from_secs(3600),
         service_ca_file: Some(cert.cert_file.clone()),
-        metrics_addr: "127.0.0.1:0".parse().unwrap(),
-        cookie_secure: None,
-        signin_failure_burst: 10,
-        signin_failures_per_min: 10,
-        traces: Default::default(),
+        ..budget_e2e::gateway_config(&format!("https://localhost:{}", service.port))
     })
     .await
     .expect("the gateway builds with an https upstream and a CA file");

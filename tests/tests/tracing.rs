@@ -185,17 +185,8 @@ impl World {
             .unwrap();
 
         let gateway = budget_gateway::Gateway::build(budget_gateway::Config {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            budget_service_url: format!("http://{service_addr}").parse().unwrap(),
-            upstream_timeout: Duration::from_secs(10),
-            session_key: None,
-            session_ttl: Duration::from_secs(3600),
-            service_ca_file: None,
-            metrics_addr: "127.0.0.1:0".parse().unwrap(),
-            cookie_secure: None,
-            signin_failure_burst: 10,
-            signin_failures_per_min: 10,
             traces,
+            ..budget_e2e::gateway_config(&format!("http://{service_addr}"))
         })
         .await
         .expect("the gateway builds");

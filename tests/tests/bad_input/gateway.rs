@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use budget_e2e::{ADMIN_TOKEN, Stack};
 use budget_proto::v1 as pb;
@@ -21,19 +20,10 @@ pub(crate) struct GatewayUnderTest {
 }
 
 pub(crate) async fn start_gateway(stack: &Stack, http: &reqwest::Client) -> GatewayUnderTest {
-    let gateway = budget_gateway::Gateway::build(budget_gateway::Config {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        budget_service_url: format!("http://{}", stack.addr).parse().unwrap(),
-        upstream_timeout: Duration::from_secs(10),
-        session_key: None,
-        session_ttl: Duration::from_secs(3600),
-        service_ca_file: None,
-        metrics_addr: "127.0.0.1:0".parse().unwrap(),
-        cookie_secure: None,
-        signin_failure_burst: 10,
-        signin_failures_per_min: 10,
-        traces: Default::default(),
-    })
+    let gateway = budget_gateway::Gateway::build(budget_e2e::gateway_config(&format!(
+        "http://{}",
+        stack.addr
+    )))
     .await
     .unwrap();
     let addr = gateway.local_addr();
