@@ -77,14 +77,14 @@ async function compareWithGrpc(reference, fx, clients) {
   for (const row of calls) {
     const method = methods.get(row.method);
     const request = requestOf(row, fx);
-    const expected = await reference.call(method, request);
+    const expected = await politely(() => reference.call(method, request));
     answers.push([method, expected]);
     if (!row.repeatable) continue;
     collectTypes(method.output, expected, compared);
     // Reads go to all clients at once; writes one after another, as they share a token's write rate.
     const got = row.readOnly
       ? await Promise.all(clients.map((client) => client.call(method, request)))
-      : await sequentially(clients, (client) => client.call(method, request));
+      : await sequentially(clients, (client) => politely(() => client.call(method, request)));
     for (const [i, client] of clients.entries()) {
       const answer = got[i];
       assert.ok(
@@ -98,6 +98,24 @@ async function compareWithGrpc(reference, fx, clients) {
     }
   }
   return { answers, compared };
+}
+
+/**
+ * Makes a call as a well-behaved client does: this test's writes all go out under one token, so
+ * on a fast machine they can outrun the token's write rate (5 a second, bursts of 20). A
+ * RESOURCE_EXHAUSTED answer changed nothing, so the call is sent again after a pause, a few
+ * times at most; any other error, or a fifth refusal, fails the test.
+ */
+async function politely(call) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      const limited = err?.code === 8 || /resource_exhausted|Too many changes/i.test(String(err?.message ?? err));
+      if (!limited || attempt >= 5) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 300 * attempt));
+    }
+  }
 }
 
 async function sequentially(items, f) {
