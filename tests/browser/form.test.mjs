@@ -242,6 +242,33 @@ describe("validation", () => {
     }
   });
 
+  test("the browser's own validity agrees with the form: whole and cent amounts are valid", async () => {
+    const { page } = await tenantPage("validity");
+    try {
+      const input = page.locator("#max-budget-input");
+      const validity = () =>
+        input.evaluate((el) => ({ valid: el.validity.valid, step: el.validity.stepMismatch, css: el.matches(":invalid") }));
+      for (const good of ["500", "1000", "1234.56", "0.01", "550", "10000000"]) {
+        await input.fill(good);
+        assert.deepEqual(await validity(), { valid: true, step: false, css: false }, `${good} is valid`);
+      }
+      for (const bad of ["0", "0.001", "10000000.01"]) {
+        await input.fill(bad);
+        assert.equal((await validity()).valid, false, `${bad} is invalid to the browser too`);
+      }
+      // The ±$50 moves keep the amount valid to the browser.
+      await input.fill("1234.56");
+      await input.press("ArrowUp");
+      assert.equal(await input.inputValue(), "1284.56");
+      await page.click("button[aria-label='Decrease by $50']");
+      assert.equal(await input.inputValue(), "1234.56");
+      assert.equal((await validity()).valid, true);
+      assertNoProblems(page);
+    } finally {
+      await closePage(page);
+    }
+  });
+
   test("threshold messages: the sliders cannot leave their ranges; forced values are caught at the field", async () => {
     const { page } = await tenantPage("sliders");
     try {
