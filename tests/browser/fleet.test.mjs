@@ -4,6 +4,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  assertAccessible,
   assertNoProblems,
   closePage,
   launchBrowser,
@@ -143,6 +144,14 @@ test("the fleet page's two search regions have distinct names", async () => {
       [...document.querySelectorAll('[role="search"]')].map((el) => el.getAttribute("aria-label")),
     );
     assert.deepEqual(names.toSorted(), ["Tenant search", "Tenant switcher"]);
+    await assertAccessible(page, "the fleet page");
+    // The check sees the issue's critical violation: the picker's aria-expanded without its role.
+    // (Unnamed duplicate landmarks are axe's best-practice rule, outside the WCAG tags: asserted above.)
+    await page.evaluate(() => document.getElementById("tenant-picker-input").removeAttribute("role"));
+    await assert.rejects(
+      assertAccessible(page, "the fleet page"),
+      /\[critical\] aria-allowed-attr: .*\n\s+#tenant-picker-input: .*aria-expanded/,
+    );
     assertNoProblems(page);
   } finally {
     await closePage(page);
@@ -174,6 +183,7 @@ test("the tenant picker switches tenants (Enter on the only match, arrows throug
   try {
     await open(page, stack, "/tenants/acme");
     assert.equal(await text(page, "#percent-used"), "42.0%");
+    await assertAccessible(page, "a tenant page (OK state)");
     await page.fill("#tenant-picker-input", "glo");
     await page.waitForSelector("#tenant-picker-results:not([hidden]) a");
     assert.deepEqual(await page.locator("#tenant-picker-results a").allInnerTexts(), ["Globex (globex)"]);
@@ -200,6 +210,7 @@ test("the tenant picker switches tenants (Enter on the only match, arrows throug
       active: "Acme Europe (acme-eu)",
       selected: ["false", "true"],
     });
+    await assertAccessible(page, "a tenant page with the picker open");
     await page.keyboard.press("ArrowUp");
     assert.equal((await pickerState(page)).active, "Acme Corp (acme)");
     await page.keyboard.press("ArrowUp");
