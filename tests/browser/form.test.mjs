@@ -6,6 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
   COLORS,
+  assertAccessible,
   assertNoProblems,
   closePage,
   decodeProto,
@@ -180,6 +181,7 @@ describe("validation", () => {
       await page.fill("#max-budget-input", "10000000.01");
       await expectBudgetError(page, MSG.tooLarge);
       assert.equal(await page.isDisabled("#save-button"), true);
+      await assertAccessible(page, "the form with an error at the budget field");
       await page.fill("#max-budget-input", "25000000");
       await expectBudgetError(page, MSG.tooLarge);
 
@@ -263,6 +265,7 @@ describe("validation", () => {
       await page.click("button[aria-label='Decrease by $50']");
       assert.equal(await input.inputValue(), "1234.56");
       assert.equal((await validity()).valid, true);
+      await assertAccessible(page, "a tenant page with a cent amount typed");
       assertNoProblems(page);
     } finally {
       await closePage(page);
