@@ -4,6 +4,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  assertAccessible,
   assertNoProblems,
   closePage,
   launchBrowser,
@@ -92,6 +93,7 @@ test("event names carry the alert's real thresholds; rows are tinted by severity
     assert.match(stripes[2], /rgb\(255, 193, 7\)/);
     assert.match(stripes[3], /rgb\(255, 193, 7\)/);
     assert.equal(await page.isVisible("#show-older-alerts"), false, "4 alerts fit on the first page");
+    await assertAccessible(page, "a tenant page with tinted alert rows");
     assertNoProblems(page);
   } finally {
     await closePage(page);

@@ -6,6 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
   COLORS,
+  assertAccessible,
   assertNoProblems,
   closePage,
   decodeProto,
@@ -180,6 +181,7 @@ describe("validation", () => {
       await page.fill("#max-budget-input", "10000000.01");
       await expectBudgetError(page, MSG.tooLarge);
       assert.equal(await page.isDisabled("#save-button"), true);
+      await assertAccessible(page, "the form with an error at the budget field");
       await page.fill("#max-budget-input", "25000000");
       await expectBudgetError(page, MSG.tooLarge);
 
@@ -237,6 +239,34 @@ describe("validation", () => {
       await input.press("ArrowDown");
       assert.equal(await input.inputValue(), "0.01");
       await expectBudgetError(page, "");
+    } finally {
+      await closePage(page);
+    }
+  });
+
+  test("the browser's own validity agrees with the form: whole and cent amounts are valid", async () => {
+    const { page } = await tenantPage("validity");
+    try {
+      const input = page.locator("#max-budget-input");
+      const validity = () =>
+        input.evaluate((el) => ({ valid: el.validity.valid, step: el.validity.stepMismatch, css: el.matches(":invalid") }));
+      for (const good of ["500", "1000", "1234.56", "0.01", "550", "10000000"]) {
+        await input.fill(good);
+        assert.deepEqual(await validity(), { valid: true, step: false, css: false }, `${good} is valid`);
+      }
+      for (const bad of ["0", "0.001", "10000000.01"]) {
+        await input.fill(bad);
+        assert.equal((await validity()).valid, false, `${bad} is invalid to the browser too`);
+      }
+      // The ±$50 moves keep the amount valid to the browser.
+      await input.fill("1234.56");
+      await input.press("ArrowUp");
+      assert.equal(await input.inputValue(), "1284.56");
+      await page.click("button[aria-label='Decrease by $50']");
+      assert.equal(await input.inputValue(), "1234.56");
+      assert.equal((await validity()).valid, true);
+      await assertAccessible(page, "a tenant page with a cent amount typed");
+      assertNoProblems(page);
     } finally {
       await closePage(page);
     }

@@ -4,7 +4,8 @@
 //
 // Screenshots go to target/browser-screenshots/ (BROWSER_SCREENSHOTS overrides).
 
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
@@ -119,6 +120,31 @@ export async function screenshot(page, name) {
 export function assertNoProblems(page, allow = []) {
   const left = page.problems.filter((p) => !allow.some((re) => re.test(p)));
   assert.deepEqual(left, [], "the page logged errors");
+}
+
+// The axe-core source, evaluated into the page over the DevTools protocol: the gateway's CSP
+// (script-src 'self') would refuse an injected <script> tag.
+let axeSource;
+const AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
+
+/** Runs axe-core (WCAG 2.2 AA rule set) on the page as it is now and fails on any violation. */
+export async function assertAccessible(page, context = "the page") {
+  axeSource ??= readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+  if (!(await page.evaluate(() => typeof window.axe === "object"))) await page.evaluate(axeSource);
+  const violations = await page.evaluate(
+    (tags) =>
+      window.axe.run(document, { runOnly: { type: "tag", values: tags }, resultTypes: ["violations"] }).then((r) =>
+        r.violations.map((v) => ({
+          id: v.id,
+          impact: v.impact,
+          help: v.help,
+          nodes: v.nodes.map((n) => `${n.target.join(" ")}: ${n.failureSummary.replace(/\s+/g, " ")}`),
+        })),
+      ),
+    AXE_TAGS,
+  );
+  const list = violations.map((v) => `- [${v.impact}] ${v.id}: ${v.help}\n    ${v.nodes.join("\n    ")}`).join("\n");
+  assert.equal(violations.length, 0, `axe-core (WCAG 2.2 AA) found violations on ${context}:\n${list}`);
 }
 
 // ---------------------------------------------------------------------------

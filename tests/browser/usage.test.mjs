@@ -5,6 +5,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
   COLORS,
+  assertAccessible,
   assertNoProblems,
   closePage,
   daysUntil,
@@ -148,6 +149,7 @@ describe("budget usage per state", () => {
 
         assert.match(await text(page, "#updated-ago"), /^Updated \d+ s ago$/);
         await screenshot(page, s.name);
+        await assertAccessible(page, `a tenant page in the ${s.name} state`);
         assertNoProblems(page);
       } finally {
         await closePage(page);

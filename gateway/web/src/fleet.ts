@@ -114,7 +114,7 @@ export function showFleet(root: HTMLElement, go: (path: string, replace?: boolea
     h("p", { class: "crumbs" }, h("a", { id: "archive-link", href: "/archive" }, "Archive of deleted tenants")),
     h(
       "form",
-      { role: "search", class: "fleet-search", onsubmit: (e) => e.preventDefault() },
+      { role: "search", "aria-label": "Tenant search", class: "fleet-search", onsubmit: (e) => e.preventDefault() },
       h("label", { for: "fleet-search" }, "Search tenants by id or name"),
       search,
     ),
@@ -127,8 +127,9 @@ export function showFleet(root: HTMLElement, go: (path: string, replace?: boolea
 }
 
 /**
- * The header's search-as-you-type tenant switcher: typing lists matching tenants as links;
- * Enter opens the only match (or an exact id); arrows move through the list; Escape closes it.
+ * The header's search-as-you-type tenant switcher, an ARIA combobox: typing lists matching tenants
+ * (options that are links); Enter opens the only match (or an exact id); arrows move the active
+ * option (`aria-activedescendant`, focus stays in the input) and Enter opens it; Escape closes it.
  * A caller limited to `onlyTenant` is offered that tenant alone, without asking the service.
  */
 export function createTenantPicker(go: (path: string) => void, onlyTenant?: string): HTMLElement {
@@ -138,18 +139,42 @@ export function createTenantPicker(go: (path: string) => void, onlyTenant?: stri
     autocomplete: "off",
     spellcheck: "false",
     placeholder: "Tenant id or name",
+    role: "combobox",
+    "aria-autocomplete": "list",
     "aria-controls": "tenant-picker-results",
     "aria-expanded": "false",
   });
-  const list = h("ul", { id: "tenant-picker-results", class: "picker-results", hidden: true });
+  const list = h("ul", {
+    id: "tenant-picker-results",
+    class: "picker-results",
+    role: "listbox",
+    "aria-label": "Matching tenants",
+    hidden: true,
+  });
   let matches: TenantName[] = [];
+  /** The option the arrow keys point at, -1 for none. */
+  let active = -1;
   /** The filter `matches` answers. */
   let matchesFor = "";
   let seq = 0;
 
+  const options = (): HTMLAnchorElement[] => [...list.querySelectorAll<HTMLAnchorElement>("[role=option]")];
+
+  function setActive(i: number): void {
+    const opts = options();
+    active = opts.length === 0 ? -1 : Math.max(-1, Math.min(i, opts.length - 1));
+    opts.forEach((o, j) => o.setAttribute("aria-selected", String(j === active)));
+    const current = opts[active];
+    if (current) {
+      input.setAttribute("aria-activedescendant", current.id);
+      current.scrollIntoView({ block: "nearest" });
+    } else input.removeAttribute("aria-activedescendant");
+  }
+
   function close(): void {
     list.hidden = true;
     input.setAttribute("aria-expanded", "false");
+    setActive(-1);
   }
 
   function open(target: string): void {
@@ -181,22 +206,40 @@ export function createTenantPicker(go: (path: string) => void, onlyTenant?: stri
       if (mine !== seq) return;
       matches = found;
       matchesFor = filter;
-      items = matches.map((t) =>
-        h("li", {}, h("a", { href: tenantPath(t.tenantId), onclick: () => ((input.value = ""), close()) }, tenantName(t))),
+      items = matches.map((t, i) =>
+        h(
+          "li",
+          { role: "none" },
+          h(
+            "a",
+            {
+              id: `tenant-picker-option-${i}`,
+              role: "option",
+              "aria-selected": "false",
+              tabindex: "-1",
+              href: tenantPath(t.tenantId),
+              onclick: () => ((input.value = ""), close()),
+            },
+            tenantName(t),
+          ),
+        ),
       );
-      if (items.length === 0) items = [h("li", { class: "muted" }, "No matching tenant")];
+      if (items.length === 0) items = [h("li", { role: "none", class: "muted" }, "No matching tenant")];
     } catch (err) {
       if (mine !== seq) return;
       matches = [];
       matchesFor = "";
-      items = [h("li", { class: "error" }, describeError(err))];
+      items = [h("li", { role: "none", class: "error" }, describeError(err))];
     }
     fill(list, ...items);
     list.hidden = false;
     input.setAttribute("aria-expanded", "true");
+    setActive(-1);
   }
 
   async function submit(): Promise<void> {
+    const chosen = active >= 0 ? matches[active] : undefined;
+    if (chosen && !list.hidden) return open(chosen.tenantId);
     const typed = input.value.trim();
     if (!typed) return;
     // Enter may come before the debounced lookup of what was typed: look it up first (and wait
@@ -213,29 +256,16 @@ export function createTenantPicker(go: (path: string) => void, onlyTenant?: stri
     const exact = matches.find((t) => t.tenantId === typed.toLowerCase());
     if (exact) open(exact.tenantId);
     else if (matches.length === 1) open(matches[0]!.tenantId);
-    else if (matches.length > 1) list.querySelector("a")?.focus();
+    else if (matches.length > 1) setActive(0);
   }
 
   input.addEventListener("input", debounce(() => void lookup(), 200));
   input.addEventListener("keydown", (e) => {
-    if (e.key === "ArrowDown" && !list.hidden) {
+    if ((e.key === "ArrowDown" || e.key === "ArrowUp") && !list.hidden) {
       e.preventDefault();
-      list.querySelector("a")?.focus();
+      setActive(active + (e.key === "ArrowDown" ? 1 : -1));
     } else if (e.key === "Escape") {
       close();
-    }
-  });
-  list.addEventListener("keydown", (e) => {
-    const links = [...list.querySelectorAll("a")];
-    const i = links.indexOf(document.activeElement as HTMLAnchorElement);
-    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
-      e.preventDefault();
-      const next = i + (e.key === "ArrowDown" ? 1 : -1);
-      if (next < 0) input.focus();
-      else links[Math.min(next, links.length - 1)]?.focus();
-    } else if (e.key === "Escape") {
-      close();
-      input.focus();
     }
   });
 
@@ -244,6 +274,7 @@ export function createTenantPicker(go: (path: string) => void, onlyTenant?: stri
     {
       id: "tenant-picker",
       role: "search",
+      "aria-label": "Tenant switcher",
       class: "picker",
       onsubmit: (e) => {
         e.preventDefault();

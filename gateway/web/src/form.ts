@@ -41,7 +41,8 @@ export function createConfigForm(
     inputmode: "decimal",
     min: "0.01",
     max: "10000000",
-    step: "50",
+    // Any cent amount is valid to the browser (`step` counts from `min`); the ±$50 moves are ours.
+    step: "0.01",
     value: "500",
     required: true,
     "aria-describedby": "max-budget-hint max-budget-error",
@@ -196,15 +197,14 @@ export function createConfigForm(
   alert.addEventListener("input", onEdit("alertThreshold"));
   grace.addEventListener("input", onEdit("graceThreshold"));
   duration.addEventListener("change", onEdit("budgetDuration"));
-  // HTML counts `step` from `min` (0.01), so the browser's own stepping would go 500 -> 500.01.
-  // Arrow keys move by whole $50 here instead.
+  // The browser's own stepping would move by the cent `step`; arrow keys move by whole $50 instead.
   budget.addEventListener("keydown", (e) => {
     if (e.key !== "ArrowUp" && e.key !== "ArrowDown") return;
     e.preventDefault();
     budget.value = stepBudget(budget.value, e.key === "ArrowUp" ? 1 : -1);
     onEdit("maxBudget")();
   });
-  // A wheel turn over a focused number field would also step from `min`; scroll the page instead.
+  // A wheel turn over a focused number field would also step by a cent; scroll the page instead.
   budget.addEventListener("wheel", () => budget.blur(), { passive: true });
 
   form.addEventListener("submit", (e) => {
