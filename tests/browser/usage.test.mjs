@@ -285,6 +285,77 @@ describe("missing data", () => {
     }
   });
 
+  /** The chart's y-max (data-y-max) and the pixel rows of its canvas that hold each threshold colour. */
+  async function chartView(page) {
+    const chart = page.locator("#spend-chart");
+    const yMax = Number(await chart.getAttribute("data-y-max"));
+    const rows = await chart.locator("canvas").first().evaluate((canvas) => {
+      const { width, height } = canvas;
+      const data = canvas.getContext("2d").getImageData(0, 0, width, height).data;
+      const near = (i, [r, g, b]) =>
+        Math.abs(data[i] - r) < 24 && Math.abs(data[i + 1] - g) < 24 && Math.abs(data[i + 2] - b) < 24 && data[i + 3] > 200;
+      const colours = { alert: [255, 193, 7], budget: [220, 53, 69], grace: [139, 0, 0] };
+      const found = { height };
+      for (const [name, rgb] of Object.entries(colours)) {
+        const counts = new Map();
+        for (let i = 0; i < data.length; i += 4) {
+          if (near(i, rgb)) counts.set(Math.floor(i / 4 / width), (counts.get(Math.floor(i / 4 / width)) ?? 0) + 1);
+        }
+        // The line's row: the one with the most pixels of its colour.
+        found[name] = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? -1;
+      }
+      return found;
+    });
+    return { yMax, rows };
+  }
+
+  test("a forecast far above the budget (globex-like): the view fits the budget and lines, the forecast's end is labelled", async () => {
+    const id = uniqueId("beyond");
+    // A 90-day period that began today: the recent daily rate runs the forecast far past the budget.
+    await stack.seedTenant({ id, max_budget_usd: 1000, spend_usd: 880, history_days: 45, budget_duration: "90d" });
+    const page = await newPage(browser);
+    try {
+      await open(page, stack, `/tenants/${id}`);
+      const legend = await text(page, "#chart-legend");
+      const match = legend.match(/Forecast: \$([\d,]+\.\d\d) by (\d{4}-\d\d-\d\d)/);
+      assert.ok(match, legend);
+      const forecast = Number(match[1].replaceAll(",", ""));
+      const { yMax, rows } = await chartView(page);
+      // The block amount ($1,100) is the highest line: the view runs just above it, not to the forecast.
+      assert.ok(forecast > 2 * 1100, `forecast ${forecast}`);
+      assert.ok(yMax >= 1100 && yMax <= 1.5 * 1100, `y-max ${yMax}`);
+      // Every threshold line is drawn inside the plot, in order: grace above budget above alert.
+      for (const line of ["alert", "budget", "grace"]) {
+        assert.ok(rows[line] > 0 && rows[line] < rows.height, `${line} row ${rows[line]} of ${rows.height}`);
+      }
+      assert.ok(rows.grace < rows.budget && rows.budget < rows.alert, JSON.stringify(rows));
+      // The budget line sits in the upper part of the chart, not squashed at the bottom.
+      assert.ok(rows.budget < rows.height * 0.5, JSON.stringify(rows));
+      assert.equal(await text(page, "#forecast-beyond"), `Forecast $${match[1]} by ${match[2]} ↑`);
+      assert.equal(await page.isVisible("#forecast-beyond"), true);
+      await assertAccessible(page);
+      assertNoProblems(page);
+    } finally {
+      await closePage(page);
+    }
+  });
+
+  test("a forecast inside the view: no forecast label, the view still fits the lines", async () => {
+    const id = uniqueId("fits");
+    await stack.seedTenant({ id, max_budget_usd: 1000, spend_usd: 500, history_days: 45, projected_max_percent: 90 });
+    const page = await newPage(browser);
+    try {
+      await open(page, stack, `/tenants/${id}`);
+      assert.match(await text(page, "#chart-legend"), /Forecast: \$[\d,]+\.\d\d by/);
+      const { yMax } = await chartView(page);
+      assert.ok(yMax >= 1100 && yMax <= 1.5 * 1100, `y-max ${yMax}`);
+      assert.equal(await page.locator("#forecast-beyond").count(), 0);
+      assertNoProblems(page);
+    } finally {
+      await closePage(page);
+    }
+  });
+
   test("an unknown tenant: one not-found message, no empty sections", async () => {
     const page = await newPage(browser);
     try {

@@ -8,6 +8,7 @@ import { microsToNumber } from "./api";
 import { h, fill } from "./dom";
 import { cumulativeSpend, formatMoney } from "./money";
 import { isoDate } from "./dates";
+import { forecastBeyond, yMaxFor } from "./chart-range";
 
 /** Fewer days of data than this and the chart says so instead of drawing. */
 export const MIN_DAYS = 7;
@@ -140,20 +141,33 @@ export function renderChart(section: HTMLElement, input: ChartInput): () => void
     );
   }
 
+  // The view fits the period's spend and the lines; a forecast above it is clipped and labelled.
+  const forecastIndex = hasForecast ? data.length - 1 : -1;
+  const yMax = yMaxFor(data.slice(1).flatMap((s, i) => (i + 1 === forecastIndex ? [] : s)));
+  const forecastEnd = hasForecast ? microsToNumber(input.projectedSpendMicros!) : undefined;
+  const beyond = forecastBeyond(forecastEnd, yMax)
+    ? h(
+        "p",
+        { id: "forecast-beyond", class: "chart-note" },
+        `Forecast ${formatMoney(input.projectedSpendMicros!)} by ${isoDate(input.resetTime!)} ↑`,
+      )
+    : null;
+
   const plot = h("div", {
     id: "spend-chart",
     role: "img",
     "data-lines": lines.join(","),
     "data-days": String(input.days.length),
     "data-cumulative-points": String(cumulative.filter((v) => v !== null).length),
+    "data-y-max": String(Math.round(yMax * 100) / 100),
     "aria-label": `Daily spend for the last ${input.days.length} days with budget lines: ${lines.join(", ") || "none"}`,
   });
-  fill(section, plot, h("ul", { id: "chart-legend", class: "legend" }, ...legend));
-
-  const yMax = Math.max(
-    ...data.slice(1).flatMap((s) => s.filter((v): v is number => v !== null)),
-    1,
+  fill(
+    section,
+    h("div", { class: "chart-wrap" }, plot, beyond),
+    h("ul", { id: "chart-legend", class: "legend" }, ...legend),
   );
+
   const size = () => ({ width: Math.max(240, plot.clientWidth), height: plot.clientWidth < 500 ? 220 : 280 });
   const chart = new uPlot(
     {
@@ -162,7 +176,7 @@ export function renderChart(section: HTMLElement, input: ChartInput): () => void
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
-      scales: { y: { range: () => [0, yMax * 1.08] } },
+      scales: { y: { range: () => [0, yMax] } },
       axes: [
         { space: 60 },
         {
