@@ -1,5 +1,5 @@
 // The fleet page "/": tenants fullest first with their states, search, the tenant picker,
-// and the narrow (390 px) layout without horizontal scrolling.
+// and the narrow (375 px) layout without horizontal scrolling.
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -253,8 +253,8 @@ test("the tenant picker switches tenants (Enter on the only match, arrows throug
   }
 });
 
-test("at 390 px wide neither the fleet nor a tenant page scrolls sideways", async () => {
-  const page = await newPage(browser, { width: 390, height: 844 });
+test("at 375 px wide neither the fleet nor a tenant page scrolls sideways", async () => {
+  const page = await newPage(browser, { width: 375, height: 812 });
   try {
     const overflow = () =>
       page.evaluate(() => ({
@@ -267,7 +267,7 @@ test("at 390 px wide neither the fleet nor a tenant page scrolls sideways", asyn
       }));
     await open(page, stack, "/");
     let o = await overflow();
-    assert.ok(o.scroll <= 390, `fleet scrollWidth ${o.scroll}: ${o.wide}`);
+    assert.ok(o.scroll <= 375, `fleet scrollWidth ${o.scroll}: ${o.wide}`);
     // The table turns into labelled rows.
     assert.equal(await page.locator("#fleet-table thead").evaluate((t) => t.getBoundingClientRect().height <= 1), true);
     await screenshot(page, "narrow-fleet");
@@ -275,9 +275,9 @@ test("at 390 px wide neither the fleet nor a tenant page scrolls sideways", asyn
     for (const id of ["globex", "umbrella"]) {
       await open(page, stack, `/tenants/${id}`);
       o = await overflow();
-      assert.ok(o.scroll <= 390, `${id} scrollWidth ${o.scroll}: ${o.wide}`);
+      assert.ok(o.scroll <= 375, `${id} scrollWidth ${o.scroll}: ${o.wide}`);
       const chart = await page.locator("#spend-chart canvas").first().boundingBox();
-      assert.ok(chart.x >= 0 && chart.x + chart.width <= 390, `the chart fits: ${JSON.stringify(chart)}`);
+      assert.ok(chart.x >= 0 && chart.x + chart.width <= 375, `the chart fits: ${JSON.stringify(chart)}`);
     }
     await screenshot(page, "narrow");
     assertNoProblems(page);

@@ -611,4 +611,90 @@ describe("keyboard and labels", () => {
       await closePage(page);
     }
   });
+
+  test("keyboard only, from the page heading: Tab, Shift+Tab, Space, Enter and arrows change the budget and thresholds and save", async () => {
+    const { id, key, page } = await tenantPage("walk", { spend_usd: 100 });
+    try {
+      const focused = () =>
+        page.evaluate(() => {
+          const el = document.activeElement;
+          return {
+            id: el?.id ?? "",
+            name: el?.getAttribute("aria-label") ?? el?.textContent.trim().slice(0, 40) ?? "",
+            outline: el ? getComputedStyle(el).outlineStyle : "none",
+          };
+        });
+      const press = async (k, want) => {
+        await page.keyboard.press(k);
+        const f = await focused();
+        if (want !== undefined) assert.ok(f.id === want || f.name === want, `${k} lands on ${want}, not ${JSON.stringify(f)}`);
+        return f;
+      };
+      // The page load puts the focus on the heading; from there on only keys.
+      assert.equal((await focused()).id, "tenant-title");
+      const stops = [];
+      for (let i = 0; i < 60 && stops.at(-1)?.id !== "max-budget-input"; i++) stops.push(await press("Tab"));
+      assert.equal(stops.at(-1).id, "max-budget-input", `Tab reaches the budget input: ${JSON.stringify(stops)}`);
+      for (const s of stops) assert.notEqual(s.outline, "none", `the focus is visible on ${JSON.stringify(s)}`);
+
+      // Type a new amount, then step it with the ±$50 buttons: Space on −50, Enter on +50.
+      await page.keyboard.press("Control+a");
+      await page.keyboard.type("700");
+      assert.equal(await text(page, "#block-amount"), "Will block at $770.00 (110% of $700.00)");
+      await press("Shift+Tab", "Decrease by $50");
+      await press("Space");
+      assert.equal(await page.inputValue("#max-budget-input"), "650");
+      await press("Tab", "max-budget-input");
+      await press("Tab", "Increase by $50");
+      await press("Enter");
+      assert.equal(await page.inputValue("#max-budget-input"), "700");
+
+      // The sliders move with the arrow keys; Shift+Tab goes back a field and Tab returns.
+      await press("Tab", "alert-threshold-input");
+      for (let i = 0; i < 10; i++) await page.keyboard.press("ArrowLeft");
+      assert.equal(await text(page, "#alert-threshold-value"), "70%");
+      await press("Tab", "grace-threshold-input");
+      for (let i = 0; i < 15; i++) await page.keyboard.press("ArrowRight");
+      assert.equal(await text(page, "#grace-threshold-value"), "125%");
+      await press("Shift+Tab", "alert-threshold-input");
+      await press("Tab", "grace-threshold-input");
+      await press("Tab", "budget-duration-select");
+      await press("Tab", "save-button");
+      assert.equal(await text(page, "#block-amount"), "Will block at $875.00 (125% of $700.00)");
+      await press("Space");
+      await page.waitForSelector("#form-message.success");
+      assert.equal(await text(page, "#form-message"), SAVED);
+
+      // The page shows the saved values: usage figures, form, audit log.
+      await page.waitForFunction(() => document.getElementById("max-budget").textContent === "$700.00");
+      assert.equal(await text(page, "#percent-used"), "14.3%");
+      assert.equal(await page.inputValue("#max-budget-input"), "700");
+      assert.equal(await page.inputValue("#alert-threshold-input"), "70");
+      assert.equal(await page.inputValue("#grace-threshold-input"), "125");
+      await page.waitForFunction(() => document.querySelectorAll("#audit-log ol.audit > li").length === 2);
+      assert.deepEqual(await page.locator("#audit-log ol.audit > li").first().locator(".audit-changes li").allInnerTexts(), [
+        "Max budget $500.00 → $700.00",
+        "Alert threshold 80% → 70%",
+        "Grace threshold 110% → 125%",
+      ]);
+      // The keyboard focus stayed in the form: Shift+Tab from Save is the period again.
+      assert.equal((await focused()).id, "save-button");
+      await press("Shift+Tab", "budget-duration-select");
+
+      // LiteLLM's key: max_budget = the block amount, soft_budget = the alert amount.
+      const snap = await stack.sim.key(key);
+      assert.equal(snap.max_budget, 875);
+      assert.equal(snap.soft_budget, 490);
+      assert.equal(snap.budget_duration, "30d");
+      // The service kept them: a fresh page reads the same config.
+      await open(page, stack, `/tenants/${id}`);
+      assert.equal(await page.inputValue("#max-budget-input"), "700");
+      assert.equal(await page.inputValue("#alert-threshold-input"), "70");
+      assert.equal(await page.inputValue("#grace-threshold-input"), "125");
+      assert.equal(await page.inputValue("#budget-duration-select"), "30d");
+      assertNoProblems(page);
+    } finally {
+      await closePage(page);
+    }
+  });
 });

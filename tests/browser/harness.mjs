@@ -147,6 +147,37 @@ export async function assertAccessible(page, context = "the page") {
   assert.equal(violations.length, 0, `axe-core (WCAG 2.2 AA) found violations on ${context}:\n${list}`);
 }
 
+/**
+ * Fails when the page scrolls sideways at its current width: the document is no wider than the
+ * viewport and no visible element's right edge lies beyond it (parts cut off by a box that fits,
+ * such as visually hidden captions, are not visible).
+ */
+export async function assertFitsWidth(page, context = "the page") {
+  const o = await page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    const name = (el) => el.tagName.toLowerCase() + (el.id ? `#${el.id}` : "") + (el.classList.length ? `.${[...el.classList].join(".")}` : "");
+    return {
+      width,
+      scroll: document.documentElement.scrollWidth,
+      wide: [...document.querySelectorAll("body *")]
+        .filter((el) => {
+          const r = el.getBoundingClientRect();
+          if (r.width === 0 || r.height === 0 || r.right <= width + 0.5) return false;
+          // Content cut off by a clipping box that itself fits (e.g. visually hidden text) is not seen.
+          for (let up = el; up && up !== document.body; up = up.parentElement) {
+            const clips = getComputedStyle(up).overflowX !== "visible";
+            if (clips && up.getBoundingClientRect().right <= width + 0.5) return false;
+          }
+          return true;
+        })
+        .map((el) => `${name(el)} (right ${Math.round(el.getBoundingClientRect().right)})`)
+        .slice(0, 8),
+    };
+  });
+  assert.ok(o.scroll <= o.width, `${context}: the document is ${o.scroll} px wide in a ${o.width} px viewport (${o.wide.join(", ")})`);
+  assert.deepEqual(o.wide, [], `${context}: elements reach beyond the ${o.width} px viewport`);
+}
+
 // ---------------------------------------------------------------------------
 // Small utilities.
 

@@ -7,6 +7,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Role, type BudgetStatus } from "./gen/budget/v1/budget_pb";
 import { api, describeError, errorCode, isKeyLost, toDate } from "./api";
 import { fill, h, say } from "./dom";
+import { ask } from "./dialog";
 import { parseDollars } from "./money";
 import { isoDate } from "./dates";
 import { increaseText } from "./labels";
@@ -112,15 +113,26 @@ export function lifecycleView(tenantId: string, role: Role | undefined, changed:
   const out = message("lifecycle-message");
   const suspend = h("button", { id: "suspend-button", type: "button", class: "danger", hidden: !maySuspend }, "Suspend (emergency stop)");
   const resume = h("button", { id: "resume-button", type: "button", hidden: true }, "Resume");
-  suspend.addEventListener("click", () => {
-    const reason = window.prompt(`Why suspend tenant ${tenantId}? LiteLLM will refuse all its calls.`);
+  suspend.addEventListener("click", async () => {
+    const reason = await ask({
+      id: "suspend-dialog",
+      title: `Suspend tenant ${tenantId}?`,
+      text: "LiteLLM will refuse all its calls until a platform admin resumes it.",
+      confirm: "Suspend now",
+      danger: true,
+      input: { label: "Reason", missing: "Give a reason to suspend the tenant.", maxlength: 200 },
+    });
     if (reason === null) return;
-    if (!reason.trim()) return say(out, "Give a reason to suspend the tenant.");
-    if (!window.confirm(`Suspend tenant ${tenantId} now?`)) return;
-    void act(suspend, out, tenantId, () => api.suspendTenant({ tenantId, reason: reason.trim() }), "Suspended.").then((ok) => ok && changed());
+    void act(suspend, out, tenantId, () => api.suspendTenant({ tenantId, reason }), "Suspended.").then((ok) => ok && changed());
   });
-  resume.addEventListener("click", () => {
-    if (!window.confirm(`Resume tenant ${tenantId}? LiteLLM will accept its calls again.`)) return;
+  resume.addEventListener("click", async () => {
+    const yes = await ask({
+      id: "resume-dialog",
+      title: `Resume tenant ${tenantId}?`,
+      text: "LiteLLM will accept its calls again.",
+      confirm: "Resume",
+    });
+    if (yes === null) return;
     void act(resume, out, tenantId, () => api.resumeTenant({ tenantId }), "Resumed.").then((ok) => ok && changed());
   });
 
@@ -156,8 +168,15 @@ export function lifecycleView(tenantId: string, role: Role | undefined, changed:
 
     const rotate = h("button", { id: "rotate-button", type: "button" }, "Rotate key");
     const newKey = h("div", { id: "new-key", hidden: true });
-    rotate.addEventListener("click", () => {
-      if (!window.confirm(`Replace tenant ${tenantId}'s LiteLLM key? The old key stops working.`)) return;
+    rotate.addEventListener("click", async () => {
+      const yes = await ask({
+        id: "rotate-dialog",
+        title: `Replace tenant ${tenantId}'s LiteLLM key?`,
+        text: "The old key stops working at once; the new one is shown once.",
+        confirm: "Rotate key",
+        danger: true,
+      });
+      if (yes === null) return;
       let key = "";
       void act(rotate, out, tenantId, async () => (key = (await api.rotateTenantKey({ tenantId })).virtualKey), "Key rotated.").then((ok) => {
         if (!ok) return;
