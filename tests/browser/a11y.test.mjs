@@ -159,7 +159,7 @@ test("a tenant page when LiteLLM fails: Budget data unavailable, and the lost-ke
       ["status_500", "#status-error", "budget data unavailable"],
       ["not_found", "#key-lost:not([hidden])", "the key LiteLLM lost"],
     ]) {
-      const { id } = await tenant(`fault-${fault}`);
+      const { id } = await tenant(fault.replace("_", "-"));
       await sleep(CACHE_TTL_SECS * 1000 + 300);
       await stack.sim.addFault({ path_prefix: "/key/info", fault });
       const page = await newPage(browser, size);
@@ -167,6 +167,12 @@ test("a tenant page when LiteLLM fails: Budget data unavailable, and the lost-ke
         await open(page, stack, `/tenants/${id}`);
         await page.waitForSelector(selector);
         await check(page, state, size.width);
+        if (fault === "not_found") {
+          // Attaching without a hash: the message at the field.
+          await page.click("#attach-button");
+          assert.equal(await text(page, "#attach-key-hash-error"), "Enter the key's sha256: 64 hex digits.");
+          await check(page, "attach key with an error", size.width);
+        }
         assertNoProblems(page);
       } finally {
         await closePage(page);
@@ -301,8 +307,12 @@ scenario("the temporary increase: its error, then its banner", async (page, at) 
   const { id } = await tenant("increase");
   await open(page, stack, `/tenants/${id}`);
   await page.click("#increase-button");
-  await page.waitForSelector("#increase-message:not([hidden])");
-  await at("temporary increase with an error");
+  // Each empty field says what it needs, at the field; the first has the focus.
+  assert.equal(await text(page, "#increase-amount-error"), "Enter an amount in dollars greater than 0.");
+  assert.equal(await text(page, "#increase-until-error"), "Choose the last day of the increase.");
+  assert.equal(await text(page, "#increase-reason-error"), "Give a reason.");
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "increase-amount");
+  await at("temporary increase with errors");
   const until = new Date(Date.now() + 5 * 86_400_000).toISOString().slice(0, 10);
   await page.fill("#increase-amount", "250");
   await page.fill("#increase-until", until);

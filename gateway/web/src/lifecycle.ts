@@ -20,8 +20,32 @@ function failure(err: unknown, tenantId: string): string {
     : describeError(err, tenantId);
 }
 
+/** Each checked input's message slot (field() makes it). */
+const errorSlots = new WeakMap<HTMLElement, HTMLElement>();
+
+/** A labelled input with its message slot below it, which the input names in aria-describedby. */
 function field(id: string, label: string, input: HTMLElement): HTMLElement {
-  return h("p", { class: "field" }, h("label", { for: id }, label), input);
+  const error = h("p", { id: `${id}-error`, class: "field-error", hidden: true });
+  errorSlots.set(input, error);
+  input.setAttribute("aria-describedby", error.id);
+  input.addEventListener("input", () => showError(input, ""));
+  return h("div", { class: "field" }, h("label", { for: id }, label), input, error);
+}
+
+/** Shows `text` at the input's field (empty clears it) and marks the input invalid while shown. */
+function showError(input: HTMLElement, text: string): void {
+  const slot = errorSlots.get(input);
+  if (slot) say(slot, text);
+  if (text) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+}
+
+/** Shows each [input, message] pair at its field; focuses the first invalid input. True when all are valid. */
+function checkFields(checks: [HTMLElement, string][]): boolean {
+  for (const [input, text] of checks) showError(input, text);
+  const first = checks.find(([, text]) => text);
+  first?.[0].focus();
+  return first === undefined;
 }
 
 function message(id: string): HTMLElement {
@@ -86,7 +110,7 @@ export function lifecycleView(tenantId: string, role: Role | undefined, changed:
   const increase = h("p", { id: "temporary-increase", class: "banner", hidden: true });
 
   // A key LiteLLM no longer knows: say so; platform admins can attach the one in use now.
-  const keyHash = h("input", { id: "attach-key-hash", autocomplete: "off", spellcheck: false, pattern: "[0-9a-fA-F]{64}", required: true });
+  const keyHash = h("input", { id: "attach-key-hash", autocomplete: "off", spellcheck: false, required: true });
   const attachOut = message("attach-message");
   const attachButton = h("button", { id: "attach-button", type: "submit" }, "Attach key");
   const keyLost = h(
@@ -98,8 +122,10 @@ export function lifecycleView(tenantId: string, role: Role | undefined, changed:
           "form",
           {
             id: "attach-form",
+            novalidate: true,
             onsubmit: (e) => {
               e.preventDefault();
+              if (!checkFields([[keyHash, /^[0-9a-fA-F]{64}$/.test(keyHash.value.trim()) ? "" : "Enter the key's sha256: 64 hex digits."]])) return;
               void act(attachButton, attachOut, tenantId, () => api.attachTenantKey({ tenantId, keyHash: keyHash.value.trim() }), "Key attached.").then((ok) => ok && changed());
             },
           },
@@ -145,7 +171,7 @@ export function lifecycleView(tenantId: string, role: Role | undefined, changed:
     const grantOut = message("increase-message");
     const grantForm = h(
       "form",
-      { id: "increase-form", "aria-labelledby": "increase-heading" },
+      { id: "increase-form", novalidate: true, "aria-labelledby": "increase-heading" },
       h("h3", { id: "increase-heading" }, "Grant temporary increase"),
       field("increase-amount", "Amount ($)", amount),
       field("increase-until", "Until (UTC day)", until),
@@ -157,9 +183,13 @@ export function lifecycleView(tenantId: string, role: Role | undefined, changed:
       e.preventDefault();
       const micros = parseDollars(amount.value);
       const day = Date.parse(`${until.value}T23:59:59Z`);
-      if (micros === null || micros <= 0n) return say(grantOut, "Enter an amount in dollars greater than 0.");
-      if (Number.isNaN(day)) return say(grantOut, "Choose the last day of the increase.");
-      if (!reason.value.trim()) return say(grantOut, "Give a reason.");
+      const valid = checkFields([
+        [amount, micros === null || micros <= 0n ? "Enter an amount in dollars greater than 0." : ""],
+        [until, Number.isNaN(day) ? "Choose the last day of the increase." : ""],
+        [reason, reason.value.trim() ? "" : "Give a reason."],
+      ]);
+      say(grantOut, "");
+      if (!valid || micros === null) return;
       void act(grant, grantOut, tenantId, () =>
         api.grantTemporaryIncrease({ tenantId, amountMicros: micros, expireTime: timestampFromDate(new Date(day)), reason: reason.value.trim() }),
         "Increase granted.",
