@@ -62,7 +62,7 @@ test("Suspend shows the suspended banner", async () => {
   }
 });
 
-test("the suspend dialog with the keyboard: Escape cancels and gives the focus back, Enter without a reason is refused, Enter with one suspends", async () => {
+test("the suspend dialog with the keyboard: Escape cancels and gives the focus back, Enter without a reason is refused, Enter with one suspends; Resume the same way", async () => {
   const { virtual_key: key } = await stack.seedTenant({ id: "keys-co", max_budget_usd: 500, spend_usd: 50 });
   const page = await newPage(browser);
   try {
@@ -101,6 +101,16 @@ test("the suspend dialog with the keyboard: Escape cancels and gives the focus b
     await page.waitForSelector("#suspended-banner:not([hidden])");
     assert.equal(await text(page, "#suspended-banner"), "Suspended: LiteLLM refuses this tenant's calls");
     assert.equal((await stack.sim.key(key)).blocked, true, "LiteLLM's key is blocked");
+    // The focus moved on to Resume, which replaced Suspend; Enter opens its dialog, whose confirm
+    // button has the focus; Enter resumes and the focus goes back to Suspend.
+    await page.waitForFunction(() => document.activeElement?.id === "resume-button");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#resume-dialog[open]");
+    assert.equal(await focused(), "resume-dialog-confirm");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#suspended-banner", { state: "hidden" });
+    await page.waitForFunction(() => document.activeElement?.id === "suspend-button");
+    assert.equal((await stack.sim.key(key)).blocked, false, "LiteLLM's key is unblocked");
     assertNoProblems(page);
   } finally {
     await closePage(page);

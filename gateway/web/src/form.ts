@@ -175,7 +175,11 @@ export function createConfigForm(
         : blockText(micros, v.graceThreshold);
     const periodChanged = saved !== undefined && v.budgetDuration !== saved.budgetDuration;
     say(resetMove, periodChanged && isBudgetDuration(v.budgetDuration) ? resetMoveText(v.budgetDuration, new Date()) : "");
-    save.disabled = saving || Object.keys(errors).length > 0;
+    // While saving, Save keeps the keyboard focus (disabling it would drop the focus to the page):
+    // it is marked busy instead, and submit() ignores it.
+    save.disabled = Object.keys(errors).length > 0;
+    if (saving) save.setAttribute("aria-disabled", "true");
+    else save.removeAttribute("aria-disabled");
     return errors;
   }
 

@@ -54,6 +54,7 @@ function message(id: string): HTMLElement {
 
 /** Runs `call` with `button` disabled, reporting into `out`; true when it worked. */
 async function act(button: HTMLButtonElement, out: HTMLElement, tenantId: string, call: () => Promise<unknown>, done: string) {
+  const focused = document.activeElement === button;
   button.disabled = true;
   try {
     await call();
@@ -66,6 +67,8 @@ async function act(button: HTMLButtonElement, out: HTMLElement, tenantId: string
     return false;
   } finally {
     button.disabled = false;
+    // Disabling dropped the keyboard focus to the page; give it back.
+    if (focused) button.focus();
   }
 }
 
@@ -252,8 +255,12 @@ export function lifecycleView(tenantId: string, role: Role | undefined, changed:
     show(s: BudgetStatus): void {
       keyLost.hidden = true;
       say(banner, s.suspended ? "Suspended: LiteLLM refuses this tenant's calls" : "");
+      // The keyboard focus follows Suspend to Resume (and back) when one replaces the other.
+      const from = document.activeElement;
       suspend.hidden = !maySuspend || s.suspended;
       resume.hidden = !platform || !s.suspended;
+      const to = from === suspend ? resume : from === resume ? suspend : null;
+      if (to && (from as HTMLElement).hidden && !to.hidden) to.focus();
       const t = s.temporaryIncrease;
       say(increase, t ? increaseText(t.amountMicros, toDate(t.expireTime), t.reason) : "");
     },

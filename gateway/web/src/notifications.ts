@@ -89,7 +89,10 @@ export function notificationsView(tenantId: string, signal: AbortSignal, onSaved
     const full = kept.length + drafts.length >= MAX_TARGETS;
     add.disabled = saving || full;
     limit.hidden = !full;
-    save.disabled = saving || !dirty();
+    // Marked busy rather than disabled while saving, so it keeps the keyboard focus.
+    save.disabled = !dirty();
+    if (saving) save.setAttribute("aria-disabled", "true");
+    else save.removeAttribute("aria-disabled");
     discard.hidden = !dirty();
     discard.disabled = saving;
     for (const d of drafts) d.show(submitted);
@@ -297,7 +300,10 @@ export function notificationsView(tenantId: string, signal: AbortSignal, onSaved
     try {
       const res = await api.setNotificationTargets({ tenantId, targets }, { signal });
       saving = false;
+      const focused = document.activeElement === save;
       reset(res.targets);
+      // Nothing is left to save, so Save is disabled now: the focus moves on to Add target.
+      if (focused && save.disabled) add.focus();
       showMessage("Notification targets saved", "success");
       onSaved();
     } catch (err) {
