@@ -248,6 +248,8 @@ scenario("notification targets: stored, a new one with errors, one the service r
   await page.click("#save-targets");
   await page.waitForSelector("#targets-message.success");
   await page.waitForSelector("#notification-targets li.target");
+  // Nothing is left to save: the focus moved from Save (disabled now) to Add target.
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "add-target");
   await at("a stored notification target");
 
   // A new target with every client-side error.
