@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn the_current_settings_repeat_the_status_forecast() {
         // A rate that is no whole number of micros: the preview uses the unrounded one.
-        // $20 yesterday and $1/3 on each of the 6 days before: $22 / 7 a day.
+        // $20 yesterday and 333,333 micros on each of the 6 days before.
         let today = now().date_naive();
         let history = DailyHistory::from_days((1..=7).map(|back| {
             let day = today.checked_sub_days(Days::new(back)).unwrap_or(NaiveDate::MIN);
@@ -189,8 +189,8 @@ mod tests {
         let exhaustion = s.forecast.exhaustion_time.unwrap();
         let p = BudgetPreview::compute(&s, current);
         assert_eq!(p.budget.crossing, on(exhaustion));
-        // $45 left at $22/7 a day: 14.318... days, to the millisecond.
-        assert_eq!(exhaustion, now() + Duration::milliseconds(1_237_090_909));
+        // $45 left at ($20 + 6 x 333,333 micros) / 7 a day: 14.318... days, to the millisecond.
+        assert_eq!(exhaustion, now() + Duration::milliseconds(1_237_091_022));
         assert_eq!(p.block.crossing, p.budget.crossing);
         assert_eq!(p.projected_spend_micros, s.forecast.projected_spend_micros);
         assert_eq!(p.fetch_time, s.fetch_time);
@@ -247,7 +247,7 @@ mod tests {
         };
         let p = BudgetPreview::compute(&s, tiny);
         assert_eq!(p.alert.amount_micros, 1);
-        assert!(matches!(p.budget.crossing, Crossing::BeforeReset(at) if at > now() && at < now() + Duration::seconds(1)));
+        assert!(matches!(p.budget.crossing, Crossing::BeforeReset(at) if at >= now() && at < now() + Duration::seconds(1)));
         // Spend beyond any budget and a rate near i64::MAX stay defined.
         let s = status(settings(100, 80, 100), i64::MAX, &week_at(i64::MAX), Some(reset));
         let p = BudgetPreview::compute(&s, huge);
