@@ -641,7 +641,7 @@ describe("what-if before saving", () => {
       const region = page.locator("#what-if");
       assert.equal(await region.getAttribute("aria-live"), "polite");
       assert.equal(
-        await region.evaluate((el) => el.closest("form")?.id === "config-form" && el.compareDocumentPosition(document.getElementById("save-button")) & Node.DOCUMENT_POSITION_PRECEDING),
+        await region.evaluate((el) => el.closest("form")?.id === "config-form" && (el.compareDocumentPosition(document.getElementById("save-button")) & Node.DOCUMENT_POSITION_PRECEDING) !== 0),
         true,
         "the sentence sits in the form, under its fields",
       );

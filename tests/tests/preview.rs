@@ -65,7 +65,10 @@ async fn dates_are_the_status_forecast_for_the_proposed_settings() {
     let status = stack.status("acme").await.unwrap();
     let now = time(status.fetch_time.as_ref()).unwrap();
     let reset = time(status.reset_time.as_ref()).unwrap();
-    assert_eq!(reset, "2027-05-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap());
+    assert_eq!(
+        reset,
+        "2027-05-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
     let calls_after_status = stack.sim().all_calls();
 
     // The rate is the mean of GetSpendHistory's last 7 complete days.
@@ -108,7 +111,10 @@ async fn dates_are_the_status_forecast_for_the_proposed_settings() {
         )
     );
     // Blocked at $550: 17 days on, after the reset.
-    assert_eq!(same.block.as_ref().unwrap().amount_micros, status.block_at_micros);
+    assert_eq!(
+        same.block.as_ref().unwrap().amount_micros,
+        status.block_at_micros
+    );
     assert_eq!(
         reach(same.block.as_ref()),
         (pb::Crossing::NotBeforeReset, None)
@@ -127,7 +133,10 @@ async fn dates_are_the_status_forecast_for_the_proposed_settings() {
     ] {
         assert_eq!(
             reach(milestone.as_ref()),
-            (pb::Crossing::BeforeReset, Some(now + Duration::hours(hours)))
+            (
+                pb::Crossing::BeforeReset,
+                Some(now + Duration::hours(hours))
+            )
         );
     }
     assert_eq!(
@@ -283,9 +292,6 @@ async fn previews_take_nothing_from_the_write_rate() {
     let after = preview(&mut client, "acme", config(600, 80, 110, "30d"), Some(&[]))
         .await
         .unwrap();
-    assert_eq!(
-        after.block.as_ref().unwrap().amount_micros,
-        660 * USD
-    );
+    assert_eq!(after.block.as_ref().unwrap().amount_micros, 660 * USD);
     stack.stop().await;
 }

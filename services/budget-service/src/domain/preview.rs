@@ -155,7 +155,12 @@ mod tests {
     fn dates_at_the_current_rate_and_which_fall_before_the_reset() {
         // $300 spent, $20 a day, reset in 10 days. Proposed: $400, alert 80 %, grace 120 %.
         let reset = now() + Duration::days(10);
-        let s = status(settings(1000, 80, 100), 300 * USD, &week_at(20 * USD), Some(reset));
+        let s = status(
+            settings(1000, 80, 100),
+            300 * USD,
+            &week_at(20 * USD),
+            Some(reset),
+        );
         let p = BudgetPreview::compute(&s, settings(400, 80, 120));
         assert_eq!(p.daily_rate_micros, 20 * USD);
         assert_eq!(p.alert.amount_micros, 320 * USD);
@@ -180,7 +185,9 @@ mod tests {
         // $20 yesterday and 333,333 micros on each of the 6 days before.
         let today = now().date_naive();
         let history = DailyHistory::from_days((1..=7).map(|back| {
-            let day = today.checked_sub_days(Days::new(back)).unwrap_or(NaiveDate::MIN);
+            let day = today
+                .checked_sub_days(Days::new(back))
+                .unwrap_or(NaiveDate::MIN);
             (day, if back == 1 { 20 * USD } else { USD / 3 })
         }));
         let reset = now() + Duration::days(20);
@@ -232,7 +239,12 @@ mod tests {
     #[test]
     fn huge_and_tiny_budgets() {
         let reset = now() + Duration::days(30);
-        let s = status(settings(100, 80, 100), 0, &week_at(1_000 * USD), Some(reset));
+        let s = status(
+            settings(100, 80, 100),
+            0,
+            &week_at(1_000 * USD),
+            Some(reset),
+        );
         let huge = BudgetSettings {
             max_budget_micros: MAX_BUDGET_LIMIT_MICROS,
             ..settings(1, 100, 150)
@@ -247,9 +259,16 @@ mod tests {
         };
         let p = BudgetPreview::compute(&s, tiny);
         assert_eq!(p.alert.amount_micros, 1);
-        assert!(matches!(p.budget.crossing, Crossing::BeforeReset(at) if at >= now() && at < now() + Duration::seconds(1)));
+        assert!(
+            matches!(p.budget.crossing, Crossing::BeforeReset(at) if at >= now() && at < now() + Duration::seconds(1))
+        );
         // Spend beyond any budget and a rate near i64::MAX stay defined.
-        let s = status(settings(100, 80, 100), i64::MAX, &week_at(i64::MAX), Some(reset));
+        let s = status(
+            settings(100, 80, 100),
+            i64::MAX,
+            &week_at(i64::MAX),
+            Some(reset),
+        );
         let p = BudgetPreview::compute(&s, huge);
         assert_eq!(p.block.crossing, Crossing::Reached);
     }

@@ -5,9 +5,8 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::notification::{RawTarget, url_origin};
 use crate::domain::{
-    AlertKind, BudgetPreview, BudgetSettings, BudgetState, BudgetStatus, Crossing,
-    DeliveryStatus, Milestone, NotificationKind, RawConfigUpdate, RawIncrease, RawSettings,
-    TemporaryIncrease,
+    AlertKind, BudgetPreview, BudgetSettings, BudgetState, BudgetStatus, Crossing, DeliveryStatus,
+    Milestone, NotificationKind, RawConfigUpdate, RawIncrease, RawSettings, TemporaryIncrease,
 };
 use crate::domain::{AuditEvent, Delivery, NotificationTarget, Tenant, TenantConfig};
 use crate::service::{AlertEntry, TenantOverview};
