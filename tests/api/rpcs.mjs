@@ -11,6 +11,7 @@ import {
   AlertType,
   BudgetState,
   BudgetService,
+  Crossing,
   ExportKind,
   NotificationKind,
   Role,
@@ -112,6 +113,22 @@ export const calls = [
     check: (a) => {
       assert.equal(a.days.length, 30);
       assert.ok(a.days.some((d) => d.spendMicros > 0n));
+    },
+  },
+  {
+    method: "PreviewBudgetConfig",
+    readOnly: true,
+    repeatable: true,
+    request: (fx) => ({
+      tenantId: fx.tenantId,
+      config: { maxBudgetMicros: 100_000_000n, alertThresholdPercent: 80, graceThresholdPercent: 150, budgetDuration: "30d" },
+    }),
+    check: (a, fx) => {
+      assert.equal(a.preview.tenantId, fx.tenantId);
+      assert.equal(a.preview.spendMicros, 85_000_000n);
+      assert.equal(a.preview.alert.crossing, Crossing.REACHED, "$85 is past 80 % of $100");
+      assert.equal(a.preview.block.amountMicros, 150_000_000n);
+      assert.equal(a.preview.periodChanges, false);
     },
   },
   {

@@ -698,3 +698,87 @@ describe("keyboard and labels", () => {
     }
   });
 });
+
+describe("what-if before saving", () => {
+  /** GetBudgetStatus as the page's session sees it (Connect JSON from the page itself). */
+  async function statusFromPage(page, tenantId) {
+    return page.evaluate(async (tenantId) => {
+      const res = await fetch("/budget.v1.BudgetService/GetBudgetStatus", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ tenantId }),
+      });
+      return (await res.json()).status;
+    }, tenantId);
+  }
+
+  /** The UTC day when spend, growing at the status's daily rate, reaches `amountUsd`. */
+  function dayReaching(status, amountUsd) {
+    const days = (amountUsd * 1e6 - Number(status.spendMicros)) / Number(status.dailyRateMicros);
+    return isoDate(new Date(Date.parse(status.fetchTime) + days * 86_400_000));
+  }
+
+  const dollars = (micros) => `$${(Math.round(Number(micros) / 1e4) / 100).toFixed(2)}`;
+
+  test("typing a new budget updates the sentence with the dates of the service's forecast", async () => {
+    // 90-day period: it began today, so the last 7 days ran at a steady ~$20 a day; $10 spent.
+    const { id, page } = await tenantPage("whatif", { max_budget_usd: 3000, budget_duration: "90d", spend_usd: 10, history_days: 10 });
+    try {
+      const region = page.locator("#what-if");
+      assert.equal(await region.getAttribute("aria-live"), "polite");
+      assert.equal(
+        await region.evaluate((el) => el.closest("form")?.id === "config-form" && (el.compareDocumentPosition(document.getElementById("save-button")) & Node.DOCUMENT_POSITION_PRECEDING) !== 0),
+        true,
+        "the sentence sits in the form, under its fields",
+      );
+      const status = await statusFromPage(page, id);
+      const rate = Number(status.dailyRateMicros) / 1e6;
+      assert.ok(rate > 19 && rate < 21, `seeded rate ${rate}`);
+      const reset = isoDate(new Date(status.resetTime));
+      // The stored settings: alert at $2,400 in ~120 days, after the reset in ~90.
+      await page.waitForFunction(() => !document.getElementById("what-if").hidden);
+      assert.equal(
+        await text(page, "#what-if"),
+        `At ${dollars(status.dailyRateMicros)} a day you reach neither the alert threshold nor the block amount before the reset on ${reset}.`,
+      );
+
+      const previews = [];
+      page.on("request", (r) => {
+        if (r.url().endsWith("/budget.v1.BudgetService/PreviewBudgetConfig")) previews.push(r);
+      });
+      const input = page.locator("#max-budget-input");
+      await input.click();
+      await page.keyboard.press("Control+a");
+      await page.keyboard.type("100");
+      // $100 at 80 % / 110 %: the alert at $80 in ~3.5 days, blocked at $110 in ~5.
+      const expected = `At ${dollars(status.dailyRateMicros)} a day you reach the alert threshold on ${dayReaching(status, 80)} and are blocked on ${dayReaching(status, 110)}.`;
+      await page.waitForFunction((want) => document.getElementById("what-if").textContent === want, expected);
+      assert.equal(previews.length, 1, "typing 1, 0, 0 quickly asks once, after the pause");
+
+      // Invalid input: nothing is said.
+      await page.keyboard.press("Control+a");
+      await page.keyboard.type("0");
+      await page.waitForFunction(() => document.getElementById("what-if").hidden);
+      assert.equal(await text(page, "#what-if"), "");
+
+      // $2,000: the alert at $1,600 in ~80 days, but the block at $2,200 only after the reset.
+      await page.keyboard.press("Control+a");
+      await page.keyboard.type("2000");
+      const later = `At ${dollars(status.dailyRateMicros)} a day you reach the alert threshold on ${dayReaching(status, 1600)} and are not blocked before the reset on ${reset}.`;
+      await page.waitForFunction((want) => document.getElementById("what-if").textContent === want, later);
+
+      // A new period is said to move the reset.
+      await page.selectOption("#budget-duration-select", "30d");
+      await page.waitForFunction(() => / Saving a new period makes LiteLLM move the reset; /.test(document.getElementById("what-if").textContent));
+
+      // Nothing was saved by any of it.
+      const after = await statusFromPage(page, id);
+      assert.equal(after.maxBudgetMicros, String(3000 * 1e6));
+      assert.equal(after.budgetDuration, "90d");
+      await assertAccessible(page, "the form with a what-if sentence");
+      assertNoProblems(page);
+    } finally {
+      await closePage(page);
+    }
+  });
+});

@@ -48,6 +48,14 @@ async fn call(client: &mut AuthedClient, rpc: &str, tenant: &str) -> Code {
             .list_notification_targets(pb::ListNotificationTargetsRequest { tenant_id: t() })
             .await
             .map(|_| ()),
+        "PreviewBudgetConfig" => client
+            .preview_budget_config(pb::PreviewBudgetConfigRequest {
+                tenant_id: t(),
+                config: Some(config(400, 80, 110, "30d")),
+                update_mask: None,
+            })
+            .await
+            .map(|_| ()),
         "ListTenants" => client
             .list_tenants(pb::ListTenantsRequest::default())
             .await
@@ -88,9 +96,10 @@ async fn call(client: &mut AuthedClient, rpc: &str, tenant: &str) -> Code {
     result.err().map_or(Code::Ok, |status| status.code())
 }
 
-const READS: [&str; 6] = [
+const READS: [&str; 7] = [
     "GetBudgetStatus",
     "GetBudgetConfig",
+    "PreviewBudgetConfig",
     "ListAlerts",
     "GetSpendHistory",
     "ListAuditEvents",

@@ -344,6 +344,14 @@ impl BudgetService for FakeBudgetService {
             csv: format!("caller,note\r\n{},\"a, \"\"b\"\"\"\r\n", caller.name).into_bytes(),
         }))
     }
+
+    async fn preview_budget_config(
+        &self,
+        request: Request<PreviewBudgetConfigRequest>,
+    ) -> Result<Response<PreviewBudgetConfigResponse>, Status> {
+        self.caller(&request)?;
+        Err(Status::unimplemented("not in the fake"))
+    }
 }
 
 fn init_test_log() {

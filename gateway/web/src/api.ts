@@ -4,7 +4,7 @@
 import { createClient, ConnectError, Code, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { BudgetService, type TenantSummary } from "./gen/budget/v1/budget_pb";
+import { BudgetService, type BudgetPreview, type TenantSummary } from "./gen/budget/v1/budget_pb";
 import { BadRequestSchema, ErrorInfoSchema } from "./gen/google/rpc/error_details_pb";
 import { fieldForViolation, type FormErrors } from "./validation";
 
@@ -199,4 +199,13 @@ export async function listAllTenants(filter: string, signal?: AbortSignal): Prom
     pageToken = res.nextPageToken;
   }
   return tenants;
+}
+
+/** What `config` would mean for the tenant at the current rate (PreviewBudgetConfig); saves nothing. */
+export async function previewBudgetConfig(
+  tenantId: string,
+  config: { maxBudgetMicros: bigint; alertThresholdPercent: number; graceThresholdPercent: number; budgetDuration: string },
+  signal?: AbortSignal,
+): Promise<BudgetPreview | undefined> {
+  return (await api.previewBudgetConfig({ tenantId, config }, { signal })).preview;
 }

@@ -8,6 +8,7 @@ import { h, say } from "./dom";
 import { blockText, microsToInput, parseDollars, stepBudget } from "./money";
 import { BUDGET_DURATIONS, durationLabel, isBudgetDuration, resetMoveText } from "./dates";
 import { validateForm, type FormErrors, type FormValues } from "./validation";
+import { createWhatIf } from "./whatif";
 
 export interface ConfigForm {
   element: HTMLElement;
@@ -138,7 +139,14 @@ export function createConfigForm(
     blockAmount,
     h("div", { class: "actions" }, save, reloadButton),
   );
-  const form = h("form", { id: "config-form", novalidate: true, "aria-labelledby": "config-heading" }, fieldset, message);
+  const whatIf = createWhatIf(tenantId, signal);
+  const form = h(
+    "form",
+    { id: "config-form", novalidate: true, "aria-labelledby": "config-heading" },
+    fieldset,
+    whatIf.element,
+    message,
+  );
 
   let saved: BudgetConfig | undefined;
   let serverErrors: FormErrors = {};
@@ -180,6 +188,17 @@ export function createConfigForm(
     save.disabled = Object.keys(errors).length > 0;
     if (saving) save.setAttribute("aria-disabled", "true");
     else save.removeAttribute("aria-disabled");
+    const valid = saved !== undefined && Object.keys(errors).length === 0 && micros !== null;
+    whatIf.propose(
+      valid
+        ? {
+            maxBudgetMicros: micros,
+            alertThresholdPercent: v.alertThreshold,
+            graceThresholdPercent: v.graceThreshold,
+            budgetDuration: v.budgetDuration,
+          }
+        : null,
+    );
     return errors;
   }
 

@@ -3,7 +3,8 @@
 //! rate = mean daily spend over the last 7 complete UTC days, counting only days on or
 //! after the first day with spend when that is more recent (0 with no such day).
 //! projected = spend + rate x days until reset (fractional). Exhaustion = now +
-//! (budget - spend) / rate, reported only when it falls before the reset.
+//! (budget - spend) / rate, reported only when it falls before the reset; `reach_time` answers
+//! the same question for any amount (the what-if preview asks it of the alert and block amounts).
 
 use chrono::{DateTime, Days, TimeDelta, Utc};
 
@@ -18,6 +19,9 @@ pub const RATE_WINDOW_DAYS: u32 = 7;
 pub struct Forecast {
     /// Mean daily spend over the window, in micros.
     pub daily_rate_micros: i64,
+    /// The same rate unrounded, so later questions of this forecast (`reach_time`) give the
+    /// very dates it gave.
+    pub daily_rate: f64,
     /// Expected spend at the reset time.
     pub projected_spend_micros: i64,
     /// When spend is expected to reach the budget, if before the reset.
@@ -69,23 +73,36 @@ pub fn forecast(
     let days_left = millis_left.map_or(0.0, |ms| (ms as f64 / MILLIS_PER_DAY).max(0.0));
     // The spend itself stays exact; only the expected addition is a float.
     let projected = spend_micros.saturating_add(round_saturating(rate * days_left));
-    let exhaustion_time = match millis_left {
-        Some(left) if rate > 0.0 && spend_micros < budget_micros && left > 0 => {
-            let remaining = i128::from(budget_micros).saturating_sub(i128::from(spend_micros));
-            let millis = (remaining as f64 / rate * MILLIS_PER_DAY).round();
-            // Compared as floats first, so only a moment before the reset becomes a date.
-            (millis < left as f64)
-                .then(|| TimeDelta::try_milliseconds(round_saturating(millis)))
-                .flatten()
-                .and_then(|until| now.checked_add_signed(until))
-        }
-        _ => None,
-    };
     Forecast {
         daily_rate_micros: round_saturating(rate),
+        daily_rate: rate,
         projected_spend_micros: projected,
-        exhaustion_time,
+        exhaustion_time: reach_time(spend_micros, budget_micros, rate, now, reset_time),
     }
+}
+
+/// When spend, growing at `rate` micros a day from `spend_micros` at `now`, reaches
+/// `amount_micros`; `None` unless that falls strictly between now and the reset (already
+/// reached, no rate, no reset time, or at or after the reset).
+pub fn reach_time(
+    spend_micros: i64,
+    amount_micros: i64,
+    rate: f64,
+    now: DateTime<Utc>,
+    reset_time: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    let left = reset_time?.signed_duration_since(now).num_milliseconds();
+    let ahead = rate > 0.0 && spend_micros < amount_micros && left > 0;
+    if !ahead {
+        return None;
+    }
+    let remaining = i128::from(amount_micros).saturating_sub(i128::from(spend_micros));
+    let millis = (remaining as f64 / rate * MILLIS_PER_DAY).round();
+    // Compared as floats first, so only a moment before the reset becomes a date.
+    (millis < left as f64)
+        .then(|| TimeDelta::try_milliseconds(round_saturating(millis)))
+        .flatten()
+        .and_then(|until| now.checked_add_signed(until))
 }
 
 /// Milliseconds in a day, for fractional days.
@@ -156,6 +173,7 @@ mod tests {
             empty,
             Forecast {
                 daily_rate_micros: 0,
+                daily_rate: 0.0,
                 projected_spend_micros: 5 * USD,
                 exhaustion_time: None
             }

@@ -76,6 +76,14 @@ impl BudgetStatus {
         self.temporary_increase = increase;
         self
     }
+
+    /// The tenant's own settings, without a temporary increase.
+    pub fn base_settings(&self) -> BudgetSettings {
+        BudgetSettings {
+            max_budget_micros: self.base_budget_micros,
+            ..self.settings
+        }
+    }
 }
 
 /// A tenant's latest evaluated status, as the fleet view reads it.

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::notification::{RawTarget, url_origin};
 use crate::domain::{
-    AlertKind, BudgetSettings, BudgetState, BudgetStatus, DeliveryStatus, NotificationKind,
-    RawConfigUpdate, RawIncrease, RawSettings, TemporaryIncrease,
+    AlertKind, BudgetPreview, BudgetSettings, BudgetState, BudgetStatus, Crossing, DeliveryStatus,
+    Milestone, NotificationKind, RawConfigUpdate, RawIncrease, RawSettings, TemporaryIncrease,
 };
 use crate::domain::{AuditEvent, Delivery, NotificationTarget, Tenant, TenantConfig};
 use crate::service::{AlertEntry, TenantOverview};
@@ -41,6 +41,45 @@ pub(super) fn raw_config_update(req: &pb::UpdateBudgetConfigRequest) -> RawConfi
             .as_ref()
             .map(|config| config.etag.clone())
             .unwrap_or_default(),
+    }
+}
+
+/// A PreviewBudgetConfig as the use case takes it: UpdateBudgetConfig's settings and mask,
+/// without etags (a preview checks none).
+pub(super) fn raw_preview(req: &pb::PreviewBudgetConfigRequest) -> RawConfigUpdate {
+    RawConfigUpdate {
+        settings: raw_settings(req.config.as_ref()),
+        update_mask: req.update_mask.as_ref().map(|mask| mask.paths.clone()),
+        ..RawConfigUpdate::default()
+    }
+}
+
+fn milestone(m: &Milestone) -> pb::Milestone {
+    let (crossing, time) = match m.crossing {
+        Crossing::Reached => (pb::Crossing::Reached, None),
+        Crossing::BeforeReset(at) => (pb::Crossing::BeforeReset, Some(timestamp(at))),
+        Crossing::NotBeforeReset => (pb::Crossing::NotBeforeReset, None),
+    };
+    pb::Milestone {
+        amount_micros: m.amount_micros,
+        crossing: crossing.into(),
+        time,
+    }
+}
+
+pub(super) fn preview(tenant_id: &str, p: &BudgetPreview) -> pb::BudgetPreview {
+    pb::BudgetPreview {
+        tenant_id: tenant_id.to_owned(),
+        config: Some(settings(tenant_id, &p.settings)),
+        spend_micros: p.spend_micros,
+        daily_rate_micros: p.daily_rate_micros,
+        projected_spend_micros: p.projected_spend_micros,
+        alert: Some(milestone(&p.alert)),
+        budget: Some(milestone(&p.budget)),
+        block: Some(milestone(&p.block)),
+        reset_time: p.reset_time.map(timestamp),
+        period_changes: p.period_changes,
+        fetch_time: Some(timestamp(p.fetch_time)),
     }
 }
 

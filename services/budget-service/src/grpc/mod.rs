@@ -403,4 +403,21 @@ impl BudgetService for BudgetApi {
             csv: export.csv.into_bytes(),
         }))
     }
+
+    async fn preview_budget_config(
+        &self,
+        request: Request<pb::PreviewBudgetConfigRequest>,
+    ) -> Result<Response<pb::PreviewBudgetConfigResponse>, Status> {
+        // A read: no write rate taken, and the use case costs a cached status read.
+        self.caller(&request, Access::ReadTenant, &request.get_ref().tenant_id)
+            .await?;
+        let req = request.get_ref();
+        let preview = self
+            .budgets
+            .preview_config(&req.tenant_id, &convert::raw_preview(req))
+            .await?;
+        Ok(Response::new(pb::PreviewBudgetConfigResponse {
+            preview: Some(convert::preview(&req.tenant_id, &preview)),
+        }))
+    }
 }

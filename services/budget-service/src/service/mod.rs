@@ -14,6 +14,7 @@ mod invalidation;
 mod lifecycle;
 mod lists;
 mod notifications;
+mod preview;
 pub(crate) mod retention;
 mod shared;
 mod status;
