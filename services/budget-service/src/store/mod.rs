@@ -5,6 +5,7 @@
 mod exports;
 mod increases;
 mod lifecycle;
+mod model_spend;
 mod notifications;
 mod notify;
 mod retention;
@@ -26,6 +27,7 @@ pub use notifications::ALERTS_PAGE_SQL;
 pub(crate) use notifications::{Claim, DueDelivery, FailedAttempt};
 pub use notify::{LEADER_APPLICATION_NAME, LISTENER_APPLICATION_NAME};
 pub(crate) use notify::{LockSession, StatusChange, StatusChanges};
+pub(crate) use model_spend::DayModels;
 pub use retention::PurgeCounts;
 use rows::{AlertRow, AuditRow, SettingsJson, TenantConfigRow};
 pub use schema::SchemaStatus;
