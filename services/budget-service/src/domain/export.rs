@@ -199,13 +199,16 @@ pub fn iso_time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// Half a cent: the least amount the CSV shows as a cent.
+const HALF_CENT_MICROS: i64 = 5_000;
+
 /// How the daily spend CSV names the summed spend of models not stored by name.
 pub const OTHER_MODELS_CELL: &str = "(other models)";
 
 /// The daily spend CSV: for each day of the range, one row per model (as stored: most spend
 /// first, "other models" last), then a row with an empty model for the day's spend no model
 /// accounts for (days stored before the split by model); a day without spend is one row of
-/// 0.00. A day's rows always add up to its spend.
+/// 0.00. A day's rows add up to its spend, to the cent.
 pub fn daily_spend_csv(
     range: &DateRange,
     days: &[(NaiveDate, i64)],
@@ -222,8 +225,10 @@ pub fn daily_spend_csv(
             let name = model.model.as_deref().unwrap_or(OTHER_MODELS_CELL);
             csv.row(&[date.as_str(), name, &dollars(model.spend_micros)]);
         }
+        // LiteLLM's float dollars round to micros one by one: a remainder under half a cent
+        // is rounding, not spend.
         let rest = total.saturating_sub(attributed);
-        if rest > 0 || attributed == 0 {
+        if rest >= HALF_CENT_MICROS || attributed == 0 {
             csv.row(&[date.as_str(), "", &dollars(rest.max(0))]);
         }
     }
@@ -359,7 +364,7 @@ mod tests {
         let day = date("2026-11-01");
         let csv = daily_spend_csv(
             &range,
-            &[(day, 4_000_000), (date("2026-11-02"), 1_000_000)],
+            &[(day, 4_000_000), (date("2026-11-02"), 1_000_001)],
             &[
                 (day, ModelSpend::named("openai/gpt-4o", 2_500_000)),
                 (day, ModelSpend::named("=cmd|' /C calc'!A0", 500_000)),

@@ -327,6 +327,88 @@ mod tests {
         );
     }
 
+    fn activity(models: serde_json::Value) -> ActivityResponse {
+        serde_json::from_value(serde_json::json!({"results": [{
+            "date": "2026-11-28",
+            "metrics": {"spend": 3.5},
+            "breakdown": {
+                "models": models,
+                "api_keys": {"h1": {"metrics": {"spend": 3.0}}, "h2": {"metrics": {"spend": 0.5}}}
+            }
+        }]}))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn model(spend: f64, keys: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({"metrics": {"spend": spend}, "metadata": {}, "api_key_breakdown": keys})
+    }
+
+    #[test]
+    fn spend_by_model_is_read_per_key_from_each_models_breakdown() {
+        let answer = activity(serde_json::json!({
+            "openai/fake-gpt": model(2.5, serde_json::json!({
+                "h1": {"metrics": {"spend": 2.0}}, "h2": {"metrics": {"spend": 0.5}}
+            })),
+            "openai/gpt-4o-mini": model(1.0, serde_json::json!({"h1": {"metrics": {"spend": 1.0}}})),
+            "unknown-model": model(0.0, serde_json::json!({"h2": {"metrics": {"spend": 0.0}}}))
+        }));
+        let days = answer.into_key_days().unwrap_or_else(|e| panic!("{e}"));
+        let by_key: Vec<(&str, i64, &[ModelSpend])> = days
+            .iter()
+            .map(|d| (d.key_hash.as_str(), d.day.spend_micros, &d.day.models[..]))
+            .collect();
+        assert_eq!(
+            by_key,
+            vec![
+                (
+                    "h1",
+                    3_000_000,
+                    &[
+                        ModelSpend::named("openai/fake-gpt", 2_000_000),
+                        ModelSpend::named("openai/gpt-4o-mini", 1_000_000)
+                    ][..]
+                ),
+                ("h2", 500_000, &[ModelSpend::named("openai/fake-gpt", 500_000)][..]),
+            ]
+        );
+        // One key's answer: the models' own totals.
+        let one = activity(serde_json::json!({"openai/fake-gpt": model(2.5, serde_json::json!({}))}));
+        let days = one.into_days().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(days[0].models, vec![ModelSpend::named("openai/fake-gpt", 2_500_000)]);
+    }
+
+    #[test]
+    fn hostile_model_names_are_skipped_and_bad_amounts_refused() {
+        let long = "x".repeat(MAX_MODEL_NAME_BYTES + 1);
+        let answer = activity(serde_json::json!({
+            "evil\u{1b}[2J": model(1.0, serde_json::json!({})),
+            long: model(2.0, serde_json::json!({})),
+            "": model(0.25, serde_json::json!({})),
+            "ok/model": model(0.5, serde_json::json!({}))
+        }));
+        let days = answer.into_days().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            days[0].models,
+            vec![ModelSpend::named("ok/model", 500_000), ModelSpend::other(3_250_000)]
+        );
+        let negative = activity(serde_json::json!({"a/b": model(-0.01, serde_json::json!({}))}));
+        assert!(matches!(
+            negative.into_days(),
+            Err(LiteLlmError::InvalidResponse(_))
+        ));
+        let huge = activity(serde_json::json!({"a/b": model(1e300, serde_json::json!({}))}));
+        assert!(huge.into_days().is_err());
+        // Thousands of names: 20 kept, the rest one "other".
+        let many: serde_json::Map<String, serde_json::Value> = (0..3000)
+            .map(|i| (format!("p/m{i}"), model(0.01, serde_json::json!({}))))
+            .collect();
+        let days = activity(serde_json::Value::Object(many))
+            .into_days()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(days[0].models.len(), MODELS_PER_DAY + 1);
+        assert_eq!(days[0].models.last(), Some(&ModelSpend::other(2980 * 10_000)));
+    }
+
     #[test]
     fn a_key_expires_by_the_given_now_not_the_wall_clock() {
         let row = || -> KeyRow {
