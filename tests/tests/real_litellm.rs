@@ -334,7 +334,8 @@ async fn a_tenant_lives_a_budget_period_on_the_real_proxy() {
     // unless today is the 1st, yesterday's backdated spend, all on that one model.
     let today = Utc::now().date_naive();
     let period_start = today.with_day(1).unwrap();
-    let in_period = 250_000 + if yesterday >= period_start { backdated } else { 0 };
+    let backdated_in_period = today.pred_opt().unwrap() >= period_start;
+    let in_period = 250_000 + if backdated_in_period { backdated } else { 0 };
     let by_model = vec![pb::ModelSpend {
         model: format!("openai/{}", suite.proxy.model),
         spend_micros: in_period,
