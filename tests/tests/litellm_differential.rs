@@ -1276,7 +1276,9 @@ async fn script(d: &mut Differential) {
         // `openai/fake-gpt`, its spend and its per-key breakdown.
         Look::Fields("results.0.breakdown.models.openai/fake-gpt"),
         Look::Val("results.0.breakdown.models.openai/fake-gpt.metrics.spend"),
-        Look::Val("results.0.breakdown.models.openai/fake-gpt.api_key_breakdown.{chat.hash}.metrics.spend"),
+        Look::Val(
+            "results.0.breakdown.models.openai/fake-gpt.api_key_breakdown.{chat.hash}.metrics.spend",
+        ),
         Look::Val("metadata.total_spend"),
         Look::Val("metadata.total_api_requests"),
         Look::Val("metadata.total_successful_requests"),

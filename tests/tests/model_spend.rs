@@ -77,8 +77,13 @@ async fn the_periods_spend_by_model_is_the_top_five_and_other_kept_fresh_by_the_
     let key = stack.create_tenant("acme", 500).await.virtual_key;
     let sim = stack.sim();
     // Before the period: not this period's money.
-    sim.add_model_spend(&key, NaiveDate::from_ymd_opt(2026, 10, 30).unwrap(), "legacy", 100.0)
-        .unwrap();
+    sim.add_model_spend(
+        &key,
+        NaiveDate::from_ymd_opt(2026, 10, 30).unwrap(),
+        "legacy",
+        100.0,
+    )
+    .unwrap();
     for (d, model, usd) in [
         (2, "gpt-4o", 30.0),
         (2, "claude-3-5-sonnet", 12.0),
@@ -110,7 +115,8 @@ async fn the_periods_spend_by_model_is_the_top_five_and_other_kept_fresh_by_the_
     // Today's and yesterday's calls reach the page through the next pass, and days older
     // than yesterday are not read again.
     sim.add_model_spend(&key, day(19), "llama3", 20.0).unwrap();
-    sim.add_model_spend(&key, day(20), "gemini-pro", 7.5).unwrap();
+    sim.add_model_spend(&key, day(20), "gemini-pro", 7.5)
+        .unwrap();
     sim.add_model_spend(&key, day(10), "o1", 1000.0).unwrap();
     stack.evaluate().await;
     let later = history(&stack, "acme").await;

@@ -199,7 +199,10 @@ async fn one_replica_purges_at_a_time_and_a_stop_ends_the_purge() {
         .unwrap()
         .unwrap();
     // One batch for each table with nothing to delete, six for the audit events.
-    assert_eq!((counts.audit_events, counts.batches), (50, 1 + 1 + 6 + 1 + 1));
+    assert_eq!(
+        (counts.audit_events, counts.batches),
+        (50, 1 + 1 + 6 + 1 + 1)
+    );
     assert_eq!(count(&mut conn, "audit_events").await, 1);
     // The lock was released: another session can take it.
     let (free,): (bool,) = sqlx::query_as(

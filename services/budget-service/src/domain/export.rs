@@ -369,7 +369,10 @@ mod tests {
                 (day, ModelSpend::named("openai/gpt-4o", 2_500_000)),
                 (day, ModelSpend::named("=cmd|' /C calc'!A0", 500_000)),
                 (day, ModelSpend::other(250_000)),
-                (date("2026-11-02"), ModelSpend::named("openai/gpt-4o", 1_000_000)),
+                (
+                    date("2026-11-02"),
+                    ModelSpend::named("openai/gpt-4o", 1_000_000),
+                ),
             ],
         );
         assert_eq!(

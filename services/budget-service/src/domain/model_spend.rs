@@ -62,7 +62,7 @@ pub fn top_models(entries: impl IntoIterator<Item = ModelSpend>, keep: usize) ->
         .filter(|(_, spend)| *spend > 0)
         .collect();
     // Most spend first; the map's name order breaks ties (the sort is stable).
-    named.sort_by(|a, b| b.1.cmp(&a.1));
+    named.sort_by_key(|(_, spend)| std::cmp::Reverse(*spend));
     let rest = named.split_off(keep.min(named.len()));
     for (_, spend) in rest {
         other = other.saturating_add(spend);
@@ -163,12 +163,20 @@ mod tests {
             d("2026-11-21")
         );
         assert_eq!(
-            period_start(BudgetDuration::Days90, Some(at("2027-03-01T00:00:00Z")), today),
+            period_start(
+                BudgetDuration::Days90,
+                Some(at("2027-03-01T00:00:00Z")),
+                today
+            ),
             d("2026-12-01")
         );
         // A reset further away than the period (LiteLLM's word) never starts it in the future.
         assert_eq!(
-            period_start(BudgetDuration::Days30, Some(at("2027-06-01T00:00:00Z")), today),
+            period_start(
+                BudgetDuration::Days30,
+                Some(at("2027-06-01T00:00:00Z")),
+                today
+            ),
             today
         );
     }

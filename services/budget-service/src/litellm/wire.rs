@@ -368,13 +368,21 @@ mod tests {
                         ModelSpend::named("openai/gpt-4o-mini", 1_000_000)
                     ][..]
                 ),
-                ("h2", 500_000, &[ModelSpend::named("openai/fake-gpt", 500_000)][..]),
+                (
+                    "h2",
+                    500_000,
+                    &[ModelSpend::named("openai/fake-gpt", 500_000)][..]
+                ),
             ]
         );
         // One key's answer: the models' own totals.
-        let one = activity(serde_json::json!({"openai/fake-gpt": model(2.5, serde_json::json!({}))}));
+        let one =
+            activity(serde_json::json!({"openai/fake-gpt": model(2.5, serde_json::json!({}))}));
         let days = one.into_days().unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(days[0].models, vec![ModelSpend::named("openai/fake-gpt", 2_500_000)]);
+        assert_eq!(
+            days[0].models,
+            vec![ModelSpend::named("openai/fake-gpt", 2_500_000)]
+        );
     }
 
     #[test]
@@ -389,7 +397,10 @@ mod tests {
         let days = answer.into_days().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             days[0].models,
-            vec![ModelSpend::named("ok/model", 500_000), ModelSpend::other(3_250_000)]
+            vec![
+                ModelSpend::named("ok/model", 500_000),
+                ModelSpend::other(3_250_000)
+            ]
         );
         let negative = activity(serde_json::json!({"a/b": model(-0.01, serde_json::json!({}))}));
         assert!(matches!(
@@ -406,7 +417,10 @@ mod tests {
             .into_days()
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(days[0].models.len(), MODELS_PER_DAY + 1);
-        assert_eq!(days[0].models.last(), Some(&ModelSpend::other(2980 * 10_000)));
+        assert_eq!(
+            days[0].models.last(),
+            Some(&ModelSpend::other(2980 * 10_000))
+        );
     }
 
     #[test]

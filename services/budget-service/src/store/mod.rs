@@ -23,11 +23,11 @@ use crate::domain::{
     Alert, AlertKind, AuditEvent, BudgetSettings, BudgetStatus, EvaluatedStatus, Tenant,
     TenantConfig, TenantId,
 };
+pub(crate) use model_spend::DayModels;
 pub use notifications::ALERTS_PAGE_SQL;
 pub(crate) use notifications::{Claim, DueDelivery, FailedAttempt};
 pub use notify::{LEADER_APPLICATION_NAME, LISTENER_APPLICATION_NAME};
 pub(crate) use notify::{LockSession, StatusChange, StatusChanges};
-pub(crate) use model_spend::DayModels;
 pub use retention::PurgeCounts;
 use rows::{AlertRow, AuditRow, SettingsJson, TenantConfigRow};
 pub use schema::SchemaStatus;
