@@ -44,17 +44,21 @@ impl Store {
             models.push(model.model.as_deref().unwrap_or(OTHER_MODELS));
             spends.push(model.spend_micros);
         }
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let delete = sqlx::query(
             "DELETE FROM model_spend m USING UNNEST($1::text[], $2::date[]) AS u(t, d) \
              WHERE m.tenant_id = u.t AND m.day = u.d AND (NOT $3 OR EXISTS \
                (SELECT 1 FROM tenants WHERE tenant_id = u.t AND history_loaded_at IS NOT NULL))",
         )
         .bind(&day_tenants)
         .bind(&day_dates)
-        .bind(only_if_loaded)
-        .execute(&mut *tx)
-        .await?;
+        .bind(only_if_loaded);
+        if tenants.is_empty() {
+            // Idle tenant-days (the evaluator's usual case) cost one statement.
+            delete.execute(&self.pool).await?;
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        delete.execute(&mut *tx).await?;
         sqlx::query(
             "INSERT INTO model_spend (tenant_id, day, model, spend_micros) \
              SELECT t, d, m, s FROM UNNEST($1::text[], $2::date[], $3::text[], $4::bigint[]) AS u(t, d, m, s) \
