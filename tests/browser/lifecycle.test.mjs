@@ -25,7 +25,7 @@ test("the export buttons download CSV files with their header rows", async () =>
     await open(page, stack, "/tenants/export-co");
     assert.match(await page.inputValue("#export-start"), /^\d{4}-\d{2}-\d{2}$/);
     for (const [id, header] of [
-      ["#export-daily-spend", "date,spend_usd"],
+      ["#export-daily-spend", "date,model,spend_usd"],
       ["#export-alerts", "alert_id,created_at,type,spend_usd,max_budget_usd,percent,threshold_percent,message"],
       ["#export-audit-events", "event_id,created_at,actor,action,"],
     ]) {

@@ -370,3 +370,62 @@ describe("missing data", () => {
     }
   });
 });
+
+test("the tenant page lists this period's spend by model: the top five and other models, with amounts", async () => {
+  const id = uniqueId("models");
+  await stack.seedTenant({
+    id,
+    max_budget_usd: 500,
+    spend_usd: 0,
+    models: [
+      { model: "gpt-4o", usd: 40 },
+      { model: "claude-3-5-sonnet", usd: 25 },
+      { model: "gpt-4o-mini", usd: 15 },
+      { model: "o1", usd: 10 },
+      { model: "llama3", usd: 9.7 },
+      { model: "mistral-large", usd: 0.2 },
+      { model: "gemini-pro", usd: 0.1 },
+    ],
+  });
+  const page = await newPage(browser);
+  try {
+    await open(page, stack, `/tenants/${id}`);
+    assert.equal(await text(page, "#models-heading"), "Spend by model this period");
+    const rows = await page.locator("#model-list > li").evaluateAll((items) =>
+      items.map((li) => [li.querySelector(".model-name").textContent, li.querySelector(".model-amount").textContent]),
+    );
+    assert.deepEqual(rows, [
+      ["openai/gpt-4o", "$40.00 (40 %)"],
+      ["openai/claude-3-5-sonnet", "$25.00 (25 %)"],
+      ["openai/gpt-4o-mini", "$15.00 (15 %)"],
+      ["openai/o1", "$10.00 (10 %)"],
+      ["openai/llama3", "$9.70 (10 %)"],
+      ["Other models", "$0.30 (<1 %)"],
+    ]);
+    const firstOfMonth = `${new Date().toISOString().slice(0, 8)}01`;
+    assert.equal(await text(page, "#models-since"), `Since ${firstOfMonth} · $100.00 in total`);
+    // The bars repeat the shares, hidden from assistive technology.
+    const widths = await page.locator("#model-list .model-fill").evaluateAll((fills) =>
+      fills.map((f) => Math.round((f.getBoundingClientRect().width / f.parentElement.clientWidth) * 100)),
+    );
+    assert.deepEqual(widths, [40, 25, 15, 10, 10, 0]);
+    await screenshot(page, "usage-models");
+    await assertAccessible(page, "spend by model");
+    assertNoProblems(page);
+  } finally {
+    await closePage(page);
+  }
+});
+
+test("a tenant without spend says so instead of an empty list of models", async () => {
+  const id = uniqueId("nomodels");
+  await stack.seedTenant({ id, max_budget_usd: 500, spend_usd: 0 });
+  const page = await newPage(browser);
+  try {
+    await open(page, stack, `/tenants/${id}`);
+    assert.equal(await text(page, "#models-empty"), "No spend by model this period yet.");
+    assertNoProblems(page);
+  } finally {
+    await closePage(page);
+  }
+});

@@ -197,8 +197,8 @@ async fn daily_spend_is_zero_filled_from_the_stored_days() {
     );
     assert_eq!(
         String::from_utf8(answer.csv).unwrap(),
-        "date,spend_usd\r\n2026-01-01,0.00\r\n2026-01-02,12.35\r\n2026-01-03,0.00\r\n\
-         2026-01-04,1234.50\r\n2026-01-05,0.00\r\n"
+        "date,model,spend_usd\r\n2026-01-01,,0.00\r\n2026-01-02,,12.35\r\n2026-01-03,,0.00\r\n\
+         2026-01-04,,1234.50\r\n2026-01-05,,0.00\r\n"
     );
     stack.stop().await;
 }

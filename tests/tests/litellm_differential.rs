@@ -1272,6 +1272,13 @@ async fn script(d: &mut Differential) {
         Look::Val("results.0.breakdown.api_keys.{chat.hash}.metrics.spend"),
         Look::Val("results.0.breakdown.api_keys.{chat.hash}.metadata"),
         Look::Fields("results.0.breakdown.models"),
+        // Spend by model, as budget-service reads it (`litellm/wire.rs`): the deployment
+        // `openai/fake-gpt`, its spend and its per-key breakdown.
+        Look::Fields("results.0.breakdown.models.openai/fake-gpt"),
+        Look::Val("results.0.breakdown.models.openai/fake-gpt.metrics.spend"),
+        Look::Val(
+            "results.0.breakdown.models.openai/fake-gpt.api_key_breakdown.{chat.hash}.metrics.spend",
+        ),
         Look::Val("metadata.total_spend"),
         Look::Val("metadata.total_api_requests"),
         Look::Val("metadata.total_successful_requests"),
@@ -1342,6 +1349,8 @@ async fn script(d: &mut Differential) {
             Look::Val("results.0.breakdown.api_keys.{chat.hash}.metrics.spend"),
             Look::Val("results.0.breakdown.api_keys.{main.hash}.metrics.spend"),
             Look::Val("results.0.breakdown.api_keys.{main.hash}.metadata"),
+            Look::Val("results.0.breakdown.models.openai/fake-gpt.api_key_breakdown.{chat.hash}.metrics.spend"),
+            Look::Val("results.0.breakdown.models.openai/fake-gpt.api_key_breakdown.{main.hash}.metrics.spend"),
         ],
     )
     .await;

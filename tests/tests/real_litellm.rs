@@ -329,6 +329,37 @@ async fn a_tenant_lives_a_budget_period_on_the_real_proxy() {
     let backdated = if forecasting { 50_000_000 } else { 0 };
     assert_eq!((past, yesterdays), (backdated, backdated), "{history:?}");
 
+    // Where the money goes: the proxy's `breakdown.models` names the deployment
+    // `openai/<model>`; the period (from the 1st, LiteLLM's "30d") holds today's calls and,
+    // unless today is the 1st, yesterday's backdated spend, all on that one model.
+    let today = Utc::now().date_naive();
+    let period_start = today.with_day(1).unwrap();
+    let backdated_in_period = today.pred_opt().unwrap() >= period_start;
+    let in_period = 250_000 + if backdated_in_period { backdated } else { 0 };
+    let by_model = vec![pb::ModelSpend {
+        model: format!("openai/{}", suite.proxy.model),
+        spend_micros: in_period,
+        other: false,
+    }];
+    let answer = eventually("the period's spend by model", || async {
+        let answer = suite
+            .stack
+            .client()
+            .get_spend_history(pb::GetSpendHistoryRequest {
+                tenant_id: id.clone(),
+                days: 7,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        (answer.models == by_model).then_some(answer)
+    })
+    .await;
+    assert_eq!(
+        answer.period_start,
+        period_start.format("%Y-%m-%d").to_string()
+    );
+
     // Raising the budget without touching the period: limits move, `budget_duration` is not
     // sent, so LiteLLM neither restarts the period nor moves the reset date.
     update(&suite, &id, settings(1_000_000, 80, 110, "30d")).await;

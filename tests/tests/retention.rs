@@ -68,6 +68,22 @@ async fn purge_removes_only_rows_older_than_the_window_in_batches() {
     .execute(&mut conn)
     .await
     .unwrap();
+    // Spend by model on 1,100 of those old days, two models each.
+    sqlx::query(
+        "INSERT INTO model_spend (tenant_id, day, model, spend_micros) \
+         SELECT 'acme', d::date, m, 1 FROM generate_series(current_date - 1500, current_date - 401, '1 day') AS d, \
+         unnest(ARRAY['openai/a', 'openai/b']) AS m",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO model_spend (tenant_id, day, model, spend_micros) \
+         SELECT 'acme', d::date, 'openai/a', 1 FROM generate_series(current_date - 399, current_date - 390, '1 day') AS d",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
     // Newer: inside the 400-day window, including just inside its edge.
     alerts(&mut conn, target, 5, 10, "new").await;
     alerts(&mut conn, target, 2, 399, "edge").await;
@@ -96,14 +112,17 @@ async fn purge_removes_only_rows_older_than_the_window_in_batches() {
             alerts: 2_500,
             audit_events: 2_500,
             daily_spend: 1_200,
-            // 1,000 + 1,000 + 500 for each 2,500-row table, 1,000 + 200 for daily spend.
-            batches: 3 + 3 + 3 + 2,
+            model_spend: 2_200,
+            // 1,000 + 1,000 + 500 for each 2,500-row table, 1,000 + 200 for daily spend,
+            // 1,000 + 1,000 + 200 for spend by model.
+            batches: 3 + 3 + 3 + 2 + 3,
         }
     );
     assert_eq!(count(&mut conn, "budget_alert_history").await, 7);
     assert_eq!(count(&mut conn, "notification_deliveries").await, 7);
     assert_eq!(count(&mut conn, "audit_events").await, audit_before - 2_500);
     assert_eq!(count(&mut conn, "daily_spend").await, 30);
+    assert_eq!(count(&mut conn, "model_spend").await, 10);
     let (oldest_day,): (chrono::NaiveDate,) = sqlx::query_as("SELECT min(day) FROM daily_spend")
         .fetch_one(&mut conn)
         .await
@@ -179,7 +198,11 @@ async fn one_replica_purges_at_a_time_and_a_stop_ends_the_purge() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((counts.audit_events, counts.batches), (50, 1 + 1 + 6 + 1));
+    // One batch for each table with nothing to delete, six for the audit events.
+    assert_eq!(
+        (counts.audit_events, counts.batches),
+        (50, 1 + 1 + 6 + 1 + 1)
+    );
     assert_eq!(count(&mut conn, "audit_events").await, 1);
     // The lock was released: another session can take it.
     let (free,): (bool,) = sqlx::query_as(

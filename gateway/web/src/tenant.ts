@@ -1,4 +1,4 @@
-// The tenant page ("/tenants/{id}"): budget usage, spend trend, alert history (with each
+// The tenant page ("/tenants/{id}"): budget usage, spend trend, spend by model, alert history (with each
 // alert's notification deliveries), the configuration form, the notification targets and the
 // audit log. Each section loads and fails on its own.
 
@@ -13,6 +13,7 @@ import type {
 import { BudgetState, type Role } from "./gen/budget/v1/budget_pb";
 import { api, describeError, errorCode, isCanceled, noAccessText, toDate } from "./api";
 import { renderChart } from "./chart";
+import { modelsView, renderModels } from "./models";
 import { fill, h, say } from "./dom";
 import { createConfigForm } from "./form";
 import { exportView, lifecycleView } from "./lifecycle";
@@ -338,6 +339,8 @@ export function showTenant(root: HTMLElement, tenantId: string, allTenants = tru
   const audit = auditView(tenantId, signal);
   const chartBody = h("div", { class: "chart-body" }, h("p", { class: "muted" }, "Loading spend history…"));
   const chart = section("trend", "Spend trend (last 30 days)", chartBody);
+  const modelsBody = h("div", {}, h("p", { class: "muted" }, "Loading spend by model…"));
+  const models = section("models", "Spend by model this period", modelsBody);
   const pageError = h("p", { id: "page-error", class: "error banner", role: "alert", hidden: true });
   const form = createConfigForm(tenantId, signal, () => void refreshAfterSave(), () => void loadConfig());
   const configSection = section("config", "Budget Configuration", form.element);
@@ -359,7 +362,7 @@ export function showTenant(root: HTMLElement, tenantId: string, allTenants = tru
     const code = errorCode(err);
     if (code !== Code.NotFound && code !== Code.PermissionDenied) return false;
     say(pageError, code === Code.PermissionDenied ? noAccessText(tenantId) : describeError(err, tenantId));
-    for (const el of [usage.element, chart, alerts.element, configSection, notifications.element, audit.element, life.actions, exports, ...life.top]) {
+    for (const el of [usage.element, chart, models, alerts.element, configSection, notifications.element, audit.element, life.actions, exports, ...life.top]) {
       el.hidden = true;
     }
     return true;
@@ -370,9 +373,11 @@ export function showTenant(root: HTMLElement, tenantId: string, allTenants = tru
     if (historyError !== undefined) {
       destroyChart = () => {};
       fill(chartBody, h("p", { id: "chart-error", class: "error", role: "alert" }, describeError(historyError, tenantId)));
+      fill(modelsBody, h("p", { class: "error" }, describeError(historyError, tenantId)));
       return;
     }
     if (!history) return;
+    fill(modelsBody, renderModels(modelsView(history)));
     destroyChart = renderChart(chartBody, {
       days: history.days,
       daysWithData: history.daysWithData,
@@ -431,7 +436,7 @@ export function showTenant(root: HTMLElement, tenantId: string, allTenants = tru
     h(
       "div",
       { class: "layout" },
-      h("div", { class: "col" }, usage.element, chart, alerts.element, exports),
+      h("div", { class: "col" }, usage.element, chart, models, alerts.element, exports),
       h("div", { class: "col" }, configSection, life.actions, notifications.element, audit.element),
     ),
   );

@@ -282,7 +282,11 @@ impl RunningStack {
         {
             sim.set_daily_spend(&key, date, usd)?;
         }
-        sim.set_spend(&key, seed.spend_usd)?;
+        for model in &seed.models {
+            sim.add_model_spend(&key, today, &model.model, model.usd)?;
+        }
+        let models_usd: f64 = seed.models.iter().map(|m| m.usd).sum();
+        sim.set_spend(&key, seed.spend_usd + models_usd)?;
         let id = TenantId::parse(&seed.id).context("tenant id")?;
         for (n, alert) in seed.alerts.iter().enumerate() {
             let kind = AlertKind::parse(&alert.kind)
@@ -332,6 +336,16 @@ pub struct TenantSeed {
     pub projected_max_percent: Option<f64>,
     #[serde(default)]
     pub alerts: Vec<AlertSeed>,
+    /// Calls made today on these models, on top of `spend_usd` (which they add to).
+    #[serde(default)]
+    pub models: Vec<ModelSeed>,
+}
+
+/// Spend on one model today, as LiteLLM's daily activity reports it (`openai/<model>`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct ModelSeed {
+    pub model: String,
+    pub usd: f64,
 }
 
 /// An alert to record for a seeded tenant.
@@ -530,6 +544,7 @@ pub fn demo_tenants() -> Vec<TenantSeed> {
         // alerts, never a forecast inflated early in a period.
         projected_max_percent: Some(90.0),
         alerts: Vec::new(),
+        models: Vec::new(),
     };
     vec![
         tenant("acme", "Acme Corp", 500.0, 210.0, 45),

@@ -34,6 +34,7 @@ pub(crate) async fn run(
                 deliveries = counts.deliveries,
                 audit_events = counts.audit_events,
                 daily_spend = counts.daily_spend,
+                model_spend = counts.model_spend,
                 batches = counts.batches,
                 "retention purge finished"
             ),

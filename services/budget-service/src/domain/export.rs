@@ -13,6 +13,7 @@
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
 use super::budget::FieldViolation;
+use super::model_spend::ModelSpend;
 use super::money::dollars_and_cents;
 
 /// The longest range an export may cover: `end` at most this many days after `start`.
@@ -198,13 +199,38 @@ pub fn iso_time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// The daily spend CSV: one row per day of the range, days without spend as 0.00.
-pub fn daily_spend_csv(range: &DateRange, days: &[(NaiveDate, i64)]) -> String {
+/// Half a cent: the least amount the CSV shows as a cent.
+const HALF_CENT_MICROS: i64 = 5_000;
+
+/// How the daily spend CSV names the summed spend of models not stored by name.
+pub const OTHER_MODELS_CELL: &str = "(other models)";
+
+/// The daily spend CSV: for each day of the range, one row per model (as stored: most spend
+/// first, "other models" last), then a row with an empty model for the day's spend no model
+/// accounts for (days stored before the split by model); a day without spend is one row of
+/// 0.00. A day's rows add up to its spend, to the cent.
+pub fn daily_spend_csv(
+    range: &DateRange,
+    days: &[(NaiveDate, i64)],
+    models: &[(NaiveDate, ModelSpend)],
+) -> String {
     let spend: std::collections::BTreeMap<NaiveDate, i64> = days.iter().copied().collect();
-    let mut csv = CsvWriter::with_header(&["date", "spend_usd"]);
+    let mut csv = CsvWriter::with_header(&["date", "model", "spend_usd"]);
     for day in range.days() {
-        let micros = spend.get(&day).copied().unwrap_or(0);
-        csv.row(&[day.format("%Y-%m-%d").to_string(), dollars(micros)]);
+        let date = day.format("%Y-%m-%d").to_string();
+        let total = spend.get(&day).copied().unwrap_or(0);
+        let mut attributed = 0i64;
+        for (_, model) in models.iter().filter(|(d, _)| *d == day) {
+            attributed = attributed.saturating_add(model.spend_micros);
+            let name = model.model.as_deref().unwrap_or(OTHER_MODELS_CELL);
+            csv.row(&[date.as_str(), name, &dollars(model.spend_micros)]);
+        }
+        // LiteLLM's float dollars round to micros one by one: a remainder under half a cent
+        // is rounding, not spend.
+        let rest = total.saturating_sub(attributed);
+        if rest >= HALF_CENT_MICROS || attributed == 0 {
+            csv.row(&[date.as_str(), "", &dollars(rest.max(0))]);
+        }
     }
     csv.finish()
 }
@@ -325,10 +351,38 @@ mod tests {
     #[test]
     fn daily_spend_is_zero_filled() {
         let range = DateRange::parse("2026-11-01", "2026-11-03").unwrap();
-        let csv = daily_spend_csv(&range, &[(date("2026-11-02"), 1_500_000)]);
+        let csv = daily_spend_csv(&range, &[(date("2026-11-02"), 1_500_000)], &[]);
         assert_eq!(
             csv,
-            "date,spend_usd\r\n2026-11-01,0.00\r\n2026-11-02,1.50\r\n2026-11-03,0.00\r\n"
+            "date,model,spend_usd\r\n2026-11-01,,0.00\r\n2026-11-02,,1.50\r\n2026-11-03,,0.00\r\n"
+        );
+    }
+
+    #[test]
+    fn daily_spend_has_a_row_per_model_adding_up_to_the_day() {
+        let range = DateRange::parse("2026-11-01", "2026-11-02").unwrap();
+        let day = date("2026-11-01");
+        let csv = daily_spend_csv(
+            &range,
+            &[(day, 4_000_000), (date("2026-11-02"), 1_000_001)],
+            &[
+                (day, ModelSpend::named("openai/gpt-4o", 2_500_000)),
+                (day, ModelSpend::named("=cmd|' /C calc'!A0", 500_000)),
+                (day, ModelSpend::other(250_000)),
+                (
+                    date("2026-11-02"),
+                    ModelSpend::named("openai/gpt-4o", 1_000_000),
+                ),
+            ],
+        );
+        assert_eq!(
+            csv,
+            "date,model,spend_usd\r\n\
+             2026-11-01,openai/gpt-4o,2.50\r\n\
+             2026-11-01,'=cmd|' /C calc'!A0,0.50\r\n\
+             2026-11-01,(other models),0.25\r\n\
+             2026-11-01,,0.75\r\n\
+             2026-11-02,openai/gpt-4o,1.00\r\n"
         );
     }
 

@@ -24,6 +24,7 @@ pub mod export;
 pub mod forecast;
 pub mod history;
 pub mod increase;
+pub mod model_spend;
 pub mod money;
 pub mod notification;
 pub mod preview;
@@ -40,6 +41,7 @@ pub use budget::{
 pub use forecast::Forecast;
 pub use history::DailyHistory;
 pub use increase::{RawIncrease, TemporaryIncrease};
+pub use model_spend::ModelSpend;
 pub use notification::{DeliveryStatus, NotificationKind};
 pub use preview::{BudgetPreview, Crossing, Milestone};
 pub use status::{BudgetStatus, EvaluatedStatus};

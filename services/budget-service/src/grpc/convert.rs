@@ -273,3 +273,11 @@ pub(super) fn raw_increase(req: &pb::GrantTemporaryIncreaseRequest) -> RawIncrea
         reason: req.reason.clone(),
     }
 }
+
+pub(super) fn model_spend(m: &crate::domain::ModelSpend) -> pb::ModelSpend {
+    pb::ModelSpend {
+        model: m.model.clone().unwrap_or_default(),
+        spend_micros: m.spend_micros,
+        other: m.model.is_none(),
+    }
+}

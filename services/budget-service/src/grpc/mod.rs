@@ -161,6 +161,8 @@ impl BudgetService for BudgetApi {
                 })
                 .collect(),
             days_with_data: i32::try_from(history.days_with_data).unwrap_or(i32::MAX),
+            period_start: history.period_start.format("%Y-%m-%d").to_string(),
+            models: history.models.iter().map(convert::model_spend).collect(),
         }))
     }
 

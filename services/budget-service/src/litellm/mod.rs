@@ -64,6 +64,22 @@ pub enum KeyStatus {
     Deleted,
 }
 
+/// One UTC day of a key's spend from LiteLLM's daily activity: the day's total and, from
+/// `breakdown.models`, the spend by model (at most `MODELS_PER_DAY` named, the rest "other").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DaySpend {
+    pub day: NaiveDate,
+    pub spend_micros: i64,
+    pub models: Vec<crate::domain::ModelSpend>,
+}
+
+/// A [`DaySpend`] of the key with this hash, from the whole proxy's activity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct KeyDaySpend {
+    pub key_hash: String,
+    pub day: DaySpend,
+}
+
 /// What LiteLLM reports about a key's budget.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KeyBudget {
@@ -250,7 +266,7 @@ impl LiteLlmClient {
         key_hash: &str,
         start: NaiveDate,
         end: NaiveDate,
-    ) -> Result<Vec<(NaiveDate, i64)>, LiteLlmError> {
+    ) -> Result<Vec<DaySpend>, LiteLlmError> {
         self.activity(start, end, Some(key_hash)).await?.into_days()
     }
 
@@ -271,12 +287,12 @@ impl LiteLlmClient {
     }
 
     /// GET /user/daily/activity/aggregated for the whole proxy: every key's spend per UTC
-    /// day from `start` to `end`, as (day, key hash, micros).
+    /// day from `start` to `end`, by key hash, each day split by model.
     pub(crate) async fn daily_spend_by_key(
         &self,
         start: NaiveDate,
         end: NaiveDate,
-    ) -> Result<Vec<(NaiveDate, String, i64)>, LiteLlmError> {
+    ) -> Result<Vec<KeyDaySpend>, LiteLlmError> {
         self.activity(start, end, None).await?.into_key_days()
     }
 

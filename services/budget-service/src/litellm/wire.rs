@@ -5,7 +5,11 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{KeyBudget, KeyStatus, LiteLlmError, amount};
+use std::collections::BTreeMap;
+
+use super::{DaySpend, KeyBudget, KeyDaySpend, KeyStatus, LiteLlmError, amount};
+use crate::domain::ModelSpend;
+use crate::domain::model_spend::{MODELS_PER_DAY, top_models};
 
 #[derive(Deserialize)]
 pub(super) struct ErrorEnvelope {
@@ -101,15 +105,25 @@ pub(super) struct ActivityDay {
     pub breakdown: Option<ActivityBreakdown>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 pub(super) struct ActivityBreakdown {
     #[serde(default)]
-    pub api_keys: std::collections::BTreeMap<String, KeyActivity>,
+    pub api_keys: BTreeMap<String, KeyActivity>,
+    /// By deployment (`provider/model`), each with the keys that spent on it.
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelActivity>,
 }
 
 #[derive(Deserialize)]
 pub(super) struct KeyActivity {
     pub metrics: ActivityMetrics,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ModelActivity {
+    pub metrics: ActivityMetrics,
+    #[serde(default)]
+    pub api_key_breakdown: BTreeMap<String, KeyActivity>,
 }
 
 /// /key/list with return_full_object=true.
@@ -147,32 +161,97 @@ pub(super) struct ActivityMetrics {
 }
 
 impl ActivityResponse {
-    pub(super) fn into_days(self) -> Result<Vec<(NaiveDate, i64)>, LiteLlmError> {
+    /// One key's days (the answer was filtered by its hash): spend and spend by model.
+    pub(super) fn into_days(self) -> Result<Vec<DaySpend>, LiteLlmError> {
         self.results
             .into_iter()
             .map(|day| {
-                let date = NaiveDate::parse_from_str(&day.date, "%Y-%m-%d").map_err(|_| {
-                    LiteLlmError::InvalidResponse("activity date is not YYYY-MM-DD".into())
-                })?;
-                Ok((date, amount("daily spend", day.metrics.spend)?))
+                let date = activity_date(&day.date)?;
+                let models = day
+                    .breakdown
+                    .map(|b| b.models)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(model, activity)| (model, activity.metrics.spend));
+                Ok(DaySpend {
+                    day: date,
+                    spend_micros: amount("daily spend", day.metrics.spend)?,
+                    models: model_spends(models)?,
+                })
             })
             .collect()
     }
-}
 
-impl ActivityResponse {
-    pub(super) fn into_key_days(self) -> Result<Vec<(NaiveDate, String, i64)>, LiteLlmError> {
+    /// Every key's days (the whole proxy): spend and spend by model, per key hash.
+    pub(super) fn into_key_days(self) -> Result<Vec<KeyDaySpend>, LiteLlmError> {
         let mut out = Vec::new();
         for day in self.results {
-            let date = NaiveDate::parse_from_str(&day.date, "%Y-%m-%d").map_err(|_| {
-                LiteLlmError::InvalidResponse("activity date is not YYYY-MM-DD".into())
-            })?;
-            for (hash, key) in day.breakdown.map(|b| b.api_keys).unwrap_or_default() {
-                out.push((date, hash, amount("daily spend", key.metrics.spend)?));
+            let date = activity_date(&day.date)?;
+            let breakdown = day.breakdown.unwrap_or_default();
+            // The models of each key, from each model's own per-key breakdown.
+            let mut key_models: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
+            for (model, activity) in breakdown.models {
+                for (hash, key) in activity.api_key_breakdown {
+                    key_models
+                        .entry(hash)
+                        .or_default()
+                        .push((model.clone(), key.metrics.spend));
+                }
+            }
+            for (hash, key) in breakdown.api_keys {
+                let models = key_models.remove(&hash).unwrap_or_default();
+                out.push(KeyDaySpend {
+                    key_hash: hash,
+                    day: DaySpend {
+                        day: date,
+                        spend_micros: amount("daily spend", key.metrics.spend)?,
+                        models: model_spends(models)?,
+                    },
+                });
             }
         }
         Ok(out)
     }
+}
+
+fn activity_date(raw: &str) -> Result<NaiveDate, LiteLlmError> {
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map_err(|_| LiteLlmError::InvalidResponse("activity date is not YYYY-MM-DD".into()))
+}
+
+/// The longest model name we keep (in bytes; the `model_spend` table checks it too).
+pub(super) const MAX_MODEL_NAME_BYTES: usize = 256;
+
+/// Whether a model name from LiteLLM may be stored and shown: not empty, at most
+/// [`MAX_MODEL_NAME_BYTES`], no control characters (it reaches logs, CSV cells and pages).
+fn is_acceptable_model_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= MAX_MODEL_NAME_BYTES && !name.chars().any(char::is_control)
+}
+
+/// A day's spend by model in micros, capped at [`MODELS_PER_DAY`] models plus "other".
+/// An amount that is not a non-negative number refuses the answer; a name we will not keep
+/// is skipped with a log, and its spend counted under "other" so the day still adds up.
+fn model_spends(
+    models: impl IntoIterator<Item = (String, f64)>,
+) -> Result<Vec<ModelSpend>, LiteLlmError> {
+    let mut entries = Vec::new();
+    let mut skipped = 0usize;
+    for (model, usd) in models {
+        let micros = amount("model spend", usd)?;
+        if is_acceptable_model_name(&model) {
+            entries.push(ModelSpend::named(model, micros));
+        } else {
+            skipped = skipped.saturating_add(1);
+            entries.push(ModelSpend::other(micros));
+        }
+    }
+    if skipped > 0 {
+        tracing::warn!(
+            skipped,
+            "LiteLLM named models with empty, overlong or control-character names; counted as other models"
+        );
+    }
+    Ok(top_models(entries, MODELS_PER_DAY))
 }
 
 /// LiteLLM writes datetimes as RFC 3339, sometimes without an offset (then UTC).
@@ -245,6 +324,102 @@ mod tests {
         assert_eq!(
             blocked.into_budget(now()).map(|b| b.status).ok(),
             Some(KeyStatus::Revoked)
+        );
+    }
+
+    fn activity(models: serde_json::Value) -> ActivityResponse {
+        serde_json::from_value(serde_json::json!({"results": [{
+            "date": "2026-11-28",
+            "metrics": {"spend": 3.5},
+            "breakdown": {
+                "models": models,
+                "api_keys": {"h1": {"metrics": {"spend": 3.0}}, "h2": {"metrics": {"spend": 0.5}}}
+            }
+        }]}))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn model(spend: f64, keys: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({"metrics": {"spend": spend}, "metadata": {}, "api_key_breakdown": keys})
+    }
+
+    #[test]
+    fn spend_by_model_is_read_per_key_from_each_models_breakdown() {
+        let answer = activity(serde_json::json!({
+            "openai/fake-gpt": model(2.5, serde_json::json!({
+                "h1": {"metrics": {"spend": 2.0}}, "h2": {"metrics": {"spend": 0.5}}
+            })),
+            "openai/gpt-4o-mini": model(1.0, serde_json::json!({"h1": {"metrics": {"spend": 1.0}}})),
+            "unknown-model": model(0.0, serde_json::json!({"h2": {"metrics": {"spend": 0.0}}}))
+        }));
+        let days = answer.into_key_days().unwrap_or_else(|e| panic!("{e}"));
+        let by_key: Vec<(&str, i64, &[ModelSpend])> = days
+            .iter()
+            .map(|d| (d.key_hash.as_str(), d.day.spend_micros, &d.day.models[..]))
+            .collect();
+        assert_eq!(
+            by_key,
+            vec![
+                (
+                    "h1",
+                    3_000_000,
+                    &[
+                        ModelSpend::named("openai/fake-gpt", 2_000_000),
+                        ModelSpend::named("openai/gpt-4o-mini", 1_000_000)
+                    ][..]
+                ),
+                (
+                    "h2",
+                    500_000,
+                    &[ModelSpend::named("openai/fake-gpt", 500_000)][..]
+                ),
+            ]
+        );
+        // One key's answer: the models' own totals.
+        let one =
+            activity(serde_json::json!({"openai/fake-gpt": model(2.5, serde_json::json!({}))}));
+        let days = one.into_days().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            days[0].models,
+            vec![ModelSpend::named("openai/fake-gpt", 2_500_000)]
+        );
+    }
+
+    #[test]
+    fn hostile_model_names_are_skipped_and_bad_amounts_refused() {
+        let long = "x".repeat(MAX_MODEL_NAME_BYTES + 1);
+        let answer = activity(serde_json::json!({
+            "evil\u{1b}[2J": model(1.0, serde_json::json!({})),
+            long: model(2.0, serde_json::json!({})),
+            "": model(0.25, serde_json::json!({})),
+            "ok/model": model(0.5, serde_json::json!({}))
+        }));
+        let days = answer.into_days().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            days[0].models,
+            vec![
+                ModelSpend::named("ok/model", 500_000),
+                ModelSpend::other(3_250_000)
+            ]
+        );
+        let negative = activity(serde_json::json!({"a/b": model(-0.01, serde_json::json!({}))}));
+        assert!(matches!(
+            negative.into_days(),
+            Err(LiteLlmError::InvalidResponse(_))
+        ));
+        let huge = activity(serde_json::json!({"a/b": model(1e300, serde_json::json!({}))}));
+        assert!(huge.into_days().is_err());
+        // Thousands of names: 20 kept, the rest one "other".
+        let many: serde_json::Map<String, serde_json::Value> = (0..3000)
+            .map(|i| (format!("p/m{i}"), model(0.01, serde_json::json!({}))))
+            .collect();
+        let days = activity(serde_json::Value::Object(many))
+            .into_days()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(days[0].models.len(), MODELS_PER_DAY + 1);
+        assert_eq!(
+            days[0].models.last(),
+            Some(&ModelSpend::other(2980 * 10_000))
         );
     }
 

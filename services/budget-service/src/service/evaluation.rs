@@ -17,9 +17,9 @@ use crate::domain::increase::effective_settings;
 use crate::domain::{Alert, Tenant, TenantConfig, TenantId};
 use crate::domain::{BudgetSettings, BudgetStatus, due_alerts};
 use crate::error::BudgetError;
-use crate::litellm::{KeyBudget, KeyStatus};
+use crate::litellm::{DaySpend, KeyBudget, KeyStatus};
 use crate::panic_points::panic_text;
-use crate::store::{NewAlert, NewAudit, StoreError};
+use crate::store::{DayModels, NewAlert, NewAudit, StoreError};
 
 /// Tenants read from the database at a time during a pass.
 const TENANT_BATCH: i64 = 500;
@@ -102,9 +102,9 @@ impl Budgets {
         // is used as it is.
         let recent = match self.litellm.daily_spend_by_key(yesterday, today).await {
             Ok(rows) => {
-                let mut by_key: HashMap<String, Vec<(chrono::NaiveDate, i64)>> = HashMap::new();
-                for (day, hash, micros) in rows {
-                    by_key.entry(hash).or_default().push((day, micros));
+                let mut by_key: HashMap<String, Vec<DaySpend>> = HashMap::new();
+                for row in rows {
+                    by_key.entry(row.key_hash).or_default().push(row.day);
                 }
                 Some(by_key)
             }
@@ -131,11 +131,16 @@ impl Budgets {
                     return Ok(report);
                 }
                 report.tenants += 1;
+                // Both days, a day LiteLLM did not report as no spend (and no models).
                 let recent_days = recent.as_ref().map(|by_key| {
-                    let mut days = vec![(yesterday, 0), (today, 0)];
-                    for (day, micros) in by_key.get(&tenant.key_hash).into_iter().flatten() {
-                        if let Some(slot) = days.iter_mut().find(|(d, _)| d == day) {
-                            slot.1 = *micros;
+                    let mut days = [yesterday, today].map(|day| DaySpend {
+                        day,
+                        spend_micros: 0,
+                        models: Vec::new(),
+                    });
+                    for reported in by_key.get(&tenant.key_hash).into_iter().flatten() {
+                        if let Some(slot) = days.iter_mut().find(|d| d.day == reported.day) {
+                            *slot = reported.clone();
                         }
                     }
                     days
@@ -153,7 +158,7 @@ impl Budgets {
                 );
                 // One tenant's failure, even a panic, never stops the pass for the others.
                 let evaluated = AssertUnwindSafe(
-                    self.evaluate_with(&tenant, &config, key, recent_days.as_deref())
+                    self.evaluate_with(&tenant, &config, key, recent_days.as_ref().map(|d| &d[..]))
                         .with_context(tenant_cx.clone()),
                 )
                 .catch_unwind()
@@ -241,16 +246,26 @@ impl Budgets {
         tenant: &Tenant,
         config: &TenantConfig,
         key: &KeyBudget,
-        recent_days: Option<&[(chrono::NaiveDate, i64)]>,
+        recent_days: Option<&[DaySpend]>,
     ) -> Result<Evaluation, BudgetError> {
         self.panic_points
             .check(format_args!("evaluate:{}", tenant.tenant_id));
         let key = tenant_key(tenant, key.clone())?;
         if let Some(days) = recent_days {
             // Only once the full history is loaded; otherwise compute_status loads it.
+            let spend: Vec<_> = days.iter().map(|d| (d.day, d.spend_micros)).collect();
             self.store
-                .refresh_recent_spend(&tenant.tenant_id, days)
+                .refresh_recent_spend(&tenant.tenant_id, &spend)
                 .await?;
+            let models: Vec<DayModels> = days
+                .iter()
+                .map(|d| DayModels {
+                    tenant_id: tenant.tenant_id.clone(),
+                    day: d.day,
+                    models: d.models.clone(),
+                })
+                .collect();
+            self.store.upsert_model_spend(&models, true).await?;
         }
         let status = self.compute_status(tenant, config, &key).await?;
         // The settings in force, with a temporary increase while it lasts.

@@ -40,7 +40,11 @@ impl Budgets {
                     .store
                     .daily_spend_between(&id, range.start, range.end)
                     .await?;
-                export::daily_spend_csv(&range, &days)
+                let models = self
+                    .store
+                    .model_spend_between(&id, range.start, range.end)
+                    .await?;
+                export::daily_spend_csv(&range, &days, &models)
             }
             ExportKind::Alerts => alerts_csv(&self.store.alerts_between(&id, from, to).await?),
             ExportKind::AuditEvents => audit_csv(&self.store.audit_between(&id, from, to).await?),

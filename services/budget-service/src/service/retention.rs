@@ -1,5 +1,5 @@
 //! Data retention: alert history, notification deliveries, audit events and daily spend
-//! older than BUDGET_RETENTION_DAYS are deleted in small batches, by one replica at a time.
+//! (and its split by model) older than BUDGET_RETENTION_DAYS are deleted in small batches, by one replica at a time.
 
 use tokio::sync::watch;
 

@@ -3,20 +3,26 @@
 
 use std::sync::Arc;
 
-use chrono::Days;
+use chrono::{Days, NaiveDate};
 
 use super::Budgets;
 use super::shared::{parse_tenant, read_error, tenant_key};
 use crate::domain::history::MAX_HISTORY_DAYS;
 use crate::domain::{BudgetStatus, DailyHistory, FieldViolation, Tenant, TenantConfig, TenantId};
+use crate::domain::{ModelSpend, model_spend};
 use crate::error::BudgetError;
 use crate::litellm::KeyBudget;
+use crate::store::DayModels;
 
-/// Spend per day for the chart.
+/// Spend per day for the chart, and where the current period's money went.
 #[derive(Clone, Debug)]
 pub(crate) struct SpendHistory {
-    pub days: Vec<(chrono::NaiveDate, i64)>,
+    pub days: Vec<(NaiveDate, i64)>,
     pub days_with_data: u32,
+    /// The first UTC day of the current budget period.
+    pub period_start: NaiveDate,
+    /// The period's spend by model: the top five, then "other models".
+    pub models: Vec<ModelSpend>,
 }
 
 impl Budgets {
@@ -115,6 +121,17 @@ impl Budgets {
             .daily_spend(&tenant.key_hash, start, today)
             .await
             .map_err(|e| read_error(&tenant.tenant_id, e))?;
+        let models: Vec<DayModels> = days
+            .iter()
+            .map(|d| DayModels {
+                tenant_id: tenant.tenant_id.clone(),
+                day: d.day,
+                models: d.models.clone(),
+            })
+            .collect();
+        // The models first: marking the history loaded is what makes later passes refresh it.
+        self.store.upsert_model_spend(&models, false).await?;
+        let days: Vec<(NaiveDate, i64)> = days.iter().map(|d| (d.day, d.spend_micros)).collect();
         self.store.load_history(&tenant.tenant_id, &days).await?;
         Ok(DailyHistory::from_days(days))
     }
@@ -131,12 +148,23 @@ impl Budgets {
             7..=90 => days.unsigned_abs(),
             _ => return Err(FieldViolation::new("days", "Days must be between 7 and 90").into()),
         };
-        let (tenant, _) = self.tenant_config(&id).await?;
+        let (tenant, config) = self.tenant_config(&id).await?;
         let history = self.history(&tenant).await?;
         let today = self.clock.now().date_naive();
+        let period_start = model_spend::period_start(
+            config.settings.budget_duration,
+            config.budget_reset_at,
+            today,
+        );
+        let models = self
+            .store
+            .model_spend_since(&tenant.tenant_id, period_start)
+            .await?;
         Ok(SpendHistory {
             days: history.series(today, days),
             days_with_data: history.days_with_data(today, days),
+            period_start,
+            models: model_spend::top_models(models, model_spend::TOP_MODELS),
         })
     }
 }

@@ -5,6 +5,7 @@
 mod exports;
 mod increases;
 mod lifecycle;
+mod model_spend;
 mod notifications;
 mod notify;
 mod retention;
@@ -22,6 +23,7 @@ use crate::domain::{
     Alert, AlertKind, AuditEvent, BudgetSettings, BudgetStatus, EvaluatedStatus, Tenant,
     TenantConfig, TenantId,
 };
+pub(crate) use model_spend::DayModels;
 pub use notifications::ALERTS_PAGE_SQL;
 pub(crate) use notifications::{Claim, DueDelivery, FailedAttempt};
 pub use notify::{LEADER_APPLICATION_NAME, LISTENER_APPLICATION_NAME};

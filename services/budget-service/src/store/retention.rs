@@ -1,5 +1,5 @@
 //! The retention purge: deletes alert history, notification deliveries, audit events and
-//! daily spend older than the window, in small batches, one replica at a time.
+//! daily spend (with its split by model) older than the window, in small batches, one replica at a time.
 
 use chrono::{DateTime, Utc};
 
@@ -15,12 +15,13 @@ pub struct PurgeCounts {
     pub alerts: u64,
     pub audit_events: u64,
     pub daily_spend: u64,
+    pub model_spend: u64,
     pub batches: u64,
 }
 
 /// One table's batch: deletes at most `$2` rows older than `$1` and returns how many it did.
 /// Deliveries go before their alerts (their FK points at the alert).
-const BATCHES: [(&str, &str); 4] = [
+const BATCHES: [(&str, &str); 5] = [
     (
         "deliveries",
         "DELETE FROM notification_deliveries WHERE ctid IN (SELECT d.ctid FROM notification_deliveries d \
@@ -39,6 +40,11 @@ const BATCHES: [(&str, &str); 4] = [
     (
         "daily_spend",
         "DELETE FROM daily_spend WHERE ctid IN (SELECT ctid FROM daily_spend \
+         WHERE day < ($1 AT TIME ZONE 'UTC')::date LIMIT $2)",
+    ),
+    (
+        "model_spend",
+        "DELETE FROM model_spend WHERE ctid IN (SELECT ctid FROM model_spend \
          WHERE day < ($1 AT TIME ZONE 'UTC')::date LIMIT $2)",
     ),
 ];
@@ -88,7 +94,8 @@ impl Store {
                     "deliveries" => counts.deliveries += deleted,
                     "alerts" => counts.alerts += deleted,
                     "audit_events" => counts.audit_events += deleted,
-                    _ => counts.daily_spend += deleted,
+                    "daily_spend" => counts.daily_spend += deleted,
+                    _ => counts.model_spend += deleted,
                 }
                 if deleted < u64::try_from(batch).unwrap_or(0) {
                     break;

@@ -99,6 +99,28 @@ impl SimControl {
         })
     }
 
+    /// Adds `usd` of spend on `model` (reported as `openai/<model>`, like chat calls) to a
+    /// key's row for one UTC date in the daily table. Works for live and deleted keys.
+    pub fn add_model_spend(
+        &self,
+        key: &str,
+        date: NaiveDate,
+        model: &str,
+        usd: f64,
+    ) -> anyhow::Result<()> {
+        self.sim.with_state(|db, _| {
+            let token = db.resolve_any(key).ok_or_else(|| unknown(key))?;
+            let metrics = crate::store::DayMetrics {
+                spend: usd,
+                api_requests: 1,
+                successful_requests: 1,
+                ..Default::default()
+            };
+            db.add_daily(date, &token, model, crate::store::SEEDED_ENDPOINT, &metrics);
+            Ok(())
+        })
+    }
+
     /// Seeds `daily.len()` days of history ending on `last_day`: `daily[0]` is the oldest day and
     /// the last entry is `last_day` (each as [`SimControl::set_daily_spend`]).
     pub fn seed_daily_history(
