@@ -40,6 +40,6 @@ pub use forecast::Forecast;
 pub use history::DailyHistory;
 pub use increase::{RawIncrease, TemporaryIncrease};
 pub use notification::{DeliveryStatus, NotificationKind};
-pub use status::{BudgetStatus, EvaluatedStatus};
+pub use status::{BudgetStatus, EvaluatedStatus, FleetState};
 pub use targets::{Delivery, DeliveryBacklog, NotificationTarget};
 pub use tenant::{Tenant, TenantConfig, TenantId};
