@@ -26,13 +26,48 @@ struct Seed {
 /// 1 December, 20.5 days away: acme and globex run out before it, hooli does not, initech and
 /// umbrella are past their budget already, halted would run out but is suspended.
 const FLEET: [Seed; 7] = [
-    Seed { id: "acme", budget: 100, spend: 50.0, daily: 20.0 },     // ok, runs out in 2.5 days
-    Seed { id: "globex", budget: 1000, spend: 880.0, daily: 40.0 }, // warning, runs out in 3 days
-    Seed { id: "hooli", budget: 500, spend: 15.0, daily: 1.0 },     // ok, not before the reset
-    Seed { id: "initech", budget: 200, spend: 208.0, daily: 10.0 }, // grace
-    Seed { id: "umbrella", budget: 300, spend: 348.0, daily: 5.0 }, // blocked
-    Seed { id: "halted", budget: 100, spend: 60.0, daily: 30.0 },   // suspended
-    Seed { id: "gone", budget: 900, spend: 10.0, daily: 90.0 },     // deleted
+    Seed {
+        id: "acme",
+        budget: 100,
+        spend: 50.0,
+        daily: 20.0,
+    }, // ok, runs out in 2.5 days
+    Seed {
+        id: "globex",
+        budget: 1000,
+        spend: 880.0,
+        daily: 40.0,
+    }, // warning, runs out in 3 days
+    Seed {
+        id: "hooli",
+        budget: 500,
+        spend: 15.0,
+        daily: 1.0,
+    }, // ok, not before the reset
+    Seed {
+        id: "initech",
+        budget: 200,
+        spend: 208.0,
+        daily: 10.0,
+    }, // grace
+    Seed {
+        id: "umbrella",
+        budget: 300,
+        spend: 348.0,
+        daily: 5.0,
+    }, // blocked
+    Seed {
+        id: "halted",
+        budget: 100,
+        spend: 60.0,
+        daily: 30.0,
+    }, // suspended
+    Seed {
+        id: "gone",
+        budget: 900,
+        spend: 10.0,
+        daily: 90.0,
+    }, // deleted
 ];
 
 const START: &str = "2026-11-10T12:00:00Z";
@@ -53,7 +88,11 @@ async fn fleet_with_keys() -> (Stack, HashMap<&'static str, String>) {
         stack.sim().set_spend(&key, seed.spend).unwrap();
         stack
             .sim()
-            .seed_daily_history(&key, today.checked_sub_days(Days::new(1)).unwrap(), &[seed.daily; 7])
+            .seed_daily_history(
+                &key,
+                today.checked_sub_days(Days::new(1)).unwrap(),
+                &[seed.daily; 7],
+            )
             .unwrap();
     }
     let mut admin = stack.client();
@@ -111,7 +150,10 @@ async fn the_summary_counts_each_state_sums_the_period_and_lists_who_runs_out_so
     // The six evaluated live tenants (the deleted one and zeta are not in the sums).
     assert_eq!(s.evaluated_count, 6);
     assert_eq!(s.total_spend_micros, (50 + 880 + 15 + 208 + 348 + 60) * USD);
-    assert_eq!(s.total_budget_micros, (100 + 1000 + 500 + 200 + 300 + 100) * USD);
+    assert_eq!(
+        s.total_budget_micros,
+        (100 + 1000 + 500 + 200 + 300 + 100) * USD
+    );
 
     // Runs out before reset: soonest first, neither the suspended nor the deleted tenant.
     assert_eq!(s.runs_out_count, 2);
@@ -127,7 +169,10 @@ async fn the_summary_counts_each_state_sums_the_period_and_lists_who_runs_out_so
             "{}: {run_out} vs {expected}",
             t.tenant_id
         );
-        assert_eq!(time(t.reset_time.as_ref()), "2026-12-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(
+            time(t.reset_time.as_ref()),
+            "2026-12-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
         // The very forecast GetBudgetStatus reports for the same reading.
         let status = stack.status(&t.tenant_id).await.unwrap();
         assert_eq!(
@@ -149,9 +194,22 @@ async fn a_new_pass_moves_a_tenant_out_of_runs_out_when_its_forecast_changes() {
     stack.evaluate().await;
     let s = summary(&mut stack.client()).await.unwrap();
     let ids: Vec<&str> = s.runs_out.iter().map(|t| t.tenant_id.as_str()).collect();
-    assert_eq!(ids, ["hooli", "globex"], "hooli (2 days) before globex (3 days)");
+    assert_eq!(
+        ids,
+        ["hooli", "globex"],
+        "hooli (2 days) before globex (3 days)"
+    );
     assert_eq!(s.runs_out_count, 2);
-    assert_eq!((s.ok_count, s.grace_count), (0, 2));
+    // hooli warning and acme in its grace period now; zeta, evaluated this time, is ok at $0.
+    assert_eq!(
+        (
+            s.ok_count,
+            s.warning_count,
+            s.grace_count,
+            s.unavailable_count
+        ),
+        (1, 2, 2, 0)
+    );
     stack.stop().await;
 }
 
@@ -191,23 +249,79 @@ async fn every_order_pages_through_every_tenant_once_in_order() {
     let mut client = stack.client();
     // zeta (never evaluated) comes last by spend, percent and state, in either direction.
     let orders: [(&str, [&str; 7]); 10] = [
-        ("tenant_id", ["acme", "globex", "halted", "hooli", "initech", "umbrella", "zeta"]),
-        ("tenant_id desc", ["zeta", "umbrella", "initech", "hooli", "halted", "globex", "acme"]),
-        ("spend_micros", ["hooli", "acme", "halted", "initech", "umbrella", "globex", "zeta"]),
-        ("spend_micros desc", ["globex", "umbrella", "initech", "halted", "acme", "hooli", "zeta"]),
+        (
+            "tenant_id",
+            [
+                "acme", "globex", "halted", "hooli", "initech", "umbrella", "zeta",
+            ],
+        ),
+        (
+            "tenant_id desc",
+            [
+                "zeta", "umbrella", "initech", "hooli", "halted", "globex", "acme",
+            ],
+        ),
+        (
+            "spend_micros",
+            [
+                "hooli", "acme", "halted", "initech", "umbrella", "globex", "zeta",
+            ],
+        ),
+        (
+            "spend_micros desc",
+            [
+                "globex", "umbrella", "initech", "halted", "acme", "hooli", "zeta",
+            ],
+        ),
         // Equal budgets go by tenant id in the same direction.
-        ("max_budget_micros", ["zeta", "acme", "halted", "initech", "umbrella", "hooli", "globex"]),
-        ("max_budget_micros desc", ["globex", "hooli", "umbrella", "initech", "halted", "acme", "zeta"]),
-        ("percent_used", ["hooli", "acme", "halted", "globex", "initech", "umbrella", "zeta"]),
-        ("percent_used desc", ["umbrella", "initech", "globex", "halted", "acme", "hooli", "zeta"]),
+        (
+            "max_budget_micros",
+            [
+                "zeta", "acme", "halted", "initech", "umbrella", "hooli", "globex",
+            ],
+        ),
+        (
+            "max_budget_micros desc",
+            [
+                "globex", "hooli", "umbrella", "initech", "halted", "acme", "zeta",
+            ],
+        ),
+        (
+            "percent_used",
+            [
+                "hooli", "acme", "halted", "globex", "initech", "umbrella", "zeta",
+            ],
+        ),
+        (
+            "percent_used desc",
+            [
+                "umbrella", "initech", "globex", "halted", "acme", "hooli", "zeta",
+            ],
+        ),
         // By severity: ok, warning, grace, blocked, suspended.
-        ("state", ["acme", "hooli", "globex", "initech", "umbrella", "halted", "zeta"]),
-        ("state desc", ["halted", "umbrella", "initech", "globex", "hooli", "acme", "zeta"]),
+        (
+            "state",
+            [
+                "acme", "hooli", "globex", "initech", "umbrella", "halted", "zeta",
+            ],
+        ),
+        (
+            "state desc",
+            [
+                "halted", "umbrella", "initech", "globex", "hooli", "acme", "zeta",
+            ],
+        ),
     ];
     for (order_by, expected) in orders {
         for page_size in [1, 2, 3, 500] {
             assert_eq!(
-                all_pages(&mut client, order_by, pb::FleetState::Unspecified, page_size).await,
+                all_pages(
+                    &mut client,
+                    order_by,
+                    pb::FleetState::Unspecified,
+                    page_size
+                )
+                .await,
                 expected,
                 "{order_by}, {page_size} a page"
             );
@@ -215,7 +329,13 @@ async fn every_order_pages_through_every_tenant_once_in_order() {
     }
     // "asc" may be said; the default is tenant id.
     assert_eq!(
-        all_pages(&mut client, "spend_micros asc", pb::FleetState::Unspecified, 2).await,
+        all_pages(
+            &mut client,
+            "spend_micros asc",
+            pb::FleetState::Unspecified,
+            2
+        )
+        .await,
         orders[2].1
     );
     assert_eq!(
@@ -236,7 +356,11 @@ async fn the_state_filter_lists_exactly_the_tenants_each_count_counts() {
         (pb::FleetState::Grace, s.grace_count, vec!["initech"]),
         (pb::FleetState::Blocked, s.blocked_count, vec!["umbrella"]),
         (pb::FleetState::Suspended, s.suspended_count, vec!["halted"]),
-        (pb::FleetState::Unavailable, s.unavailable_count, vec!["zeta"]),
+        (
+            pb::FleetState::Unavailable,
+            s.unavailable_count,
+            vec!["zeta"],
+        ),
     ];
     for (state, count, expected) in cases {
         // Paged one at a time in a non-default order, so the filter holds across pages.
@@ -257,7 +381,10 @@ async fn the_state_filter_lists_exactly_the_tenants_each_count_counts() {
     let ids: Vec<&str> = page.tenants.iter().map(|t| t.tenant_id.as_str()).collect();
     assert_eq!(ids, ["hooli"]);
     let first = &page.tenants[0];
-    assert!(first.run_out_time.is_none(), "hooli does not run out before its reset");
+    assert!(
+        first.run_out_time.is_none(),
+        "hooli does not run out before its reset"
+    );
     assert_eq!(
         time(first.reset_time.as_ref()),
         "2026-12-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
@@ -268,21 +395,38 @@ async fn the_state_filter_lists_exactly_the_tenants_each_count_counts() {
 #[tokio::test]
 async fn only_platform_admins_read_the_fleet_summary() {
     let stack = fleet().await;
-    let tenant_admin = stack.token("acme-admin", Role::TenantAdmin, Some("acme")).await;
+    let tenant_admin = stack
+        .token("acme-admin", Role::TenantAdmin, Some("acme"))
+        .await;
     let service_all = stack.token("reader", Role::Service, None).await;
-    let service_one = stack.token("acme-reader", Role::Service, Some("acme")).await;
+    let service_one = stack
+        .token("acme-reader", Role::Service, Some("acme"))
+        .await;
     for token in [&tenant_admin, &service_all, &service_one] {
-        let err = summary(&mut stack.client_with(Some(token))).await.unwrap_err();
+        let err = summary(&mut stack.client_with(Some(token)))
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
     }
     let err = summary(&mut stack.client_with(None)).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
     let platform = stack.token("platform", Role::PlatformAdmin, None).await;
-    assert!(summary(&mut stack.client_with(Some(&platform))).await.is_ok());
+    assert!(
+        summary(&mut stack.client_with(Some(&platform)))
+            .await
+            .is_ok()
+    );
     // A scoped caller's list stays its own tenant, whatever state it asks for.
     let mut own = stack.client_with(Some(&tenant_admin));
-    assert_eq!(all_pages(&mut own, "state desc", pb::FleetState::Ok, 1).await, ["acme"]);
-    assert!(all_pages(&mut own, "", pb::FleetState::Blocked, 1).await.is_empty());
+    assert_eq!(
+        all_pages(&mut own, "state desc", pb::FleetState::Ok, 1).await,
+        ["acme"]
+    );
+    assert!(
+        all_pages(&mut own, "", pb::FleetState::Blocked, 1)
+            .await
+            .is_empty()
+    );
     stack.stop().await;
 }
 
@@ -305,7 +449,10 @@ async fn bad_orders_states_and_page_tokens_are_refused_with_a_clear_message() {
         "state DESC",
         "desc",
     ] {
-        let err = client.list_tenants(list(order_by, 0, String::new())).await.unwrap_err();
+        let err = client
+            .list_tenants(list(order_by, 0, String::new()))
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{order_by}");
         assert_eq!(
             field_violations(&err),
@@ -319,7 +466,10 @@ async fn bad_orders_states_and_page_tokens_are_refused_with_a_clear_message() {
         );
     }
     for state in [7, -1, i32::MAX] {
-        let err = client.list_tenants(list("", state, String::new())).await.unwrap_err();
+        let err = client
+            .list_tenants(list("", state, String::new()))
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{state}");
         assert_eq!(
             field_violations(&err),
@@ -337,7 +487,13 @@ async fn bad_orders_states_and_page_tokens_are_refused_with_a_clear_message() {
         .into_inner()
         .next_page_token;
     assert!(!by_spend.is_empty());
-    for other in ["spend_micros desc", "tenant_id", "percent_used", "state", "max_budget_micros"] {
+    for other in [
+        "spend_micros desc",
+        "tenant_id",
+        "percent_used",
+        "state",
+        "max_budget_micros",
+    ] {
         let err = client
             .list_tenants(list(other, 0, by_spend.clone()))
             .await
@@ -369,7 +525,11 @@ async fn bad_orders_states_and_page_tokens_are_refused_with_a_clear_message() {
     }
     // A well-formed position in the order is just a position, even between tenants.
     let page = client
-        .list_tenants(list("spend_micros", 0, token("tenants-by-spend:200000000:a")))
+        .list_tenants(list(
+            "spend_micros",
+            0,
+            token("tenants-by-spend:200000000:a"),
+        ))
         .await
         .unwrap()
         .into_inner();

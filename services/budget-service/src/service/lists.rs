@@ -274,8 +274,17 @@ mod tests {
             tenant_order("spend_micros asc"),
             order(TenantSortKey::Spend, false)
         );
-        assert_eq!(tenant_order("state desc"), order(TenantSortKey::State, true));
-        for bad in ["desc", "state DESC", "state desc desc", "spend", "tenant_id up"] {
+        assert_eq!(
+            tenant_order("state desc"),
+            order(TenantSortKey::State, true)
+        );
+        for bad in [
+            "desc",
+            "state DESC",
+            "state desc desc",
+            "spend",
+            "tenant_id up",
+        ] {
             assert_eq!(
                 tenant_order(bad).map_err(|v| v.field),
                 Err("order_by".to_owned()),
@@ -312,7 +321,10 @@ mod tests {
                 _ => assert_eq!((back.sort_int, back.sort_float), (-7, 0.0)),
             }
             for other in orders.iter().filter(|o| *o != order) {
-                assert!(decode_tenant_cursor(*other, &token).is_err(), "{order:?} in {other:?}");
+                assert!(
+                    decode_tenant_cursor(*other, &token).is_err(),
+                    "{order:?} in {other:?}"
+                );
             }
         }
         // Tokens from before the other orders existed still continue theirs.

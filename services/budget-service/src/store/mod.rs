@@ -20,8 +20,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::{
-    Alert, AlertKind, AuditEvent, BudgetSettings, BudgetStatus, EvaluatedStatus, Tenant,
-    TenantConfig, TenantId,
+    Alert, AlertKind, AuditEvent, BudgetSettings, BudgetStatus, Tenant, TenantConfig, TenantId,
 };
 pub(crate) use fleet::{FleetTotals, TenantCursor, TenantOrder, TenantSortKey};
 pub use notifications::ALERTS_PAGE_SQL;
