@@ -318,7 +318,7 @@ test("the fleet overview: counts filter the table, totals, runs out before reset
     const runsOut = await page.locator("#fleet-runs-out li").evaluateAll((lis) =>
       lis.map((li) => [li.dataset.tenantId, li.innerText, li.querySelector("a").getAttribute("href")]),
     );
-    const now = await stack.now();
+    const now = await stack.sim.now();
     const reset = isoDate(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)));
     assert.deepEqual(
       runsOut.map(([id, , href]) => [id, href]),
