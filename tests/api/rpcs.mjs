@@ -150,6 +150,19 @@ export const calls = [
     check: (a, fx) => assert.deepEqual(a.tenants.map((t) => t.tenantId), [fx.tenantId, fx.doomedId]),
   },
   {
+    method: "GetFleetSummary",
+    readOnly: true,
+    // Other tests' tenants share the stack, so the figures move between calls.
+    repeatable: false,
+    request: () => ({}),
+    check: (a) => {
+      // The fixture's tenant is evaluated at 85 of 100 USD: WARNING.
+      assert.ok(a.warningCount >= 1 && a.evaluatedCount >= 1, JSON.stringify({ w: a.warningCount, e: a.evaluatedCount }));
+      assert.ok(a.totalSpendMicros >= 85_000_000n && a.totalBudgetMicros >= 100_000_000n);
+      assert.ok(a.runsOut.length <= 10 && a.runsOut.length <= a.runsOutCount);
+    },
+  },
+  {
     method: "ListAuditEvents",
     readOnly: true,
     repeatable: true,

@@ -1,5 +1,6 @@
 // The fleet page "/": tenants fullest first with their states, search, the tenant picker,
-// and the narrow (375 px) layout without horizontal scrolling.
+// the narrow (375 px) layout without horizontal scrolling, and the fleet overview (counts by
+// state that filter the table, totals, runs out before reset) with sortable columns.
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -7,6 +8,7 @@ import {
   assertAccessible,
   assertNoProblems,
   closePage,
+  isoDate,
   launchBrowser,
   newPage,
   open,
@@ -283,5 +285,102 @@ test("at 375 px wide neither the fleet nor a tenant page scrolls sideways", asyn
     assertNoProblems(page);
   } finally {
     await closePage(page);
+  }
+});
+
+// Last in this file: it adds two tenants that the tests above do not expect.
+test("the fleet overview: counts filter the table, totals, runs out before reset, sortable columns", async () => {
+  // Spend spread evenly over the period so far, just under the budget: the service's forecast
+  // has each reach its budget within minutes (at most 1.5 hours, on a month's last day), so
+  // before the reset on the 1st; burn-fast, with a smaller share left, first.
+  await stack.seedTenant({ id: "burn-fast", display_name: "Burn Fast", max_budget_usd: 400, spend_usd: 399.6, history_days: 45 });
+  await stack.seedTenant({ id: "burn-slow", display_name: "Burn Slow", max_budget_usd: 1000, spend_usd: 998, history_days: 45 });
+  const page = await newPage(browser);
+  try {
+    await open(page, stack, "/");
+    const counts = () =>
+      page.locator("#fleet-overview .fleet-count").evaluateAll((bs) =>
+        bs.map((b) => [b.dataset.state, b.innerText.replace(/\s+/g, " ").trim(), b.getAttribute("aria-pressed")]),
+      );
+    assert.deepEqual(await counts(), [
+      ["all", "All 8", "true"],
+      ["ok", "OK 3", "false"],
+      ["warning", "Warning 3", "false"],
+      ["grace", "Grace period 1", "false"],
+      ["blocked", "Blocked 1", "false"],
+      ["suspended", "Suspended 0", "false"],
+      ["unavailable", "Unavailable 0", "false"],
+    ]);
+    // 210 + 880 + 208 + 348 + 15 + 80 + 399.60 + 998 of 500 + 1000 + 200 + 300 + 500 + 400 + 400 + 1000.
+    assert.equal(await text(page, "#fleet-totals"), "Spend this period: $3,138.60 of $4,300.00 (73.0%) across 8 tenants");
+
+    assert.equal(await text(page, "#fleet-runs-out h2"), "2 tenants run out before their reset");
+    const runsOut = await page.locator("#fleet-runs-out li").evaluateAll((lis) =>
+      lis.map((li) => [li.dataset.tenantId, li.innerText, li.querySelector("a").getAttribute("href")]),
+    );
+    const now = await stack.sim.now();
+    const reset = isoDate(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)));
+    assert.deepEqual(
+      runsOut.map(([id, , href]) => [id, href]),
+      [
+        ["burn-fast", "/tenants/burn-fast"],
+        ["burn-slow", "/tenants/burn-slow"],
+      ],
+    );
+    for (const [id, line] of runsOut) {
+      const m = /^Burn (Fast|Slow) runs out (\d{4}-\d{2}-\d{2}), resets (\d{4}-\d{2}-\d{2})$/.exec(line);
+      assert.ok(m, `${id}: ${line}`);
+      assert.ok(m[2] >= isoDate(now) && m[2] < reset, `${id} runs out before its reset: ${line}`);
+      assert.equal(m[3], reset);
+    }
+    await screenshot(page, "fleet-overview");
+
+    // A count filters the table (server-side); pressing it again shows every tenant.
+    await page.click("#fleet-overview .fleet-count[data-state=warning]");
+    await page.waitForFunction(() => document.getElementById("fleet-count")?.textContent === "3 tenants in state Warning");
+    assert.deepEqual(
+      (await fleetRows(page)).map((r) => [r.id, r.cells[3], r.cells[4]]),
+      [
+        ["burn-fast", "99.9%", "Warning"],
+        ["burn-slow", "99.8%", "Warning"],
+        ["globex", "88.0%", "Warning"],
+      ],
+    );
+    assert.equal(await page.getAttribute("#fleet-overview .fleet-count[data-state=warning]", "aria-pressed"), "true");
+    await assertAccessible(page, "the fleet page filtered by state");
+    await page.click("#fleet-overview .fleet-count[data-state=warning]");
+    await page.waitForFunction(() => document.getElementById("fleet-count")?.textContent === "8 tenants");
+
+    // Columns sort on the server: Spend, highest first, then lowest first.
+    const spendHeader = page.locator("#fleet-table th:has(button[data-sort=spend_micros])");
+    await page.click("#fleet-table button[data-sort=spend_micros]");
+    await page.waitForFunction(() => document.querySelector("#fleet-table tbody tr")?.dataset.tenantId === "burn-slow");
+    const bySpend = ["burn-slow", "globex", "burn-fast", "umbrella", "acme", "initech", "acme-eu", "hooli"];
+    assert.deepEqual((await fleetRows(page)).map((r) => r.id), bySpend);
+    assert.equal(await spendHeader.getAttribute("aria-sort"), "descending");
+    assert.equal(await page.locator("#fleet-table th[aria-sort]").count(), 1, "one sorted column");
+    await page.click("#fleet-table button[data-sort=spend_micros]");
+    await page.waitForFunction(() => document.querySelector("#fleet-table tbody tr")?.dataset.tenantId === "hooli");
+    assert.deepEqual((await fleetRows(page)).map((r) => r.id), bySpend.toReversed());
+    assert.equal(await spendHeader.getAttribute("aria-sort"), "ascending");
+    // A state filter keeps the order chosen.
+    await page.click("#fleet-overview .fleet-count[data-state=ok]");
+    await page.waitForFunction(() => document.getElementById("fleet-count")?.textContent === "3 tenants in state OK");
+    assert.deepEqual((await fleetRows(page)).map((r) => r.id), ["hooli", "acme-eu", "acme"]);
+    assertNoProblems(page);
+  } finally {
+    await closePage(page);
+  }
+
+  // The figures are for platform admins; a read-only service token still gets the table.
+  const reader = await stack.createToken("fleet-reader", "service");
+  const readerPage = await newPage(browser, { token: reader });
+  try {
+    await open(readerPage, stack, "/");
+    assert.equal(await text(readerPage, "#fleet-count"), "8 tenants");
+    assert.equal(await readerPage.locator("#fleet-overview").count(), 0);
+    assertNoProblems(readerPage);
+  } finally {
+    await closePage(readerPage);
   }
 });

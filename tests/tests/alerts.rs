@@ -224,6 +224,7 @@ async fn the_fleet_view_reads_the_evaluators_status_table_by_percent() {
                 filter: String::new(),
                 order_by: "percent_used desc".into(),
                 include_deleted: false,
+                ..Default::default()
             })
             .await
             .unwrap()

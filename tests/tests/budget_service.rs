@@ -825,6 +825,7 @@ async fn list_tenants_filters_pages_and_summarises() {
                     filter,
                     order_by: String::new(),
                     include_deleted: false,
+                    ..Default::default()
                 })
                 .await
                 .unwrap()

@@ -301,6 +301,14 @@ impl BudgetService for FakeBudgetService {
         Err(Status::unimplemented("not in the fake"))
     }
 
+    async fn get_fleet_summary(
+        &self,
+        request: Request<GetFleetSummaryRequest>,
+    ) -> Result<Response<GetFleetSummaryResponse>, Status> {
+        self.caller(&request)?;
+        Err(Status::unimplemented("not in the fake"))
+    }
+
     async fn export_tenant_data(
         &self,
         request: Request<ExportTenantDataRequest>,

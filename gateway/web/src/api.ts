@@ -4,7 +4,7 @@
 import { createClient, ConnectError, Code, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { BudgetService, type BudgetPreview, type TenantSummary } from "./gen/budget/v1/budget_pb";
+import { BudgetService, type BudgetPreview } from "./gen/budget/v1/budget_pb";
 import { BadRequestSchema, ErrorInfoSchema } from "./gen/google/rpc/error_details_pb";
 import { fieldForViolation, type FormErrors } from "./validation";
 
@@ -187,18 +187,9 @@ export function violationsOf(err: unknown): { fields: FormErrors; other: string[
   return { fields, other };
 }
 
-/** All tenants matching `filter` (a prefix; "" for all), following next_page_token. */
-export async function listAllTenants(filter: string, signal?: AbortSignal): Promise<TenantSummary[]> {
-  const tenants: TenantSummary[] = [];
-  let pageToken = "";
-  // A bound on pages, in case a buggy server hands back the same token forever.
-  for (let page = 0; page < 1000; page++) {
-    const res = await api.listTenants({ pageSize: 500, pageToken, filter }, { signal });
-    tenants.push(...res.tenants);
-    if (!res.nextPageToken || res.nextPageToken === pageToken) break;
-    pageToken = res.nextPageToken;
-  }
-  return tenants;
+/** The fleet overview's figures: counts by state, totals, soonest run-outs (platform admins only). */
+export function getFleetSummary(signal?: AbortSignal) {
+  return api.getFleetSummary({}, { signal });
 }
 
 /** What `config` would mean for the tenant at the current rate (PreviewBudgetConfig); saves nothing. */

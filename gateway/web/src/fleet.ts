@@ -1,10 +1,20 @@
-// The fleet page ("/": every tenant, fullest budget first) and the tenant picker shown on every page.
+// The fleet page ("/": the fleet overview, then every tenant, fullest budget first, sortable by
+// any column, a page at a time) and the tenant picker shown on every page.
 
-import type { TenantSummary } from "./gen/budget/v1/budget_pb";
-import { api, describeError, isCanceled, listAllTenants } from "./api";
+import { Code } from "@connectrpc/connect";
+import { FleetState, type TenantSummary } from "./gen/budget/v1/budget_pb";
+import { api, describeError, errorCode, getFleetSummary, isCanceled } from "./api";
 import { debounce, fill, h, say } from "./dom";
 import { formatMoney, formatPercent } from "./money";
-import { stateClass, stateLabel } from "./labels";
+import { stateClass } from "./labels";
+import {
+  type FleetOverview,
+  type FleetStateKey,
+  fleetStateClass,
+  fleetStateLabel,
+  overviewFromSummary,
+  renderFleetOverview,
+} from "./fleet-overview";
 import type { Page } from "./page";
 
 export function tenantPath(tenantId: string): string {
@@ -18,15 +28,16 @@ function tenantName(t: TenantName): string {
   return t.displayName && t.displayName !== t.tenantId ? `${t.displayName} (${t.tenantId})` : t.tenantId;
 }
 
-/** Fullest first; tenants whose spend could not be read go last, by id. */
-function byPercentUsed(a: TenantSummary, b: TenantSummary): number {
-  if (a.statusAvailable !== b.statusAvailable) return a.statusAvailable ? -1 : 1;
-  return b.percentUsed - a.percentUsed || a.tenantId.localeCompare(b.tenantId);
+/** Where the row's tenant stands in the fleet (what the overview's counts filter by). */
+function rowState(t: TenantSummary): FleetStateKey {
+  if (t.suspended) return "suspended";
+  if (!t.statusAvailable) return "unavailable";
+  return stateClass(t.state) as FleetStateKey;
 }
 
 function stateBadge(t: TenantSummary): HTMLElement {
-  const state = t.statusAvailable ? t.state : 0;
-  return h("span", { class: `badge state-${stateClass(state)}` }, stateLabel(state));
+  const state = rowState(t);
+  return h("span", { class: `badge state-${fleetStateClass(state)}` }, fleetStateLabel(state));
 }
 
 function fleetRow(t: TenantSummary): HTMLElement {
@@ -42,6 +53,38 @@ function fleetRow(t: TenantSummary): HTMLElement {
   );
 }
 
+/** The table's sortable columns: heading and ListTenants' order_by name. Numbers and states
+ * sort highest (most severe) first on the first click, the tenant id from a to z. */
+const COLUMNS = [
+  ["Tenant", "tenant_id"],
+  ["Spend", "spend_micros"],
+  ["Max budget", "max_budget_micros"],
+  ["Used", "percent_used"],
+  ["State", "state"],
+] as const;
+
+type SortKey = (typeof COLUMNS)[number][1];
+
+/** The state filter as ListTenants takes it. */
+const FLEET_STATE_VALUES: Record<FleetStateKey, FleetState> = {
+  ok: FleetState.OK,
+  warning: FleetState.WARNING,
+  grace: FleetState.GRACE,
+  blocked: FleetState.BLOCKED,
+  suspended: FleetState.SUSPENDED,
+  unavailable: FleetState.UNAVAILABLE,
+};
+
+/** Tenants per ListTenants page; the next page loads on request. */
+const PAGE_SIZE = 50;
+
+/** "6 tenants", "1 tenant in Grace period", "50 tenants so far"; what the list under it shows. */
+export function fleetCountText(n: number, state: FleetStateKey | undefined, more: boolean): string {
+  const tenants = `${n} ${n === 1 ? "tenant" : "tenants"}`;
+  const inState = state ? ` in state ${fleetStateLabel(state)}` : "";
+  return `${tenants}${inState}${more ? " so far" : ""}`;
+}
+
 /** The "/" page. `go` navigates (replacing the history entry when asked). */
 export function showFleet(root: HTMLElement, go: (path: string, replace?: boolean) => void): Page {
   const ctl = new AbortController();
@@ -54,64 +97,138 @@ export function showFleet(root: HTMLElement, go: (path: string, replace?: boolea
   });
   const count = h("p", { id: "fleet-count", class: "muted", "aria-live": "polite" }, "Loading tenants…");
   const error = h("p", { id: "fleet-error", class: "error", role: "alert", hidden: true });
+  const overviewSlot = h("div", { id: "fleet-overview-slot" });
   const body = h("tbody");
-  const table = h(
-    "table",
-    { id: "fleet-table", class: "stack" },
-    h("caption", { class: "visually-hidden" }, "Tenants by share of budget used, fullest first"),
-    h(
-      "thead",
-      {},
-      h(
-        "tr",
-        {},
-        h("th", { scope: "col" }, "Tenant"),
-        h("th", { scope: "col", class: "num" }, "Spend"),
-        h("th", { scope: "col", class: "num" }, "Max budget"),
-        h("th", { scope: "col", class: "num" }, "Used"),
-        h("th", { scope: "col" }, "State"),
+  const more = h("button", { id: "fleet-more", type: "button", hidden: true }, "Show more tenants");
+  const caption = h("caption", { class: "visually-hidden" });
+  const headRow = h("tr");
+  const table = h("table", { id: "fleet-table", class: "stack" }, caption, h("thead", {}, headRow), body);
+
+  let state: FleetStateKey | undefined;
+  let sort: { key: SortKey; desc: boolean } = { key: "percent_used", desc: true };
+  let overview: FleetOverview | undefined;
+  let shown = 0;
+  let nextToken = "";
+
+  function drawHead(): void {
+    caption.textContent = `Tenants by ${sort.key}${sort.desc ? ", highest first" : ""}`;
+    fill(
+      headRow,
+      ...COLUMNS.map(([label, key]) => {
+        const active = key === sort.key;
+        const mark = active ? (sort.desc ? " ▼" : " ▲") : "";
+        return h(
+          "th",
+          {
+            scope: "col",
+            class: key === "tenant_id" || key === "state" ? undefined : "num",
+            "aria-sort": active ? (sort.desc ? "descending" : "ascending") : undefined,
+          },
+          h(
+            "button",
+            {
+              type: "button",
+              class: "sort",
+              "data-sort": key,
+              onclick: () => {
+                sort = { key, desc: active ? !sort.desc : key !== "tenant_id" };
+                void load(false);
+              },
+            },
+            label,
+            h("span", { "aria-hidden": "true" }, mark),
+          ),
+        );
+      }),
+    );
+  }
+
+  function drawOverview(): void {
+    if (!overview) return;
+    fill(
+      overviewSlot,
+      renderFleetOverview(
+        overview,
+        state,
+        (s) => {
+          state = s;
+          drawOverview();
+          void load(false);
+        },
+        tenantPath,
       ),
-    ),
-    body,
-  );
+    );
+  }
+
+  async function loadOverview(): Promise<void> {
+    try {
+      overview = overviewFromSummary(await getFleetSummary(ctl.signal));
+      drawOverview();
+    } catch (err) {
+      // Only platform admins see the fleet's figures; the table is everyone's.
+      if (isCanceled(err) || errorCode(err) === Code.PermissionDenied) return;
+      fill(overviewSlot, h("p", { id: "fleet-overview-error", class: "error" }, describeError(err)));
+    }
+  }
 
   let seq = 0;
-  async function load(filter: string, first: boolean): Promise<void> {
+  /** Loads the first page for the search, state and order (or, with `append`, the next one). */
+  async function load(append: boolean, first = false): Promise<void> {
     const mine = ++seq;
+    const filter = search.value.trim();
+    drawHead();
     try {
-      const tenants = await listAllTenants(filter, ctl.signal);
+      const res = await api.listTenants(
+        {
+          pageSize: PAGE_SIZE,
+          pageToken: append ? nextToken : "",
+          filter,
+          orderBy: `${sort.key}${sort.desc ? " desc" : ""}`,
+          state: state ? FLEET_STATE_VALUES[state] : FleetState.UNSPECIFIED,
+        },
+        { signal: ctl.signal },
+      );
       if (mine !== seq) return;
       say(error, "");
-      if (tenants.length === 1) {
+      const tenants = res.tenants;
+      if (!append && !state && !res.nextPageToken && tenants.length === 1) {
         // One tenant to show: the fleet view has nothing to compare, so open it.
         go(tenantPath(tenants[0]!.tenantId), first);
         return;
       }
-      tenants.sort(byPercentUsed);
-      fill(body, ...tenants.map(fleetRow));
-      table.hidden = tenants.length === 0;
+      nextToken = res.nextPageToken;
+      shown = (append ? shown : 0) + tenants.length;
+      if (append) body.append(...tenants.map(fleetRow));
+      else fill(body, ...tenants.map(fleetRow));
+      table.hidden = shown === 0;
+      more.hidden = !nextToken;
       count.textContent =
-        tenants.length === 0
-          ? filter
+        shown > 0
+          ? fleetCountText(shown, state, !!nextToken)
+          : filter
             ? `No tenant matches “${filter}”`
-            : "No tenants yet"
-          : `${tenants.length} tenants`;
+            : state
+              ? `No tenant in state ${fleetStateLabel(state)}`
+              : "No tenants yet";
     } catch (err) {
       if (isCanceled(err) || mine !== seq) return;
       say(error, describeError(err));
       count.textContent = "";
       table.hidden = true;
+      more.hidden = true;
     }
-    document.body.dataset.ready = "1";
+    if (!first) document.body.dataset.ready = "1";
   }
 
-  const onInput = debounce(() => void load(search.value.trim(), false), 250);
+  const onInput = debounce(() => void load(false), 250);
   search.addEventListener("input", onInput);
+  more.addEventListener("click", () => void load(true));
 
   fill(
     root,
     h("h1", { tabindex: "-1" }, "Tenants"),
     h("p", { class: "crumbs" }, h("a", { id: "archive-link", href: "/archive" }, "Archive of deleted tenants")),
+    overviewSlot,
     h(
       "form",
       { role: "search", "aria-label": "Tenant search", class: "fleet-search", onsubmit: (e) => e.preventDefault() },
@@ -121,8 +238,12 @@ export function showFleet(root: HTMLElement, go: (path: string, replace?: boolea
     count,
     error,
     table,
+    more,
   );
-  void load("", true);
+  // The page is drawn once both have answered, so `data-ready` means everything is there.
+  void Promise.all([loadOverview(), load(false, true)]).then(() => {
+    if (!ctl.signal.aborted) document.body.dataset.ready = "1";
+  });
   return { stop: () => ctl.abort() };
 }
 

@@ -127,17 +127,23 @@ pub(crate) fn read_call() -> BoxedStrategy<Call> {
             small_int(),
             page_token(),
             text(),
-            prop_oneof![Just("percent_used desc".to_owned()), text()],
-            any::<bool>()
+            prop_oneof![
+                Just("percent_used desc".to_owned()),
+                Just("state".to_owned()),
+                text()
+            ],
+            any::<bool>(),
+            prop_oneof![0..=6i32, any::<i32>()]
         )
             .prop_map(
-                |(page_size, page_token, filter, order_by, include_deleted)| {
+                |(page_size, page_token, filter, order_by, include_deleted, state)| {
                     Call::ListTenants(pb::ListTenantsRequest {
                         page_size,
                         page_token,
                         filter,
                         order_by,
                         include_deleted,
+                        state,
                     })
                 }
             ),

@@ -322,7 +322,7 @@ async fn list(settings: &AdminSettings, filter: &str, output: OutputFormat) -> a
     let mut token = String::new();
     loop {
         let page = budgets
-            .list_tenants(None, filter, "tenant_id", 500, &token, false)
+            .list_tenants(None, filter, None, "tenant_id", 500, &token, false)
             .await
             .map_err(failed)?;
         for t in page.items {

@@ -48,6 +48,8 @@ pub enum Access {
     ReadTenant,
     /// Listing tenants (filtered to the caller's scope).
     ListTenants,
+    /// GetFleetSummary: figures over every tenant, for platform admins only.
+    ReadFleet,
     /// UpdateBudgetConfig, SetNotificationTargets.
     WriteTenant,
     /// CreateTenant and every tenant lifecycle RPC but SuspendTenant.
@@ -72,7 +74,7 @@ impl Principal {
             (Role::TenantAdmin | Role::Service, Access::ReadTenant) => in_scope,
             (Role::TenantAdmin, Access::WriteTenant) => in_scope,
             (Role::Service, Access::WriteTenant) => false,
-            (Role::TenantAdmin | Role::Service, Access::Administer) => false,
+            (Role::TenantAdmin | Role::Service, Access::Administer | Access::ReadFleet) => false,
             (Role::TenantAdmin, Access::Suspend) => in_scope,
             (Role::Service, Access::Suspend) => false,
         }
@@ -105,6 +107,7 @@ mod tests {
             Identity,
             ReadTenant,
             ListTenants,
+            ReadFleet,
             WriteTenant,
             Administer,
             Suspend,
@@ -122,6 +125,7 @@ mod tests {
         assert!(!service_all.may(Suspend, own) && !service_one.may(Suspend, own));
         for p in [&tenant_admin, &service_all, &service_one] {
             assert!(p.may(Identity, None) && p.may(ListTenants, None));
+            assert!(!p.may(ReadFleet, None), "{p:?}");
         }
     }
 }

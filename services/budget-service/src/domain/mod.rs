@@ -44,6 +44,6 @@ pub use increase::{RawIncrease, TemporaryIncrease};
 pub use model_spend::ModelSpend;
 pub use notification::{DeliveryStatus, NotificationKind};
 pub use preview::{BudgetPreview, Crossing, Milestone};
-pub use status::{BudgetStatus, EvaluatedStatus};
+pub use status::{BudgetStatus, EvaluatedStatus, FleetState};
 pub use targets::{Delivery, DeliveryBacklog, NotificationTarget};
 pub use tenant::{Tenant, TenantConfig, TenantId};

@@ -94,4 +94,18 @@ pub struct EvaluatedStatus {
     pub state: BudgetState,
     pub reset_time: Option<DateTime<Utc>>,
     pub fetch_time: DateTime<Utc>,
+    /// The forecast's exhaustion time at `fetch_time`: set only when before the reset.
+    pub run_out_time: Option<DateTime<Utc>>,
+}
+
+/// Where a tenant stands in the fleet overview; every tenant is in exactly one. A suspended
+/// tenant is `Suspended` whatever its spend, and one never evaluated is `Unavailable`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FleetState {
+    Ok,
+    Warning,
+    Grace,
+    Blocked,
+    Suspended,
+    Unavailable,
 }

@@ -6,10 +6,11 @@ use chrono::{DateTime, Utc};
 use crate::domain::notification::{RawTarget, url_origin};
 use crate::domain::{
     AlertKind, BudgetPreview, BudgetSettings, BudgetState, BudgetStatus, Crossing, DeliveryStatus,
-    Milestone, NotificationKind, RawConfigUpdate, RawIncrease, RawSettings, TemporaryIncrease,
+    FieldViolation, FleetState, Milestone, NotificationKind, RawConfigUpdate, RawIncrease, RawSettings,
+    TemporaryIncrease,
 };
 use crate::domain::{AuditEvent, Delivery, NotificationTarget, Tenant, TenantConfig};
-use crate::service::{AlertEntry, TenantOverview};
+use crate::service::{AlertEntry, FleetSummary, TenantOverview};
 
 pub(super) fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
@@ -162,8 +163,48 @@ pub(super) fn tenant_summary(o: &TenantOverview) -> pb::TenantSummary {
         summary.state = state(s.state).into();
         summary.status_available = true;
         summary.fetch_time = Some(timestamp(s.fetch_time));
+        summary.run_out_time = s.run_out_time.map(timestamp);
+        summary.reset_time = s.reset_time.map(timestamp);
     }
     summary
+}
+
+/// ListTenants' state filter: `None` for every state; a value this version does not know is
+/// refused rather than ignored, so a newer client's filter never silently lists everything.
+pub(super) fn fleet_state_filter(raw: i32) -> Result<Option<FleetState>, FieldViolation> {
+    Ok(match pb::FleetState::try_from(raw) {
+        Ok(pb::FleetState::Unspecified) => None,
+        Ok(pb::FleetState::Ok) => Some(FleetState::Ok),
+        Ok(pb::FleetState::Warning) => Some(FleetState::Warning),
+        Ok(pb::FleetState::Grace) => Some(FleetState::Grace),
+        Ok(pb::FleetState::Blocked) => Some(FleetState::Blocked),
+        Ok(pb::FleetState::Suspended) => Some(FleetState::Suspended),
+        Ok(pb::FleetState::Unavailable) => Some(FleetState::Unavailable),
+        Err(_) => {
+            return Err(FieldViolation::new(
+                "state",
+                "State must be one of the FleetState values (0 to 6)",
+            ));
+        }
+    })
+}
+
+pub(super) fn fleet_summary(summary: &FleetSummary) -> pb::GetFleetSummaryResponse {
+    let t = &summary.totals;
+    let count = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
+    pb::GetFleetSummaryResponse {
+        ok_count: count(t.ok),
+        warning_count: count(t.warning),
+        grace_count: count(t.grace),
+        blocked_count: count(t.blocked),
+        suspended_count: count(t.suspended),
+        unavailable_count: count(t.unavailable),
+        evaluated_count: count(t.evaluated),
+        total_spend_micros: t.spend_micros,
+        total_budget_micros: t.budget_micros,
+        runs_out_count: count(t.runs_out),
+        runs_out: summary.runs_out.iter().map(tenant_summary).collect(),
+    }
 }
 
 pub(super) fn alert(entry: &AlertEntry) -> pb::Alert {

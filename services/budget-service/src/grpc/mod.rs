@@ -172,11 +172,13 @@ impl BudgetService for BudgetApi {
     ) -> Result<Response<pb::ListTenantsResponse>, Status> {
         let caller = self.caller(&request, Access::ListTenants, "").await?;
         let req = request.get_ref();
+        let state = convert::fleet_state_filter(req.state).map_err(BudgetError::from)?;
         let page = self
             .budgets
             .list_tenants(
                 caller.tenant.as_ref(),
                 &req.filter,
+                state,
                 &req.order_by,
                 req.page_size,
                 &req.page_token,
@@ -421,5 +423,14 @@ impl BudgetService for BudgetApi {
         Ok(Response::new(pb::PreviewBudgetConfigResponse {
             preview: Some(convert::preview(&req.tenant_id, &preview)),
         }))
+    }
+
+    async fn get_fleet_summary(
+        &self,
+        request: Request<pb::GetFleetSummaryRequest>,
+    ) -> Result<Response<pb::GetFleetSummaryResponse>, Status> {
+        self.caller(&request, Access::ReadFleet, "").await?;
+        let summary = self.budgets.fleet_summary().await?;
+        Ok(Response::new(convert::fleet_summary(&summary)))
     }
 }

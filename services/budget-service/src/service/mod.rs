@@ -9,6 +9,7 @@ pub mod auth;
 mod config;
 mod evaluation;
 mod exports;
+mod fleet;
 mod increases;
 mod invalidation;
 mod lifecycle;
@@ -22,6 +23,7 @@ mod tenants;
 
 pub(crate) use evaluation::KeyWebhook;
 pub use evaluation::PassReport;
+pub(crate) use fleet::FleetSummary;
 pub(crate) use lists::{AlertEntry, TenantOverview};
 pub use notifications::Deliveries;
 pub(crate) use notifications::{DeliveryOutcome, DeliveryPolicy};

@@ -3,6 +3,7 @@
 //! message text.
 
 mod exports;
+mod fleet;
 mod increases;
 mod lifecycle;
 mod model_spend;
@@ -20,10 +21,10 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::domain::{
-    Alert, AlertKind, AuditEvent, BudgetSettings, BudgetStatus, EvaluatedStatus, Tenant,
-    TenantConfig, TenantId,
+    Alert, AlertKind, AuditEvent, BudgetSettings, BudgetStatus, Tenant, TenantConfig, TenantId,
 };
 pub(crate) use model_spend::DayModels;
+pub(crate) use fleet::{FleetTotals, TenantCursor, TenantOrder, TenantSortKey};
 pub use notifications::ALERTS_PAGE_SQL;
 pub(crate) use notifications::{Claim, DueDelivery, FailedAttempt};
 pub use notify::{LEADER_APPLICATION_NAME, LISTENER_APPLICATION_NAME};
@@ -102,22 +103,6 @@ pub(crate) struct NewAudit<'a> {
     pub new: Option<&'a BudgetSettings>,
     /// A summary of a change that is not a budget setting.
     pub detail: Option<&'a str>,
-}
-
-/// A SELECT of a tenant with its settings and latest status, followed by `$tail`.
-macro_rules! tenant_status_sql {
-    ($tail:literal) => {
-        concat!(
-            "SELECT t.tenant_id, t.display_name, t.key_alias, t.key_hash, t.created_at, ",
-            "t.deleted_at, t.suspended_at, ",
-            "c.max_budget_micros, c.alert_threshold_percent, c.grace_threshold_percent, c.budget_duration, ",
-            "c.version, c.updated_at, c.budget_reset_at, ",
-            "s.spend_micros AS status_spend_micros, s.percent_used AS status_percent_used, ",
-            "s.state AS status_state, s.reset_time AS status_reset_time, s.fetch_time AS status_fetch_time ",
-            "FROM tenants t JOIN tenant_configs c USING (tenant_id) LEFT JOIN tenant_status s USING (tenant_id) ",
-            $tail
-        )
-    };
 }
 
 /// The database handle: one pool for the process.
@@ -416,76 +401,19 @@ impl Store {
     }
 }
 
-/// How ListTenants orders tenants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum TenantOrder {
-    TenantId,
-    /// Highest percent used first; tenants never evaluated last.
-    PercentUsedDesc,
-}
-
-/// Where a ListTenants page starts.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum TenantCursor {
-    After(String),
-    /// (percent used, or -1 when never evaluated; tenant id) of the last row.
-    AfterPercent(f64, String),
-}
-
 impl Store {
-    /// A page of tenants with their settings and latest evaluated status; deleted tenants
-    /// only when `include_deleted`.
-    pub(crate) async fn list_tenant_statuses(
-        &self,
-        only: Option<&TenantId>,
-        filter: &str,
-        order: TenantOrder,
-        cursor: Option<&TenantCursor>,
-        limit: i64,
-        include_deleted: bool,
-    ) -> Result<Vec<(Tenant, TenantConfig, Option<EvaluatedStatus>)>, StoreError> {
-        let pattern = format!("{}%", escape_like(&filter.to_lowercase()));
-        let (after_percent, after_id) = match cursor {
-            Some(TenantCursor::After(id)) => (None, Some(id.as_str())),
-            Some(TenantCursor::AfterPercent(p, id)) => (Some(*p), Some(id.as_str())),
-            None => (None, None),
-        };
-        let rows: Vec<rows::TenantStatusRow> = match order {
-            TenantOrder::TenantId => sqlx::query_as(tenant_status_sql!(
-                "WHERE (t.tenant_id LIKE $1 OR lower(t.display_name) LIKE $1) \
-                 AND ($2::text IS NULL OR t.tenant_id > $2) AND $3::float8 IS NULL \
-                 AND ($5::text IS NULL OR t.tenant_id = $5) AND ($6 OR t.deleted_at IS NULL) \
-                 ORDER BY t.tenant_id LIMIT $4"
-            )),
-            TenantOrder::PercentUsedDesc => sqlx::query_as(tenant_status_sql!(
-                "WHERE (t.tenant_id LIKE $1 OR lower(t.display_name) LIKE $1) \
-                 AND ($2::text IS NULL OR (COALESCE(s.percent_used, -1), t.tenant_id) < ($3::float8, $2)) \
-                 AND ($5::text IS NULL OR t.tenant_id = $5) AND ($6 OR t.deleted_at IS NULL) \
-                 ORDER BY COALESCE(s.percent_used, -1) DESC, t.tenant_id DESC LIMIT $4"
-            )),
-        }
-        .bind(pattern)
-        .bind(after_id)
-        .bind(after_percent)
-        .bind(limit)
-        .bind(only.map(TenantId::as_str))
-        .bind(include_deleted)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(rows::TenantStatusRow::split).collect()
-    }
-
     /// Records a tenant's latest evaluated status.
     pub(crate) async fn upsert_tenant_status(
         &self,
         status: &BudgetStatus,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tenant_status (tenant_id, spend_micros, max_budget_micros, percent_used, state, reset_time, fetch_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            "INSERT INTO tenant_status (tenant_id, spend_micros, max_budget_micros, percent_used, state, reset_time, fetch_time, run_out_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (tenant_id) DO UPDATE SET spend_micros = EXCLUDED.spend_micros, \
              max_budget_micros = EXCLUDED.max_budget_micros, percent_used = EXCLUDED.percent_used, \
-             state = EXCLUDED.state, reset_time = EXCLUDED.reset_time, fetch_time = EXCLUDED.fetch_time \
+             state = EXCLUDED.state, reset_time = EXCLUDED.reset_time, fetch_time = EXCLUDED.fetch_time, \
+             run_out_time = EXCLUDED.run_out_time \
              WHERE tenant_status.fetch_time <= EXCLUDED.fetch_time",
         )
         .bind(status.tenant_id.as_str())
@@ -495,6 +423,8 @@ impl Store {
         .bind(rows::state_name(status.state))
         .bind(status.reset_time)
         .bind(status.fetch_time)
+        // The fleet overview's "runs out before reset" (GetFleetSummary): the forecast's date.
+        .bind(status.forecast.exhaustion_time)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -195,9 +195,23 @@ pub(super) struct TenantStatusRow {
     status_state: Option<String>,
     status_reset_time: Option<DateTime<Utc>>,
     status_fetch_time: Option<DateTime<Utc>>,
+    status_run_out_time: Option<DateTime<Utc>>,
+}
+
+/// A ListTenants row with the values its order sorts on, for the next page's token.
+#[derive(sqlx::FromRow)]
+pub(super) struct TenantPageRow {
+    #[sqlx(flatten)]
+    pub(super) status: TenantStatusRow,
+    pub(super) sort_int: i64,
+    pub(super) sort_float: f64,
 }
 
 impl TenantStatusRow {
+    pub(super) fn tenant_id(&self) -> &str {
+        &self.tenant.config.tenant_id
+    }
+
     pub(super) fn split(
         self,
     ) -> Result<(Tenant, TenantConfig, Option<EvaluatedStatus>), StoreError> {
@@ -214,6 +228,7 @@ impl TenantStatusRow {
                     state: parse_state(&state)?,
                     reset_time: self.status_reset_time,
                     fetch_time,
+                    run_out_time: self.status_run_out_time,
                 })
             }
             _ => None,
