@@ -1,6 +1,6 @@
 // The fleet page ("/": every tenant, fullest budget first) and the tenant picker shown on every page.
 
-import type { TenantSummary } from "./gen/budget/v1/budget_pb";
+import type { TenantSummary } from "./gen/budget/v1/budget";
 import { api, describeError, isCanceled, listAllTenants } from "./api";
 import { debounce, fill, h, say } from "./dom";
 import { formatMoney, formatPercent } from "./money";

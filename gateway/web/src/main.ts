@@ -3,11 +3,11 @@
 
 import "./styles.css";
 import { api, errorCode, startViewTrace } from "./api";
-import { Code } from "@connectrpc/connect";
+import { Code } from "./rpc";
 import { h } from "./dom";
 import { createTenantPicker, showFleet, tenantPath } from "./fleet";
 import { signedInText } from "./labels";
-import type { WhoAmIResponse } from "./gen/budget/v1/budget_pb";
+import type { WhoAmIResponse } from "./gen/budget/v1/budget";
 import { showTenant } from "./tenant";
 import { showArchive } from "./lifecycle";
 import type { Page } from "./page";

@@ -2,15 +2,15 @@
 // alert's notification deliveries), the configuration form, the notification targets and the
 // audit log. Each section loads and fails on its own.
 
-import { Code } from "@connectrpc/connect";
+import { Code } from "./rpc";
 import type {
   Alert,
   AuditEvent,
   BudgetConfig,
   BudgetStatus,
   GetSpendHistoryResponse,
-} from "./gen/budget/v1/budget_pb";
-import { BudgetState, type Role } from "./gen/budget/v1/budget_pb";
+} from "./gen/budget/v1/budget";
+import { BudgetState, type Role } from "./gen/budget/v1/budget";
 import { api, describeError, errorCode, isCanceled, noAccessText, toDate } from "./api";
 import { renderChart } from "./chart";
 import { fill, h, say } from "./dom";
