@@ -120,6 +120,16 @@ export type Client<S extends ServiceDef> = {
     : never;
 };
 
+/**
+ * Calls started before the code that needs them has run (the page's first view, while WhoAmI is
+ * still on its way): `start` sends one now; the first identical call (same method, same request
+ * bytes) takes its answer instead of sending again; `clear` drops what nobody took.
+ */
+export interface EarlyCalls<S extends ServiceDef> {
+  start<K extends keyof Client<S>>(method: K, request: Parameters<Client<S>[K]>[0]): void;
+  clear(): void;
+}
+
 export interface TransportOptions {
   baseUrl: string;
   timeoutMs: number;
@@ -222,9 +232,11 @@ export function unframe(body: Uint8Array): { message?: Uint8Array; trailer?: Hea
   return { message, trailer };
 }
 
-/** A client calling `service` with gRPC-web at `baseUrl`. */
-export function createClient<S extends ServiceDef>(service: S, options: TransportOptions): Client<S> {
+/** A client calling `service` with gRPC-web at `baseUrl`, and its early calls. */
+export function createClient<S extends ServiceDef>(service: S, options: TransportOptions): Client<S> & { early: EarlyCalls<S> } {
   const client: Record<string, unknown> = {};
+  const early = new Map<string, Promise<unknown>>();
+  const keyOf = (name: string, body: Uint8Array) => `${name} ${body.join(",")}`;
   for (const [key, method] of Object.entries(service.methods)) {
     const url = `${options.baseUrl}/${service.fullName}/${method.name}`;
     const send = (body: Uint8Array<ArrayBuffer>, signal?: AbortSignal) => async (call: Call) => {
@@ -260,6 +272,11 @@ export function createClient<S extends ServiceDef>(service: S, options: Transpor
     };
     client[key] = (request: Record<string, unknown>, opts: CallOptions = {}) => {
       const body = frame(method.requestType.encode(method.requestType.fromPartial(request)).finish());
+      const started = early.get(keyOf(method.name, body));
+      if (started) {
+        early.delete(keyOf(method.name, body));
+        return started;
+      }
       const header = new Headers({
         "content-type": "application/grpc-web+proto",
         "x-grpc-web": "1",
@@ -270,5 +287,16 @@ export function createClient<S extends ServiceDef>(service: S, options: Transpor
       return next({ method: method.name, header });
     };
   }
-  return client as Client<S>;
+  const calls: EarlyCalls<S> = {
+    start(key, request) {
+      const method = service.methods[key as string]!;
+      const body = frame(method.requestType.encode(method.requestType.fromPartial(request)).finish());
+      const call = (client[key as string] as (r: unknown) => Promise<unknown>)(request);
+      // Whoever takes it sees the failure; until then it is not an unhandled rejection.
+      call.catch(() => {});
+      early.set(keyOf(method.name, body), call);
+    },
+    clear: () => early.clear(),
+  };
+  return Object.assign(client as Client<S>, { early: calls });
 }

@@ -135,3 +135,24 @@ test("a truncated frame is refused, not half read", () => {
   const whole = frame(new Uint8Array([8, 1]));
   assert.throws(() => unframe(whole.subarray(0, 6)), (e: unknown) => RpcError.from(e).code === Code.Internal);
 });
+
+test("an early call is sent once and its answer goes to the first identical call", async () => {
+  const seen = withFetch(() => new Response(trailerFrame("grpc-status: 5\r\ngrpc-message: gone\r\n"), { status: 200 }));
+  const c = client();
+  c.early.start("getBudgetStatus", { tenantId: "acme" });
+  assert.equal(seen.length, 1, "sent at once");
+  // A different request is not the early one.
+  await c.getBudgetStatus({ tenantId: "globex" }).catch(() => {});
+  assert.equal(seen.length, 2);
+  // The same request takes the early answer (here a failure) without sending again.
+  assert.equal(RpcError.from(await c.getBudgetStatus({ tenantId: "acme" }).catch((e: unknown) => e)).code, Code.NotFound);
+  assert.equal(seen.length, 2);
+  // Taken once: the next identical call is sent.
+  await c.getBudgetStatus({ tenantId: "acme" }).catch(() => {});
+  assert.equal(seen.length, 3);
+  // Cleared: nobody gets a stale answer.
+  c.early.start("getBudgetConfig", { tenantId: "acme" });
+  c.early.clear();
+  await c.getBudgetConfig({ tenantId: "acme" }).catch(() => {});
+  assert.equal(seen.length, 5);
+});
