@@ -12,7 +12,7 @@
 //
 // Warm-up runs (default 1) are loaded first and left out of the figures: the first load after
 // the stack starts also pays for its connection pools and cold caches.
-// Targets: median <= 300 ms, JS + CSS <= 80 KB (80 x 1024 bytes) gzipped.
+// Targets: median <= 150 ms, JS + CSS <= 40 KB (40 x 1024 bytes) gzipped.
 
 import { readdirSync, readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -20,7 +20,7 @@ import { gzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { launchBrowser, signIn, stackBin, startStack } from "./harness.mjs";
 
-export const TARGETS = { medianMs: 300, gzipBytes: 80 * 1024 };
+export const TARGETS = { medianMs: 150, gzipBytes: 40 * 1024 };
 
 /** Nearest-rank percentile of sorted numbers. */
 function percentile(sorted, p) {

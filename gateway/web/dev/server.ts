@@ -37,8 +37,8 @@ import {
   type NotificationTarget,
   type AuditEvent,
   type BudgetConfig,
-} from "../src/gen/budget/v1/budget_pb";
-import { BadRequestSchema } from "../src/gen/google/rpc/error_details_pb";
+} from "./gen/budget/v1/budget_pb";
+import { BadRequestSchema } from "./gen/google/rpc/error_details_pb";
 
 const dist = fileURLToPath(new URL("../dist/", import.meta.url));
 const port = Number(process.argv[2] ?? 8087);

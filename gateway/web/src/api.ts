@@ -1,12 +1,13 @@
-// The BudgetService client (gRPC-web on the page's own origin) and the translation of
+// The BudgetService client (gRPC-web on the page's own origin, src/rpc.ts) and the translation of
 // its errors and timestamps into what the page shows.
 
-import { createClient, ConnectError, Code, type Interceptor } from "@connectrpc/connect";
-import { createGrpcWebTransport } from "@connectrpc/connect-web";
-import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { BudgetService, type BudgetPreview } from "./gen/budget/v1/budget_pb";
-import { BadRequestSchema, ErrorInfoSchema } from "./gen/google/rpc/error_details_pb";
+import { BudgetServiceDefinition, type BudgetPreview } from "./gen/budget/v1/budget";
+import { BadRequest, ErrorInfo } from "./gen/google/rpc/error_details";
+import type { Timestamp } from "./gen/google/protobuf/timestamp";
+import { Code, createClient, RpcError, type Interceptor } from "./rpc";
 import { fieldForViolation, type FormErrors } from "./validation";
+
+export { Code, RpcError };
 
 /** Every call gives up after this long, so a hung backend shows an error instead of a spinner. */
 const TIMEOUT_MS = 15_000;
@@ -21,11 +22,11 @@ let signingIn = false;
  * the page can do nothing more, so the browser goes to the sign-in page (once). The error still
  * reaches the caller, which shows it until the browser has left.
  */
-const signInWhenUnauthenticated: Interceptor = (next) => async (req) => {
+const signInWhenUnauthenticated: Interceptor = (next) => async (call) => {
   try {
-    return await next(req);
+    return await next(call);
   } catch (err) {
-    if (ConnectError.from(err).code === Code.Unauthenticated && !signingIn) {
+    if (RpcError.from(err).code === Code.Unauthenticated && !signingIn) {
       signingIn = true;
       window.location.assign(SIGN_IN_PATH);
     }
@@ -55,23 +56,32 @@ export function startViewTrace(): void {
 }
 
 /** Puts the current view's trace context on every call. */
-const inViewTrace: Interceptor = (next) => (req) => {
-  req.header.set("traceparent", viewTrace);
-  return next(req);
+const inViewTrace: Interceptor = (next) => (call) => {
+  call.header.set("traceparent", viewTrace);
+  return next(call);
 };
 
-export const api = createClient(
-  BudgetService,
-  createGrpcWebTransport({
-    baseUrl: window.location.origin,
-    defaultTimeoutMs: TIMEOUT_MS,
-    interceptors: [inViewTrace, signInWhenUnauthenticated],
-  }),
-);
+/**
+ * One async function per BudgetService method, named as in the proto in lowerCamelCase:
+ * `api.getBudgetStatus({ tenantId }, { signal })` resolves to the generated response message or
+ * rejects with an RpcError.
+ */
+export const api = createClient(BudgetServiceDefinition, {
+  baseUrl: window.location.origin,
+  timeoutMs: TIMEOUT_MS,
+  interceptors: [inViewTrace, signInWhenUnauthenticated],
+});
 
 /** A protobuf Timestamp as a Date; undefined when unset. */
 export function toDate(ts: Timestamp | undefined): Date | undefined {
-  return ts ? timestampDate(ts) : undefined;
+  return ts ? new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6)) : undefined;
+}
+
+/** A Date as a protobuf Timestamp. */
+export function timestampFromDate(date: Date): Timestamp {
+  const ms = date.getTime();
+  const seconds = Math.floor(ms / 1000);
+  return { seconds: BigInt(seconds), nanos: (ms - seconds * 1000) * 1e6 };
 }
 
 /** Micros to dollars as a float, for the chart only (display text uses formatMoney). */
@@ -81,7 +91,7 @@ export function microsToNumber(micros: bigint): number {
 
 /** True for an aborted call: the page that made it is gone, so nobody should hear of it. */
 export function isCanceled(err: unknown): boolean {
-  return ConnectError.from(err).code === Code.Canceled;
+  return RpcError.from(err).code === Code.Canceled;
 }
 
 /** The `google.rpc.ErrorInfo` domain of budget-service's errors. */
@@ -110,16 +120,16 @@ const SERVICE_UNAVAILABLE: ReadonlySet<string> = new Set([
 
 /** budget-service's reason for a failed call ("" when the answer carries none, e.g. a network failure). */
 export function errorReason(err: unknown): string {
-  const info = ConnectError.from(err)
-    .findDetails(ErrorInfoSchema)
+  const info = RpcError.from(err)
+    .findDetails("google.rpc.ErrorInfo", ErrorInfo)
     .find((i) => i.domain === ERROR_DOMAIN);
   return info?.reason ?? "";
 }
 
 /** What budget-service says the error is about (e.g. tenant_id, key_state); empty when nothing. */
 export function errorMetadata(err: unknown): Record<string, string> {
-  const info = ConnectError.from(err)
-    .findDetails(ErrorInfoSchema)
+  const info = RpcError.from(err)
+    .findDetails("google.rpc.ErrorInfo", ErrorInfo)
     .find((i) => i.domain === ERROR_DOMAIN);
   return info?.metadata ?? {};
 }
@@ -130,7 +140,7 @@ export function isKeyLost(err: unknown): boolean {
 }
 
 /** The request never got an answer from the service (fetch failed, or the gateway said so). */
-function isNetworkError(err: ConnectError): boolean {
+function isNetworkError(err: RpcError): boolean {
   return err.cause instanceof TypeError || err.code === Code.Unavailable;
 }
 
@@ -140,12 +150,12 @@ export function noAccessText(tenantId: string): string {
 }
 
 export function errorCode(err: unknown): Code {
-  return ConnectError.from(err).code;
+  return RpcError.from(err).code;
 }
 
 /** One sentence for any failed call about `tenantId`; never a stack trace. */
 export function describeError(err: unknown, tenantId?: string): string {
-  const e = ConnectError.from(err);
+  const e = RpcError.from(err);
   switch (e.code) {
     case Code.NotFound:
       return tenantId ? `Tenant ${tenantId} not found` : e.rawMessage || "Not found";
@@ -173,11 +183,16 @@ function firstLine(message: string): string {
   return line ? `: ${line}` : "";
 }
 
+/** The google.rpc.BadRequest details of a failed call. */
+export function badRequests(err: unknown): BadRequest[] {
+  return RpcError.from(err).findDetails("google.rpc.BadRequest", BadRequest);
+}
+
 /** The server's google.rpc.BadRequest field violations, keyed by form field. */
 export function violationsOf(err: unknown): { fields: FormErrors; other: string[] } {
   const fields: FormErrors = {};
   const other: string[] = [];
-  for (const detail of ConnectError.from(err).findDetails(BadRequestSchema)) {
+  for (const detail of badRequests(err)) {
     for (const v of detail.fieldViolations) {
       const field = fieldForViolation(v.field);
       if (field) fields[field] = v.description;

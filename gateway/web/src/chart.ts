@@ -1,9 +1,8 @@
-// The 30-day spend trend (uPlot): daily bars, the period's burn-up line, the alert / 100 % /
-// grace lines and the forecast to the reset date, with a text legend.
+// The 30-day spend trend, drawn on a canvas: daily bars, the period's burn-up line, the
+// alert / 100 % / grace lines and the forecast to the reset date, with value and date axes and
+// a text legend.
 
-import uPlot from "uplot";
-import "uplot/dist/uPlot.min.css";
-import type { DailySpend } from "./gen/budget/v1/budget_pb";
+import type { DailySpend } from "./gen/budget/v1/budget";
 import { microsToNumber } from "./api";
 import { h, fill } from "./dom";
 import { cumulativeSpend, formatMoney } from "./money";
@@ -38,6 +37,137 @@ const COLORS = {
 
 function dayStart(date: string): number {
   return Date.parse(`${date}T00:00:00Z`) / 1000;
+}
+
+/** A horizontal line across the chart: a threshold or the budget. */
+interface Level {
+  value: number;
+  color: string;
+  dash: number[];
+}
+
+/** What the canvas shows: one x (UTC seconds) per day, then future days up to the reset. */
+interface View {
+  xs: number[];
+  daily: (number | null)[];
+  cumulative: (number | null)[];
+  forecast: (number | null)[];
+  levels: Level[];
+  yMax: number;
+}
+
+/** Room for the axes' labels around the plot, in CSS pixels. */
+const PAD = { left: 64, right: 12, top: 10, bottom: 26 };
+const FONT = "12px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** A round step (1, 2 or 5 x 10^n) that splits `max` into about `count` parts. */
+export function niceStep(max: number, count: number): number {
+  const raw = max / Math.max(1, count);
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].find((m) => m * power >= raw)! * power;
+  return step;
+}
+
+/** A y-axis label: "$250", "$1.5k". */
+export function moneyTick(v: number): string {
+  return `$${v >= 1000 ? `${Math.round(v / 100) / 10}k` : Math.round(v)}`;
+}
+
+/** Paints `view` on `canvas` at `width` x `height` CSS pixels (sharp on high-DPI screens). */
+function drawChart(canvas: HTMLCanvasElement, view: View, width: number, height: number): void {
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = Math.round(width * ratio);
+  canvas.height = Math.round(height * ratio);
+  canvas.style.width = `${width}px`;
+  canvas.style.height = `${height}px`;
+  const ctx = canvas.getContext("2d");
+  if (!ctx) return;
+  ctx.scale(ratio, ratio);
+  const left = PAD.left;
+  const right = width - PAD.right;
+  const top = PAD.top;
+  const bottom = height - PAD.bottom;
+  const { xs, yMax } = view;
+  const x0 = xs[0]! - DAY / 2;
+  const x1 = Math.max(xs[xs.length - 1]! + DAY / 2, x0 + DAY);
+  const px = (x: number) => left + ((x - x0) / (x1 - x0)) * (right - left);
+  // Whole pixels, so horizontal lines are crisp and keep their exact colour.
+  const py = (y: number) => Math.round(bottom - (y / yMax) * (bottom - top));
+
+  ctx.font = FONT;
+  ctx.lineWidth = 1;
+  // Value axis: grid lines and labels.
+  ctx.fillStyle = "#555";
+  ctx.strokeStyle = "#e4e4e4";
+  ctx.textAlign = "right";
+  ctx.textBaseline = "middle";
+  const step = niceStep(yMax, Math.max(2, Math.floor((bottom - top) / 50)));
+  for (let v = 0; v <= yMax; v += step) {
+    const y = py(v) + 0.5;
+    ctx.beginPath();
+    ctx.moveTo(left, y);
+    ctx.lineTo(right, y);
+    ctx.stroke();
+    ctx.fillText(moneyTick(v), left - 8, y);
+  }
+  // Date axis: a label every few days, at least 60 px apart.
+  ctx.textAlign = "center";
+  ctx.textBaseline = "top";
+  const dayWidth = (right - left) / ((x1 - x0) / DAY);
+  const every = Math.max(1, Math.ceil(60 / dayWidth));
+  for (let i = 0; i < xs.length; i += every) {
+    const d = new Date(xs[i]! * 1000);
+    ctx.fillText(`${MONTHS[d.getUTCMonth()]} ${d.getUTCDate()}`, px(xs[i]!), bottom + 6);
+  }
+
+  ctx.save();
+  ctx.beginPath();
+  ctx.rect(left, top, right - left, bottom - top);
+  ctx.clip();
+  // Daily spend: bars 70 % of a day wide, at most 40 px.
+  ctx.fillStyle = COLORS.daily;
+  const barWidth = Math.min(40, dayWidth * 0.7);
+  view.daily.forEach((v, i) => {
+    if (v === null || v <= 0) return;
+    const y = py(v);
+    ctx.fillRect(px(xs[i]!) - barWidth / 2, y, barWidth, bottom - y);
+  });
+  const polyline = (values: (number | null)[], color: string, dash: number[]) => {
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 2;
+    ctx.setLineDash(dash);
+    ctx.beginPath();
+    let started = false;
+    values.forEach((v, i) => {
+      if (v === null) return;
+      if (started) ctx.lineTo(px(xs[i]!), py(v));
+      else ctx.moveTo(px(xs[i]!), py(v));
+      started = true;
+    });
+    ctx.stroke();
+  };
+  for (const level of view.levels) {
+    ctx.strokeStyle = level.color;
+    ctx.lineWidth = 2;
+    ctx.setLineDash(level.dash);
+    ctx.beginPath();
+    ctx.moveTo(left, py(level.value));
+    ctx.lineTo(right, py(level.value));
+    ctx.stroke();
+  }
+  polyline(view.cumulative, COLORS.cumulative, []);
+  // The forecast runs from today's spend to the reset; above the view it is clipped at the top.
+  polyline(view.forecast, COLORS.forecast, [3, 4]);
+  ctx.restore();
+  // The axes' base line.
+  ctx.strokeStyle = "#999";
+  ctx.lineWidth = 1;
+  ctx.setLineDash([]);
+  ctx.beginPath();
+  ctx.moveTo(left, bottom + 0.5);
+  ctx.lineTo(right, bottom + 0.5);
+  ctx.stroke();
 }
 
 /**
@@ -91,28 +221,13 @@ export function renderChart(section: HTMLElement, input: ChartInput): () => void
     forecast.push(microsToNumber(input.projectedSpendMicros!));
   }
 
-  const series: uPlot.Series[] = [
-    {},
-    {
-      label: "Daily spend",
-      fill: COLORS.daily,
-      stroke: COLORS.daily,
-      width: 0,
-      paths: uPlot.paths.bars!({ size: [0.7, 40] }),
-      points: { show: false },
-    },
-    { label: "Spend this period", stroke: COLORS.cumulative, width: 2, points: { show: false } },
-  ];
-  const data: (number | null)[][] = [xs, daily, cumulative];
-
+  const levels: Level[] = [];
   const budget = input.maxBudgetMicros;
   if (budget !== undefined && budget > 0n) {
-    const level = (pct: number) => xs.map(() => (microsToNumber(budget) * pct) / 100);
-    const threshold = (key: "alert" | "budget" | "grace", pct: number, name: string, dash?: number[]) => {
+    const threshold = (key: "alert" | "budget" | "grace", pct: number, name: string, dash: number[] = []) => {
       lines.push(key);
       const amount = formatMoney((budget * BigInt(pct)) / 100n);
-      series.push({ label: name, stroke: COLORS[key], width: 2, dash, points: { show: false } });
-      data.push(level(pct));
+      levels.push({ value: (microsToNumber(budget) * pct) / 100, color: COLORS[key], dash });
       legend.push(h("li", {}, h("span", { class: `swatch line ${key}` }), `${name} ${pct}% (${amount})`));
     };
     if (input.alertThresholdPercent) threshold("alert", input.alertThresholdPercent, "Alert threshold", [6, 4]);
@@ -122,15 +237,6 @@ export function renderChart(section: HTMLElement, input: ChartInput): () => void
 
   if (hasForecast) {
     lines.push("forecast");
-    series.push({
-      label: "Forecast",
-      stroke: COLORS.forecast,
-      width: 2,
-      dash: [3, 4],
-      spanGaps: true,
-      points: { show: false },
-    });
-    data.push(forecast);
     legend.push(
       h(
         "li",
@@ -142,8 +248,7 @@ export function renderChart(section: HTMLElement, input: ChartInput): () => void
   }
 
   // The view fits the period's spend and the lines; a forecast above it is clipped and labelled.
-  const forecastIndex = hasForecast ? data.length - 1 : -1;
-  const yMax = yMaxFor(data.slice(1).flatMap((s, i) => (i + 1 === forecastIndex ? [] : s)));
+  const yMax = yMaxFor([...daily, ...cumulative, ...levels.map((l) => l.value)]);
   const forecastEnd = hasForecast ? microsToNumber(input.projectedSpendMicros!) : undefined;
   const beyond = forecastBeyond(forecastEnd, yMax)
     ? h(
@@ -168,33 +273,18 @@ export function renderChart(section: HTMLElement, input: ChartInput): () => void
     h("ul", { id: "chart-legend", class: "legend" }, ...legend),
   );
 
-  const size = () => ({ width: Math.max(240, plot.clientWidth), height: plot.clientWidth < 500 ? 220 : 280 });
-  const chart = new uPlot(
-    {
-      ...size(),
-      series,
-      legend: { show: false },
-      cursor: { drag: { x: false, y: false } },
-      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
-      scales: { y: { range: () => [0, yMax] } },
-      axes: [
-        { space: 60 },
-        {
-          size: 64,
-          values: (_u, splits) => splits.map((v) => `$${v >= 1000 ? `${Math.round(v / 100) / 10}k` : Math.round(v)}`),
-        },
-      ],
-    },
-    data as uPlot.AlignedData,
-    plot,
-  );
-  const observer = new ResizeObserver(() => {
-    const next = size();
-    if (next.width !== chart.width) chart.setSize(next);
-  });
-  observer.observe(plot);
-  return () => {
-    observer.disconnect();
-    chart.destroy();
+  const canvas = h("canvas", {});
+  plot.append(canvas);
+  const view: View = { xs, daily, cumulative, forecast, levels, yMax };
+  let width = 0;
+  const draw = () => {
+    const next = Math.max(240, plot.clientWidth);
+    if (next === width) return;
+    width = next;
+    drawChart(canvas, view, width, width < 500 ? 220 : 280);
   };
+  draw();
+  const observer = new ResizeObserver(draw);
+  observer.observe(plot);
+  return () => observer.disconnect();
 }

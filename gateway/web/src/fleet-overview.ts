@@ -6,7 +6,7 @@
 // that reads the API's message. The run-out dates are the service's forecast (computed by its
 // evaluator), never recomputed here.
 
-import type { GetFleetSummaryResponse } from "./gen/budget/v1/budget_pb";
+import type { GetFleetSummaryResponse } from "./gen/budget/v1/budget";
 import { h } from "./dom";
 import { isoDate } from "./dates";
 import { formatMoney, formatPercent } from "./money";

@@ -1,9 +1,8 @@
 // The fleet page ("/": the fleet overview, then every tenant, fullest budget first, sortable by
 // any column, a page at a time) and the tenant picker shown on every page.
 
-import { Code } from "@connectrpc/connect";
-import { FleetState, type TenantSummary } from "./gen/budget/v1/budget_pb";
-import { api, describeError, errorCode, getFleetSummary, isCanceled } from "./api";
+import { FleetState, type TenantSummary } from "./gen/budget/v1/budget";
+import { api, Code, describeError, errorCode, getFleetSummary, isCanceled } from "./api";
 import { debounce, fill, h, say } from "./dom";
 import { formatMoney, formatPercent } from "./money";
 import { stateClass } from "./labels";

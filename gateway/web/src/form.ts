@@ -1,8 +1,8 @@
 // The Budget Configuration form: prefilled from GetBudgetConfig, validated as the user
 // types, saved with UpdateBudgetConfig and the etag it was read with.
 
-import { Code } from "@connectrpc/connect";
-import type { BudgetConfig } from "./gen/budget/v1/budget_pb";
+import { Code } from "./rpc";
+import type { BudgetConfig } from "./gen/budget/v1/budget";
 import { api, describeError, errorCode, isCanceled, violationsOf } from "./api";
 import { h, say } from "./dom";
 import { blockText, microsToInput, parseDollars, stepBudget } from "./money";

@@ -1,7 +1,7 @@
 // The words next to every state, event, role and action the page shows.
 // Pure helpers: no DOM, no I/O, so `npm test` runs them under node.
 
-import { AlertType, BudgetState, DeliveryStatus, NotificationKind, Role } from "./gen/budget/v1/budget_pb";
+import { AlertType, BudgetState, DeliveryStatus, NotificationKind, Role } from "./gen/budget/v1/budget";
 import { formatDollarsShort, formatMoney } from "./money";
 import { durationLabel, isoDate } from "./dates";
 

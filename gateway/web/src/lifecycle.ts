@@ -2,10 +2,9 @@
 // suspend / resume / grant / rotate / delete), its CSV export links, and the archive of deleted
 // tenants. Actions the service does not implement yet say so.
 
-import { Code } from "@connectrpc/connect";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Role, type BudgetStatus } from "./gen/budget/v1/budget_pb";
-import { api, describeError, errorCode, isKeyLost, toDate } from "./api";
+import { Code } from "./rpc";
+import { Role, type BudgetStatus } from "./gen/budget/v1/budget";
+import { api, describeError, errorCode, isKeyLost, timestampFromDate, toDate } from "./api";
 import { fill, h, say } from "./dom";
 import { ask } from "./dialog";
 import { parseDollars } from "./money";

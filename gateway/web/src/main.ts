@@ -3,12 +3,12 @@
 
 import "./styles.css";
 import { api, errorCode, startViewTrace } from "./api";
-import { Code } from "@connectrpc/connect";
+import { Code } from "./rpc";
 import { h } from "./dom";
 import { createTenantPicker, showFleet, tenantPath } from "./fleet";
 import { signedInText } from "./labels";
-import type { WhoAmIResponse } from "./gen/budget/v1/budget_pb";
-import { showTenant } from "./tenant";
+import type { WhoAmIResponse } from "./gen/budget/v1/budget";
+import { showTenant, startTenantReads } from "./tenant";
 import { showArchive } from "./lifecycle";
 import type { Page } from "./page";
 
@@ -22,11 +22,22 @@ function onlyTenant(): string | undefined {
   return me?.tenantId || undefined;
 }
 
+/** The tenant a tenant page's path names, undefined for other pages. */
+function tenantOf(path: string): string | undefined {
+  const tenant = /^\/tenants\/([^/]+)\/?$/.exec(path);
+  if (!tenant) return undefined;
+  try {
+    return decodeURIComponent(tenant[1]!);
+  } catch {
+    return tenant[1]!;
+  }
+}
+
 function route(): void {
   current?.stop();
   delete document.body.dataset.ready;
   const path = window.location.pathname;
-  const tenant = /^\/tenants\/([^/]+)\/?$/.exec(path);
+  const tenant = tenantOf(path);
   const own = onlyTenant();
   if ((path === "/" || path === "/index.html") && own !== undefined) {
     // A caller limited to one tenant has no fleet: its tenant is the home page.
@@ -38,14 +49,8 @@ function route(): void {
     current = showFleet(main, go);
   } else if (path === "/archive") {
     current = showArchive(main);
-  } else if (tenant) {
-    let id: string;
-    try {
-      id = decodeURIComponent(tenant[1]!);
-    } catch {
-      id = tenant[1]!;
-    }
-    current = showTenant(main, id, own === undefined, me?.role);
+  } else if (tenant !== undefined) {
+    current = showTenant(main, tenant, own === undefined, me?.role);
   } else {
     document.title = "Not found · LLM budget";
     current = undefined;
@@ -97,6 +102,9 @@ window.addEventListener("popstate", () => {
 });
 
 async function start(): Promise<void> {
+  // A tenant page's reads need not wait for WhoAmI: they go out with it.
+  const first = tenantOf(window.location.pathname);
+  if (first !== undefined) startTenantReads(first);
   try {
     me = await api.whoAmI({});
   } catch (err) {
@@ -107,6 +115,7 @@ async function start(): Promise<void> {
   document.getElementById("picker-slot")!.replaceWith(createTenantPicker((path) => go(path), onlyTenant()));
   document.querySelector("header.top")!.append(sessionBox());
   route();
+  api.early.clear();
 }
 
 void start();

@@ -3,10 +3,9 @@
 // never returned), removes them, adds new ones, and saves the whole set with
 // SetNotificationTargets.
 
-import { Code, ConnectError } from "@connectrpc/connect";
-import { NotificationKind, type NotificationTarget } from "./gen/budget/v1/budget_pb";
-import { api, describeError, errorCode, isCanceled } from "./api";
-import { BadRequestSchema } from "./gen/google/rpc/error_details_pb";
+import { Code } from "./rpc";
+import { NotificationKind, type NotificationTarget } from "./gen/budget/v1/budget";
+import { api, badRequests, describeError, errorCode, isCanceled } from "./api";
 import { fill, h, say } from "./dom";
 import { kindLabel } from "./labels";
 import {
@@ -312,7 +311,7 @@ export function notificationsView(tenantId: string, signal: AbortSignal, onSaved
       keptErrors = new Map();
       if (errorCode(err) === Code.InvalidArgument) {
         const other: string[] = [];
-        for (const detail of ConnectError.from(err).findDetails(BadRequestSchema)) {
+        for (const detail of badRequests(err)) {
           for (const v of detail.fieldViolations) {
             const at = targetViolation(v.field);
             const keptTarget = at && at.index < sentKept.length ? sentKept[at.index] : undefined;

@@ -4,8 +4,8 @@
 // service's own forecast; nothing here forecasts. The sentence is built from a plain view
 // model, so only `whatIfOf` knows the API's message.
 
-import type { BudgetPreview, Milestone } from "./gen/budget/v1/budget_pb";
-import { Crossing } from "./gen/budget/v1/budget_pb";
+import type { BudgetPreview, Milestone } from "./gen/budget/v1/budget";
+import { Crossing } from "./gen/budget/v1/budget";
 import { isCanceled, previewBudgetConfig, toDate } from "./api";
 import { debounce, h, say } from "./dom";
 import { formatMoney } from "./money";

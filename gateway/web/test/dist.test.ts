@@ -17,11 +17,7 @@ test("index.html has no inline script or style and loads only its own hashed ass
   assert.doesNotMatch(html, /https?:\/\//);
 });
 
-// Figure 6's target is 80 KB; the fleet overview (its RPC's descriptor and view, 2.3 KB) came
-// before issue 19's lighter client, which is to bring the bundle to 40 KB.
-const CEILING_KB = 81;
-
-test(`the bundle names no other origin and stays within ${CEILING_KB} KB gzipped`, () => {
+test("the bundle names no other origin and stays within 40 KB gzipped", () => {
   const assets = readdirSync(`${dist}assets`);
   assert.deepEqual(assets.map((f) => f.replace(/-[A-Z0-9]+\./, "-HASH.")).sort(), ["app-HASH.css", "app-HASH.js"]);
   let gz = 0;
@@ -30,5 +26,5 @@ test(`the bundle names no other origin and stays within ${CEILING_KB} KB gzipped
     assert.doesNotMatch(body.toString("utf8"), /https?:\/\/(?!www\.w3\.org)/, f);
     gz += gzipSync(body, { level: 9 }).length;
   }
-  assert.ok(gz <= CEILING_KB * 1024, `JS + CSS are ${gz} bytes gzipped`);
+  assert.ok(gz <= 40 * 1024, `JS + CSS are ${gz} bytes gzipped`);
 });

@@ -3,8 +3,7 @@
 import "./window-stub";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { create } from "@bufbuild/protobuf";
-import { GetFleetSummaryResponseSchema, TenantSummarySchema } from "../src/gen/budget/v1/budget_pb";
+import { GetFleetSummaryResponse, TenantSummary } from "../src/gen/budget/v1/budget";
 import {
   coverageText,
   FLEET_STATES,
@@ -21,7 +20,7 @@ const USD = 1_000_000n;
 const at = (iso: string) => ({ seconds: BigInt(Date.parse(iso) / 1000), nanos: 0 });
 
 test("overviewFromSummary reads counts, totals and the run-out list from the API's answer", () => {
-  const res = create(GetFleetSummaryResponseSchema, {
+  const res = GetFleetSummaryResponse.fromPartial({
     okCount: 5,
     warningCount: 4,
     graceCount: 3,
@@ -33,14 +32,14 @@ test("overviewFromSummary reads counts, totals and the run-out list from the API
     totalBudgetMicros: 3_000n * USD,
     runsOutCount: 12,
     runsOut: [
-      create(TenantSummarySchema, {
+      TenantSummary.fromPartial({
         tenantId: "globex",
         displayName: "Globex",
         runOutTime: { seconds: BigInt(Date.parse("2026-12-10T06:00:00Z") / 1000), nanos: 500_000_000 },
         resetTime: at("2027-01-01T00:00:00Z"),
       }),
       // No run-out time: not a tenant that runs out, whatever the server sent.
-      create(TenantSummarySchema, { tenantId: "odd" }),
+      TenantSummary.fromPartial({ tenantId: "odd" }),
     ],
   });
   const o = overviewFromSummary(res);

@@ -1,7 +1,7 @@
 // Unit tests for the pure helpers (money, dates, labels, validation) (bundled by `node build.mjs --tests`).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { AlertType, BudgetState } from "../src/gen/budget/v1/budget_pb";
+import { AlertType, BudgetState } from "../src/gen/budget/v1/budget";
 import {
   blockText,
   cumulativeSpend,

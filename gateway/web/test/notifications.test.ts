@@ -1,7 +1,7 @@
 // Unit tests for the notification helpers (money, dates, labels, validation) (bundled by `node build.mjs --tests`).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DeliveryStatus, NotificationKind } from "../src/gen/budget/v1/budget_pb";
+import { DeliveryStatus, NotificationKind } from "../src/gen/budget/v1/budget";
 import { actionLabel, deliveryClass, deliveryText, kindLabel } from "../src/labels";
 import { TARGET_MESSAGES, targetViolation, validateTarget } from "../src/validation";
 

@@ -2,9 +2,8 @@
 import "./window-stub";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { create } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { BudgetPreviewSchema, Crossing } from "../src/gen/budget/v1/budget_pb";
+import { BudgetPreview, Crossing } from "../src/gen/budget/v1/budget";
+import { timestampFromDate } from "../src/api";
 import { whatIfOf, whatIfSentence, type WhatIf } from "../src/whatif";
 
 const day = (iso: string) => new Date(`${iso}T12:00:00Z`);
@@ -66,7 +65,7 @@ test("a new period is flagged: LiteLLM moves the reset on save", () => {
 
 test("whatIfOf reads the crossings; a time only counts with CROSSING_BEFORE_RESET", () => {
   const at = new Date("2026-11-20T06:30:00Z");
-  const preview = create(BudgetPreviewSchema, {
+  const preview = BudgetPreview.fromPartial({
     dailyRateMicros: 1_234_560_000n,
     alert: { amountMicros: 1n, crossing: Crossing.REACHED },
     block: { amountMicros: 2n, crossing: Crossing.BEFORE_RESET, time: timestampFromDate(at) },
@@ -81,6 +80,6 @@ test("whatIfOf reads the crossings; a time only counts with CROSSING_BEFORE_RESE
     periodChanges: true,
   });
   // Unset milestones, or BEFORE_RESET without a time, are never given a date.
-  const bare = whatIfOf(create(BudgetPreviewSchema, { block: { crossing: Crossing.BEFORE_RESET } }));
+  const bare = whatIfOf(BudgetPreview.fromPartial({ block: { crossing: Crossing.BEFORE_RESET } }));
   assert.deepEqual([bare.alert, bare.block, bare.resetTime], [{ kind: "not-before-reset" }, { kind: "not-before-reset" }, undefined]);
 });

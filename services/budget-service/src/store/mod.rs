@@ -23,8 +23,8 @@ use sqlx::{PgPool, Postgres, Transaction};
 use crate::domain::{
     Alert, AlertKind, AuditEvent, BudgetSettings, BudgetStatus, Tenant, TenantConfig, TenantId,
 };
-pub(crate) use model_spend::DayModels;
 pub(crate) use fleet::{FleetTotals, TenantCursor, TenantOrder, TenantSortKey};
+pub(crate) use model_spend::DayModels;
 pub use notifications::ALERTS_PAGE_SQL;
 pub(crate) use notifications::{Claim, DueDelivery, FailedAttempt};
 pub use notify::{LEADER_APPLICATION_NAME, LISTENER_APPLICATION_NAME};
