@@ -477,7 +477,8 @@ pub fn budgets(
         clock,
         settings.cache_ttl(),
         metrics,
-    ))
+    )
+    .with_list_concurrency(settings.eval_list_concurrency))
 }
 
 /// The gRPC server's TLS settings from the certificate and key config read.

@@ -86,6 +86,10 @@ pub struct Settings {
     /// evaluator off.
     #[arg(long, env = "BUDGET_EVAL_INTERVAL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub eval_interval_secs: u64,
+    /// LiteLLM `/key/list` pages an evaluation pass fetches at a time (each call keeps its
+    /// timeout; any failing page fails the pass).
+    #[arg(long, env = "BUDGET_EVAL_LIST_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub eval_list_concurrency: u32,
     /// Base URL of the dashboard (budget-gateway) as people reach it; notifications link to
     /// `{url}/tenants/{id}`.
     #[arg(
@@ -184,6 +188,7 @@ impl Settings {
             db_max_connections: 20,
             db_acquire_timeout_secs: 5,
             eval_interval_secs: 60,
+            eval_list_concurrency: 4,
             dashboard_url: "http://127.0.0.1:8080".to_owned(),
             delivery_poll_ms: 1000,
             delivery_retry_base_ms: 1000,

@@ -2,6 +2,7 @@
 //! audit events and alert notifications. Errors are classified by SQLSTATE, never by
 //! message text.
 
+mod evaluation;
 mod exports;
 mod increases;
 mod lifecycle;
@@ -12,6 +13,8 @@ mod rows;
 mod schema;
 mod tokens;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -22,6 +25,7 @@ use crate::domain::{
     Alert, AlertKind, AuditEvent, BudgetSettings, BudgetStatus, EvaluatedStatus, Tenant,
     TenantConfig, TenantId,
 };
+pub(crate) use evaluation::{DailySpendRows, EvalTenant, StatusRows};
 pub use notifications::ALERTS_PAGE_SQL;
 pub(crate) use notifications::{Claim, DueDelivery, FailedAttempt};
 pub use notify::{LEADER_APPLICATION_NAME, LISTENER_APPLICATION_NAME};
@@ -122,6 +126,9 @@ macro_rules! tenant_status_sql {
 #[derive(Clone)]
 pub struct Store {
     pool: PgPool,
+    /// Statements the evaluation pass's store functions executed, for the pass report and
+    /// `budget_evaluator_db_statements`.
+    statements: Arc<AtomicU64>,
 }
 
 /// A SELECT of a tenant joined with its settings, followed by `$tail`.
@@ -151,7 +158,20 @@ impl Store {
             .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            statements: Arc::default(),
+        })
+    }
+
+    /// How many statements the store's evaluation-path functions executed so far (a
+    /// transaction's BEGIN and COMMIT included); a pass reports the difference.
+    pub fn statements_executed(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_statements(&self, n: u64) {
+        self.statements.fetch_add(n, Ordering::Relaxed);
     }
 
     /// The pool, for health checks and tools.
@@ -159,7 +179,9 @@ impl Store {
         &self.pool
     }
 
+    /// Begins a transaction, counted as two statements: BEGIN and its COMMIT or ROLLBACK.
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
+        self.count_statements(2);
         Ok(self.pool.begin().await?)
     }
 
@@ -184,6 +206,7 @@ impl Store {
         tx: &mut Tx,
         id: &TenantId,
     ) -> Result<Option<(Tenant, TenantConfig)>, StoreError> {
+        self.count_statements(1);
         let row: Option<TenantConfigRow> = sqlx::query_as(tenant_config_sql!(
             "WHERE t.tenant_id = $1 AND t.deleted_at IS NULL FOR UPDATE OF c"
         ))
@@ -304,6 +327,7 @@ impl Store {
         id: &TenantId,
         reset_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.count_statements(1);
         sqlx::query(
             "UPDATE tenant_configs SET budget_reset_at = $2 \
              WHERE tenant_id = $1 AND budget_reset_at IS DISTINCT FROM $2",
@@ -321,6 +345,7 @@ impl Store {
         tx: &mut Tx,
         event: NewAudit<'_>,
     ) -> Result<(), StoreError> {
+        self.count_statements(1);
         sqlx::query(
             "INSERT INTO audit_events (tenant_id, actor, action, old_config, new_config, detail) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -361,6 +386,7 @@ impl Store {
     /// alert's deliveries, one per notification target of the tenant, are queued in the same
     /// transaction, so no alert is ever recorded without them.
     pub async fn insert_alert(&self, alert: &NewAlert) -> Result<Option<Alert>, StoreError> {
+        self.count_statements(1);
         let mut tx = self.begin().await?;
         let row: Option<AlertRow> = sqlx::query_as(
             "INSERT INTO budget_alert_history (tenant_id, alert_type, spend_micros, max_budget_micros, percent, \
@@ -478,12 +504,14 @@ impl Store {
         &self,
         status: &BudgetStatus,
     ) -> Result<(), StoreError> {
+        self.count_statements(1);
         sqlx::query(
             "INSERT INTO tenant_status (tenant_id, spend_micros, max_budget_micros, percent_used, state, reset_time, fetch_time) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (tenant_id) DO UPDATE SET spend_micros = EXCLUDED.spend_micros, \
              max_budget_micros = EXCLUDED.max_budget_micros, percent_used = EXCLUDED.percent_used, \
-             state = EXCLUDED.state, reset_time = EXCLUDED.reset_time, fetch_time = EXCLUDED.fetch_time \
+             state = EXCLUDED.state, reset_time = EXCLUDED.reset_time, fetch_time = EXCLUDED.fetch_time, \
+             eval_fingerprint = NULL \
              WHERE tenant_status.fetch_time <= EXCLUDED.fetch_time",
         )
         .bind(status.tenant_id.as_str())
@@ -523,6 +551,7 @@ impl Store {
         days: &[(NaiveDate, i64)],
         only_if_loaded: bool,
     ) -> Result<(), StoreError> {
+        self.count_statements(1);
         if days.is_empty() {
             return Ok(());
         }
@@ -551,6 +580,7 @@ impl Store {
         days: &[(NaiveDate, i64)],
     ) -> Result<(), StoreError> {
         self.upsert_daily_spend(id, days).await?;
+        self.count_statements(1);
         sqlx::query("UPDATE tenants SET history_loaded_at = now() WHERE tenant_id = $1")
             .bind(id.as_str())
             .execute(&self.pool)
@@ -565,6 +595,7 @@ impl Store {
         id: &TenantId,
         since: NaiveDate,
     ) -> Result<Option<Vec<(NaiveDate, i64)>>, StoreError> {
+        self.count_statements(2);
         let loaded: Option<(Option<DateTime<Utc>>,)> =
             sqlx::query_as("SELECT history_loaded_at FROM tenants WHERE tenant_id = $1")
                 .bind(id.as_str())
