@@ -11,7 +11,12 @@ use budget_e2e::{SIM_MASTER_KEY, Stack, StackOptions, config};
 use budget_proto::v1 as pb;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-const TENANTS: [(&str, &str); 4] = [("t-a", "1d"), ("t-b", "30d"), ("t-c", "7d"), ("t-d", "1d")];
+const TENANTS: [(&str, &str); 4] = [
+    ("t-a", "30d"),
+    ("t-b", "60d"),
+    ("t-c", "30d"),
+    ("t-d", "90d"),
+];
 
 /// A small deterministic generator (xorshift), so a failing seed can be replayed.
 struct Rng(u64);
@@ -46,7 +51,9 @@ fn change(rng: &mut Rng) -> Change {
             1 + i64::try_from(rng.below(30)).unwrap(),
         ),
         5 => Change::Drift(tenant),
-        6 | 7 => Change::Advance(1 + i64::try_from(rng.below(20)).unwrap()),
+        // Hours (a new UTC day now and then) or days (budget periods end).
+        6 => Change::Advance(1 + i64::try_from(rng.below(20)).unwrap()),
+        7 => Change::Advance(24 * (3 + i64::try_from(rng.below(12)).unwrap())),
         _ => Change::Nothing,
     }
 }
@@ -195,7 +202,7 @@ fn outcome(report: &budget_service::service::PassReport) -> [usize; 6] {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_skipping_pass_records_exactly_what_a_full_pass_records() {
-    let mut unchanged = 0;
+    let (mut unchanged, mut alerts, mut repaired, mut expired) = (0, 0, 0, 0);
     for seed in [0x9e37_79b9_7f4a_7c15_u64, 0x2545_f491_4f6c_dd1d] {
         let mut at = Utc.with_ymd_and_hms(2026, 3, 9, 10, 17, 0).unwrap();
         let skipping = Side::start(at).await;
@@ -222,6 +229,9 @@ async fn a_skipping_pass_records_exactly_what_a_full_pass_records() {
             let b = full.stack.budgets.evaluation_full_pass(&stop).await.unwrap();
             assert_eq!(b.unchanged, 0);
             unchanged += a.unchanged;
+            alerts += a.alerts_recorded;
+            repaired += a.keys_repaired;
+            expired += a.increases_expired;
             assert_eq!(
                 outcome(&a),
                 outcome(&b),
@@ -236,6 +246,11 @@ async fn a_skipping_pass_records_exactly_what_a_full_pass_records() {
         skipping.stack.stop().await;
         full.stack.stop().await;
     }
-    // The property holds with skipping actually happening, not by never skipping.
+    // The property holds with skipping actually happening, not by never skipping, and over
+    // sequences that record alerts, repair keys and expire increases.
     assert!(unchanged > 20, "only {unchanged} tenants were skipped");
+    assert!(
+        alerts > 5 && repaired > 2 && expired > 2,
+        "alerts {alerts}, repairs {repaired}, expiries {expired}"
+    );
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use budget_telemetry::{Context, FutureExt as _, KeyValue, SpanKind, TraceContextExt as _};
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use futures::{FutureExt as _, StreamExt as _};
+use futures::StreamExt as _;
 use tokio::sync::watch;
 
 use super::Budgets;
@@ -461,10 +461,7 @@ impl Budgets {
             return Ok(KeyWebhook::NoTenant);
         };
         let (tenant, config, key) = self.tenant_with_key(&id).await?;
-        let new_alerts = self
-            .evaluate_with(&tenant, &config, &key, None)
-            .await?
-            .alerts;
+        let new_alerts = self.evaluate_with(&tenant, &config, &key).await?;
         Ok(KeyWebhook::Evaluated {
             tenant_id: id,
             new_alerts,
@@ -483,22 +480,17 @@ impl Budgets {
         Ok(())
     }
 
+    /// One tenant's evaluation outside a pass (a webhook): its status, new alerts, status
+    /// row (clearing the pass's fingerprint) and, if its key drifted, the repair.
     async fn evaluate_with(
         &self,
         tenant: &Tenant,
         config: &TenantConfig,
         key: &KeyBudget,
-        recent_days: Option<&[(chrono::NaiveDate, i64)]>,
-    ) -> Result<Evaluation, BudgetError> {
+    ) -> Result<Vec<Alert>, BudgetError> {
         self.panic_points
             .check(format_args!("evaluate:{}", tenant.tenant_id));
         let key = tenant_key(tenant, key.clone())?;
-        if let Some(days) = recent_days {
-            // Only once the full history is loaded; otherwise compute_status loads it.
-            self.store
-                .refresh_recent_spend(&tenant.tenant_id, days)
-                .await?;
-        }
         let status = self.compute_status(tenant, config, &key).await?;
         // The settings in force, with a temporary increase while it lasts.
         let effective = status.settings;
@@ -507,12 +499,10 @@ impl Budgets {
         self.statuses
             .insert(tenant.tenant_id.clone(), std::sync::Arc::new(status))
             .await;
-        let repaired = if key_differs(&key, &effective) {
-            self.repair_key(tenant).await?
-        } else {
-            false
-        };
-        Ok(Evaluation { alerts, repaired })
+        if key_differs(&key, &effective) {
+            self.repair_key(tenant).await?;
+        }
+        Ok(alerts)
     }
 
     async fn record_alerts(&self, status: &BudgetStatus) -> Result<Vec<Alert>, StoreError> {
@@ -615,11 +605,6 @@ impl Budgets {
     }
 }
 
-struct Evaluation {
-    alerts: Vec<Alert>,
-    repaired: bool,
-}
-
 /// The alerts the status calls for, as records to insert (each kept once by its dedupe key).
 fn new_alerts(status: &BudgetStatus) -> Vec<NewAlert> {
     due_alerts(status)
@@ -648,7 +633,8 @@ fn history_start(now: DateTime<Utc>) -> NaiveDate {
 
 /// Everything a tenant's evaluation is computed from, in one exact text: LiteLLM's figures
 /// for the key, our settings (and their version), the increase and whether it is in force,
-/// the suspension, the UTC day and the recent daily spend. Equal text, equal evaluation:
+/// the suspension, the UTC day, the recent daily spend and whether the history was loaded
+/// (the pass that loads it writes no recent days; the next one does). Equal text, equal evaluation:
 /// the same status, the same due alerts (by dedupe key), the same repair decision.
 fn fingerprint(
     tenant: &EvalTenant,
@@ -665,7 +651,7 @@ fn fingerprint(
         )
     });
     format!(
-        "v1|key {} {:?} {:?} {:?} {:?} {:?}|settings {} {} {} {} v{}|increase {:?}|suspended {}|day {}|recent {:?}",
+        "v1|key {} {:?} {:?} {:?} {:?} {:?}|settings {} {} {} {} v{}|increase {:?}|suspended {}|day {}|recent {:?} loaded {}",
         key.spend_micros,
         key.max_budget_micros,
         key.soft_budget_micros,
@@ -681,6 +667,7 @@ fn fingerprint(
         tenant.tenant.suspended_at.is_some(),
         now.date_naive(),
         recent_days,
+        tenant.history_loaded,
     )
 }
 

@@ -361,27 +361,6 @@ impl Store {
         Ok(())
     }
 
-    /// Tenants ordered by id after `after`, whose id or display name starts with `filter`
-    /// (case-insensitive).
-    pub(crate) async fn list_tenants(
-        &self,
-        filter: &str,
-        after: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<(Tenant, TenantConfig)>, StoreError> {
-        let pattern = format!("{}%", escape_like(&filter.to_lowercase()));
-        let rows: Vec<TenantConfigRow> = sqlx::query_as(tenant_config_sql!(
-            "WHERE (t.tenant_id LIKE $1 OR lower(t.display_name) LIKE $1) AND t.deleted_at IS NULL \
-             AND ($2::text IS NULL OR t.tenant_id > $2) ORDER BY t.tenant_id LIMIT $3"
-        ))
-        .bind(pattern)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(TenantConfigRow::split).collect()
-    }
-
     /// Records an alert unless one with the same dedupe key exists; returns it when new. A new
     /// alert's deliveries, one per notification target of the tenant, are queued in the same
     /// transaction, so no alert is ever recorded without them.
@@ -532,41 +511,27 @@ impl Store {
         id: &TenantId,
         days: &[(NaiveDate, i64)],
     ) -> Result<(), StoreError> {
-        self.write_daily_spend(id, days, false).await
-    }
-
-    /// Like [`Store::upsert_daily_spend`], but only for a tenant whose history was already
-    /// loaded (checked in the same statement, so an evaluator pass needs no extra query).
-    pub(crate) async fn refresh_recent_spend(
-        &self,
-        id: &TenantId,
-        days: &[(NaiveDate, i64)],
-    ) -> Result<(), StoreError> {
-        self.write_daily_spend(id, days, true).await
+        self.write_daily_spend(id, days).await
     }
 
     async fn write_daily_spend(
         &self,
         id: &TenantId,
         days: &[(NaiveDate, i64)],
-        only_if_loaded: bool,
     ) -> Result<(), StoreError> {
-        self.count_statements(1);
         if days.is_empty() {
             return Ok(());
         }
+        self.count_statements(1);
         let (dates, spends): (Vec<NaiveDate>, Vec<i64>) = days.iter().copied().unzip();
         sqlx::query(
             "INSERT INTO daily_spend (tenant_id, day, spend_micros) \
              SELECT $1, d, s FROM UNNEST($2::date[], $3::bigint[]) AS u(d, s) \
-             WHERE NOT $4 OR EXISTS \
-               (SELECT 1 FROM tenants WHERE tenant_id = $1 AND history_loaded_at IS NOT NULL) \
              ON CONFLICT (tenant_id, day) DO UPDATE SET spend_micros = EXCLUDED.spend_micros, updated_at = now()",
         )
         .bind(id.as_str())
         .bind(dates)
         .bind(spends)
-        .bind(only_if_loaded)
         .execute(&self.pool)
         .await?;
         Ok(())
