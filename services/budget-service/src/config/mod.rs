@@ -414,4 +414,33 @@ mod tests {
         // Empty reads as unset.
         assert_eq!(with_bootstrap("").validate(), Ok(()));
     }
+
+    #[derive(clap::Parser)]
+    struct Command {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    fn list_concurrency(value: Option<&str>) -> Result<u32, clap::Error> {
+        use clap::Parser as _;
+        let mut args = vec![
+            "budget-service",
+            "--database-url=postgres://db/budget",
+            "--litellm-base-url=http://litellm",
+            "--litellm-master-key=sk-master",
+        ];
+        let flag = value.map(|v| format!("--eval-list-concurrency={v}"));
+        args.extend(flag.as_deref());
+        Command::try_parse_from(args).map(|c| c.settings.eval_list_concurrency)
+    }
+
+    #[test]
+    fn the_list_concurrency_defaults_to_4_and_must_be_1_to_32() {
+        assert_eq!(list_concurrency(None).ok(), Some(4));
+        assert_eq!(list_concurrency(Some("1")).ok(), Some(1));
+        assert_eq!(list_concurrency(Some("32")).ok(), Some(32));
+        for bad in ["0", "33", "-1", "four"] {
+            assert!(list_concurrency(Some(bad)).is_err(), "{bad}");
+        }
+    }
 }
