@@ -134,56 +134,32 @@ impl Side {
         }
     }
 
-    /// Everything an evaluation writes, in a form comparable across the two stacks.
+    /// Everything an evaluation writes, in a form comparable across the two stacks: each
+    /// row as PostgreSQL prints it. Statuses say whether this pass marked them checked.
     async fn snapshot(&self, pass_started: DateTime<Utc>) -> Vec<String> {
-        let pool = self.stack.store.pool();
+        const TABLES: [&str; 6] = [
+            "SELECT (a.tenant_id, a.alert_type, a.spend_micros, a.max_budget_micros, a.threshold_percent, \
+             a.message, a.dedupe_key, (SELECT count(*) FROM notification_deliveries d \
+             WHERE d.alert_id = a.alert_id))::text FROM budget_alert_history a ORDER BY a.dedupe_key",
+            "SELECT (tenant_id, action, count(*))::text FROM audit_events \
+             WHERE actor = 'budget-evaluator' GROUP BY tenant_id, action ORDER BY tenant_id, action",
+            "SELECT (tenant_id, spend_micros, max_budget_micros, percent_used, state, reset_time, \
+             fetch_time >= $1)::text FROM tenant_status ORDER BY tenant_id",
+            "SELECT (tenant_id, day, spend_micros)::text FROM daily_spend ORDER BY tenant_id, day",
+            "SELECT (tenant_id, max_budget_micros, budget_reset_at)::text FROM tenant_configs ORDER BY tenant_id",
+            "SELECT (tenant_id, amount_micros)::text FROM temporary_increases ORDER BY tenant_id",
+        ];
         let mut lines = Vec::new();
-        let alerts: Vec<(String, String, i64, i64, i32, String, String, i64)> = sqlx::query_as(
-            "SELECT a.tenant_id, a.alert_type, a.spend_micros, a.max_budget_micros, a.threshold_percent, \
-             a.message, a.dedupe_key, (SELECT count(*) FROM notification_deliveries d WHERE d.alert_id = a.alert_id) \
-             FROM budget_alert_history a ORDER BY a.dedupe_key",
-        )
-        .fetch_all(pool)
-        .await
-        .unwrap();
-        lines.extend(alerts.into_iter().map(|a| format!("alert {a:?}")));
-        let audit: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT tenant_id, action, count(*) FROM audit_events \
-             WHERE actor = 'budget-evaluator' GROUP BY 1, 2 ORDER BY 1, 2",
-        )
-        .fetch_all(pool)
-        .await
-        .unwrap();
-        lines.extend(audit.into_iter().map(|a| format!("audit {a:?}")));
-        let statuses: Vec<(String, i64, i64, f64, String, Option<DateTime<Utc>>, bool)> =
-            sqlx::query_as(
-                "SELECT tenant_id, spend_micros, max_budget_micros, percent_used, state, reset_time, \
-                 fetch_time >= $1 FROM tenant_status ORDER BY tenant_id",
-            )
-            .bind(pass_started)
-            .fetch_all(pool)
-            .await
-            .unwrap();
-        lines.extend(statuses.into_iter().map(|s| format!("status {s:?}")));
-        let days: Vec<(String, chrono::NaiveDate, i64)> =
-            sqlx::query_as("SELECT tenant_id, day, spend_micros FROM daily_spend ORDER BY 1, 2")
-                .fetch_all(pool)
-                .await
-                .unwrap();
-        lines.extend(days.into_iter().map(|d| format!("day {d:?}")));
-        let configs: Vec<(String, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
-            "SELECT tenant_id, max_budget_micros, budget_reset_at FROM tenant_configs ORDER BY 1",
-        )
-        .fetch_all(pool)
-        .await
-        .unwrap();
-        lines.extend(configs.into_iter().map(|c| format!("config {c:?}")));
-        let increases: Vec<(String, i64)> =
-            sqlx::query_as("SELECT tenant_id, amount_micros FROM temporary_increases ORDER BY 1")
-                .fetch_all(pool)
-                .await
-                .unwrap();
-        lines.extend(increases.into_iter().map(|i| format!("increase {i:?}")));
+        for sql in TABLES {
+            let query = sqlx::query_as::<_, (String,)>(sql);
+            let query = if sql.contains("$1") {
+                query.bind(pass_started)
+            } else {
+                query
+            };
+            let rows = query.fetch_all(self.stack.store.pool()).await.unwrap();
+            lines.extend(rows.into_iter().map(|(row,)| row));
+        }
         lines
     }
 }
@@ -220,13 +196,21 @@ async fn a_skipping_pass_records_exactly_what_a_full_pass_records() {
                 skipping.apply(&change, at).await,
                 full.apply(&change, at).await,
             );
-            assert_eq!(accepted.0, accepted.1, "seed {seed:#x} step {step}: {history:?}");
+            assert_eq!(
+                accepted.0, accepted.1,
+                "seed {seed:#x} step {step}: {history:?}"
+            );
             // A few seconds between steps, as between passes; both sims read the same time.
             at += Duration::seconds(7);
             skipping.stack.sim().set_clock(at);
             full.stack.sim().set_clock(at);
             let a = skipping.stack.budgets.evaluation_pass(&stop).await.unwrap();
-            let b = full.stack.budgets.evaluation_full_pass(&stop).await.unwrap();
+            let b = full
+                .stack
+                .budgets
+                .evaluation_full_pass(&stop)
+                .await
+                .unwrap();
             assert_eq!(b.unchanged, 0);
             unchanged += a.unchanged;
             alerts += a.alerts_recorded;

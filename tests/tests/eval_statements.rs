@@ -93,13 +93,19 @@ async fn a_quiet_pass_makes_two_statements_per_page_and_a_busy_one_a_few() {
     seed(&stack, |i| (i % 120) as f64).await;
 
     let first = stack.evaluate().await;
-    assert_eq!((first.tenants, first.evaluated, first.failed), (TENANTS, TENANTS, 0));
+    assert_eq!(
+        (first.tenants, first.evaluated, first.failed),
+        (TENANTS, TENANTS, 0)
+    );
     assert_eq!(first.unchanged, 0);
     assert!(first.alerts_recorded > 100, "{first:?}");
     assert_statements(&first, CHANGED_PER_PAGE, "first pass, every tenant new");
 
     let quiet = stack.evaluate().await;
-    assert_eq!((quiet.evaluated, quiet.unchanged, quiet.failed), (TENANTS, TENANTS, 0));
+    assert_eq!(
+        (quiet.evaluated, quiet.unchanged, quiet.failed),
+        (TENANTS, TENANTS, 0)
+    );
     assert_eq!(quiet.alerts_recorded, 0);
     assert_statements(&quiet, QUIET_PER_PAGE, "quiet pass");
     assert_eq!(
@@ -120,7 +126,10 @@ async fn a_quiet_pass_makes_two_statements_per_page_and_a_busy_one_a_few() {
         sim.set_spend(&raw_key(i), (i % 120) as f64 + 5.0).unwrap();
     }
     let busy = stack.evaluate().await;
-    assert_eq!((busy.evaluated, busy.unchanged, busy.failed), (TENANTS, 0, 0));
+    assert_eq!(
+        (busy.evaluated, busy.unchanged, busy.failed),
+        (TENANTS, 0, 0)
+    );
     assert!(busy.alerts_recorded > 0, "{busy:?}");
     assert_statements(&busy, CHANGED_PER_PAGE, "every tenant changed");
     stack.stop().await;

@@ -674,7 +674,12 @@ fn fingerprint(
 /// Whether the tenant's last completed evaluation was from exactly these inputs and left
 /// nothing to do: its history is loaded, LiteLLM's reset time is remembered, its key
 /// matches our settings and the stored fingerprint is this one.
-fn is_unchanged(tenant: &EvalTenant, key: &KeyBudget, fingerprint: &str, now: DateTime<Utc>) -> bool {
+fn is_unchanged(
+    tenant: &EvalTenant,
+    key: &KeyBudget,
+    fingerprint: &str,
+    now: DateTime<Utc>,
+) -> bool {
     let effective = effective_settings(&tenant.config.settings, tenant.increase.as_ref(), now);
     tenant.history_loaded
         && key

@@ -7,9 +7,9 @@ use chrono::{DateTime, Days, Utc};
 
 use super::Budgets;
 use super::shared::{parse_tenant, read_error, tenant_key};
+use crate::domain::TemporaryIncrease;
 use crate::domain::history::MAX_HISTORY_DAYS;
 use crate::domain::increase::effective_settings;
-use crate::domain::TemporaryIncrease;
 use crate::domain::{BudgetStatus, DailyHistory, FieldViolation, Tenant, TenantConfig, TenantId};
 use crate::error::BudgetError;
 use crate::litellm::KeyBudget;

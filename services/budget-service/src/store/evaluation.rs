@@ -214,7 +214,10 @@ impl Store {
     /// new alert's deliveries (one per notification target of its tenant): four statements
     /// (BEGIN, the alerts, the deliveries, COMMIT) for any number of alerts. Returns the new
     /// alerts.
-    pub(crate) async fn insert_alerts(&self, alerts: &[NewAlert]) -> Result<Vec<Alert>, StoreError> {
+    pub(crate) async fn insert_alerts(
+        &self,
+        alerts: &[NewAlert],
+    ) -> Result<Vec<Alert>, StoreError> {
         if alerts.is_empty() {
             return Ok(Vec::new());
         }
