@@ -201,7 +201,23 @@ impl Budgets {
             let Some(last) = page.last() else { break };
             after = Some(last.tenant.tenant_id.to_string());
             report.pages += 1;
-            self.evaluate_page(page, &listing, mode, &mut report).await;
+            let page_cx = self.tracer.start(
+                "evaluate page",
+                SpanKind::Internal,
+                vec![
+                    KeyValue::new("first_tenant_id", page[0].tenant.tenant_id.to_string()),
+                    KeyValue::new("tenants", page.len() as i64),
+                ],
+                &Context::current(),
+            );
+            let changed = self
+                .evaluate_page(page, &listing, mode, &mut report)
+                .with_context(page_cx.clone())
+                .await;
+            page_cx
+                .span()
+                .set_attribute(KeyValue::new("changed", changed as i64));
+            page_cx.span().end();
         }
         report.db_statements = self
             .store
@@ -241,13 +257,14 @@ impl Budgets {
 
     /// One page: sorts its tenants into unchanged and changed, marks the unchanged checked
     /// in one statement and does the changed ones' work in a few statements for the page.
+    /// Returns how many were changed.
     async fn evaluate_page(
         &self,
         page: Vec<EvalTenant>,
         listing: &Listing,
         mode: PassMode,
         report: &mut PassReport,
-    ) {
+    ) -> usize {
         let now = self.clock.now();
         let mut unchanged = Vec::new();
         let mut changed = Vec::new();
@@ -299,16 +316,18 @@ impl Budgets {
                 report.failed += unchanged.len();
             }
         }
-        if !changed.is_empty() {
-            let count = changed.len();
-            if let Err(error) = self.evaluate_changed(changed, now, report).await {
-                tracing::warn!(error = %error, tenants = count, "a page of tenants not evaluated");
-                for _ in 0..count {
-                    self.metrics.tenant_evaluation_failed("error");
-                }
-                report.failed += count;
+        let count = changed.len();
+        if count > 0
+            && let Err(error) = self.evaluate_changed(changed, now, report).await
+        {
+            tracing::warn!(error = %error, tenants = count, "a page of tenants not evaluated");
+            budget_telemetry::record_error(&Context::current(), "not evaluated");
+            for _ in 0..count {
+                self.metrics.tenant_evaluation_failed("error");
             }
+            report.failed += count;
         }
+        count
     }
 
     /// The work of a page's changed tenants, a few statements for all of them: recent daily

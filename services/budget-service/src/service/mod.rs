@@ -96,7 +96,7 @@ impl Budgets {
         self
     }
 
-    /// Makes spans with `tracer`: an evaluation pass and each tenant's evaluation in it, and
+    /// Makes spans with `tracer`: an evaluation pass and each page of tenants in it, and
     /// every LiteLLM call (under the span of the RPC or pass that makes it).
     pub fn with_tracer(mut self, tracer: budget_telemetry::Tracer) -> Budgets {
         self.litellm = self.litellm.with_tracer(tracer.clone());
