@@ -22,7 +22,7 @@ mod status;
 mod tenants;
 
 pub(crate) use evaluation::KeyWebhook;
-pub use evaluation::PassReport;
+pub use evaluation::{EVAL_PAGE, PassReport};
 pub(crate) use fleet::FleetSummary;
 pub(crate) use lists::{AlertEntry, TenantOverview};
 pub use notifications::Deliveries;
@@ -61,6 +61,8 @@ pub struct Budgets {
     target_guard: crate::notify::TargetGuard,
     /// Makes the evaluation passes' spans (none when traces are off).
     tracer: budget_telemetry::Tracer,
+    /// `/key/list` pages fetched at a time during a pass (BUDGET_EVAL_LIST_CONCURRENCY).
+    list_concurrency: usize,
 }
 
 impl Budgets {
@@ -87,10 +89,17 @@ impl Budgets {
             panic_points: Arc::default(),
             target_guard: crate::notify::TargetGuard::new(Default::default()),
             tracer: budget_telemetry::Tracer::disabled(),
+            list_concurrency: 4,
         }
     }
 
-    /// Makes spans with `tracer`: an evaluation pass and each tenant's evaluation in it, and
+    /// Fetches LiteLLM's `/key/list` pages `concurrency` at a time in a pass (at least one).
+    pub fn with_list_concurrency(mut self, concurrency: u32) -> Budgets {
+        self.list_concurrency = usize::try_from(concurrency.max(1)).unwrap_or(1);
+        self
+    }
+
+    /// Makes spans with `tracer`: an evaluation pass and each page of tenants in it, and
     /// every LiteLLM call (under the span of the RPC or pass that makes it).
     pub fn with_tracer(mut self, tracer: budget_telemetry::Tracer) -> Budgets {
         self.litellm = self.litellm.with_tracer(tracer.clone());

@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
-use chrono::{Days, NaiveDate};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 
 use super::Budgets;
 use super::shared::{parse_tenant, read_error, tenant_key};
+use crate::domain::TemporaryIncrease;
 use crate::domain::history::MAX_HISTORY_DAYS;
+use crate::domain::increase::effective_settings;
 use crate::domain::{BudgetStatus, DailyHistory, FieldViolation, Tenant, TenantConfig, TenantId};
 use crate::domain::{ModelSpend, model_spend};
 use crate::error::BudgetError;
@@ -87,28 +89,22 @@ impl Budgets {
                 tracing::warn!(tenant_id = %tenant.tenant_id, error = %error, "could not remember the reset time");
             }
         }
-        let (effective, increase) = self
+        let (_, increase) = self
             .effective_now(&tenant.tenant_id, &config.settings)
             .await?;
-        let status = BudgetStatus::compute(
-            tenant.tenant_id.clone(),
-            effective,
-            key.spend_micros,
-            key.budget_reset_at,
+        Ok(status_from(
+            tenant,
+            config,
+            key,
+            increase,
             &history,
             self.clock.now(),
-        )
-        .with_increase(config.settings.max_budget_micros, increase);
-        // A key we blocked on purpose is reported, not refused (see `lifecycle`).
-        Ok(BudgetStatus {
-            suspended: tenant.suspended_at.is_some(),
-            ..status
-        })
+        ))
     }
 
     /// The last 90 days of the tenant's daily spend from our database, which the evaluator
     /// keeps fresh; read from LiteLLM (and stored) only the first time.
-    async fn history(&self, tenant: &Tenant) -> Result<DailyHistory, BudgetError> {
+    pub(super) async fn history(&self, tenant: &Tenant) -> Result<DailyHistory, BudgetError> {
         let today = self.clock.now().date_naive();
         let start = today
             .checked_sub_days(Days::new(u64::from(MAX_HISTORY_DAYS - 1)))
@@ -166,5 +162,33 @@ impl Budgets {
             period_start,
             models: model_spend::top_models(models, model_spend::TOP_MODELS),
         })
+    }
+}
+
+/// The status from LiteLLM's figures for the key, our settings, the tenant's stored
+/// increase (counted while in force) and its history at `now`.
+pub(super) fn status_from(
+    tenant: &Tenant,
+    config: &TenantConfig,
+    key: &KeyBudget,
+    increase: Option<TemporaryIncrease>,
+    history: &DailyHistory,
+    now: DateTime<Utc>,
+) -> BudgetStatus {
+    let increase = increase.filter(|i| i.in_force(now));
+    let effective = effective_settings(&config.settings, increase.as_ref(), now);
+    let status = BudgetStatus::compute(
+        tenant.tenant_id.clone(),
+        effective,
+        key.spend_micros,
+        key.budget_reset_at,
+        history,
+        now,
+    )
+    .with_increase(config.settings.max_budget_micros, increase);
+    // A key we blocked on purpose is reported, not refused (see `lifecycle`).
+    BudgetStatus {
+        suspended: tenant.suspended_at.is_some(),
+        ..status
     }
 }
