@@ -19,6 +19,7 @@ mod preview;
 pub(crate) mod retention;
 mod shared;
 mod status;
+mod status_cache;
 mod tenants;
 
 pub(crate) use evaluation::KeyWebhook;
@@ -35,9 +36,6 @@ pub use crate::clock::{Clock, SystemClock};
 use std::sync::Arc;
 use std::time::Duration;
 
-use moka::future::Cache;
-
-use crate::domain::{BudgetStatus, TenantId};
 use crate::litellm::LiteLlmClient;
 use crate::store::Store;
 
@@ -46,7 +44,7 @@ pub struct Budgets {
     store: Store,
     litellm: LiteLlmClient,
     clock: Arc<dyn Clock>,
-    statuses: Cache<TenantId, Arc<BudgetStatus>>,
+    statuses: status_cache::StatusCache,
     /// This application's Prometheus metrics, built at startup (the use cases record status
     /// cache reads, evaluation passes and alerts in it).
     metrics: Arc<crate::metrics::Metrics>,
@@ -80,10 +78,7 @@ impl Budgets {
             litellm,
             metrics,
             clock,
-            statuses: Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(cache_ttl)
-                .build(),
+            statuses: status_cache::StatusCache::new(cache_ttl),
             invalidations: std::sync::atomic::AtomicU64::new(0),
             leading: std::sync::atomic::AtomicBool::new(false),
             panic_points: Arc::default(),

@@ -1,8 +1,6 @@
 //! GetBudgetStatus and GetSpendHistory: LiteLLM's spend against our settings, cached per
 //! tenant, and the daily history kept in our database.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
 use super::Budgets;
@@ -30,7 +28,7 @@ pub(crate) struct SpendHistory {
 impl Budgets {
     /// The tenant's status, from the cache or, on a miss, from LiteLLM. Concurrent misses
     /// for one tenant share one fill; errors are not cached.
-    pub async fn status(&self, tenant_id: &str) -> Result<Arc<BudgetStatus>, BudgetError> {
+    pub async fn status(&self, tenant_id: &str) -> Result<BudgetStatus, BudgetError> {
         let id = parse_tenant(tenant_id)?;
         let raced = std::sync::atomic::AtomicBool::new(false);
         let missed = std::sync::atomic::AtomicBool::new(false);
@@ -43,11 +41,7 @@ impl Budgets {
             raced.store(before != after, std::sync::atomic::Ordering::SeqCst);
             status
         };
-        let status = self
-            .statuses
-            .try_get_with_by_ref(&id, fill)
-            .await
-            .map_err(BudgetError::Shared);
+        let status = self.statuses.get_or_fill(&id, fill).await;
         if missed.load(std::sync::atomic::Ordering::Relaxed) {
             self.metrics.cache_miss();
         } else {
@@ -61,10 +55,10 @@ impl Budgets {
         Ok(status)
     }
 
-    async fn fetch_status(&self, id: &TenantId) -> Result<Arc<BudgetStatus>, BudgetError> {
+    async fn fetch_status(&self, id: &TenantId) -> Result<BudgetStatus, BudgetError> {
         let (tenant, config, key) = self.tenant_with_key(id).await?;
         let key = tenant_key(&tenant, key)?;
-        Ok(Arc::new(self.compute_status(&tenant, &config, &key).await?))
+        self.compute_status(&tenant, &config, &key).await
     }
 
     /// The status from LiteLLM's figures for the key and our settings and history; also
