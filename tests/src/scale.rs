@@ -6,10 +6,10 @@
 //! status is cached. Pass 1 finds every tenant new, pass 2 nothing changed, and from pass 3
 //! on a tenth of the keys have new spend before each pass (a busy hour).
 //!
-//! The split and the statement count are what the pass itself reports on budget-service's
-//! metrics (`budget_evaluation_listing_seconds`, `budget_evaluation_own_seconds`,
-//! `budget_evaluator_db_statements`, `budget_evaluation_tenants_unchanged`), read after each
-//! pass; a build without them reports them as not measured.
+//! The split, the statement count, the pages and the unchanged tenants are what the pass
+//! itself reports (`PassReport`, the same figures budget-service exports as
+//! `budget_evaluation_listing_seconds`, `budget_evaluation_own_seconds`,
+//! `budget_evaluator_db_statements` and `budget_evaluation_tenants_unchanged`).
 //!
 //! [`ScaleReport::write_section`] keeps one row per fleet size in BENCHMARKS.md's scale
 //! section, between markers that `budget-bench` carries over when it rewrites the file.
@@ -57,13 +57,15 @@ pub struct PassFigures {
     /// Keys whose spend changed since the previous pass.
     pub keys_changed: usize,
     /// Time reading LiteLLM's key list and daily spend, as the pass reports it.
-    pub listing: Option<Duration>,
+    pub listing: Duration,
     /// The rest of the pass: PostgreSQL, computation, repairs.
-    pub own: Option<Duration>,
+    pub own: Duration,
     /// PostgreSQL statements the pass executed.
-    pub db_statements: Option<u64>,
+    pub db_statements: u64,
+    /// Pages of tenants the pass went through.
+    pub pages: usize,
     /// Tenants the pass found unchanged (no PostgreSQL work).
-    pub unchanged: Option<u64>,
+    pub unchanged: usize,
     /// LiteLLM calls by path.
     pub calls: BTreeMap<String, u64>,
     /// Response bytes of the pass's `/key/list` pages and activity call (re-fetched with the
@@ -80,35 +82,19 @@ impl PassFigures {
         self.calls.values().sum()
     }
 
-    /// Reads what the pass reported on budget-service's metrics (Prometheus text).
-    fn read_metrics(&mut self, metrics: &str) {
-        let seconds = |name: &str| gauge(metrics, name).map(Duration::from_secs_f64);
-        self.listing = seconds("budget_evaluation_listing_seconds");
-        self.own = seconds("budget_evaluation_own_seconds");
-        // Gauges of counts: whole numbers far below f64's exact range.
-        self.db_statements = gauge(metrics, "budget_evaluator_db_statements").map(|v| v as u64);
-        self.unchanged = gauge(metrics, "budget_evaluation_tenants_unchanged").map(|v| v as u64);
-    }
-
-    /// `listing s / own s`, or what is missing.
+    /// `listing s / own s`.
     fn split(&self) -> String {
-        match (self.listing, self.own) {
-            (Some(listing), Some(own)) => format!(
-                "{:.2} s / {:.2} s",
-                listing.as_secs_f64(),
-                own.as_secs_f64()
-            ),
-            _ => "not reported".into(),
-        }
+        format!(
+            "{:.2} s / {:.2} s",
+            self.listing.as_secs_f64(),
+            self.own.as_secs_f64()
+        )
     }
-}
 
-/// An unlabelled gauge's value in Prometheus text.
-fn gauge(metrics: &str, name: &str) -> Option<f64> {
-    metrics.lines().find_map(|line| {
-        let rest = line.strip_prefix(name)?.strip_prefix(' ')?;
-        rest.trim().parse().ok()
-    })
+    /// PostgreSQL statements per page of tenants.
+    pub fn statements_per_page(&self) -> f64 {
+        self.db_statements as f64 / self.pages.max(1) as f64
+    }
 }
 
 /// Microseconds per tenant of `time`.
@@ -164,15 +150,17 @@ impl ScaleReport {
         ));
         for (i, pass) in self.passes.iter().enumerate() {
             out.push_str(&format!(
-                "evaluation pass {} ({} keys changed): {:.2} s ({:.1} µs per tenant), LiteLLM listing / own work {}, own work {} per tenant, PostgreSQL statements {}, unchanged {}, {} LiteLLM calls {:?}, {:.1} MiB of /key/list + activity responses, evaluated {}, failed {}, alerts {}, repaired {}\n",
+                "evaluation pass {} ({} keys changed): {:.2} s ({:.1} µs per tenant), LiteLLM listing / own work {}, own work {:.1} µs per tenant, PostgreSQL statements {} ({:.1} per page of {}), unchanged {}, {} LiteLLM calls {:?}, {:.1} MiB of /key/list + activity responses, evaluated {}, failed {}, alerts {}, repaired {}\n",
                 i + 1,
                 pass.keys_changed,
                 pass.duration.as_secs_f64(),
                 per_tenant_us(pass.duration, self.tenants),
                 pass.split(),
-                pass.own.map_or("-".into(), |own| format!("{:.1} µs", per_tenant_us(own, self.tenants))),
-                pass.db_statements.map_or("not reported".into(), |n| n.to_string()),
-                pass.unchanged.map_or("not reported".into(), |n| n.to_string()),
+                per_tenant_us(pass.own, self.tenants),
+                pass.db_statements,
+                pass.statements_per_page(),
+                budget_service::service::EVAL_PAGE,
+                pass.unchanged,
                 pass.total_calls(),
                 pass.calls,
                 pass.response_bytes as f64 / (1024.0 * 1024.0),
@@ -393,13 +381,14 @@ async fn run_in(
         let duration = started.elapsed();
         let calls = control.all_calls();
         let response_bytes = pass_bytes(&http, &base, &calls, control.now()).await?;
-        let mut figures = PassFigures {
+        let figures = PassFigures {
             duration,
             keys_changed,
-            listing: None,
-            own: None,
-            db_statements: None,
-            unchanged: None,
+            listing: report.listing_time,
+            own: report.own_time,
+            db_statements: report.db_statements,
+            pages: report.pages,
+            unchanged: report.unchanged,
             calls,
             response_bytes,
             evaluated: report.evaluated,
@@ -407,7 +396,6 @@ async fn run_in(
             alerts_recorded: report.alerts_recorded,
             keys_repaired: report.keys_repaired,
         };
-        figures.read_metrics(&budgets.metrics().render());
         passes.push(figures);
     }
     let rss_after_passes_kib = rss_kib();
@@ -579,7 +567,7 @@ impl ScaleReport {
                 "{:.1} s ({}), {} statements",
                 pass.duration.as_secs_f64(),
                 pass.split(),
-                pass.db_statements.map_or("?".into(), |n| n.to_string())
+                pass.db_statements
             )
         })
     }
@@ -590,12 +578,9 @@ impl ScaleReport {
         let mib = |kib: u64| format!("{:.0} MiB", kib as f64 / 1024.0);
         let per_tenant = self.passes.first().map_or("-".into(), |pass| {
             format!(
-                "{:.0} / {}",
+                "{:.0} / {:.0}",
                 per_tenant_us(pass.duration, self.tenants),
-                pass.own.map_or("?".into(), |own| format!(
-                    "{:.0}",
-                    per_tenant_us(own, self.tenants)
-                ))
+                per_tenant_us(pass.own, self.tenants)
             )
         });
         format!(

@@ -1,10 +1,11 @@
 //! The evaluator skips the PostgreSQL work of tenants whose inputs did not change since
 //! their last completed evaluation. A skipping pass must be indistinguishable from a pass
 //! that does every tenant's work: two stacks get the same random sequences of changes
-//! (spend, budget, a temporary increase and its expiry, a key changed behind our back, time
-//! passing across days and budget resets), one is evaluated with skipping passes and one
-//! with full passes, and after every pass both hold the same alerts, deliveries, audit events
-//! (repairs, expiries), fleet statuses and daily spend, and report the same counts.
+//! (spend, spend by model in LiteLLM's daily activity, budget, a temporary increase and its
+//! expiry, a key changed behind our back, time passing across days and budget resets), one
+//! is evaluated with skipping passes and one with full passes, and after every pass both
+//! hold the same alerts, deliveries, audit events (repairs, expiries), fleet statuses (with
+//! their run-out dates), daily spend and spend by model, and report the same counts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use budget_e2e::{SIM_MASTER_KEY, Stack, StackOptions, config};
@@ -30,12 +31,16 @@ impl Rng {
     }
 }
 
+const MODELS: [&str; 3] = ["gpt-4o", "gpt-4o-mini", "llama3"];
+
 #[derive(Clone, Debug)]
 enum Change {
     Spend(usize, f64),
     Budget(usize, i64),
     Grant(usize, i64, i64),
     Drift(usize),
+    /// Spend on one of a few models today, in LiteLLM's daily activity.
+    Models(usize, usize, f64),
     Advance(i64),
     Nothing,
 }
@@ -54,6 +59,11 @@ fn change(rng: &mut Rng) -> Change {
         // Hours (a new UTC day now and then) or days (budget periods end).
         6 => Change::Advance(1 + i64::try_from(rng.below(20)).unwrap()),
         7 => Change::Advance(24 * (3 + i64::try_from(rng.below(12)).unwrap())),
+        8 => Change::Models(
+            tenant,
+            usize::try_from(rng.below(MODELS.len() as u64)).unwrap(),
+            1.0 + rng.below(40) as f64 / 4.0,
+        ),
         _ => Change::Nothing,
     }
 }
@@ -100,6 +110,9 @@ impl Side {
         sim.set_clock(at);
         match *change {
             Change::Spend(t, usd) => sim.set_spend(&self.keys[t], usd).is_ok(),
+            Change::Models(t, model, usd) => sim
+                .add_model_spend(&self.keys[t], at.date_naive(), MODELS[model], usd)
+                .is_ok(),
             Change::Budget(t, usd) => {
                 let duration = TENANTS[t].1;
                 self.stack
@@ -135,7 +148,10 @@ impl Side {
     }
 
     /// Everything an evaluation writes, in a form comparable across the two stacks: each
-    /// row as PostgreSQL prints it. Statuses say whether this pass marked them checked.
+    /// row as PostgreSQL prints it. Statuses say whether this pass marked them checked, and
+    /// whether they have a run-out time: its instant is "now" plus the time left at the
+    /// day's rate, so it differs between two stacks by their clocks' microseconds, and an
+    /// unchanged tenant keeps the one of its last changed evaluation (the same UTC day).
     async fn snapshot(&self, pass_started: DateTime<Utc>) -> Vec<String> {
         const TABLES: [&str; 7] = [
             "SELECT (a.tenant_id, a.alert_type, a.spend_micros, a.max_budget_micros, a.threshold_percent, \
@@ -144,7 +160,7 @@ impl Side {
             "SELECT (tenant_id, action, count(*))::text FROM audit_events \
              WHERE actor = 'budget-evaluator' GROUP BY tenant_id, action ORDER BY tenant_id, action",
             "SELECT (tenant_id, spend_micros, max_budget_micros, percent_used, state, reset_time, \
-             run_out_time, fetch_time >= $1)::text FROM tenant_status ORDER BY tenant_id",
+             run_out_time IS NOT NULL, fetch_time >= $1)::text FROM tenant_status ORDER BY tenant_id",
             "SELECT (tenant_id, day, spend_micros)::text FROM daily_spend ORDER BY tenant_id, day",
             "SELECT (tenant_id, day, model, spend_micros)::text FROM model_spend \
              ORDER BY tenant_id, day, model",

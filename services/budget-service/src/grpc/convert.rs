@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use crate::domain::notification::{RawTarget, url_origin};
 use crate::domain::{
     AlertKind, BudgetPreview, BudgetSettings, BudgetState, BudgetStatus, Crossing, DeliveryStatus,
-    FieldViolation, FleetState, Milestone, NotificationKind, RawConfigUpdate, RawIncrease, RawSettings,
-    TemporaryIncrease,
+    FieldViolation, FleetState, Milestone, NotificationKind, RawConfigUpdate, RawIncrease,
+    RawSettings, TemporaryIncrease,
 };
 use crate::domain::{AuditEvent, Delivery, NotificationTarget, Tenant, TenantConfig};
 use crate::service::{AlertEntry, FleetSummary, TenantOverview};
