@@ -10,6 +10,7 @@ use std::time::Duration;
 use budget_telemetry::{Context, FutureExt as _, KeyValue, SpanKind, TraceContextExt as _};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use futures::StreamExt as _;
+use sha2::{Digest as _, Sha256};
 use tokio::sync::watch;
 
 use super::Budgets;
@@ -684,6 +685,8 @@ fn fingerprint(
     now: DateTime<Utc>,
 ) -> String {
     let settings = &tenant.config.settings;
+    // Each day's models as a SHA-256 of their list: up to 21 names a day would otherwise
+    // make every stored fingerprint kilobytes long.
     let recent = recent_days.map(|days| {
         days.iter()
             .map(|d| {
@@ -692,6 +695,7 @@ fn fingerprint(
                     .iter()
                     .map(|m| (m.model.as_deref(), m.spend_micros))
                     .collect();
+                let models = hex::encode(Sha256::digest(format!("{models:?}")));
                 (d.day, d.spend_micros, models)
             })
             .collect::<Vec<_>>()
