@@ -1,7 +1,18 @@
 //! The scale benchmark behind `scale-bench` (and its smoke test): N tenants inserted straight
-//! into PostgreSQL, N keys in an in-process litellm-sim, budget-service in-process with its
-//! background evaluator off. Measures ListTenants pages over gRPC, the LiteLLM calls, bytes and
-//! time of evaluation passes, and the process's RSS before and after every status is cached.
+//! into PostgreSQL (10,000 rows per `UNNEST` statement), N keys in an in-process litellm-sim,
+//! budget-service in-process with its background evaluator off. Measures evaluation passes
+//! (time, split into LiteLLM's listing and our own work, PostgreSQL statements, LiteLLM calls
+//! and bytes), ListTenants pages over gRPC, and the process's RSS before and after every
+//! status is cached. Pass 1 finds every tenant new, pass 2 nothing changed, and from pass 3
+//! on a tenth of the keys have new spend before each pass (a busy hour).
+//!
+//! The split, the statement count, the pages and the unchanged tenants are what the pass
+//! itself reports (`PassReport`, the same figures budget-service exports as
+//! `budget_evaluation_listing_seconds`, `budget_evaluation_own_seconds`,
+//! `budget_evaluator_db_statements` and `budget_evaluation_tenants_unchanged`).
+//!
+//! [`ScaleReport::write_section`] keeps one row per fleet size in BENCHMARKS.md's scale
+//! section, between markers that `budget-bench` carries over when it rewrites the file.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,7 +44,7 @@ impl Default for ScaleOptions {
         ScaleOptions {
             tenants: 100_000,
             concurrency: 64,
-            passes: 2,
+            passes: 3,
             keep_database: false,
         }
     }
@@ -43,6 +54,18 @@ impl Default for ScaleOptions {
 #[derive(Clone, Debug)]
 pub struct PassFigures {
     pub duration: Duration,
+    /// Keys whose spend changed since the previous pass.
+    pub keys_changed: usize,
+    /// Time reading LiteLLM's key list and daily spend, as the pass reports it.
+    pub listing: Duration,
+    /// The rest of the pass: PostgreSQL, computation, repairs.
+    pub own: Duration,
+    /// PostgreSQL statements the pass executed.
+    pub db_statements: u64,
+    /// Pages of tenants the pass went through.
+    pub pages: usize,
+    /// Tenants the pass found unchanged (no PostgreSQL work).
+    pub unchanged: usize,
     /// LiteLLM calls by path.
     pub calls: BTreeMap<String, u64>,
     /// Response bytes of the pass's `/key/list` pages and activity call (re-fetched with the
@@ -58,6 +81,25 @@ impl PassFigures {
     pub fn total_calls(&self) -> u64 {
         self.calls.values().sum()
     }
+
+    /// `listing s / own s`.
+    fn split(&self) -> String {
+        format!(
+            "{:.2} s / {:.2} s",
+            self.listing.as_secs_f64(),
+            self.own.as_secs_f64()
+        )
+    }
+
+    /// PostgreSQL statements per page of tenants.
+    pub fn statements_per_page(&self) -> f64 {
+        self.db_statements as f64 / self.pages.max(1) as f64
+    }
+}
+
+/// Microseconds per tenant of `time`.
+fn per_tenant_us(time: Duration, tenants: usize) -> f64 {
+    time.as_secs_f64() * 1e6 / tenants.max(1) as f64
 }
 
 /// Everything the benchmark measured.
@@ -108,9 +150,17 @@ impl ScaleReport {
         ));
         for (i, pass) in self.passes.iter().enumerate() {
             out.push_str(&format!(
-                "evaluation pass {}: {:.2} s, {} LiteLLM calls {:?}, {:.1} MiB of /key/list + activity responses, evaluated {}, failed {}, alerts {}, repaired {}\n",
+                "evaluation pass {} ({} keys changed): {:.2} s ({:.1} µs per tenant), LiteLLM listing / own work {}, own work {:.1} µs per tenant, PostgreSQL statements {} ({:.1} per page of {}), unchanged {}, {} LiteLLM calls {:?}, {:.1} MiB of /key/list + activity responses, evaluated {}, failed {}, alerts {}, repaired {}\n",
                 i + 1,
+                pass.keys_changed,
                 pass.duration.as_secs_f64(),
+                per_tenant_us(pass.duration, self.tenants),
+                pass.split(),
+                per_tenant_us(pass.own, self.tenants),
+                pass.db_statements,
+                pass.statements_per_page(),
+                budget_service::service::EVAL_PAGE,
+                pass.unchanged,
                 pass.total_calls(),
                 pass.calls,
                 pass.response_bytes as f64 / (1024.0 * 1024.0),
@@ -167,6 +217,18 @@ fn tenant_row(i: usize) -> (String, f64, f64, String) {
         budget * percent / 100.0,
         format!("sk-scale-{i:07}"),
     )
+}
+
+/// Before pass `pass` (2 and up): a tenth of the keys (a different tenth each time) spend
+/// 1 % of their budget more. Returns how many changed.
+fn spend_more(control: &litellm_sim::SimControl, n: usize, pass: usize) -> anyhow::Result<usize> {
+    let mut changed = 0;
+    for i in (pass % 10..n).step_by(10) {
+        let (_, budget, spend, raw) = tenant_row(i);
+        control.set_spend(&raw, spend + budget * 0.01 * (pass - 1) as f64)?;
+        changed += 1;
+    }
+    Ok(changed)
 }
 
 fn hash(raw: &str) -> String {
@@ -304,7 +366,14 @@ async fn run_in(
 
     // Evaluation passes.
     let mut passes = Vec::new();
-    for _ in 0..options.passes {
+    for pass in 0..options.passes {
+        let keys_changed = if pass >= 2 {
+            spend_more(&control, n, pass)?
+        } else if pass == 0 {
+            n
+        } else {
+            0
+        };
         control.reset_calls();
         let (_keep, stop) = tokio::sync::watch::channel(false);
         let started = Instant::now();
@@ -312,15 +381,22 @@ async fn run_in(
         let duration = started.elapsed();
         let calls = control.all_calls();
         let response_bytes = pass_bytes(&http, &base, &calls, control.now()).await?;
-        passes.push(PassFigures {
+        let figures = PassFigures {
             duration,
+            keys_changed,
+            listing: report.listing_time,
+            own: report.own_time,
+            db_statements: report.db_statements,
+            pages: report.pages,
+            unchanged: report.unchanged,
             calls,
             response_bytes,
             evaluated: report.evaluated,
             failed: report.failed,
             alerts_recorded: report.alerts_recorded,
             keys_repaired: report.keys_repaired,
-        });
+        };
+        passes.push(figures);
     }
     let rss_after_passes_kib = rss_kib();
 
@@ -464,4 +540,105 @@ async fn pass_bytes(
         bytes += body.len() as u64 * activity;
     }
     Ok(bytes)
+}
+
+/// The first line of BENCHMARKS.md's scale section (which `budget-bench` carries over).
+pub const SECTION_BEGIN: &str = "<!-- scale-bench: begin -->";
+/// The last line of the scale section.
+pub const SECTION_END: &str = "<!-- scale-bench: end -->";
+
+const SECTION_HEAD: &str = "## Scale: evaluation pass and ListTenants by fleet size
+
+Written by `cargo run --release -p budget-e2e --bin scale-bench -- --tenants N --write` (one row \
+per fleet size, each from the commit it names; README's sizing section reads them). In-process \
+litellm-sim and budget-service, PostgreSQL on the same 2-core host. A pass cell is its time, \
+then (LiteLLM listing / our own work) and PostgreSQL statements. Pass 1 finds every tenant new, \
+pass 2 finds nothing changed, pass 3 follows new spend on a tenth of the keys. Targets (issue \
+20): 100,000 tenants' pass under 60 s with our own work under 15 s; per-tenant cost at 100,000 \
+within 1.2x of 10,000; ListTenants first page under 50 ms at 1,000,000.
+
+| tenants | commit | pass 1: all new | pass 2: quiet | pass 3: 10 % changed | µs per tenant, pass 1: all / own | ListTenants first page (500): by id / by % used | RSS all cached: process / budget-service share |
+|---|---|---|---|---|---|---|---|";
+
+impl ScaleReport {
+    fn pass_cell(&self, index: usize) -> String {
+        self.passes.get(index).map_or("-".into(), |pass| {
+            format!(
+                "{:.1} s ({}), {} statements",
+                pass.duration.as_secs_f64(),
+                pass.split(),
+                pass.db_statements
+            )
+        })
+    }
+
+    /// This run's row of the scale table.
+    pub fn table_row(&self, commit: &str) -> String {
+        let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+        let mib = |kib: u64| format!("{:.0} MiB", kib as f64 / 1024.0);
+        let per_tenant = self.passes.first().map_or("-".into(), |pass| {
+            format!(
+                "{:.0} / {:.0}",
+                per_tenant_us(pass.duration, self.tenants),
+                per_tenant_us(pass.own, self.tenants)
+            )
+        });
+        format!(
+            "| {} | {} | {} | {} | {} | {} | {} / {} | {} / {} |",
+            self.tenants,
+            commit,
+            self.pass_cell(0),
+            self.pass_cell(1),
+            self.pass_cell(2),
+            per_tenant,
+            ms(self.list_by_id_first_page),
+            ms(self.list_by_percent_first_page),
+            mib(self.rss_all_cached_kib),
+            mib(self.service_share_kib()),
+        )
+    }
+
+    /// RSS added by budget-service: the process with every status cached minus the process
+    /// when only the sim held its keys (an upper bound: the sim's own work during the passes
+    /// is counted too).
+    pub fn service_share_kib(&self) -> u64 {
+        self.rss_all_cached_kib
+            .saturating_sub(self.rss_after_keys_kib)
+            .saturating_add(self.rss_start_kib)
+    }
+
+    /// `benchmarks` (BENCHMARKS.md's text) with this run's row in the scale section, replacing
+    /// the row of the same fleet size; the section is added at the end if it is missing.
+    pub fn write_section(&self, benchmarks: &str, commit: &str) -> String {
+        let mut rows: BTreeMap<usize, String> = carried_section(benchmarks)
+            .into_iter()
+            .flat_map(str::lines)
+            .filter_map(|line| {
+                let first = line.strip_prefix("| ")?.split(" |").next()?;
+                Some((first.trim().parse().ok()?, line.to_owned()))
+            })
+            .collect();
+        rows.insert(self.tenants, self.table_row(commit));
+        let mut section = format!("{SECTION_BEGIN}\n{SECTION_HEAD}\n");
+        for row in rows.values() {
+            section.push_str(row);
+            section.push('\n');
+        }
+        section.push_str(SECTION_END);
+        match (benchmarks.find(SECTION_BEGIN), benchmarks.find(SECTION_END)) {
+            (Some(begin), Some(end)) if begin < end => format!(
+                "{}{section}{}",
+                &benchmarks[..begin],
+                &benchmarks[end + SECTION_END.len()..]
+            ),
+            _ => format!("{}\n\n{section}\n", benchmarks.trim_end()),
+        }
+    }
+}
+
+/// The scale section of BENCHMARKS.md's text, markers included, if it has one.
+pub fn carried_section(benchmarks: &str) -> Option<&str> {
+    let begin = benchmarks.find(SECTION_BEGIN)?;
+    let end = benchmarks[begin..].find(SECTION_END)? + begin + SECTION_END.len();
+    Some(&benchmarks[begin..end])
 }

@@ -462,7 +462,7 @@ async fn an_alert_delivery_sends_its_span_to_the_receiver() {
     let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok());
     assert_eq!(traceparent, Some(delivery.traceparent().as_str()));
 
-    // The pass is a trace of its own, with a span per tenant and the LiteLLM calls in it.
+    // The pass is a trace of its own, with a span per page of tenants and the LiteLLM calls in it.
     let passes: Vec<_> = spans
         .iter()
         .filter(|span| span.name == "evaluation pass")
@@ -472,9 +472,11 @@ async fn an_alert_delivery_sends_its_span_to_the_receiver() {
     assert_eq!(pass.parent_id, "");
     assert_eq!(pass.attribute("alerts_recorded").as_deref(), Some("1"));
     let pass_trace = trace(&spans, &pass.trace_id);
-    let tenant = one(&pass_trace, "budget-service", "evaluate tenant");
-    assert_eq!(tenant.parent_id, pass.span_id);
-    assert_eq!(tenant.attribute("tenant_id").as_deref(), Some("acme"));
+    let page = one(&pass_trace, "budget-service", "evaluate page");
+    assert_eq!(page.parent_id, pass.span_id);
+    assert_eq!(page.attribute("first_tenant_id").as_deref(), Some("acme"));
+    assert_eq!(page.attribute("tenants").as_deref(), Some("1"));
+    assert_eq!(page.attribute("changed").as_deref(), Some("1"));
     assert!(
         pass_trace
             .iter()

@@ -101,10 +101,14 @@ pub(crate) async fn run(
                 tracing::info!(
                     tenants = report.tenants,
                     evaluated = report.evaluated,
+                    unchanged = report.unchanged,
                     alerts = report.alerts_recorded,
                     repaired = report.keys_repaired,
                     failed = report.failed,
-                    elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    db_statements = report.db_statements,
+                    listing_ms = millis(report.listing_time),
+                    own_ms = millis(report.own_time),
+                    elapsed_ms = millis(started.elapsed()),
                     "evaluation pass finished"
                 )
             }
@@ -118,4 +122,8 @@ pub(crate) async fn run(
     }
     liveness.leading(false);
     leadership.release().await;
+}
+
+fn millis(elapsed: Duration) -> u64 {
+    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
 }

@@ -13,6 +13,10 @@
 //! - `evaluation_pass_duration_seconds`, `evaluation_passes_total{outcome}`,
 //!   `evaluation_lag_seconds` (since the last completed pass, or since start before the first),
 //!   `evaluation_interval_seconds` (BUDGET_EVAL_INTERVAL_SECS; 0 when the evaluator is off)
+//! - `evaluator_db_statements`, `evaluation_listing_seconds`, `evaluation_own_seconds`,
+//!   `evaluation_tenants_unchanged`: the last completed pass's PostgreSQL statements, its
+//!   time reading LiteLLM's key list and daily spend vs the rest (our own work), and the
+//!   tenants it found unchanged (no PostgreSQL work)
 //! - `alerts_recorded_total{type}`
 //! - `evaluation_tenant_failures_total{reason="error"|"panic"}`: tenants a pass skipped
 //! - `background_task_restarts_total{task}`: supervised tasks started again
@@ -54,6 +58,10 @@ pub struct Metrics {
     lag: Gauge,
     interval: Gauge,
     last_pass: Mutex<Instant>,
+    pass_statements: Gauge,
+    pass_listing: Gauge,
+    pass_own: Gauge,
+    pass_unchanged: Gauge,
     alerts: IntCounterVec,
     tenant_failures: IntCounterVec,
     task_restarts: IntCounterVec,
@@ -117,6 +125,27 @@ impl Metrics {
             "The configured time between evaluation passes (BUDGET_EVAL_INTERVAL_SECS; 0 when \
              this replica runs no evaluator), the unit the lag is judged in.",
         );
+        let pass_statements = gauge(
+            &registry,
+            "budget_evaluator_db_statements",
+            "PostgreSQL statements the last completed evaluation pass executed.",
+        );
+        let pass_listing = gauge(
+            &registry,
+            "budget_evaluation_listing_seconds",
+            "Time the last completed evaluation pass spent reading LiteLLM's key list and daily spend.",
+        );
+        let pass_own = gauge(
+            &registry,
+            "budget_evaluation_own_seconds",
+            "Time the last completed evaluation pass spent on its own work (PostgreSQL, \
+             computation, expiries and repairs): the pass minus the listing.",
+        );
+        let pass_unchanged = gauge(
+            &registry,
+            "budget_evaluation_tenants_unchanged",
+            "Tenants the last completed evaluation pass found unchanged (no PostgreSQL work).",
+        );
         let alerts = counter_vec(
             &registry,
             "budget_alerts_recorded_total",
@@ -175,6 +204,10 @@ impl Metrics {
             lag,
             interval,
             last_pass: Mutex::new(Instant::now()),
+            pass_statements,
+            pass_listing,
+            pass_own,
+            pass_unchanged,
             alerts,
         }
     }
@@ -206,6 +239,16 @@ impl Metrics {
         if let Ok(mut last) = self.last_pass.lock() {
             *last = Instant::now();
         }
+    }
+
+    /// What the last completed pass cost: PostgreSQL statements, LiteLLM listing time vs
+    /// our own work, and the tenants it found unchanged.
+    pub fn pass_cost(&self, statements: u64, listing: Duration, own: Duration, unchanged: usize) {
+        // Counts stay far below f64's exact integer range.
+        self.pass_statements.set(statements as f64);
+        self.pass_listing.set(listing.as_secs_f64());
+        self.pass_own.set(own.as_secs_f64());
+        self.pass_unchanged.set(unchanged as f64);
     }
 
     /// BUDGET_EVAL_INTERVAL_SECS, set once at startup.

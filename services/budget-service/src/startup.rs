@@ -471,13 +471,10 @@ pub fn budgets(
     .with_enterprise(settings.litellm_enterprise)
     .with_metrics(metrics.clone())
     .with_clock(clock.clone());
-    Ok(Budgets::new(
-        store,
-        litellm,
-        clock,
-        settings.cache_ttl(),
-        metrics,
-    ))
+    Ok(
+        Budgets::new(store, litellm, clock, settings.cache_ttl(), metrics)
+            .with_list_concurrency(settings.eval_list_concurrency),
+    )
 }
 
 /// The gRPC server's TLS settings from the certificate and key config read.

@@ -142,11 +142,9 @@ fn parse_filter(query: &HashMap<String, String>, now: DateTime<Utc>) -> ApiResul
 fn rows(db: &Db, filter: &Filter) -> Vec<(DayKey, DayMetrics)> {
     let mut rows: Vec<_> = db
         .daily
-        .range((filter.start, String::new(), String::new(), String::new())..)
-        .take_while(|((date, _, _, _), _)| *date <= filter.end)
+        .between(filter.start, filter.end, filter.api_key.as_deref())
         .filter(|((_, token, model, _), _)| {
-            filter.api_key.as_ref().is_none_or(|k| k == token)
-                && filter.model.as_ref().is_none_or(|m| m == model)
+            filter.model.as_ref().is_none_or(|m| m == model)
                 && filter
                     .user_id
                     .as_ref()

@@ -153,7 +153,9 @@ pub(crate) fn require_admin(
 ) -> Result<Caller, ApiError> {
     let (caller, _) = authenticate(headers, master_key, state, now).inspect_err(|_| {
         if let Some(key) = presented_key(headers) {
-            state.record_failed_request(now.date_naive(), &hash_token(&key), "", "");
+            state
+                .daily
+                .record_failed_request(now.date_naive(), &hash_token(&key), "", "");
         }
     })?;
     match caller {

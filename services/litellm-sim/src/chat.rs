@@ -120,7 +120,7 @@ pub(crate) async fn completions(
         let (caller, _) = authenticate(&headers, &sim.master_key, db, now).inspect_err(|_| {
             if let Some(key) = presented_key(&headers) {
                 let model = if key.starts_with("sk-") { requested_model } else { "" };
-                db.record_failed_request(today, &hash_token(&key), model, endpoint);
+                db.daily.record_failed_request(today, &hash_token(&key), model, endpoint);
             }
         })?;
         let model = match body.get("model") {
@@ -144,7 +144,7 @@ pub(crate) async fn completions(
             // The master key has no budget and no key row to charge.
             return Ok((model, prompt, completion, cost, now.timestamp()));
         };
-        let Some(record) = db.keys.get_mut(&token) else {
+        let Some(mut record) = db.keys.get_mut(&token) else {
             return Err(crate::auth::invalid_token());
         };
         if !model_allowed(&record.models, &model) {
@@ -158,17 +158,17 @@ pub(crate) async fn completions(
                 "key_model_access_denied",
                 Some("model"),
             );
-            db.record_failed_request(today, &token, &model, endpoint);
+            db.daily.record_failed_request(today, &token, &model, endpoint);
             return Err(refusal);
         }
         let cached_spend = record.cached_auth_spend(now);
         let max_budget = record.effective_max_budget(now);
         // LiteLLM's budget alert checks run here, inside auth, on the spend before this call.
-        db.alerting.auth_checks(record, max_budget, now, &mut outbox);
+        db.alerting.auth_checks(&record, max_budget, now, &mut outbox);
         if let Some(max) = max_budget
             && max.is_finite() && record.spend >= max {
-                let refusal = budget_exceeded(record, max);
-                db.record_failed_request(today, &token, &model, endpoint);
+                let refusal = budget_exceeded(&record, max);
+                db.daily.record_failed_request(today, &token, &model, endpoint);
                 return Err(refusal);
             }
         record.spend += cost;
@@ -183,8 +183,8 @@ pub(crate) async fn completions(
             failed_requests: 0,
         };
         // The projection reads the cached auth object's spend plus this call's cost.
-        db.alerting.after_charge(record, cached_spend + cost, now, &mut outbox);
-        db.add_daily(today, &token, &model, endpoint, &metrics);
+        db.alerting.after_charge(&record, cached_spend + cost, now, &mut outbox);
+        db.daily.add(today, &token, &model, endpoint, &metrics);
         Ok((model, prompt, completion, cost, now.timestamp()))
     });
     sim.dispatch_webhooks(outbox);

@@ -38,6 +38,7 @@ mod clock;
 mod control;
 mod error;
 mod faults;
+mod key_table;
 mod keys;
 mod middleware;
 pub mod periods;

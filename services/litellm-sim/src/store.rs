@@ -1,23 +1,25 @@
-//! The in-memory database: key rows (`LiteLLM_VerificationToken`, see `records`), their budget
-//! rows (`LiteLLM_BudgetTable`), the archive of deleted keys, the daily spend table, and the
-//! simulator's own switches (faults, call counters, chat cost, budget webhooks).
+//! The in-memory database: key rows (`LiteLLM_VerificationToken`, see `records`, indexed in
+//! `key_table`), their budget rows (`LiteLLM_BudgetTable`), the archive of deleted keys, the
+//! daily spend table (indexed by date and by key), and the simulator's own switches (faults,
+//! call counters, chat cost, budget webhooks).
 //!
 //! # The reset job, applied lazily
 //!
 //! LiteLLM's `ResetBudgetJob` runs every ~10 minutes and, for every key that has not expired and
 //! whose `budget_reset_at < now`, sets `spend = 0` and `budget_reset_at` to the next snapped
-//! boundary counted from *now*. The sim applies exactly that rule to every key each time the
-//! state is locked (`Sim::with_state`), so any read or write (admin API, chat call, `/sim/*`,
+//! boundary counted from *now*. The sim applies exactly that rule each time the state is locked
+//! (`Sim::with_state`), to the keys whose reset time has passed (`KeyTable::apply_resets`), so any read or write (admin API, chat call, `/sim/*`,
 //! [`crate::SimControl`]) sees the keys as the job would leave them. Clients cannot tell the
 //! difference, except that the sim never shows the up-to-10-minutes lag of the real job. The
 //! daily spend table is never touched by a reset.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::faults::Faults;
-use crate::records::{DeletedKey, KeyRecord};
+use crate::key_table::KeyTable;
+use crate::records::DeletedKey;
 use crate::util::hash_if_needed;
 use crate::webhooks::Alerting;
 
@@ -56,20 +58,14 @@ pub(crate) const SEEDED_ENDPOINT: &str = "/chat/completions";
 /// Everything behind the one mutex.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub keys: HashMap<String, KeyRecord>,
+    pub keys: KeyTable,
     pub deleted: HashMap<String, DeletedKey>,
-    /// (date, key hash, model) → metrics.
-    pub daily: BTreeMap<DayKey, DayMetrics>,
+    pub daily: DailyTable,
     pub faults: Faults,
     pub calls: BTreeMap<String, u64>,
     /// A fixed cost per chat call, instead of the token-based one.
     pub chat_cost: Option<f64>,
     pub next_seq: u64,
-    /// No key's `budget_reset_at` is earlier than this (`None`: unknown). While the clock has
-    /// not passed it no reset can be due, so requests skip the scan of every key: with 100,000
-    /// keys that scan, not the request, was the sim's cost. Lowered by [`State::note_reset_at`]
-    /// whenever a key's period is set.
-    pub reset_floor: Option<DateTime<Utc>>,
     /// `WEBHOOK_URL`, the budget-alert dedupe cache and the log of sent webhooks.
     pub alerting: Alerting,
     /// The proxy has an enterprise licence (`/key/regenerate` works); off, like the real proxy
@@ -79,27 +75,7 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn apply_resets(&mut self, now: DateTime<Utc>) {
-        // `apply_reset` acts only on keys whose reset time is before `now`.
-        if self.reset_floor.is_some_and(|floor| now <= floor) {
-            return;
-        }
-        let mut floor = DateTime::<Utc>::MAX_UTC;
-        for record in self.keys.values_mut() {
-            record.apply_reset(now);
-            if record.budget_duration.is_some()
-                && let Some(at) = record.budget_reset_at
-            {
-                floor = floor.min(at);
-            }
-        }
-        self.reset_floor = Some(floor);
-    }
-
-    /// Keeps [`State::reset_floor`] a lower bound after a key's `budget_reset_at` was set.
-    pub(crate) fn note_reset_at(&mut self, reset_at: Option<DateTime<Utc>>) {
-        if let (Some(at), Some(floor)) = (reset_at, self.reset_floor) {
-            self.reset_floor = Some(floor.min(at));
-        }
+        self.keys.apply_resets(now);
     }
 
     pub(crate) fn next_seq(&mut self) -> u64 {
@@ -113,15 +89,9 @@ impl State {
         self.keys.contains_key(&token).then_some(token)
     }
 
-    /// Live keys whose alias is exactly `alias`.
+    /// Live keys whose alias is exactly `alias`, oldest first.
     pub(crate) fn tokens_with_alias(&self, alias: &str) -> Vec<String> {
-        let mut found: Vec<&KeyRecord> = self
-            .keys
-            .values()
-            .filter(|k| k.key_alias.as_deref() == Some(alias))
-            .collect();
-        found.sort_by_key(|k| k.seq);
-        found.into_iter().map(|k| k.token.clone()).collect()
+        self.keys.tokens_with_alias(alias)
     }
 
     /// For the test controls: raw key, hash or alias, live keys first, then the archive.
@@ -144,9 +114,19 @@ impl State {
         archived.sort_by_key(|d| d.deleted_at);
         archived.last().map(|d| d.record.token.clone())
     }
+}
 
+/// The daily spend table: rows by (date, key hash, model, endpoint), and each key's dates, so
+/// one key's history is read without touching other keys' rows.
+#[derive(Debug, Default)]
+pub(crate) struct DailyTable {
+    rows: BTreeMap<DayKey, DayMetrics>,
+    dates_of_key: HashMap<String, BTreeSet<NaiveDate>>,
+}
+
+impl DailyTable {
     /// Adds to one daily row.
-    pub(crate) fn add_daily(
+    pub(crate) fn add(
         &mut self,
         date: NaiveDate,
         token: &str,
@@ -154,7 +134,7 @@ impl State {
         endpoint: &str,
         metrics: &DayMetrics,
     ) {
-        self.daily
+        self.rows
             .entry((
                 date,
                 token.to_string(),
@@ -163,6 +143,10 @@ impl State {
             ))
             .or_default()
             .add(metrics);
+        self.dates_of_key
+            .entry(token.to_string())
+            .or_default()
+            .insert(date);
     }
 
     /// Counts a refused request of `token` (LiteLLM logs refusals from its auth checks, budget
@@ -179,19 +163,64 @@ impl State {
             failed_requests: 1,
             ..DayMetrics::default()
         };
-        self.add_daily(date, token, model, endpoint, &failed);
+        self.add(date, token, model, endpoint, &failed);
     }
 
     /// Replaces a key's rows for `date` by one row of `usd` (no row when `usd` is 0).
-    pub(crate) fn set_daily(&mut self, date: NaiveDate, token: &str, usd: f64) {
-        self.daily
-            .retain(|(d, t, _, _), _| !(*d == date && t == token));
+    pub(crate) fn set_day(&mut self, date: NaiveDate, token: &str, usd: f64) {
+        let stale: Vec<DayKey> = self
+            .of_key_on(date, token)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in stale {
+            self.rows.remove(&key);
+        }
+        if let Some(dates) = self.dates_of_key.get_mut(token) {
+            dates.remove(&date);
+        }
         if usd != 0.0 {
             let metrics = DayMetrics {
                 spend: usd,
                 ..DayMetrics::default()
             };
-            self.add_daily(date, token, SEEDED_MODEL, SEEDED_ENDPOINT, &metrics);
+            self.add(date, token, SEEDED_MODEL, SEEDED_ENDPOINT, &metrics);
+        }
+    }
+
+    /// The rows of one key on one date.
+    fn of_key_on<'a>(
+        &'a self,
+        date: NaiveDate,
+        token: &'a str,
+    ) -> impl Iterator<Item = (&'a DayKey, &'a DayMetrics)> + 'a {
+        self.rows
+            .range((date, token.to_owned(), String::new(), String::new())..)
+            .take_while(move |((d, t, _, _), _)| *d == date && t == token)
+    }
+
+    /// The rows dated `start` to `end` inclusive, of one key or of all, oldest date first.
+    pub(crate) fn between<'a>(
+        &'a self,
+        start: NaiveDate,
+        end: NaiveDate,
+        token: Option<&'a str>,
+    ) -> Box<dyn Iterator<Item = (&'a DayKey, &'a DayMetrics)> + 'a> {
+        if start > end {
+            return Box::new(std::iter::empty());
+        }
+        match token {
+            Some(token) => Box::new(
+                self.dates_of_key
+                    .get(token)
+                    .into_iter()
+                    .flat_map(move |dates| dates.range(start..=end))
+                    .flat_map(move |date| self.of_key_on(*date, token)),
+            ),
+            None => Box::new(
+                self.rows
+                    .range((start, String::new(), String::new(), String::new())..)
+                    .take_while(move |((date, _, _, _), _)| *date <= end),
+            ),
         }
     }
 }

@@ -59,10 +59,20 @@ async fn main() -> anyhow::Result<()> {
     }
     sizes.only = args.only;
     let report = budget_bench::run(&sizes).await?;
-    let text = report.render();
+    let mut text = report.render();
     let out = args
         .out
         .unwrap_or_else(|| budget_bench::dashboard::repo_root().join("BENCHMARKS.md"));
+    // scale-bench's section (fleet-size runs by hand, each row with its commit) stays.
+    if let Some(scale) = std::fs::read_to_string(&out)
+        .ok()
+        .as_deref()
+        .and_then(budget_e2e::scale::carried_section)
+    {
+        text.push('\n');
+        text.push_str(scale);
+        text.push('\n');
+    }
     std::fs::write(&out, &text)?;
     println!("{text}");
     eprintln!("wrote {}", out.display());

@@ -86,6 +86,10 @@ pub struct Settings {
     /// evaluator off.
     #[arg(long, env = "BUDGET_EVAL_INTERVAL_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub eval_interval_secs: u64,
+    /// LiteLLM `/key/list` pages an evaluation pass fetches at a time (each call keeps its
+    /// timeout; any failing page fails the pass).
+    #[arg(long, env = "BUDGET_EVAL_LIST_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub eval_list_concurrency: u32,
     /// Base URL of the dashboard (budget-gateway) as people reach it; notifications link to
     /// `{url}/tenants/{id}`.
     #[arg(
@@ -184,6 +188,7 @@ impl Settings {
             db_max_connections: 20,
             db_acquire_timeout_secs: 5,
             eval_interval_secs: 60,
+            eval_list_concurrency: 4,
             dashboard_url: "http://127.0.0.1:8080".to_owned(),
             delivery_poll_ms: 1000,
             delivery_retry_base_ms: 1000,
@@ -408,5 +413,34 @@ mod tests {
         assert!(with_bootstrap(&"é".repeat(31)).validate().is_err());
         // Empty reads as unset.
         assert_eq!(with_bootstrap("").validate(), Ok(()));
+    }
+
+    #[derive(clap::Parser)]
+    struct Command {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    fn list_concurrency(value: Option<&str>) -> Result<u32, clap::Error> {
+        use clap::Parser as _;
+        let mut args = vec![
+            "budget-service",
+            "--database-url=postgres://db/budget",
+            "--litellm-base-url=http://litellm",
+            "--litellm-master-key=sk-master",
+        ];
+        let flag = value.map(|v| format!("--eval-list-concurrency={v}"));
+        args.extend(flag.as_deref());
+        Command::try_parse_from(args).map(|c| c.settings.eval_list_concurrency)
+    }
+
+    #[test]
+    fn the_list_concurrency_defaults_to_4_and_must_be_1_to_32() {
+        assert_eq!(list_concurrency(None).ok(), Some(4));
+        assert_eq!(list_concurrency(Some("1")).ok(), Some(1));
+        assert_eq!(list_concurrency(Some("32")).ok(), Some(32));
+        for bad in ["0", "33", "-1", "four"] {
+            assert!(list_concurrency(Some(bad)).is_err(), "{bad}");
+        }
     }
 }

@@ -19,10 +19,11 @@ mod preview;
 pub(crate) mod retention;
 mod shared;
 mod status;
+mod status_cache;
 mod tenants;
 
 pub(crate) use evaluation::KeyWebhook;
-pub use evaluation::PassReport;
+pub use evaluation::{EVAL_PAGE, PassReport};
 pub(crate) use fleet::FleetSummary;
 pub(crate) use lists::{AlertEntry, TenantOverview};
 pub use notifications::Deliveries;
@@ -35,9 +36,6 @@ pub use crate::clock::{Clock, SystemClock};
 use std::sync::Arc;
 use std::time::Duration;
 
-use moka::future::Cache;
-
-use crate::domain::{BudgetStatus, TenantId};
 use crate::litellm::LiteLlmClient;
 use crate::store::Store;
 
@@ -46,7 +44,7 @@ pub struct Budgets {
     store: Store,
     litellm: LiteLlmClient,
     clock: Arc<dyn Clock>,
-    statuses: Cache<TenantId, Arc<BudgetStatus>>,
+    statuses: status_cache::StatusCache,
     /// This application's Prometheus metrics, built at startup (the use cases record status
     /// cache reads, evaluation passes and alerts in it).
     metrics: Arc<crate::metrics::Metrics>,
@@ -61,6 +59,8 @@ pub struct Budgets {
     target_guard: crate::notify::TargetGuard,
     /// Makes the evaluation passes' spans (none when traces are off).
     tracer: budget_telemetry::Tracer,
+    /// `/key/list` pages fetched at a time during a pass (BUDGET_EVAL_LIST_CONCURRENCY).
+    list_concurrency: usize,
 }
 
 impl Budgets {
@@ -78,19 +78,23 @@ impl Budgets {
             litellm,
             metrics,
             clock,
-            statuses: Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(cache_ttl)
-                .build(),
+            statuses: status_cache::StatusCache::new(cache_ttl),
             invalidations: std::sync::atomic::AtomicU64::new(0),
             leading: std::sync::atomic::AtomicBool::new(false),
             panic_points: Arc::default(),
             target_guard: crate::notify::TargetGuard::new(Default::default()),
             tracer: budget_telemetry::Tracer::disabled(),
+            list_concurrency: 4,
         }
     }
 
-    /// Makes spans with `tracer`: an evaluation pass and each tenant's evaluation in it, and
+    /// Fetches LiteLLM's `/key/list` pages `concurrency` at a time in a pass (at least one).
+    pub fn with_list_concurrency(mut self, concurrency: u32) -> Budgets {
+        self.list_concurrency = usize::try_from(concurrency.max(1)).unwrap_or(1);
+        self
+    }
+
+    /// Makes spans with `tracer`: an evaluation pass and each page of tenants in it, and
     /// every LiteLLM call (under the span of the RPC or pass that makes it).
     pub fn with_tracer(mut self, tracer: budget_telemetry::Tracer) -> Budgets {
         self.litellm = self.litellm.with_tracer(tracer.clone());

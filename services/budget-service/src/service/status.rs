@@ -1,13 +1,13 @@
 //! GetBudgetStatus and GetSpendHistory: LiteLLM's spend against our settings, cached per
 //! tenant, and the daily history kept in our database.
 
-use std::sync::Arc;
-
-use chrono::{Days, NaiveDate};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 
 use super::Budgets;
 use super::shared::{parse_tenant, read_error, tenant_key};
+use crate::domain::TemporaryIncrease;
 use crate::domain::history::MAX_HISTORY_DAYS;
+use crate::domain::increase::effective_settings;
 use crate::domain::{BudgetStatus, DailyHistory, FieldViolation, Tenant, TenantConfig, TenantId};
 use crate::domain::{ModelSpend, model_spend};
 use crate::error::BudgetError;
@@ -28,7 +28,7 @@ pub(crate) struct SpendHistory {
 impl Budgets {
     /// The tenant's status, from the cache or, on a miss, from LiteLLM. Concurrent misses
     /// for one tenant share one fill; errors are not cached.
-    pub async fn status(&self, tenant_id: &str) -> Result<Arc<BudgetStatus>, BudgetError> {
+    pub async fn status(&self, tenant_id: &str) -> Result<BudgetStatus, BudgetError> {
         let id = parse_tenant(tenant_id)?;
         let raced = std::sync::atomic::AtomicBool::new(false);
         let missed = std::sync::atomic::AtomicBool::new(false);
@@ -41,11 +41,7 @@ impl Budgets {
             raced.store(before != after, std::sync::atomic::Ordering::SeqCst);
             status
         };
-        let status = self
-            .statuses
-            .try_get_with_by_ref(&id, fill)
-            .await
-            .map_err(BudgetError::Shared);
+        let status = self.statuses.get_or_fill(&id, fill).await;
         if missed.load(std::sync::atomic::Ordering::Relaxed) {
             self.metrics.cache_miss();
         } else {
@@ -59,10 +55,10 @@ impl Budgets {
         Ok(status)
     }
 
-    async fn fetch_status(&self, id: &TenantId) -> Result<Arc<BudgetStatus>, BudgetError> {
+    async fn fetch_status(&self, id: &TenantId) -> Result<BudgetStatus, BudgetError> {
         let (tenant, config, key) = self.tenant_with_key(id).await?;
         let key = tenant_key(&tenant, key)?;
-        Ok(Arc::new(self.compute_status(&tenant, &config, &key).await?))
+        self.compute_status(&tenant, &config, &key).await
     }
 
     /// The status from LiteLLM's figures for the key and our settings and history; also
@@ -87,28 +83,22 @@ impl Budgets {
                 tracing::warn!(tenant_id = %tenant.tenant_id, error = %error, "could not remember the reset time");
             }
         }
-        let (effective, increase) = self
+        let (_, increase) = self
             .effective_now(&tenant.tenant_id, &config.settings)
             .await?;
-        let status = BudgetStatus::compute(
-            tenant.tenant_id.clone(),
-            effective,
-            key.spend_micros,
-            key.budget_reset_at,
+        Ok(status_from(
+            tenant,
+            config,
+            key,
+            increase,
             &history,
             self.clock.now(),
-        )
-        .with_increase(config.settings.max_budget_micros, increase);
-        // A key we blocked on purpose is reported, not refused (see `lifecycle`).
-        Ok(BudgetStatus {
-            suspended: tenant.suspended_at.is_some(),
-            ..status
-        })
+        ))
     }
 
     /// The last 90 days of the tenant's daily spend from our database, which the evaluator
     /// keeps fresh; read from LiteLLM (and stored) only the first time.
-    async fn history(&self, tenant: &Tenant) -> Result<DailyHistory, BudgetError> {
+    pub(super) async fn history(&self, tenant: &Tenant) -> Result<DailyHistory, BudgetError> {
         let today = self.clock.now().date_naive();
         let start = today
             .checked_sub_days(Days::new(u64::from(MAX_HISTORY_DAYS - 1)))
@@ -166,5 +156,33 @@ impl Budgets {
             period_start,
             models: model_spend::top_models(models, model_spend::TOP_MODELS),
         })
+    }
+}
+
+/// The status from LiteLLM's figures for the key, our settings, the tenant's stored
+/// increase (counted while in force) and its history at `now`.
+pub(super) fn status_from(
+    tenant: &Tenant,
+    config: &TenantConfig,
+    key: &KeyBudget,
+    increase: Option<TemporaryIncrease>,
+    history: &DailyHistory,
+    now: DateTime<Utc>,
+) -> BudgetStatus {
+    let increase = increase.filter(|i| i.in_force(now));
+    let effective = effective_settings(&config.settings, increase.as_ref(), now);
+    let status = BudgetStatus::compute(
+        tenant.tenant_id.clone(),
+        effective,
+        key.spend_micros,
+        key.budget_reset_at,
+        history,
+        now,
+    )
+    .with_increase(config.settings.max_budget_micros, increase);
+    // A key we blocked on purpose is reported, not refused (see `lifecycle`).
+    BudgetStatus {
+        suspended: tenant.suspended_at.is_some(),
+        ..status
     }
 }

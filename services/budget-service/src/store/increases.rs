@@ -28,6 +28,7 @@ impl Store {
         &self,
         id: &TenantId,
     ) -> Result<Option<TemporaryIncrease>, StoreError> {
+        self.count_statements(1);
         let row: Option<IncreaseRow> = sqlx::query_as(
             "SELECT amount_micros, expire_time, reason FROM temporary_increases WHERE tenant_id = $1",
         )
@@ -44,6 +45,7 @@ impl Store {
         tx: &mut Tx,
         id: &TenantId,
     ) -> Result<Option<TemporaryIncrease>, StoreError> {
+        self.count_statements(1);
         let row: Option<IncreaseRow> = sqlx::query_as(
             "SELECT amount_micros, expire_time, reason FROM temporary_increases WHERE tenant_id = $1",
         )
@@ -84,6 +86,7 @@ impl Store {
         tx: &mut Tx,
         id: &TenantId,
     ) -> Result<(), StoreError> {
+        self.count_statements(1);
         sqlx::query("DELETE FROM temporary_increases WHERE tenant_id = $1")
             .bind(id.as_str())
             .execute(&mut **tx)
@@ -97,6 +100,7 @@ impl Store {
         now: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<TenantId>, StoreError> {
+        self.count_statements(1);
         let ids: Vec<(String,)> = sqlx::query_as(
             "SELECT tenant_id FROM temporary_increases WHERE expire_time <= $1 \
              ORDER BY expire_time, tenant_id LIMIT $2",

@@ -2,6 +2,7 @@
 //! audit events and alert notifications. Errors are classified by SQLSTATE, never by
 //! message text.
 
+mod evaluation;
 mod exports;
 mod fleet;
 mod increases;
@@ -14,6 +15,8 @@ mod rows;
 mod schema;
 mod tokens;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -23,6 +26,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use crate::domain::{
     Alert, AlertKind, AuditEvent, BudgetSettings, BudgetStatus, Tenant, TenantConfig, TenantId,
 };
+pub(crate) use evaluation::{DailySpendRows, EvalTenant, StatusRows};
 pub(crate) use fleet::{FleetTotals, TenantCursor, TenantOrder, TenantSortKey};
 pub(crate) use model_spend::DayModels;
 pub use notifications::ALERTS_PAGE_SQL;
@@ -109,6 +113,9 @@ pub(crate) struct NewAudit<'a> {
 #[derive(Clone)]
 pub struct Store {
     pool: PgPool,
+    /// Statements the evaluation pass's store functions executed, for the pass report and
+    /// `budget_evaluator_db_statements`.
+    statements: Arc<AtomicU64>,
 }
 
 /// A SELECT of a tenant joined with its settings, followed by `$tail`.
@@ -138,7 +145,20 @@ impl Store {
             .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            statements: Arc::default(),
+        })
+    }
+
+    /// How many statements the store's evaluation-path functions executed so far (a
+    /// transaction's BEGIN and COMMIT included); a pass reports the difference.
+    pub fn statements_executed(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_statements(&self, n: u64) {
+        self.statements.fetch_add(n, Ordering::Relaxed);
     }
 
     /// The pool, for health checks and tools.
@@ -146,7 +166,9 @@ impl Store {
         &self.pool
     }
 
+    /// Begins a transaction, counted as two statements: BEGIN and its COMMIT or ROLLBACK.
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
+        self.count_statements(2);
         Ok(self.pool.begin().await?)
     }
 
@@ -171,6 +193,7 @@ impl Store {
         tx: &mut Tx,
         id: &TenantId,
     ) -> Result<Option<(Tenant, TenantConfig)>, StoreError> {
+        self.count_statements(1);
         let row: Option<TenantConfigRow> = sqlx::query_as(tenant_config_sql!(
             "WHERE t.tenant_id = $1 AND t.deleted_at IS NULL FOR UPDATE OF c"
         ))
@@ -291,6 +314,7 @@ impl Store {
         id: &TenantId,
         reset_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.count_statements(1);
         sqlx::query(
             "UPDATE tenant_configs SET budget_reset_at = $2 \
              WHERE tenant_id = $1 AND budget_reset_at IS DISTINCT FROM $2",
@@ -308,6 +332,7 @@ impl Store {
         tx: &mut Tx,
         event: NewAudit<'_>,
     ) -> Result<(), StoreError> {
+        self.count_statements(1);
         sqlx::query(
             "INSERT INTO audit_events (tenant_id, actor, action, old_config, new_config, detail) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -323,31 +348,11 @@ impl Store {
         Ok(())
     }
 
-    /// Tenants ordered by id after `after`, whose id or display name starts with `filter`
-    /// (case-insensitive).
-    pub(crate) async fn list_tenants(
-        &self,
-        filter: &str,
-        after: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<(Tenant, TenantConfig)>, StoreError> {
-        let pattern = format!("{}%", escape_like(&filter.to_lowercase()));
-        let rows: Vec<TenantConfigRow> = sqlx::query_as(tenant_config_sql!(
-            "WHERE (t.tenant_id LIKE $1 OR lower(t.display_name) LIKE $1) AND t.deleted_at IS NULL \
-             AND ($2::text IS NULL OR t.tenant_id > $2) ORDER BY t.tenant_id LIMIT $3"
-        ))
-        .bind(pattern)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(TenantConfigRow::split).collect()
-    }
-
     /// Records an alert unless one with the same dedupe key exists; returns it when new. A new
     /// alert's deliveries, one per notification target of the tenant, are queued in the same
     /// transaction, so no alert is ever recorded without them.
     pub async fn insert_alert(&self, alert: &NewAlert) -> Result<Option<Alert>, StoreError> {
+        self.count_statements(1);
         let mut tx = self.begin().await?;
         let row: Option<AlertRow> = sqlx::query_as(
             "INSERT INTO budget_alert_history (tenant_id, alert_type, spend_micros, max_budget_micros, percent, \
@@ -407,13 +412,14 @@ impl Store {
         &self,
         status: &BudgetStatus,
     ) -> Result<(), StoreError> {
+        self.count_statements(1);
         sqlx::query(
             "INSERT INTO tenant_status (tenant_id, spend_micros, max_budget_micros, percent_used, state, reset_time, fetch_time, run_out_time) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (tenant_id) DO UPDATE SET spend_micros = EXCLUDED.spend_micros, \
              max_budget_micros = EXCLUDED.max_budget_micros, percent_used = EXCLUDED.percent_used, \
              state = EXCLUDED.state, reset_time = EXCLUDED.reset_time, fetch_time = EXCLUDED.fetch_time, \
-             run_out_time = EXCLUDED.run_out_time \
+             run_out_time = EXCLUDED.run_out_time, eval_fingerprint = NULL \
              WHERE tenant_status.fetch_time <= EXCLUDED.fetch_time",
         )
         .bind(status.tenant_id.as_str())
@@ -436,40 +442,27 @@ impl Store {
         id: &TenantId,
         days: &[(NaiveDate, i64)],
     ) -> Result<(), StoreError> {
-        self.write_daily_spend(id, days, false).await
-    }
-
-    /// Like [`Store::upsert_daily_spend`], but only for a tenant whose history was already
-    /// loaded (checked in the same statement, so an evaluator pass needs no extra query).
-    pub(crate) async fn refresh_recent_spend(
-        &self,
-        id: &TenantId,
-        days: &[(NaiveDate, i64)],
-    ) -> Result<(), StoreError> {
-        self.write_daily_spend(id, days, true).await
+        self.write_daily_spend(id, days).await
     }
 
     async fn write_daily_spend(
         &self,
         id: &TenantId,
         days: &[(NaiveDate, i64)],
-        only_if_loaded: bool,
     ) -> Result<(), StoreError> {
         if days.is_empty() {
             return Ok(());
         }
+        self.count_statements(1);
         let (dates, spends): (Vec<NaiveDate>, Vec<i64>) = days.iter().copied().unzip();
         sqlx::query(
             "INSERT INTO daily_spend (tenant_id, day, spend_micros) \
              SELECT $1, d, s FROM UNNEST($2::date[], $3::bigint[]) AS u(d, s) \
-             WHERE NOT $4 OR EXISTS \
-               (SELECT 1 FROM tenants WHERE tenant_id = $1 AND history_loaded_at IS NOT NULL) \
              ON CONFLICT (tenant_id, day) DO UPDATE SET spend_micros = EXCLUDED.spend_micros, updated_at = now()",
         )
         .bind(id.as_str())
         .bind(dates)
         .bind(spends)
-        .bind(only_if_loaded)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -483,6 +476,7 @@ impl Store {
         days: &[(NaiveDate, i64)],
     ) -> Result<(), StoreError> {
         self.upsert_daily_spend(id, days).await?;
+        self.count_statements(1);
         sqlx::query("UPDATE tenants SET history_loaded_at = now() WHERE tenant_id = $1")
             .bind(id.as_str())
             .execute(&self.pool)
@@ -497,6 +491,7 @@ impl Store {
         id: &TenantId,
         since: NaiveDate,
     ) -> Result<Option<Vec<(NaiveDate, i64)>>, StoreError> {
+        self.count_statements(2);
         let loaded: Option<(Option<DateTime<Utc>>,)> =
             sqlx::query_as("SELECT history_loaded_at FROM tenants WHERE tenant_id = $1")
                 .bind(id.as_str())

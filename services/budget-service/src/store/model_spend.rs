@@ -21,8 +21,9 @@ pub(crate) struct DayModels {
 impl Store {
     /// Replaces the stored models of every tenant-day in `days` (a model gone from a
     /// day's top list is not left behind) in one transaction of two batched statements.
-    /// With `only_if_loaded`, tenants whose history was never loaded are left alone, as
-    /// [`Store::refresh_recent_spend`] does. Each tenant-day may appear once.
+    /// With `only_if_loaded`, tenants whose history was never loaded are left alone (their
+    /// first history load writes every day). Each tenant-day may appear once. One statement
+    /// when no day has a model, else four (BEGIN, DELETE, INSERT, COMMIT).
     pub(crate) async fn upsert_model_spend(
         &self,
         days: &[DayModels],
@@ -54,10 +55,12 @@ impl Store {
         .bind(only_if_loaded);
         if tenants.is_empty() {
             // Idle tenant-days (the evaluator's usual case) cost one statement.
+            self.count_statements(1);
             delete.execute(&self.pool).await?;
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
+        self.count_statements(2);
         delete.execute(&mut *tx).await?;
         sqlx::query(
             "INSERT INTO model_spend (tenant_id, day, model, spend_micros) \

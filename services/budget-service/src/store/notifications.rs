@@ -265,6 +265,7 @@ impl Store {
         alert_id: i64,
         id: &TenantId,
     ) -> Result<(), StoreError> {
+        self.count_statements(1);
         sqlx::query(
             "INSERT INTO notification_deliveries (alert_id, target_id) \
              SELECT $1, target_id FROM notification_targets \

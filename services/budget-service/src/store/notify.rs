@@ -34,6 +34,7 @@ impl Store {
         tx: &mut Tx,
         id: &TenantId,
     ) -> Result<(), StoreError> {
+        self.count_statements(1);
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(STATUS_CHANNEL)
             .bind(id.as_str())

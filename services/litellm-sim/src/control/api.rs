@@ -80,7 +80,7 @@ impl SimControl {
     pub fn set_spend(&self, key: &str, usd: f64) -> anyhow::Result<()> {
         self.sim.with_state(|db, now| {
             let token = Self::live_token(db, key)?;
-            let record = db.keys.get_mut(&token).ok_or_else(|| unknown(key))?;
+            let mut record = db.keys.get_mut(&token).ok_or_else(|| unknown(key))?;
             record.spend = usd;
             record.updated_at = now;
             // Like `/key/update {"spend": ...}`, which drops LiteLLM's cached auth object.
@@ -94,7 +94,7 @@ impl SimControl {
     pub fn set_daily_spend(&self, key: &str, date: NaiveDate, usd: f64) -> anyhow::Result<()> {
         self.sim.with_state(|db, _| {
             let token = db.resolve_any(key).ok_or_else(|| unknown(key))?;
-            db.set_daily(date, &token, usd);
+            db.daily.set_day(date, &token, usd);
             Ok(())
         })
     }
@@ -116,7 +116,8 @@ impl SimControl {
                 successful_requests: 1,
                 ..Default::default()
             };
-            db.add_daily(date, &token, model, crate::store::SEEDED_ENDPOINT, &metrics);
+            db.daily
+                .add(date, &token, model, crate::store::SEEDED_ENDPOINT, &metrics);
             Ok(())
         })
     }
@@ -134,7 +135,7 @@ impl SimControl {
             let count = i64::try_from(daily.len()).context("too many days")?;
             for (i, usd) in (0_i64..).zip(daily) {
                 let date = last_day - Duration::days(count - 1 - i);
-                db.set_daily(date, &token, *usd);
+                db.daily.set_day(date, &token, *usd);
             }
             Ok(())
         })

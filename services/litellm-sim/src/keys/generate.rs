@@ -135,10 +135,9 @@ pub(crate) async fn generate(
         let seq = db.next_seq();
         let mut record = KeyRecord::new(token.clone(), abbreviate(&raw_key), now, seq);
         patch.apply(&mut record, now);
-        db.note_reset_at(record.budget_reset_at);
         let response = generate_response(&record, &raw_key);
         db.deleted.remove(&token);
-        db.keys.insert(token, record);
+        db.keys.insert(record);
         Ok(Json(response))
     })
 }
@@ -211,16 +210,14 @@ fn update_key(
         {
             return Err(duplicate_alias(alias));
         }
-        let record = db
+        let mut record = db
             .keys
             .get_mut(&token)
             .ok_or_else(|| ApiError::not_found("Key not found.", Some("key")))?;
-        patch.apply(record, now);
-        let reset_at = record.budget_reset_at;
+        patch.apply(&mut record, now);
         let mut response = Map::new();
         response.insert("key".into(), Value::String(echo));
         response.extend(record.updated_row_json());
-        db.note_reset_at(reset_at);
         Ok(Json(Value::Object(response)))
     }
 }

@@ -96,7 +96,7 @@ fn set_blocked(
         let token = db
             .live_token(&key)
             .ok_or_else(|| ApiError::not_found("Key not found.", Some("key")))?;
-        let record = db
+        let mut record = db
             .keys
             .get_mut(&token)
             .ok_or_else(|| ApiError::not_found("Key not found.", Some("key")))?;

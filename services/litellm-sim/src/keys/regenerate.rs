@@ -93,12 +93,11 @@ fn regenerate_key(
             .remove(&old)
             .ok_or_else(|| ApiError::not_found("Key not found.", Some("key")))?;
         patch.apply(&mut record, now);
-        db.note_reset_at(record.budget_reset_at);
         record.token = token.clone();
         record.key_name = abbreviate(&raw_key);
         record.updated_at = now;
         let response = generate_response(&record, &raw_key);
-        db.keys.insert(token, record);
+        db.keys.insert(record);
         Ok(Json(response))
     })
 }
@@ -125,7 +124,7 @@ pub(crate) async fn reset_spend(
     sim.with_state(|db, now| {
         require_admin(&headers, &sim.master_key, db, now, "/key/reset_spend")?;
         let token = db.live_token(&key).ok_or_else(key_not_found_in_db)?;
-        let record = db.keys.get_mut(&token).ok_or_else(key_not_found_in_db)?;
+        let mut record = db.keys.get_mut(&token).ok_or_else(key_not_found_in_db)?;
         if !reset_to.is_finite() || reset_to < 0.0 {
             return Err(ApiError::bad_request(
                 "reset_to must be a non-negative finite number",
