@@ -7,6 +7,7 @@
 // evaluator), never recomputed here.
 
 import type { GetFleetSummaryResponse } from "./gen/budget/v1/budget";
+import { toDate } from "./api";
 import { h } from "./dom";
 import { isoDate } from "./dates";
 import { formatMoney, formatPercent } from "./money";
@@ -39,8 +40,6 @@ export interface FleetOverview {
 
 /** The API's answer as the overview's view model. */
 export function overviewFromSummary(res: GetFleetSummaryResponse): FleetOverview {
-  const date = (ts: { seconds: bigint; nanos: number } | undefined) =>
-    ts ? new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6)) : undefined;
   return {
     counts: {
       ok: res.okCount,
@@ -55,8 +54,8 @@ export function overviewFromSummary(res: GetFleetSummaryResponse): FleetOverview
     totalBudgetMicros: res.totalBudgetMicros,
     runsOutCount: res.runsOutCount,
     runsOut: res.runsOut.flatMap((t) => {
-      const runOut = date(t.runOutTime);
-      return runOut ? [{ tenantId: t.tenantId, displayName: t.displayName, runOut, reset: date(t.resetTime) }] : [];
+      const runOut = toDate(t.runOutTime);
+      return runOut ? [{ tenantId: t.tenantId, displayName: t.displayName, runOut, reset: toDate(t.resetTime) }] : [];
     }),
   };
 }
