@@ -37,6 +37,9 @@ pub struct ScaleOptions {
     pub passes: usize,
     /// Keep the database afterwards (its name is printed).
     pub keep_database: bool,
+    /// Live heap bytes of this process, where the binary counts them (budget-bench's memory
+    /// figure installs a counting allocator); read next to each RSS reading.
+    pub heap_bytes: Option<fn() -> usize>,
 }
 
 impl Default for ScaleOptions {
@@ -46,6 +49,7 @@ impl Default for ScaleOptions {
             concurrency: 64,
             passes: 3,
             keep_database: false,
+            heap_bytes: None,
         }
     }
 }
@@ -127,6 +131,9 @@ pub struct ScaleReport {
     pub rss_after_keys_kib: u64,
     pub rss_after_passes_kib: u64,
     pub rss_all_cached_kib: u64,
+    /// Live heap bytes after the passes and with every status cached (with `heap_bytes`).
+    pub heap_after_passes: Option<usize>,
+    pub heap_all_cached: Option<usize>,
 }
 
 impl ScaleReport {
@@ -399,6 +406,7 @@ async fn run_in(
         passes.push(figures);
     }
     let rss_after_passes_kib = rss_kib();
+    let heap_after_passes = options.heap_bytes.map(|read| read());
 
     // ListTenants over gRPC with the admin token.
     let client = budget_demo::connect(addr, ADMIN_TOKEN).await?;
@@ -420,6 +428,7 @@ async fn run_in(
     let cache_fill = started.elapsed();
     let cache_fill_litellm_calls = control.all_calls().values().sum();
     let rss_all_cached_kib = rss_kib();
+    let heap_all_cached = options.heap_bytes.map(|read| read());
 
     let _ = stop_tx.send(());
     let _ = server.await;
@@ -442,6 +451,8 @@ async fn run_in(
         rss_after_keys_kib,
         rss_after_passes_kib,
         rss_all_cached_kib,
+        heap_after_passes,
+        heap_all_cached,
     })
 }
 

@@ -13,7 +13,7 @@ async fn scale_bench_smoke_run_produces_numbers() {
         tenants: 200,
         concurrency: 16,
         passes: 2,
-        keep_database: false,
+        ..ScaleOptions::default()
     };
     let report = run(&options).await.expect("scale bench runs");
     let rendered = report.render();

@@ -8,10 +8,18 @@ use std::process::Command;
 
 use budget_e2e::scale::{ScaleOptions, run};
 
+const USAGE: &str =
+    "usage: scale-bench [--tenants N] [--concurrency N] [--passes N] [--keep-database] [--write]
+
+  --tenants N       fleet size (default 100000)
+  --concurrency N   requests at once while creating keys and filling the cache (default 64)
+  --passes N        evaluation passes to time: all new, quiet, then 10 % changed (default 3)
+  --keep-database   keep the benchmark's database and print its name
+  --write           put this run's row into BENCHMARKS.md's scale section, with the commit";
+
+/// A usage error: the usage on stderr, exit status 2.
 fn usage() -> ! {
-    eprintln!(
-        "usage: scale-bench [--tenants N] [--concurrency N] [--passes N] [--keep-database] [--write]"
-    );
+    eprintln!("{USAGE}");
     std::process::exit(2)
 }
 
@@ -50,6 +58,10 @@ async fn main() -> anyhow::Result<()> {
             "--passes" => options.passes = number(),
             "--keep-database" => options.keep_database = true,
             "--write" => write = true,
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
             _ => usage(),
         }
     }

@@ -4,10 +4,15 @@
 //! derived figures. A read expands it into a [`BudgetStatus`]; gRPC builds its message from
 //! that at the edge. With every tenant cached, the cache is the service's largest memory user,
 //! so each entry is kept small (BENCHMARKS.md, figure 7, measures the bytes per tenant).
+//!
+//! An entry expires by the age it carries, checked on read, not by moka's time-to-live: that
+//! spares each entry moka's write-order node (a tenth of its size). Entries past their age
+//! stay until read (and refilled), replaced by the evaluator, invalidated, or evicted by the
+//! capacity bound.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use moka::future::Cache;
@@ -29,10 +34,12 @@ struct CachedStatus {
     suspended: bool,
     /// Rare, so behind a pointer: most entries pay 8 bytes for it.
     temporary_increase: Option<Arc<TemporaryIncrease>>,
+    /// When it was cached, in tenths of a second since the cache was made (u32: 13 years).
+    stored: u32,
 }
 
 impl CachedStatus {
-    fn of(status: &BudgetStatus) -> CachedStatus {
+    fn of(status: &BudgetStatus, stored: u32) -> CachedStatus {
         let cached = CachedStatus {
             settings: status.settings,
             spend_micros: status.spend_micros,
@@ -42,6 +49,7 @@ impl CachedStatus {
             forecast: status.forecast,
             suspended: status.suspended,
             temporary_increase: status.temporary_increase.clone().map(Arc::new),
+            stored,
         };
         debug_assert_eq!(
             cached.expand(status.tenant_id.clone()),
@@ -78,28 +86,49 @@ impl CachedStatus {
 /// Every tenant's cached status, for `ttl` after it was stored.
 pub(crate) struct StatusCache {
     entries: Cache<TenantId, CachedStatus>,
+    /// In tenths of a second, as entries count their age.
+    ttl_tenths: u64,
+    made: Instant,
 }
 
 impl StatusCache {
     pub(crate) fn new(ttl: Duration) -> StatusCache {
         StatusCache {
-            entries: Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(ttl)
-                .build(),
+            entries: Cache::builder().max_capacity(1_000_000).build(),
+            ttl_tenths: u64::try_from(ttl.as_millis() / 100).unwrap_or(u64::MAX),
+            made: Instant::now(),
         }
     }
 
-    /// The cached status, or `fill`'s, cached; concurrent misses for one tenant share one
-    /// fill, and errors are not cached.
+    /// Now, in tenths of a second since the cache was made.
+    fn now(&self) -> u32 {
+        u32::try_from(self.made.elapsed().as_millis() / 100).unwrap_or(u32::MAX)
+    }
+
+    fn is_fresh(&self, entry: &CachedStatus) -> bool {
+        u64::from(self.now().saturating_sub(entry.stored)) < self.ttl_tenths
+    }
+
+    /// The cached status if younger than the TTL, otherwise `fill`'s, cached; concurrent
+    /// misses for one tenant share one fill, and errors are not cached.
     pub(crate) async fn get_or_fill(
         &self,
         id: &TenantId,
         fill: impl Future<Output = Result<BudgetStatus, BudgetError>>,
     ) -> Result<BudgetStatus, BudgetError> {
+        if let Some(entry) = self.entries.get(id).await {
+            if self.is_fresh(&entry) {
+                return Ok(entry.expand(id.clone()));
+            }
+            // Expired: removed, so the fill below replaces it. Readers racing here may fill
+            // twice; none reads the expired status.
+            self.entries.invalidate(id).await;
+        }
         let cached = self
             .entries
-            .try_get_with_by_ref(id, async { fill.await.map(|s| CachedStatus::of(&s)) })
+            .try_get_with_by_ref(id, async {
+                fill.await.map(|s| CachedStatus::of(&s, self.now()))
+            })
             .await
             .map_err(BudgetError::Shared)?;
         Ok(cached.expand(id.clone()))
@@ -107,7 +136,8 @@ impl StatusCache {
 
     /// Stores a status just computed (by the evaluator).
     pub(crate) async fn insert(&self, id: TenantId, status: Arc<BudgetStatus>) {
-        self.entries.insert(id, CachedStatus::of(&status)).await;
+        let entry = CachedStatus::of(&status, self.now());
+        self.entries.insert(id, entry).await;
     }
 
     pub(crate) async fn invalidate(&self, id: &TenantId) {
@@ -171,10 +201,42 @@ mod tests {
             (150, true, true),
         ] {
             let status = status(spend, increase, suspended);
-            let back = CachedStatus::of(&status).expand(status.tenant_id.clone());
+            let back = CachedStatus::of(&status, 7).expand(status.tenant_id.clone());
             assert_eq!(back, status);
         }
         assert_eq!(status(150, false, false).state, BudgetState::Blocked);
+    }
+
+    #[tokio::test]
+    async fn an_entry_is_read_until_its_ttl_then_filled_again() {
+        let cache = StatusCache::new(Duration::from_millis(300));
+        let id = TenantId::parse("acme").unwrap();
+        let fills = std::sync::atomic::AtomicUsize::new(0);
+        let fill = |spend| {
+            let fills = &fills;
+            async move {
+                fills.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(status(spend, false, false))
+            }
+        };
+        let spend = |status: Result<BudgetStatus, BudgetError>| status.unwrap().spend_micros;
+        assert_eq!(spend(cache.get_or_fill(&id, fill(10)).await), 10_000_000);
+        assert_eq!(spend(cache.get_or_fill(&id, fill(20)).await), 10_000_000);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(spend(cache.get_or_fill(&id, fill(30)).await), 30_000_000);
+        assert_eq!(fills.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+        // What the evaluator stores is read as cached, for the TTL again.
+        cache
+            .insert(id.clone(), Arc::new(status(40, false, false)))
+            .await;
+        assert_eq!(spend(cache.get_or_fill(&id, fill(50)).await), 40_000_000);
+
+        // A TTL of zero caches nothing.
+        let uncached = StatusCache::new(Duration::ZERO);
+        assert_eq!(spend(uncached.get_or_fill(&id, fill(60)).await), 60_000_000);
+        assert_eq!(spend(uncached.get_or_fill(&id, fill(70)).await), 70_000_000);
+        assert_eq!(fills.load(std::sync::atomic::Ordering::SeqCst), 4);
     }
 
     #[test]

@@ -77,6 +77,18 @@ macro_rules! fleet_state_sql {
 macro_rules! tenant_status_sql {
     ($tail:literal) => {
         concat!(
+            tenant_columns_sql!(),
+            "FROM tenants t JOIN tenant_configs c USING (tenant_id) LEFT JOIN tenant_status s USING (tenant_id) ",
+            $tail
+        )
+    };
+}
+
+/// The columns `TenantStatusRow` reads and the fleet state, over `tenants t`,
+/// `tenant_configs c` and `tenant_status s`.
+macro_rules! tenant_columns_sql {
+    () => {
+        concat!(
             "SELECT t.tenant_id, t.display_name, t.key_alias, t.key_hash, t.created_at, ",
             "t.deleted_at, t.suspended_at, ",
             "c.max_budget_micros, c.alert_threshold_percent, c.grace_threshold_percent, c.budget_duration, ",
@@ -85,9 +97,64 @@ macro_rules! tenant_status_sql {
             "s.state AS status_state, s.reset_time AS status_reset_time, s.fetch_time AS status_fetch_time, ",
             "s.run_out_time AS status_run_out_time, ",
             fleet_state_sql!(),
-            " AS fleet_state ",
+            " AS fleet_state "
+        )
+    };
+}
+
+/// The filters every ListTenants statement applies, numbered from `$1`: $1 LIKE pattern, then
+/// `$only` only this tenant, `$deleted` with deleted tenants, `$state` only this fleet state.
+macro_rules! tenant_filters_sql {
+    ($only:literal, $deleted:literal, $state:literal) => {
+        concat!(
+            "(t.tenant_id LIKE $1 OR lower(t.display_name) LIKE $1) ",
+            "AND (",
+            $only,
+            "::text IS NULL OR t.tenant_id = ",
+            $only,
+            ") ",
+            "AND (",
+            $deleted,
+            " OR t.deleted_at IS NULL) ",
+            "AND (",
+            $state,
+            "::text IS NULL OR ",
+            fleet_state_sql!(),
+            " = ",
+            $state,
+            ") "
+        )
+    };
+}
+
+/// A page of evaluated tenants by percent used, walking `tenant_status_percent` from the
+/// keyset position: $2 last tenant id, $3 last percent (the first page passes ±Infinity, which
+/// no finite percent reaches), $4 limit, then the filters ($5..$7).
+macro_rules! percent_page_sql {
+    ($after:literal, $dir:literal) => {
+        concat!(
+            tenant_columns_sql!(),
+            ", 0::int8 AS sort_int, s.percent_used AS sort_float ",
+            "FROM tenant_status s JOIN tenants t USING (tenant_id) JOIN tenant_configs c USING (tenant_id) ",
+            "WHERE (s.percent_used, s.tenant_id) ", $after, " ($3::float8, $2::text) AND ",
+            tenant_filters_sql!("$5", "$6", "$7"),
+            "ORDER BY s.percent_used ", $dir, ", s.tenant_id ", $dir, " LIMIT $4"
+        )
+    };
+}
+
+/// The tenants never evaluated (no status), which sort after every evaluated one by percent,
+/// as `$sentinel`, by tenant id: $2 last tenant id (NULL: from the first), $3 limit, then the
+/// filters ($4..$6).
+macro_rules! unevaluated_page_sql {
+    ($after:literal, $dir:literal, $sentinel:literal) => {
+        concat!(
+            tenant_columns_sql!(),
+            ", 0::int8 AS sort_int, ", $sentinel, "::float8 AS sort_float ",
             "FROM tenants t JOIN tenant_configs c USING (tenant_id) LEFT JOIN tenant_status s USING (tenant_id) ",
-            $tail
+            "WHERE s.tenant_id IS NULL AND ($2::text IS NULL OR t.tenant_id ", $after, " $2) AND ",
+            tenant_filters_sql!("$4", "$5", "$6"),
+            "ORDER BY t.tenant_id ", $dir, " LIMIT $3"
         )
     };
 }
@@ -130,13 +197,29 @@ macro_rules! tenant_page_sql {
     };
 }
 
-/// The statement for one order. Tenants not yet evaluated sort as the extreme value
-/// (i64::MAX ascending, i64::MIN descending; state ranks ok 1 … suspended 5), so they come last
-/// in either direction. Percent descending keeps -1 for them, as the page tokens handed out
-/// before the other orders existed say.
-fn page_sql(order: TenantOrder) -> &'static str {
+/// How one order's pages are read.
+enum Statements {
+    /// One statement (`tenant_page_sql!`).
+    One(&'static str),
+    /// By percent used, in two parts so a page is a walk of `tenant_status_percent`, however
+    /// large the fleet: the evaluated tenants from the keyset position (`first` on the first
+    /// page), then, once they run out, the never-evaluated ones, which all sort as
+    /// `unevaluated_sorts_as` (after every evaluated tenant in either direction).
+    ByPercent {
+        evaluated: &'static str,
+        unevaluated: &'static str,
+        first: f64,
+        unevaluated_sorts_as: f64,
+    },
+}
+
+/// The statements for one order. Tenants not yet evaluated sort as the extreme value
+/// (i64::MAX ascending, i64::MIN descending; state ranks ok 1 … suspended 5; percent
+/// Infinity ascending), so they come last in either direction. Percent descending keeps -1 for
+/// them, as the page tokens handed out before the other orders existed say.
+fn page_sql(order: TenantOrder) -> Statements {
     use TenantSortKey::*;
-    match (order.key, order.descending) {
+    Statements::One(match (order.key, order.descending) {
         (TenantId, false) => tenant_page_sql!(
             "0",
             "0",
@@ -165,14 +248,21 @@ fn page_sql(order: TenantOrder) -> &'static str {
         ),
         (MaxBudget, false) => tenant_page_sql!("f.max_budget_micros", "0", ">", "ASC"),
         (MaxBudget, true) => tenant_page_sql!("f.max_budget_micros", "0", "<", "DESC"),
-        (PercentUsed, false) => tenant_page_sql!(
-            "0",
-            "COALESCE(f.status_percent_used, 'Infinity')",
-            ">",
-            "ASC"
-        ),
+        (PercentUsed, false) => {
+            return Statements::ByPercent {
+                evaluated: percent_page_sql!(">", "ASC"),
+                unevaluated: unevaluated_page_sql!(">", "ASC", "'Infinity'"),
+                first: f64::NEG_INFINITY,
+                unevaluated_sorts_as: f64::INFINITY,
+            };
+        }
         (PercentUsed, true) => {
-            tenant_page_sql!("0", "COALESCE(f.status_percent_used, -1)", "<", "DESC")
+            return Statements::ByPercent {
+                evaluated: percent_page_sql!("<", "DESC"),
+                unevaluated: unevaluated_page_sql!("<", "DESC", "-1"),
+                first: f64::INFINITY,
+                unevaluated_sorts_as: -1.0,
+            };
         }
         (State, false) => tenant_page_sql!(
             "CASE f.fleet_state WHEN 'ok' THEN 1 WHEN 'warning' THEN 2 WHEN 'grace' THEN 3 \
@@ -188,7 +278,7 @@ fn page_sql(order: TenantOrder) -> &'static str {
             "<",
             "DESC"
         ),
-    }
+    })
 }
 
 /// GetFleetSummary's counts and sums in one pass over live tenants. Sums are NUMERIC in
@@ -225,17 +315,62 @@ impl Store {
         include_deleted: bool,
     ) -> Result<Vec<TenantListed>, StoreError> {
         let pattern = format!("{}%", escape_like(&filter.to_lowercase()));
-        let rows: Vec<TenantPageRow> = sqlx::query_as(page_sql(order))
-            .bind(pattern)
-            .bind(cursor.map(|c| c.tenant_id.as_str()))
-            .bind(cursor.map_or(0, |c| c.sort_int))
-            .bind(cursor.map_or(0.0, |c| c.sort_float))
-            .bind(limit)
-            .bind(only.map(TenantId::as_str))
-            .bind(include_deleted)
-            .bind(state.map(fleet_state_name))
-            .fetch_all(&self.pool)
-            .await?;
+        let only = only.map(TenantId::as_str);
+        let state = state.map(fleet_state_name);
+        let rows: Vec<TenantPageRow> = match page_sql(order) {
+            Statements::One(sql) => {
+                sqlx::query_as(sql)
+                    .bind(pattern)
+                    .bind(cursor.map(|c| c.tenant_id.as_str()))
+                    .bind(cursor.map_or(0, |c| c.sort_int))
+                    .bind(cursor.map_or(0.0, |c| c.sort_float))
+                    .bind(limit)
+                    .bind(only)
+                    .bind(include_deleted)
+                    .bind(state)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Statements::ByPercent {
+                evaluated,
+                unevaluated,
+                first,
+                unevaluated_sorts_as,
+            } => {
+                let in_unevaluated = cursor.is_some_and(|c| c.sort_float == unevaluated_sorts_as);
+                let mut rows: Vec<TenantPageRow> = Vec::new();
+                if !in_unevaluated {
+                    rows = sqlx::query_as(evaluated)
+                        .bind(&pattern)
+                        .bind(cursor.map_or("", |c| c.tenant_id.as_str()))
+                        .bind(cursor.map_or(first, |c| c.sort_float))
+                        .bind(limit)
+                        .bind(only)
+                        .bind(include_deleted)
+                        .bind(state)
+                        .fetch_all(&self.pool)
+                        .await?;
+                }
+                let missing = limit.saturating_sub(rows.len() as i64);
+                if missing > 0 {
+                    let rest: Vec<TenantPageRow> = sqlx::query_as(unevaluated)
+                        .bind(&pattern)
+                        .bind(
+                            cursor
+                                .filter(|_| in_unevaluated)
+                                .map(|c| c.tenant_id.as_str()),
+                        )
+                        .bind(missing)
+                        .bind(only)
+                        .bind(include_deleted)
+                        .bind(state)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    rows.extend(rest);
+                }
+                rows
+            }
+        };
         rows.into_iter()
             .map(|row| {
                 let cursor = TenantCursor {
