@@ -317,9 +317,13 @@ impl Store {
         let pattern = format!("{}%", escape_like(&filter.to_lowercase()));
         let only = only.map(TenantId::as_str);
         let state = state.map(fleet_state_name);
+        // Each statement is planned for this page's own values (`persistent(false)`): a
+        // cached generic plan cannot turn the optional filters and the first page's absent
+        // cursor into index bounds, and would read the fleet from its first row every page.
         let rows: Vec<TenantPageRow> = match page_sql(order) {
             Statements::One(sql) => {
                 sqlx::query_as(sql)
+                    .persistent(false)
                     .bind(pattern)
                     .bind(cursor.map(|c| c.tenant_id.as_str()))
                     .bind(cursor.map_or(0, |c| c.sort_int))
@@ -341,6 +345,7 @@ impl Store {
                 let mut rows: Vec<TenantPageRow> = Vec::new();
                 if !in_unevaluated {
                     rows = sqlx::query_as(evaluated)
+                        .persistent(false)
                         .bind(&pattern)
                         .bind(cursor.map_or("", |c| c.tenant_id.as_str()))
                         .bind(cursor.map_or(first, |c| c.sort_float))
@@ -354,6 +359,7 @@ impl Store {
                 let missing = limit.saturating_sub(rows.len() as i64);
                 if missing > 0 {
                     let rest: Vec<TenantPageRow> = sqlx::query_as(unevaluated)
+                        .persistent(false)
                         .bind(&pattern)
                         .bind(
                             cursor

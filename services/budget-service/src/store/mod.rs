@@ -26,6 +26,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use crate::domain::{
     Alert, AlertKind, AuditEvent, BudgetSettings, BudgetStatus, Tenant, TenantConfig, TenantId,
 };
+pub use evaluation::{DAILY_HISTORIES_SQL, EVALUATION_PAGE_SQL};
 pub(crate) use evaluation::{DailySpendRows, EvalTenant, StatusRows};
 pub(crate) use fleet::{FleetTotals, TenantCursor, TenantOrder, TenantSortKey};
 pub(crate) use model_spend::DayModels;
