@@ -11,6 +11,8 @@ use std::alloc::System;
 use budget_e2e::scale::{self, ScaleOptions};
 use cap::Cap;
 
+use crate::{Figure, Sizes};
+
 /// Every allocation of the benchmark process, counted: the live heap bytes are exact where
 /// RSS moves in pages and arenas.
 #[global_allocator]
@@ -20,12 +22,10 @@ fn live_heap_bytes() -> usize {
     HEAP.allocated()
 }
 
-use crate::{Figure, Sizes};
-
 /// The most budget-service may hold per cached tenant.
 const TARGET_BYTES_PER_TENANT: f64 = 500.0;
-/// Fewer tenants than this are judged by nothing: RSS moves in pages and allocator arenas,
-/// so a few hundred tenants' bytes are noise.
+/// Fewer tenants than this are judged by nothing: moka's table grows in steps (and RSS in
+/// pages and allocator arenas), so a few hundred tenants' bytes per tenant are noise.
 const FLEET_TO_JUDGE: usize = 10_000;
 
 pub async fn run(sizes: &Sizes) -> anyhow::Result<Figure> {

@@ -73,13 +73,13 @@ macro_rules! fleet_state_sql {
 }
 
 /// A tenant with its settings and latest status (the columns `TenantStatusRow` reads), its
-/// fleet state, then `$tail`.
+/// fleet state, then the `$tail` pieces (literals, or macros that expand to them).
 macro_rules! tenant_status_sql {
-    ($tail:literal) => {
+    ($($tail:expr),*) => {
         concat!(
             tenant_columns_sql!(),
             "FROM tenants t JOIN tenant_configs c USING (tenant_id) LEFT JOIN tenant_status s USING (tenant_id) ",
-            $tail
+            $($tail),*
         )
     };
 }
@@ -172,19 +172,16 @@ macro_rules! tenant_page_sql {
     ($int:literal, $float:literal, $after:literal, $dir:literal, $bound:literal) => {
         concat!(
             "SELECT * FROM (",
-            tenant_status_sql!(""),
+            tenant_status_sql!("WHERE ", tenant_filters_sql!("$6", "$7", "$8")),
             ") f, LATERAL (SELECT ",
             "(",
             $int,
             ")::int8 AS sort_int, (",
             $float,
             ")::float8 AS sort_float) k ",
-            "WHERE (f.tenant_id LIKE $1 OR lower(f.display_name) LIKE $1) ",
-            "AND ($2::text IS NULL OR (k.sort_int, k.sort_float, f.tenant_id) ",
+            "WHERE ($2::text IS NULL OR (k.sort_int, k.sort_float, f.tenant_id) ",
             $after,
             " ($3::int8, $4::float8, $2)) ",
-            "AND ($6::text IS NULL OR f.tenant_id = $6) AND ($7 OR f.deleted_at IS NULL) ",
-            "AND ($8::text IS NULL OR f.fleet_state = $8) ",
             $bound,
             "ORDER BY k.sort_int ",
             $dir,
